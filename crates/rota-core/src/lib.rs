@@ -1,0 +1,26 @@
+//! rota's domain: the weekly schedule of shifts, its version history, and the commands that
+//! change it. No IO here; the storage backends implement the traits in [`store`].
+//!
+//! - [`ids`]: identifier newtypes.
+//! - [`directory`]: business units, management units, agents, skills, availability.
+//! - [`schedule`]: schedules, shifts, time windows.
+//! - [`version`]: versions, version ids, version records and shift changes.
+//! - [`command`]: swap requests, shift edits, outcomes, violations.
+//! - [`engine`]: the commit-time decision of what a command changes (conflicts and rules).
+//! - [`replay`]: rebuilding a schedule from its history.
+//! - [`memory`]: an in-memory schedule committing through the engine.
+//! - [`store`]: the storage traits.
+//! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod directory;
+pub mod engine;
+pub mod ids;
+pub mod memory;
+pub mod replay;
+pub mod schedule;
+pub mod store;
+pub mod version;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

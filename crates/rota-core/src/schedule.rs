@@ -1,0 +1,212 @@
+//! Weekly schedules and their shifts.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{Skill, Zone};
+use crate::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
+use crate::version::{ScheduleVersion, ScheduleVersionId, ShiftState};
+
+/// The longest shift rota accepts; longer ones are data errors, not shifts.
+pub const MAX_SHIFT_MINUTES: i64 = 24 * 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScheduleState {
+    Draft,
+    Published,
+}
+
+impl ScheduleState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(Self::Draft),
+            "published" => Some(Self::Published),
+            _ => None,
+        }
+    }
+}
+
+/// One business unit's week, as its current version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub business_unit_id: BusinessUnitId,
+    /// The local date the week starts on, in the business unit's time zone.
+    pub week_start: Date,
+    pub state: ScheduleState,
+    pub version: ScheduleVersion,
+}
+
+impl Schedule {
+    pub fn version_id(&self) -> ScheduleVersionId {
+        ScheduleVersionId::new(self.id, self.version)
+    }
+
+    /// The week as real instants: local midnight of the first day to local midnight seven days on.
+    pub fn week_window(&self, zone: &Zone) -> (Timestamp, Timestamp) {
+        let end = self
+            .week_start
+            .checked_add(jiff::Span::new().days(7))
+            .unwrap_or(self.week_start);
+        (zone.instant(self.week_start, 0), zone.instant(end, 0))
+    }
+}
+
+/// An activity code names what a shift is for ("phone", "chat", "training").
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ActivityCode(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShiftError {
+    #[error("an activity code must be 1 to 64 characters of letters, digits, '-' or '_'; got `{0}`")]
+    InvalidActivityCode(String),
+    #[error("a shift must end after it starts and last at most {MAX_SHIFT_MINUTES} minutes")]
+    InvalidWindow,
+}
+
+impl ActivityCode {
+    pub fn parse(s: &str) -> Result<Self, ShiftError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ShiftError::InvalidActivityCode(s.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ActivityCode {
+    type Error = ShiftError;
+    fn try_from(s: String) -> Result<Self, ShiftError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ActivityCode> for String {
+    fn from(a: ActivityCode) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for ActivityCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[start, end)` in real time: a non-empty window no longer than a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawWindow", into = "RawWindow")]
+pub struct TimeWindow {
+    start: Timestamp,
+    end: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawWindow {
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl TimeWindow {
+    pub fn new(start: Timestamp, end: Timestamp) -> Result<Self, ShiftError> {
+        let minutes = end.duration_since(start).as_mins();
+        if end <= start || minutes > MAX_SHIFT_MINUTES {
+            return Err(ShiftError::InvalidWindow);
+        }
+        Ok(Self { start, end })
+    }
+
+    pub const fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    pub const fn end(&self) -> Timestamp {
+        self.end
+    }
+
+    pub fn minutes(&self) -> i64 {
+        self.end.duration_since(self.start).as_mins()
+    }
+}
+
+impl TryFrom<RawWindow> for TimeWindow {
+    type Error = ShiftError;
+    fn try_from(w: RawWindow) -> Result<Self, ShiftError> {
+        Self::new(w.start, w.end)
+    }
+}
+
+impl From<TimeWindow> for RawWindow {
+    fn from(w: TimeWindow) -> Self {
+        Self {
+            start: w.start,
+            end: w.end,
+        }
+    }
+}
+
+/// A shift as it stands at its schedule's current version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shift {
+    pub id: ShiftId,
+    pub schedule_id: ScheduleId,
+    /// `None` for an open shift that anyone qualified may pick up.
+    pub owner: Option<AgentId>,
+    pub window: TimeWindow,
+    pub required_skill: Option<Skill>,
+    pub activity_code: ActivityCode,
+    /// The schedule version that last changed this shift. A shift's own version is a schedule
+    /// version, so "did this shift change after version v" is one comparison.
+    pub version: ScheduleVersion,
+}
+
+impl Shift {
+    pub fn state(&self) -> ShiftState {
+        ShiftState {
+            owner: self.owner,
+            start: self.window.start(),
+            end: self.window.end(),
+        }
+    }
+}
+
+/// A shift to create when a week is imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewShift {
+    pub id: ShiftId,
+    pub owner: Option<AgentId>,
+    pub window: TimeWindow,
+    pub required_skill: Option<Skill>,
+    pub activity_code: ActivityCode,
+}
+
+/// A week's shifts to import as version 1 of a new schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSchedule {
+    pub id: ScheduleId,
+    pub business_unit_id: BusinessUnitId,
+    pub week_start: Date,
+    pub shifts: Vec<NewShift>,
+}

@@ -1,0 +1,150 @@
+//! The storage traits every backend implements, and the errors they share.
+
+use std::future::Future;
+
+use jiff::civil::Date;
+
+use crate::command::{CommandError, ShiftEdit, SwapRequest, SwapResult};
+use crate::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
+use crate::ids::{AgentId, BusinessUnitId, ScheduleId};
+use crate::schedule::{NewSchedule, Schedule, Shift};
+use crate::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The command itself was refused; nothing was written.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error("{kind} {id} does not exist")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// Another writer held the lock past the timeout; the command can be retried as it is.
+    #[error("the database is busy")]
+    Busy(#[source] BoxError),
+    #[error("the database is unreachable")]
+    Unavailable(#[source] BoxError),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// A page of a listing: `offset` items skipped, at most `limit` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub offset: u64,
+    pub limit: u32,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 1000;
+
+    /// A page of at most [`Self::MAX_LIMIT`] items.
+    pub fn new(offset: u64, limit: u32) -> Self {
+        Self {
+            offset,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    pub const fn all() -> Self {
+        Self {
+            offset: 0,
+            limit: u32::MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub offset: u64,
+}
+
+impl<T> Page<T> {
+    pub fn next_offset(&self) -> Option<u64> {
+        let end = self.offset + self.items.len() as u64;
+        (end < self.total).then_some(end)
+    }
+}
+
+/// Which shifts of a schedule to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShiftFilter {
+    pub agent: Option<AgentId>,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Business units, management units and agents.
+pub trait DirectoryStore: Send + Sync {
+    fn create_business_unit(&self, bu: &BusinessUnit) -> impl Future<Output = StoreResult<()>> + Send;
+    fn business_unit(&self, id: BusinessUnitId) -> impl Future<Output = StoreResult<BusinessUnit>> + Send;
+    fn business_units(&self, page: PageRequest) -> impl Future<Output = StoreResult<Page<BusinessUnit>>> + Send;
+    fn create_management_unit(&self, mu: &ManagementUnit) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Creates agents in one transaction (an import of a whole roster).
+    fn create_agents(&self, agents: &[Agent]) -> impl Future<Output = StoreResult<()>> + Send;
+    fn agent(&self, id: AgentId) -> impl Future<Output = StoreResult<Agent>> + Send;
+    fn agents(&self, bu: BusinessUnitId, page: PageRequest) -> impl Future<Output = StoreResult<Page<Agent>>> + Send;
+    fn set_availability(
+        &self,
+        id: AgentId,
+        availability: &Availability,
+    ) -> impl Future<Output = StoreResult<Agent>> + Send;
+}
+
+/// Schedules, their shifts and versions, and the commands that change them. Every command is
+/// one transaction that re-checks the rules against what it reads under its write lock.
+pub trait ScheduleStore: Send + Sync {
+    /// Creates the schedule as version 1 (cause `import`).
+    fn import_schedule(
+        &self,
+        new: &NewSchedule,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<Schedule>> + Send;
+    fn schedule(&self, id: ScheduleId) -> impl Future<Output = StoreResult<Schedule>> + Send;
+    fn find_schedule(
+        &self,
+        bu: BusinessUnitId,
+        week_start: Date,
+    ) -> impl Future<Output = StoreResult<Option<Schedule>>> + Send;
+    /// Current shifts ordered by start, then id.
+    fn shifts(
+        &self,
+        id: ScheduleId,
+        filter: ShiftFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Shift>>> + Send;
+    /// Newest first.
+    fn versions(&self, id: ScheduleId, page: PageRequest)
+    -> impl Future<Output = StoreResult<Page<VersionRecord>>> + Send;
+    /// The versions after `since` (all of them for `None`), oldest first, with their changes.
+    fn changes_since(
+        &self,
+        id: ScheduleId,
+        since: Option<ScheduleVersion>,
+    ) -> impl Future<Output = StoreResult<Vec<VersionChanges>>> + Send;
+    /// The shifts as they stood at `version`, ordered like [`Self::shifts`].
+    fn schedule_as_of(
+        &self,
+        id: ScheduleId,
+        version: ScheduleVersion,
+    ) -> impl Future<Output = StoreResult<Vec<Shift>>> + Send;
+    fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> impl Future<Output = StoreResult<SwapResult>> + Send;
+    fn edit_shift(&self, edit: &ShiftEdit, ctx: &CommitContext) -> impl Future<Output = StoreResult<SwapResult>> + Send;
+    /// Marks the schedule published; a version of its own (cause `publish`, no shift changes).
+    fn publish(&self, id: ScheduleId, ctx: &CommitContext) -> impl Future<Output = StoreResult<Schedule>> + Send;
+}

@@ -1,0 +1,472 @@
+//! Test support shared by the core's and the store's tests: fixtures, and a reference model
+//! with a harness that drives any implementation of the commit path through random
+//! interleavings of writers and compares it with the model step by step.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jiff::Timestamp;
+use jiff::civil::{Date, date};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use crate::command::{
+    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem, SwapMode, SwapRequest,
+    SwapResult, ViolationCode,
+};
+use crate::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Zone};
+use crate::ids::{ScheduleId, ShiftId};
+use crate::replay::replay;
+use crate::schedule::{ActivityCode, NewSchedule, NewShift, Shift, TimeWindow};
+use crate::version::{CommitContext, ScheduleVersion, ScheduleVersionId, ShiftState, VersionChanges};
+
+pub fn chicago() -> Zone {
+    Zone::parse("America/Chicago").unwrap_or_else(|e| panic!("bundled tz database: {e}"))
+}
+
+pub fn business_unit(name: &str) -> BusinessUnit {
+    BusinessUnit::new(name, chicago(), DayOfWeek::Monday).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An agent whom no rule but ownership can stop: always available, no rest, no weekly cap.
+pub fn unconstrained_agent(bu: &BusinessUnit, name: &str) -> Agent {
+    Agent::new(bu.id, None, name, Default::default(), 100_000, 0, Availability::always())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn ctx(now: Timestamp, request_id: &str) -> CommitContext {
+    CommitContext {
+        actor: "test".into(),
+        request_id: request_id.into(),
+        now,
+    }
+}
+
+pub fn local(zone: &Zone, d: Date, hour: i8, minute: i8) -> Timestamp {
+    zone.tz()
+        .to_ambiguous_zoned_datetime(d.at(hour, minute, 0, 0))
+        .compatible()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .timestamp()
+}
+
+pub fn shift(owner: Option<&Agent>, start: Timestamp, minutes: i64) -> NewShift {
+    let end = start
+        .checked_add(jiff::SignedDuration::from_mins(minutes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    NewShift {
+        id: ShiftId::new(),
+        owner: owner.map(|a| a.id),
+        window: TimeWindow::new(start, end).unwrap_or_else(|e| panic!("{e}")),
+        required_skill: None,
+        activity_code: ActivityCode::parse("phone").unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// A week of one-hour shifts two hours apart, so no two ever overlap and every rule but
+/// ownership holds whatever the swaps do: only conflicts and ownership decide outcomes.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub bu: BusinessUnit,
+    pub agents: Vec<Agent>,
+    pub schedule: NewSchedule,
+    pub now: Timestamp,
+}
+
+impl World {
+    pub const WEEK: Date = date(2026, 11, 30);
+
+    pub fn disjoint(agents: usize, shifts: usize) -> Self {
+        let bu = business_unit("Chicago");
+        let zone = chicago();
+        let agents: Vec<Agent> = (0..agents).map(|i| unconstrained_agent(&bu, &format!("Agent {i}"))).collect();
+        let week_start = local(&zone, Self::WEEK, 0, 0);
+        let shifts = (0..shifts.min(80))
+            .map(|k| {
+                let owner = agents.get(k % (agents.len() + 1));
+                let start = week_start
+                    .checked_add(jiff::SignedDuration::from_hours(2 * k as i64))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                shift(owner, start, 60)
+            })
+            .collect();
+        Self {
+            schedule: NewSchedule {
+                id: ScheduleId::new(),
+                business_unit_id: bu.id,
+                week_start: Self::WEEK,
+                shifts,
+            },
+            bu,
+            agents,
+            now: "2026-11-25T00:00:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+}
+
+/// One swap item as a writer means it, resolved against that writer's (possibly stale) view.
+#[derive(Debug, Clone)]
+pub struct ItemSpec {
+    pub original: usize,
+    pub new: usize,
+    /// `None`: the owner of the original shift as the writer saw it; else an agent index.
+    pub agent: Option<usize>,
+    /// `Some(None)`: name the new shift's owner as the writer saw it; `Some(Some(i))`: agent i.
+    pub counterpart: Option<Option<usize>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum EditSpec {
+    Reassign(usize),
+    Open,
+    /// Move the shift later by this many minutes inside its two-hour slot.
+    Move(i64),
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Read { writer: usize },
+    Swap {
+        writer: usize,
+        items: Vec<ItemSpec>,
+        mode: SwapMode,
+        scope: ConflictScope,
+    },
+    Edit { writer: usize, shift: usize, change: EditSpec },
+}
+
+pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let shifts = world.schedule.shifts.len();
+    let agents = world.agents.len();
+    let item = (
+        0..shifts,
+        0..shifts,
+        prop::option::weighted(0.1, 0..agents),
+        prop::option::weighted(0.3, prop::option::weighted(0.2, 0..agents)),
+    )
+        .prop_map(|(original, new, agent, counterpart)| ItemSpec {
+            original,
+            new,
+            agent,
+            counterpart,
+        });
+    let swap = (
+        0..writers,
+        prop::collection::vec(item, 1..6),
+        prop_oneof![Just(SwapMode::Atomic), Just(SwapMode::Partial)],
+        prop_oneof![3 => Just(ConflictScope::Shifts), 1 => Just(ConflictScope::Schedule)],
+    )
+        .prop_map(|(writer, items, mode, scope)| Op::Swap {
+            writer,
+            items,
+            mode,
+            scope,
+        });
+    let edit = (
+        0..writers,
+        0..shifts,
+        prop_oneof![
+            (0..agents).prop_map(EditSpec::Reassign),
+            Just(EditSpec::Open),
+            (0i64..60).prop_map(EditSpec::Move),
+        ],
+    )
+        .prop_map(|(writer, shift, change)| Op::Edit { writer, shift, change });
+    let op = prop_oneof![
+        2 => (0..writers).prop_map(|writer| Op::Read { writer }),
+        5 => swap,
+        2 => edit,
+    ];
+    prop::collection::vec(op, 1..len)
+}
+
+/// Any implementation of the commit path: the in-memory schedule, or a database store.
+pub trait Subject {
+    fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError>;
+    fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError>;
+    fn shifts(&mut self) -> Vec<Shift>;
+    fn version(&mut self) -> ScheduleVersion;
+    fn history(&mut self) -> Vec<VersionChanges>;
+}
+
+impl Subject for crate::memory::MemorySchedule {
+    fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+        crate::memory::MemorySchedule::apply_swaps(self, req, ctx)
+    }
+    fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+        crate::memory::MemorySchedule::edit_shift(self, edit, ctx)
+    }
+    fn shifts(&mut self) -> Vec<Shift> {
+        crate::memory::MemorySchedule::shifts(self).cloned().collect()
+    }
+    fn version(&mut self) -> ScheduleVersion {
+        self.schedule().version
+    }
+    fn history(&mut self) -> Vec<VersionChanges> {
+        crate::memory::MemorySchedule::history(self).to_vec()
+    }
+}
+
+/// What a writer last read: the version and each shift's state and version.
+#[derive(Debug, Clone)]
+struct View {
+    version: ScheduleVersion,
+    shifts: HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+}
+
+/// The reference model: the semantics of the version model written as plainly as possible,
+/// for the world where no rule but ownership can fire.
+#[derive(Debug, Clone)]
+struct Reference {
+    version: ScheduleVersion,
+    shifts: HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Applied,
+    Conflict,
+    Rejected,
+    Skipped,
+}
+
+fn kind(o: &ItemOutcome) -> Kind {
+    match o {
+        ItemOutcome::Applied { .. } => Kind::Applied,
+        ItemOutcome::Conflict { .. } => Kind::Conflict,
+        ItemOutcome::Rejected { .. } => Kind::Rejected,
+        ItemOutcome::Skipped => Kind::Skipped,
+    }
+}
+
+impl Reference {
+    fn swap(&mut self, req: &SwapRequest) -> Vec<Kind> {
+        let base = req.base.version();
+        let mut next = self.shifts.clone();
+        let mut used = HashSet::new();
+        let mut kinds = Vec::new();
+        for item in &req.items {
+            let [o, n] = item.shifts();
+            let k = if o == n || used.contains(&o) || used.contains(&n) {
+                Kind::Rejected
+            } else if self.shifts[&o].1 > base
+                || self.shifts[&n].1 > base
+                || (req.scope == ConflictScope::Schedule && self.version > base)
+            {
+                Kind::Conflict
+            } else {
+                let owner_o = next[&o].0.owner;
+                let owner_n = next[&n].0.owner;
+                let counterpart_ok = item.counterpart_agent_id.is_none_or(|c| owner_n == Some(c));
+                if owner_o == Some(item.agent_id) && owner_n != Some(item.agent_id) && counterpart_ok {
+                    next.entry(n).and_modify(|s| s.0.owner = Some(item.agent_id));
+                    next.entry(o).and_modify(|s| s.0.owner = owner_n);
+                    Kind::Applied
+                } else {
+                    Kind::Rejected
+                }
+            };
+            used.extend([o, n]);
+            kinds.push(k);
+        }
+        let all = kinds.iter().all(|k| *k == Kind::Applied);
+        if req.mode == SwapMode::Atomic && !all {
+            return kinds
+                .into_iter()
+                .map(|k| if k == Kind::Applied { Kind::Skipped } else { k })
+                .collect();
+        }
+        if kinds.contains(&Kind::Applied) {
+            self.commit(next);
+        }
+        kinds
+    }
+
+    fn edit(&mut self, edit: &ShiftEdit) -> Kind {
+        let (state, version) = self.shifts[&edit.shift_id];
+        if version != edit.expected_version {
+            return Kind::Conflict;
+        }
+        let mut after = state;
+        match edit.change {
+            EditChange::Move { window } => (after.start, after.end) = (window.start(), window.end()),
+            EditChange::Reassign { agent_id } => after.owner = Some(agent_id),
+            EditChange::Open => after.owner = None,
+        }
+        if after == state {
+            return Kind::Rejected;
+        }
+        let mut next = self.shifts.clone();
+        next.insert(edit.shift_id, (after, version));
+        self.commit(next);
+        Kind::Applied
+    }
+
+    fn commit(&mut self, next: HashMap<ShiftId, (ShiftState, ScheduleVersion)>) {
+        self.version = self.version.next();
+        for (id, (state, version)) in next {
+            let entry = self.shifts.entry(id).or_insert((state, version));
+            if entry.0 != state {
+                *entry = (state, self.version);
+            }
+        }
+    }
+}
+
+fn snapshot(subject: &mut impl Subject) -> View {
+    View {
+        version: subject.version(),
+        shifts: subject.shifts().into_iter().map(|s| (s.id, (s.state(), s.version))).collect(),
+    }
+}
+
+/// Drives `subject` (freshly imported from `world`) through `ops` and checks it against the
+/// reference model after every step, then checks the whole history: versions rise by exactly
+/// 1, replaying from version 1 gives the current shifts, every change starts from the state it
+/// replaced (no lost update), and no applied swap touched a shift changed after its base.
+pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+    let ids: Vec<ShiftId> = world.schedule.shifts.iter().map(|s| s.id).collect();
+    let initial = snapshot(subject);
+    let mut reference = Reference {
+        version: initial.version,
+        shifts: initial.shifts.clone(),
+    };
+    let mut views = vec![initial; writers];
+    // For each version a swap created: the base its items were checked against, and the shifts.
+    let mut swap_bases: BTreeMap<ScheduleVersion, (ScheduleVersion, Vec<ShiftId>)> = BTreeMap::new();
+    let schedule = world.schedule.id;
+
+    for (step, op) in ops.iter().enumerate() {
+        let context = ctx(world.now, &format!("op-{step}"));
+        match op {
+            Op::Read { writer } => views[*writer] = snapshot(subject),
+            Op::Swap {
+                writer,
+                items,
+                mode,
+                scope,
+            } => {
+                let view = &views[*writer];
+                let items: Vec<SwapItem> = items
+                    .iter()
+                    .map(|spec| {
+                        let (o, n) = (ids[spec.original], ids[spec.new]);
+                        let owner = |id: ShiftId| view.shifts[&id].0.owner;
+                        let agent = spec
+                            .agent
+                            .map(|i| world.agents[i].id)
+                            .or_else(|| owner(o))
+                            .unwrap_or(world.agents[0].id);
+                        let counterpart = spec.counterpart.map(|c| match c {
+                            Some(i) => world.agents[i].id,
+                            None => owner(n).unwrap_or(world.agents[0].id),
+                        });
+                        SwapItem {
+                            agent_id: agent,
+                            original_shift_id: o,
+                            new_shift_id: n,
+                            reason_code: ReasonCode::Coverage,
+                            counterpart_agent_id: counterpart,
+                        }
+                    })
+                    .collect();
+                let req = SwapRequest {
+                    base: ScheduleVersionId::new(schedule, view.version),
+                    items,
+                    effective_date: None,
+                    mode: *mode,
+                    scope: *scope,
+                };
+                let expected = reference.swap(&req);
+                let result = subject
+                    .apply_swaps(&req, &context)
+                    .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
+                let actual: Vec<Kind> = result.outcomes.iter().map(kind).collect();
+                prop_assert_eq!(&actual, &expected, "step {}: outcomes of {:?}", step, req);
+                prop_assert_eq!(result.current_version_id.version(), reference.version, "step {}", step);
+                if let Some(record) = &result.committed {
+                    let touched = req
+                        .items
+                        .iter()
+                        .zip(&result.outcomes)
+                        .filter(|(_, o)| o.is_applied())
+                        .flat_map(|(i, _)| i.shifts())
+                        .collect();
+                    swap_bases.insert(record.version, (req.base.version(), touched));
+                }
+            }
+            Op::Edit { writer, shift, change } => {
+                let id = ids[*shift];
+                let (state, version) = views[*writer].shifts[&id];
+                let change = match change {
+                    EditSpec::Reassign(i) => EditChange::Reassign {
+                        agent_id: world.agents[*i].id,
+                    },
+                    EditSpec::Open => EditChange::Open,
+                    EditSpec::Move(minutes) => {
+                        // Stay inside the shift's own two-hour slot so shifts never overlap.
+                        let slot = world.schedule.shifts[*shift].window.start();
+                        let start = slot
+                            .checked_add(jiff::SignedDuration::from_mins(*minutes))
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        let end = start
+                            .checked_add(state.end.duration_since(state.start).min(jiff::SignedDuration::from_mins(60)))
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        EditChange::Move {
+                            window: TimeWindow::new(start, end).map_err(|e| TestCaseError::fail(e.to_string()))?,
+                        }
+                    }
+                };
+                let edit = ShiftEdit {
+                    shift_id: id,
+                    expected_version: version,
+                    change,
+                };
+                let expected = reference.edit(&edit);
+                let actual = match subject.edit_shift(&edit, &context) {
+                    Ok(r) => {
+                        prop_assert!(r.committed.is_some());
+                        Kind::Applied
+                    }
+                    Err(CommandError::ShiftVersionConflict { .. }) => Kind::Conflict,
+                    Err(CommandError::Rejected(v)) if v.iter().all(|v| v.code == ViolationCode::NoChange) => Kind::Rejected,
+                    Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e}"))),
+                };
+                prop_assert_eq!(actual, expected, "step {}: edit {:?}", step, edit);
+            }
+        }
+        prop_assert_eq!(subject.version(), reference.version, "step {}", step);
+    }
+
+    let history = subject.history();
+    let replayed = replay(&history).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let current: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
+        subject.shifts().into_iter().map(|s| (s.id, (s.state(), s.version))).collect();
+    let replayed: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
+        replayed.into_iter().map(|(id, r)| (id, (r.state, r.version))).collect();
+    prop_assert_eq!(&current, &replayed, "the current schedule differs from the replay of its history");
+    let modelled: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> = reference.shifts.into_iter().collect();
+    prop_assert_eq!(&current, &modelled, "the current schedule differs from the reference model");
+
+    // No swap applied over a shift changed after its base: each touched shift's previous change
+    // is at or before the base.
+    let mut last_change: HashMap<ShiftId, ScheduleVersion> = HashMap::new();
+    for entry in &history {
+        if let Some((base, touched)) = swap_bases.get(&entry.record.version) {
+            for id in touched {
+                let previous = last_change.get(id).copied().unwrap_or(ScheduleVersion::FIRST);
+                prop_assert!(
+                    previous <= *base,
+                    "version {} swapped shift {} changed at {} after base {}",
+                    entry.record.version,
+                    id,
+                    previous,
+                    base
+                );
+            }
+        }
+        for change in &entry.changes {
+            last_change.insert(change.shift_id, entry.record.version);
+        }
+    }
+    Ok(())
+}
