@@ -234,7 +234,8 @@ fn receivers_must_be_available_skilled_rested_and_within_their_weekly_maximum() 
     assert_eq!(codes(&r.outcomes[2]), vec![ViolationCode::MinRest]);
     assert!(codes(&r.outcomes[3]).contains(&ViolationCode::Overlap));
     // 660 minutes after the items before, then a 600-minute shift for a 240-minute one: 1020 > 700.
-    assert_eq!(codes(&r.outcomes[4]), vec![ViolationCode::WeeklyMaxExceeded]);
+    // And the giver, receiving the taker's 07:00 shift, would overlap their own 10:00 shift.
+    assert_eq!(codes(&r.outcomes[4]), vec![ViolationCode::WeeklyMaxExceeded, ViolationCode::Overlap]);
     assert!(r.committed.is_none());
 }
 
