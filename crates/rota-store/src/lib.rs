@@ -1,14 +1,124 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! rota's storage: SQLite (the embedded default) and PostgreSQL behind rota-core's store
+//! traits, with migrations per backend run at start.
+//!
+//! - [`sql`]: the SQL of both backends, written once and instantiated per driver.
+//! - [`sqlite`]: the SQLite store (WAL, `BEGIN IMMEDIATE`).
+//! - [`postgres`]: the PostgreSQL store (schedule row locks).
+//! - [`rows`]: conversions between columns and domain values.
+//! - [`Store`]: either backend, chosen by the database URL.
+#![forbid(unsafe_code)]
+
+mod rows;
+mod sql;
+
+pub mod postgres;
+pub mod sqlite;
+
+use jiff::civil::Date;
+use rota_core::command::{ShiftEdit, SwapRequest, SwapResult};
+use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
+use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
+use rota_core::schedule::{NewSchedule, Schedule, Shift};
+use rota_core::store::{DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult};
+use rota_core::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
+
+pub use postgres::PgStore;
+pub use sqlite::{Durability, SqliteStore};
+
+/// Either backend, chosen at start from the database URL; what the server and the CLI hold.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Store {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite:…` SQLite.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(PgStore::connect(url, None).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(SqliteStore::connect(url, Durability::default()).await?))
+        } else {
+            Err(StoreError::Unavailable(
+                format!("unsupported database URL `{url}`: use sqlite://PATH or postgres://…").into(),
+            ))
+        }
+    }
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            Store::Sqlite($s) => $call.await,
+            Store::Postgres($s) => $call.await,
+        }
+    };
+}
+
+impl DirectoryStore for Store {
+    async fn create_business_unit(&self, bu: &BusinessUnit) -> StoreResult<()> {
+        delegate!(self, s => s.create_business_unit(bu))
+    }
+    async fn business_unit(&self, id: BusinessUnitId) -> StoreResult<BusinessUnit> {
+        delegate!(self, s => s.business_unit(id))
+    }
+    async fn business_units(&self, page: PageRequest) -> StoreResult<Page<BusinessUnit>> {
+        delegate!(self, s => s.business_units(page))
+    }
+    async fn create_management_unit(&self, mu: &ManagementUnit) -> StoreResult<()> {
+        delegate!(self, s => s.create_management_unit(mu))
+    }
+    async fn create_agents(&self, agents: &[Agent]) -> StoreResult<()> {
+        delegate!(self, s => s.create_agents(agents))
+    }
+    async fn agent(&self, id: AgentId) -> StoreResult<Agent> {
+        delegate!(self, s => s.agent(id))
+    }
+    async fn agents(&self, bu: BusinessUnitId, page: PageRequest) -> StoreResult<Page<Agent>> {
+        delegate!(self, s => s.agents(bu, page))
+    }
+    async fn set_availability(&self, id: AgentId, availability: &Availability) -> StoreResult<Agent> {
+        delegate!(self, s => s.set_availability(id, availability))
+    }
+}
+
+impl ScheduleStore for Store {
+    async fn import_schedule(&self, new: &NewSchedule, ctx: &CommitContext) -> StoreResult<Schedule> {
+        delegate!(self, s => s.import_schedule(new, ctx))
+    }
+    async fn schedule(&self, id: ScheduleId) -> StoreResult<Schedule> {
+        delegate!(self, s => s.schedule(id))
+    }
+    async fn find_schedule(&self, bu: BusinessUnitId, week_start: Date) -> StoreResult<Option<Schedule>> {
+        delegate!(self, s => s.find_schedule(bu, week_start))
+    }
+    async fn shifts(&self, id: ScheduleId, filter: ShiftFilter, page: PageRequest) -> StoreResult<Page<Shift>> {
+        delegate!(self, s => s.shifts(id, filter, page))
+    }
+    async fn versions(&self, id: ScheduleId, page: PageRequest) -> StoreResult<Page<VersionRecord>> {
+        delegate!(self, s => s.versions(id, page))
+    }
+    async fn changes_since(&self, id: ScheduleId, since: Option<ScheduleVersion>) -> StoreResult<Vec<VersionChanges>> {
+        delegate!(self, s => s.changes_since(id, since))
+    }
+    async fn schedule_as_of(&self, id: ScheduleId, version: ScheduleVersion) -> StoreResult<Vec<Shift>> {
+        delegate!(self, s => s.schedule_as_of(id, version))
+    }
+    async fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> StoreResult<SwapResult> {
+        delegate!(self, s => s.apply_swaps(req, ctx))
+    }
+    async fn edit_shift(&self, edit: &ShiftEdit, ctx: &CommitContext) -> StoreResult<SwapResult> {
+        delegate!(self, s => s.edit_shift(edit, ctx))
+    }
+    async fn publish(&self, id: ScheduleId, ctx: &CommitContext) -> StoreResult<Schedule> {
+        delegate!(self, s => s.publish(id, ctx))
     }
 }

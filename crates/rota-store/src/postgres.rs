@@ -1,0 +1,64 @@
+//! PostgreSQL, for several API nodes sharing one database. A write transaction locks its
+//! schedule's row (`SELECT … FOR UPDATE`) before reading anything else; it is the only lock a
+//! command takes, so locks are always taken in the same order and cannot deadlock, and every
+//! node commits versions of a schedule one at a time in version order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::rows::db_error;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+pub(crate) struct WriteTx {
+    pub tx: Transaction<'static, Postgres>,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date. `schema`, when given, is created
+    /// if missing and used as the search path (one database can hold several rota instances,
+    /// as the tests do).
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, rota_core::store::StoreError> {
+        let mut options = PgConnectOptions::from_str(url).map_err(db_error)?;
+        if let Some(schema) = schema {
+            let setup = PgPool::connect_with(options.clone()).await.map_err(db_error)?;
+            let ident = schema.replace('"', "\"\"");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{ident}\"")))
+                .execute(&setup)
+                .await
+                .map_err(db_error)?;
+            setup.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<WriteTx, rota_core::store::StoreError> {
+        let tx = self.pool.begin().await.map_err(db_error)?;
+        Ok(WriteTx { tx })
+    }
+}
+
+mod queries {
+    crate::sql::store_impl!(super::PgStore, sqlx::Postgres, " FOR UPDATE OF s");
+}

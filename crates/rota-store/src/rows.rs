@@ -1,0 +1,170 @@
+//! Conversions between stored columns and domain values, shared by both backends. Every read
+//! goes through rota-core's parsers, so a row that no longer parses is reported, never trusted.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rota_core::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Skill, Zone};
+use rota_core::ids::{AgentId, BusinessUnitId, ManagementUnitId, ScheduleId, ShiftId};
+use rota_core::schedule::{ActivityCode, Schedule, ScheduleState, Shift, TimeWindow};
+use rota_core::store::StoreError;
+use rota_core::version::{ScheduleVersion, ShiftState, VersionCause, VersionRecord};
+use uuid::Uuid;
+
+pub fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub fn instant(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us).map_err(corrupt)
+}
+
+pub fn version(n: i64) -> Result<ScheduleVersion, StoreError> {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| ScheduleVersion::new(n).ok())
+        .ok_or_else(|| corrupt(format!("version {n}")))
+}
+
+pub fn version_i64(v: ScheduleVersion) -> i64 {
+    i64::try_from(v.get()).unwrap_or(i64::MAX)
+}
+
+pub fn date(s: &str) -> Result<Date, StoreError> {
+    s.parse().map_err(corrupt)
+}
+
+pub fn day_name(d: DayOfWeek) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub fn business_unit(id: Uuid, name: String, tz: &str, first_day: &str) -> Result<BusinessUnit, StoreError> {
+    Ok(BusinessUnit {
+        id: BusinessUnitId::from_uuid(id),
+        name,
+        time_zone: Zone::parse(tz).map_err(corrupt)?,
+        first_day_of_week: serde_json::from_value(serde_json::Value::String(first_day.to_owned())).map_err(corrupt)?,
+    })
+}
+
+pub fn skills_json(skills: &BTreeSet<Skill>) -> String {
+    serde_json::to_string(skills).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn availability_json(a: &Availability) -> String {
+    serde_json::to_string(a).unwrap_or_else(|_| "{}".into())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn agent(
+    id: Uuid,
+    bu: Uuid,
+    mu: Option<Uuid>,
+    name: String,
+    skills: &str,
+    max_paid: i64,
+    min_rest: i64,
+    availability: &str,
+) -> Result<Agent, StoreError> {
+    Ok(Agent {
+        id: AgentId::from_uuid(id),
+        business_unit_id: BusinessUnitId::from_uuid(bu),
+        management_unit_id: mu.map(ManagementUnitId::from_uuid),
+        name,
+        skills: serde_json::from_str(skills).map_err(corrupt)?,
+        max_paid_minutes_per_week: u32::try_from(max_paid).map_err(corrupt)?,
+        min_rest_minutes: u32::try_from(min_rest).map_err(corrupt)?,
+        availability: serde_json::from_str(availability).map_err(corrupt)?,
+    })
+}
+
+pub fn schedule(id: Uuid, bu: Uuid, week_start: &str, state: &str, v: i64) -> Result<Schedule, StoreError> {
+    Ok(Schedule {
+        id: ScheduleId::from_uuid(id),
+        business_unit_id: BusinessUnitId::from_uuid(bu),
+        week_start: date(week_start)?,
+        state: ScheduleState::parse(state).ok_or_else(|| corrupt(format!("schedule state {state}")))?,
+        version: version(v)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn shift(
+    id: Uuid,
+    schedule_id: Uuid,
+    owner: Option<Uuid>,
+    start: i64,
+    end: i64,
+    skill: Option<String>,
+    activity: String,
+    v: i64,
+) -> Result<Shift, StoreError> {
+    Ok(Shift {
+        id: ShiftId::from_uuid(id),
+        schedule_id: ScheduleId::from_uuid(schedule_id),
+        owner: owner.map(AgentId::from_uuid),
+        window: TimeWindow::new(instant(start)?, instant(end)?).map_err(corrupt)?,
+        required_skill: skill.map(|s| Skill::parse(&s)).transpose().map_err(corrupt)?,
+        activity_code: ActivityCode::parse(&activity).map_err(corrupt)?,
+        version: version(v)?,
+    })
+}
+
+pub fn shift_state(owner: Option<Uuid>, start: i64, end: i64) -> Result<ShiftState, StoreError> {
+    Ok(ShiftState {
+        owner: owner.map(AgentId::from_uuid),
+        start: instant(start)?,
+        end: instant(end)?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn version_record(
+    schedule_id: Uuid,
+    v: i64,
+    cause: &str,
+    actor: String,
+    request_id: String,
+    created_at: i64,
+    change_count: i64,
+) -> Result<VersionRecord, StoreError> {
+    Ok(VersionRecord {
+        schedule_id: ScheduleId::from_uuid(schedule_id),
+        version: version(v)?,
+        cause: VersionCause::parse(cause).ok_or_else(|| corrupt(format!("version cause {cause}")))?,
+        actor,
+        request_id,
+        created_at: instant(created_at)?,
+        change_count: u32::try_from(change_count).map_err(corrupt)?,
+    })
+}
+
+/// Maps a driver error to the store's meaning: a lock wait that timed out is `Busy` (retry as
+/// is), a lost connection `Unavailable`, a duplicate key `AlreadyExists`.
+pub fn db_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED; PostgreSQL serialization
+                // failure, deadlock, lock not available.
+                "5" | "517" | "6" | "40001" | "40P01" | "55P03" => StoreError::Busy(Box::new(e)),
+                // SQLITE_CONSTRAINT_PRIMARYKEY / _UNIQUE; PostgreSQL unique_violation.
+                "1555" | "2067" | "23505" => StoreError::AlreadyExists(db.message().to_owned()),
+                _ => StoreError::Backend(Box::new(e)),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        _ => StoreError::Backend(Box::new(e)),
+    }
+}

@@ -1,0 +1,738 @@
+//! The SQL of both backends, written once. SQLite and PostgreSQL accept the same statements
+//! here (`$n` parameters, `WITH … UPDATE … FROM`), so one macro instantiates the same functions
+//! for each driver; the backends differ only in how a write transaction takes its lock, which
+//! each passes in.
+
+/// Implements rota-core's store traits for `$store` on the sqlx driver `$db`. `$lock` is
+/// appended to the statement that reads the schedule row inside a write transaction
+/// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock).
+macro_rules! store_impl {
+    ($store:ty, $db:ty, $lock:literal) => {
+        use std::collections::HashMap;
+
+        use jiff::civil::Date;
+        use rota_core::command::{CommandError, EditChange, ShiftEdit, SwapRequest, SwapResult, Violation, ViolationCode};
+        use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit, Zone};
+        use rota_core::engine::{self, Commit, NEIGHBOURHOOD_MINUTES, Plan, Snapshot};
+        use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
+        use rota_core::replay::replay;
+        use rota_core::schedule::{NewSchedule, Schedule, ScheduleState, Shift, TimeWindow};
+        use rota_core::store::{
+            DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
+        };
+        use rota_core::version::{CommitContext, ScheduleVersion, ShiftChange, VersionCause, VersionChanges, VersionRecord};
+        use sqlx::{QueryBuilder, Row};
+        use uuid::Uuid;
+
+        use crate::rows::{self, db_error, micros, version_i64};
+
+        type Conn = <$db as sqlx::Database>::Connection;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        /// Rows per multi-row statement: well under both drivers' bind-parameter limits.
+        const CHUNK: usize = 500;
+
+        const SHIFT_COLS: &str =
+            "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, version";
+        const AGENT_COLS: &str = "id, business_unit_id, management_unit_id, name, skills, \
+                                  max_paid_minutes_per_week, min_rest_minutes, availability";
+
+        fn page_args(page: PageRequest) -> (i64, i64) {
+            (
+                i64::from(page.limit),
+                i64::try_from(page.offset).unwrap_or(i64::MAX),
+            )
+        }
+
+        fn total(n: i64) -> u64 {
+            u64::try_from(n).unwrap_or(0)
+        }
+
+        fn decode_shift(r: &DbRow) -> StoreResult<Shift> {
+            rows::shift(
+                r.try_get(0).map_err(db_error)?,
+                r.try_get(1).map_err(db_error)?,
+                r.try_get(2).map_err(db_error)?,
+                r.try_get(3).map_err(db_error)?,
+                r.try_get(4).map_err(db_error)?,
+                r.try_get(5).map_err(db_error)?,
+                r.try_get(6).map_err(db_error)?,
+                r.try_get(7).map_err(db_error)?,
+            )
+        }
+
+        fn decode_agent(r: &DbRow) -> StoreResult<Agent> {
+            rows::agent(
+                r.try_get(0).map_err(db_error)?,
+                r.try_get(1).map_err(db_error)?,
+                r.try_get(2).map_err(db_error)?,
+                r.try_get(3).map_err(db_error)?,
+                r.try_get::<&str, _>(4).map_err(db_error)?,
+                r.try_get(5).map_err(db_error)?,
+                r.try_get(6).map_err(db_error)?,
+                r.try_get::<&str, _>(7).map_err(db_error)?,
+            )
+        }
+
+        fn decode_business_unit(r: &DbRow) -> StoreResult<BusinessUnit> {
+            rows::business_unit(
+                r.try_get(0).map_err(db_error)?,
+                r.try_get(1).map_err(db_error)?,
+                r.try_get::<&str, _>(2).map_err(db_error)?,
+                r.try_get::<&str, _>(3).map_err(db_error)?,
+            )
+        }
+
+        fn decode_schedule(r: &DbRow) -> StoreResult<Schedule> {
+            rows::schedule(
+                r.try_get(0).map_err(db_error)?,
+                r.try_get(1).map_err(db_error)?,
+                r.try_get::<&str, _>(2).map_err(db_error)?,
+                r.try_get::<&str, _>(3).map_err(db_error)?,
+                r.try_get(4).map_err(db_error)?,
+            )
+        }
+
+        fn decode_version(r: &DbRow) -> StoreResult<VersionRecord> {
+            rows::version_record(
+                r.try_get(0).map_err(db_error)?,
+                r.try_get(1).map_err(db_error)?,
+                r.try_get::<&str, _>(2).map_err(db_error)?,
+                r.try_get(3).map_err(db_error)?,
+                r.try_get(4).map_err(db_error)?,
+                r.try_get(5).map_err(db_error)?,
+                r.try_get(6).map_err(db_error)?,
+            )
+        }
+
+        /// The schedule and its business unit's zone; locked for the transaction when `lock`.
+        async fn load_schedule(conn: &mut Conn, id: ScheduleId, lock: bool) -> StoreResult<Option<(Schedule, Zone)>> {
+            const PLAIN: &str = "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
+                                 FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = $1";
+            const LOCKED: &str = concat!(
+                "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
+                 FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = $1",
+                $lock
+            );
+            let row = sqlx::query(if lock { LOCKED } else { PLAIN })
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else { return Ok(None) };
+            let zone = Zone::parse(row.try_get::<&str, _>(5).map_err(db_error)?).map_err(rows::corrupt)?;
+            Ok(Some((decode_schedule(&row)?, zone)))
+        }
+
+        async fn shifts_by_ids(conn: &mut Conn, ids: &[ShiftId]) -> StoreResult<Vec<Shift>> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new(format!("SELECT {SHIFT_COLS} FROM shifts WHERE id IN ("));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
+                    out.push(decode_shift(&row)?);
+                }
+            }
+            Ok(out)
+        }
+
+        async fn agents_by_ids(conn: &mut Conn, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new(format!("SELECT {AGENT_COLS} FROM agents WHERE id IN ("));
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
+                    out.push(decode_agent(&row)?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// Every shift of `agents` that overlaps `[from, to)`, in any schedule.
+        async fn shifts_of_agents(
+            conn: &mut Conn,
+            agents: &[AgentId],
+            from: i64,
+            to: i64,
+        ) -> StoreResult<Vec<Shift>> {
+            let mut out = Vec::new();
+            for chunk in agents.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new(format!("SELECT {SHIFT_COLS} FROM shifts WHERE start_at < "));
+                q.push_bind(to);
+                q.push(" AND end_at > ");
+                q.push_bind(from);
+                q.push(" AND owner_agent_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_uuid());
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
+                    out.push(decode_shift(&row)?);
+                }
+            }
+            Ok(out)
+        }
+
+        /// What the engine needs: the touched shifts, the agents, and the agents' shifts near
+        /// the week.
+        async fn snapshot(
+            conn: &mut Conn,
+            schedule: Schedule,
+            zone: Zone,
+            touched: Vec<Shift>,
+            agents: &[AgentId],
+        ) -> StoreResult<Snapshot> {
+            let (week_from, week_to) = schedule.week_window(&zone);
+            let margin = NEIGHBOURHOOD_MINUTES * 60 * 1_000_000;
+            let nearby = shifts_of_agents(conn, agents, micros(week_from) - margin, micros(week_to) + margin).await?;
+            let agents = agents_by_ids(conn, agents).await?;
+            let shifts = touched.into_iter().chain(nearby).map(|s| (s.id, s)).collect();
+            Ok(Snapshot {
+                schedule,
+                zone,
+                shifts,
+                agents: agents.into_iter().map(|a| (a.id, a)).collect(),
+            })
+        }
+
+        async fn insert_version(conn: &mut Conn, record: &VersionRecord) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO schedule_versions \
+                 (schedule_id, version, cause, actor, request_id, created_at, change_count) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(record.schedule_id.as_uuid())
+            .bind(version_i64(record.version))
+            .bind(record.cause.as_str())
+            .bind(&record.actor)
+            .bind(&record.request_id)
+            .bind(micros(record.created_at))
+            .bind(i64::from(record.change_count))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            Ok(())
+        }
+
+        async fn insert_changes(conn: &mut Conn, record: &VersionRecord, changes: &[ShiftChange]) -> StoreResult<()> {
+            for chunk in changes.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO shift_changes (schedule_id, version, shift_id, owner_before, start_before, \
+                     end_before, owner_after, start_after, end_after) ",
+                );
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(record.schedule_id.as_uuid())
+                        .push_bind(version_i64(record.version))
+                        .push_bind(c.shift_id.as_uuid())
+                        .push_bind(c.before.and_then(|b| b.owner).map(|a| a.as_uuid()))
+                        .push_bind(c.before.map(|b| micros(b.start)))
+                        .push_bind(c.before.map(|b| micros(b.end)))
+                        .push_bind(c.after.owner.map(|a| a.as_uuid()))
+                        .push_bind(micros(c.after.start))
+                        .push_bind(micros(c.after.end));
+                });
+                q.build().execute(&mut *conn).await.map_err(db_error)?;
+            }
+            Ok(())
+        }
+
+        /// Writes a version on top of `schedule` (read under the write lock): the version row,
+        /// the changed shifts, and the change log, all in the caller's transaction.
+        async fn write_commit(conn: &mut Conn, schedule: &Schedule, commit: &Commit) -> StoreResult<()> {
+            let moved = sqlx::query("UPDATE schedules SET version = $1 WHERE id = $2 AND version = $3")
+                .bind(version_i64(commit.record.version))
+                .bind(schedule.id.as_uuid())
+                .bind(version_i64(schedule.version))
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            if moved.rows_affected() != 1 {
+                // Only possible if the write lock was not held: refuse rather than fork history.
+                return Err(StoreError::Busy("schedule version moved under the write lock".into()));
+            }
+            insert_version(conn, &commit.record).await?;
+            for chunk in commit.changes.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new("WITH v (id, owner, start_at, end_at) AS (");
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.shift_id.as_uuid())
+                        .push_bind(c.after.owner.map(|a| a.as_uuid()))
+                        .push_bind(micros(c.after.start))
+                        .push_bind(micros(c.after.end));
+                });
+                q.push(
+                    ") UPDATE shifts SET owner_agent_id = v.owner, start_at = v.start_at, end_at = v.end_at, version = ",
+                );
+                q.push_bind(version_i64(commit.record.version));
+                q.push(" FROM v WHERE shifts.id = v.id");
+                q.build().execute(&mut *conn).await.map_err(db_error)?;
+            }
+            insert_changes(conn, &commit.record, &commit.changes).await
+        }
+
+        /// Commits what a plan decided, if anything, and answers with the outcomes.
+        async fn commit_plan(
+            conn: &mut Conn,
+            schedule: &Schedule,
+            plan: Plan,
+            cause: VersionCause,
+            ctx: &CommitContext,
+        ) -> StoreResult<SwapResult> {
+            let commit = Commit::after(schedule, cause, ctx, plan.changes);
+            let current = match &commit {
+                Some(c) => {
+                    write_commit(conn, schedule, c).await?;
+                    c.record.version
+                }
+                None => schedule.version,
+            };
+            Ok(SwapResult {
+                outcomes: plan.outcomes,
+                committed: commit.map(|c| c.record),
+                current_version_id: rota_core::version::ScheduleVersionId::new(schedule.id, current),
+            })
+        }
+
+        async fn history(
+            conn: &mut Conn,
+            id: ScheduleId,
+            after: i64,
+            up_to: i64,
+        ) -> StoreResult<Vec<VersionChanges>> {
+            let records = sqlx::query(
+                "SELECT schedule_id, version, cause, actor, request_id, created_at, change_count \
+                 FROM schedule_versions WHERE schedule_id = $1 AND version > $2 AND version <= $3 ORDER BY version",
+            )
+            .bind(id.as_uuid())
+            .bind(after)
+            .bind(up_to)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            let mut out: Vec<VersionChanges> = Vec::with_capacity(records.len());
+            let mut index: HashMap<ScheduleVersion, usize> = HashMap::with_capacity(records.len());
+            for row in &records {
+                let record = decode_version(row)?;
+                index.insert(record.version, out.len());
+                out.push(VersionChanges {
+                    record,
+                    changes: Vec::new(),
+                });
+            }
+            let changes = sqlx::query(
+                "SELECT version, shift_id, owner_before, start_before, end_before, owner_after, start_after, end_after \
+                 FROM shift_changes WHERE schedule_id = $1 AND version > $2 AND version <= $3 \
+                 ORDER BY version, shift_id",
+            )
+            .bind(id.as_uuid())
+            .bind(after)
+            .bind(up_to)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            for row in &changes {
+                let version = rows::version(row.try_get(0).map_err(db_error)?)?;
+                let start_before: Option<i64> = row.try_get(3).map_err(db_error)?;
+                let before = match start_before {
+                    Some(start) => Some(rows::shift_state(
+                        row.try_get(2).map_err(db_error)?,
+                        start,
+                        row.try_get::<Option<i64>, _>(4).map_err(db_error)?.unwrap_or(start),
+                    )?),
+                    None => None,
+                };
+                let change = ShiftChange {
+                    shift_id: ShiftId::from_uuid(row.try_get(1).map_err(db_error)?),
+                    before,
+                    after: rows::shift_state(
+                        row.try_get(5).map_err(db_error)?,
+                        row.try_get(6).map_err(db_error)?,
+                        row.try_get(7).map_err(db_error)?,
+                    )?,
+                };
+                let slot = index
+                    .get(&version)
+                    .ok_or_else(|| rows::corrupt(format!("change of missing version {version}")))?;
+                out[*slot].changes.push(change);
+            }
+            Ok(out)
+        }
+
+        impl DirectoryStore for $store {
+            async fn create_business_unit(&self, bu: &BusinessUnit) -> StoreResult<()> {
+                sqlx::query("INSERT INTO business_units (id, name, time_zone, first_day_of_week) VALUES ($1, $2, $3, $4)")
+                    .bind(bu.id.as_uuid())
+                    .bind(&bu.name)
+                    .bind(bu.time_zone.name())
+                    .bind(rows::day_name(bu.first_day_of_week))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn business_unit(&self, id: BusinessUnitId) -> StoreResult<BusinessUnit> {
+                let row = sqlx::query("SELECT id, name, time_zone, first_day_of_week FROM business_units WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?
+                    .ok_or_else(|| StoreError::not_found("business unit", id))?;
+                decode_business_unit(&row)
+            }
+
+            async fn business_units(&self, page: PageRequest) -> StoreResult<Page<BusinessUnit>> {
+                let (limit, offset) = page_args(page);
+                let rows = sqlx::query(
+                    "SELECT id, name, time_zone, first_day_of_week FROM business_units ORDER BY name, id LIMIT $1 OFFSET $2",
+                )
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM business_units")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(Page {
+                    items: rows.iter().map(decode_business_unit).collect::<StoreResult<_>>()?,
+                    total: total(count),
+                    offset: page.offset,
+                })
+            }
+
+            async fn create_management_unit(&self, mu: &ManagementUnit) -> StoreResult<()> {
+                sqlx::query("INSERT INTO management_units (id, business_unit_id, name) VALUES ($1, $2, $3)")
+                    .bind(mu.id.as_uuid())
+                    .bind(mu.business_unit_id.as_uuid())
+                    .bind(&mu.name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn create_agents(&self, agents: &[Agent]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                for chunk in agents.chunks(CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!("INSERT INTO agents ({AGENT_COLS}) "));
+                    q.push_values(chunk, |mut row, a| {
+                        row.push_bind(a.id.as_uuid())
+                            .push_bind(a.business_unit_id.as_uuid())
+                            .push_bind(a.management_unit_id.map(|m| m.as_uuid()))
+                            .push_bind(a.name.clone())
+                            .push_bind(rows::skills_json(&a.skills))
+                            .push_bind(i64::from(a.max_paid_minutes_per_week))
+                            .push_bind(i64::from(a.min_rest_minutes))
+                            .push_bind(rows::availability_json(&a.availability));
+                    });
+                    q.build().execute(&mut *tx).await.map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn agent(&self, id: AgentId) -> StoreResult<Agent> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                agents_by_ids(&mut conn, &[id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::not_found("agent", id))
+            }
+
+            async fn agents(&self, bu: BusinessUnitId, page: PageRequest) -> StoreResult<Page<Agent>> {
+                let (limit, offset) = page_args(page);
+                let sql = format!(
+                    "SELECT {AGENT_COLS} FROM agents WHERE business_unit_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(bu.as_uuid())
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE business_unit_id = $1")
+                    .bind(bu.as_uuid())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(Page {
+                    items: rows.iter().map(decode_agent).collect::<StoreResult<_>>()?,
+                    total: total(count),
+                    offset: page.offset,
+                })
+            }
+
+            async fn set_availability(&self, id: AgentId, availability: &Availability) -> StoreResult<Agent> {
+                let done = sqlx::query("UPDATE agents SET availability = $1 WHERE id = $2")
+                    .bind(rows::availability_json(availability))
+                    .bind(id.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found("agent", id));
+                }
+                self.agent(id).await
+            }
+        }
+
+        impl ScheduleStore for $store {
+            async fn import_schedule(&self, new: &NewSchedule, ctx: &CommitContext) -> StoreResult<Schedule> {
+                let bu = self.business_unit(new.business_unit_id).await?;
+                let mut w = self.begin_write().await?;
+                let mut owners: Vec<AgentId> = new.shifts.iter().filter_map(|s| s.owner).collect();
+                owners.sort_unstable();
+                owners.dedup();
+                let found = agents_by_ids(&mut w.tx, &owners).await?;
+                let foreign: Vec<Violation> = owners
+                    .iter()
+                    .filter(|id| !found.iter().any(|a| a.id == **id && a.business_unit_id == bu.id))
+                    .map(|id| Violation {
+                        code: ViolationCode::AgentOutsideBusinessUnit,
+                        agent_id: Some(*id),
+                        shift_id: None,
+                        detail: format!("agent {id} is not an agent of business unit {}", bu.id),
+                    })
+                    .collect();
+                if !foreign.is_empty() {
+                    return Err(CommandError::Rejected(foreign).into());
+                }
+                let (schedule, shifts, commit) = engine::plan_import(new, ctx);
+                sqlx::query(
+                    "INSERT INTO schedules (id, business_unit_id, week_start, state, version) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(schedule.id.as_uuid())
+                .bind(schedule.business_unit_id.as_uuid())
+                .bind(schedule.week_start.to_string())
+                .bind(schedule.state.as_str())
+                .bind(version_i64(schedule.version))
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                for chunk in shifts.chunks(CHUNK) {
+                    let mut q = QueryBuilder::<$db>::new(format!("INSERT INTO shifts ({SHIFT_COLS}) "));
+                    q.push_values(chunk, |mut row, s| {
+                        row.push_bind(s.id.as_uuid())
+                            .push_bind(s.schedule_id.as_uuid())
+                            .push_bind(s.owner.map(|a| a.as_uuid()))
+                            .push_bind(micros(s.window.start()))
+                            .push_bind(micros(s.window.end()))
+                            .push_bind(s.required_skill.as_ref().map(|k| k.as_str().to_owned()))
+                            .push_bind(s.activity_code.as_str().to_owned())
+                            .push_bind(version_i64(s.version));
+                    });
+                    q.build().execute(&mut *w.tx).await.map_err(db_error)?;
+                }
+                insert_version(&mut w.tx, &commit.record).await?;
+                insert_changes(&mut w.tx, &commit.record, &commit.changes).await?;
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(schedule)
+            }
+
+            async fn schedule(&self, id: ScheduleId) -> StoreResult<Schedule> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                load_schedule(&mut conn, id, false)
+                    .await?
+                    .map(|(s, _)| s)
+                    .ok_or_else(|| StoreError::not_found("schedule", id))
+            }
+
+            async fn find_schedule(&self, bu: BusinessUnitId, week_start: Date) -> StoreResult<Option<Schedule>> {
+                let row = sqlx::query(
+                    "SELECT id, business_unit_id, week_start, state, version FROM schedules \
+                     WHERE business_unit_id = $1 AND week_start = $2",
+                )
+                .bind(bu.as_uuid())
+                .bind(week_start.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.as_ref().map(decode_schedule).transpose()
+            }
+
+            async fn shifts(&self, id: ScheduleId, filter: ShiftFilter, page: PageRequest) -> StoreResult<Page<Shift>> {
+                let (limit, offset) = page_args(page);
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                if load_schedule(&mut conn, id, false).await?.is_none() {
+                    return Err(StoreError::not_found("schedule", id));
+                }
+                let owner_clause = if filter.agent.is_some() { " AND owner_agent_id = $4" } else { "" };
+                let sql = format!(
+                    "SELECT {SHIFT_COLS} FROM shifts WHERE schedule_id = $1{owner_clause} \
+                     ORDER BY start_at, id LIMIT $2 OFFSET $3"
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.as_uuid()).bind(limit).bind(offset);
+                let count_sql = format!(
+                    "SELECT COUNT(*) FROM shifts WHERE schedule_id = $1{}",
+                    owner_clause.replace("$4", "$2")
+                );
+                let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql)).bind(id.as_uuid());
+                if let Some(agent) = filter.agent {
+                    query = query.bind(agent.as_uuid());
+                    count = count.bind(agent.as_uuid());
+                }
+                let rows = query.fetch_all(&mut *conn).await.map_err(db_error)?;
+                let count = count.fetch_one(&mut *conn).await.map_err(db_error)?;
+                Ok(Page {
+                    items: rows.iter().map(decode_shift).collect::<StoreResult<_>>()?,
+                    total: total(count),
+                    offset: page.offset,
+                })
+            }
+
+            async fn versions(&self, id: ScheduleId, page: PageRequest) -> StoreResult<Page<VersionRecord>> {
+                let (limit, offset) = page_args(page);
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                let Some((schedule, _)) = load_schedule(&mut conn, id, false).await? else {
+                    return Err(StoreError::not_found("schedule", id));
+                };
+                let rows = sqlx::query(
+                    "SELECT schedule_id, version, cause, actor, request_id, created_at, change_count \
+                     FROM schedule_versions WHERE schedule_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(id.as_uuid())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_error)?;
+                Ok(Page {
+                    items: rows.iter().map(decode_version).collect::<StoreResult<_>>()?,
+                    // Versions are 1..=current without gaps, so the count is the current version.
+                    total: schedule.version.get(),
+                    offset: page.offset,
+                })
+            }
+
+            async fn changes_since(&self, id: ScheduleId, since: Option<ScheduleVersion>) -> StoreResult<Vec<VersionChanges>> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                let Some((schedule, _)) = load_schedule(&mut conn, id, false).await? else {
+                    return Err(StoreError::not_found("schedule", id));
+                };
+                if let Some(since) = since
+                    && since > schedule.version
+                {
+                    return Err(CommandError::UnknownVersion {
+                        schedule: id,
+                        requested: since,
+                        current: schedule.version,
+                    }
+                    .into());
+                }
+                history(&mut conn, id, since.map_or(0, version_i64), version_i64(schedule.version)).await
+            }
+
+            async fn schedule_as_of(&self, id: ScheduleId, version: ScheduleVersion) -> StoreResult<Vec<Shift>> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                let Some((schedule, _)) = load_schedule(&mut conn, id, false).await? else {
+                    return Err(StoreError::not_found("schedule", id));
+                };
+                if version > schedule.version {
+                    return Err(CommandError::UnknownVersion {
+                        schedule: id,
+                        requested: version,
+                        current: schedule.version,
+                    }
+                    .into());
+                }
+                let entries = history(&mut conn, id, 0, version_i64(version)).await?;
+                let states = replay(&entries).map_err(rows::corrupt)?;
+                let sql = format!("SELECT {SHIFT_COLS} FROM shifts WHERE schedule_id = $1");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.as_uuid())
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                let mut shifts = Vec::with_capacity(states.len());
+                for row in &rows {
+                    let mut shift = decode_shift(row)?;
+                    let Some(then) = states.get(&shift.id) else { continue };
+                    shift.owner = then.state.owner;
+                    shift.window = TimeWindow::new(then.state.start, then.state.end).map_err(rows::corrupt)?;
+                    shift.version = then.version;
+                    shifts.push(shift);
+                }
+                shifts.sort_unstable_by_key(|s| (s.window.start(), s.id));
+                Ok(shifts)
+            }
+
+            async fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> StoreResult<SwapResult> {
+                let mut w = self.begin_write().await?;
+                let (schedule, zone) = load_schedule(&mut w.tx, req.base.schedule(), true)
+                    .await?
+                    .ok_or(CommandError::ScheduleNotFound(req.base.schedule()))?;
+                let touched = shifts_by_ids(&mut w.tx, &req.touched_shifts()).await?;
+                let agents = Snapshot::involved_agents(&req.items, &touched);
+                let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
+                let plan = engine::plan_swaps(&snap, req, ctx.now)?;
+                let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::BulkSwap, ctx).await?;
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(result)
+            }
+
+            async fn edit_shift(&self, edit: &ShiftEdit, ctx: &CommitContext) -> StoreResult<SwapResult> {
+                let mut w = self.begin_write().await?;
+                let schedule_id: Uuid = sqlx::query_scalar("SELECT schedule_id FROM shifts WHERE id = $1")
+                    .bind(edit.shift_id.as_uuid())
+                    .fetch_optional(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?
+                    .ok_or(CommandError::ShiftNotFound(edit.shift_id))?;
+                let schedule_id = ScheduleId::from_uuid(schedule_id);
+                let (schedule, zone) = load_schedule(&mut w.tx, schedule_id, true)
+                    .await?
+                    .ok_or(CommandError::ScheduleNotFound(schedule_id))?;
+                let touched = shifts_by_ids(&mut w.tx, &[edit.shift_id]).await?;
+                let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
+                if let EditChange::Reassign { agent_id } = edit.change {
+                    agents.push(agent_id);
+                }
+                let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
+                let plan = engine::plan_edit(&snap, edit, ctx.now)?;
+                let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SupervisorEdit, ctx).await?;
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(result)
+            }
+
+            async fn publish(&self, id: ScheduleId, ctx: &CommitContext) -> StoreResult<Schedule> {
+                let mut w = self.begin_write().await?;
+                let (mut schedule, _) = load_schedule(&mut w.tx, id, true)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("schedule", id))?;
+                if schedule.state == ScheduleState::Published {
+                    return Ok(schedule);
+                }
+                let commit = Commit::new(schedule.id, schedule.version.next(), VersionCause::Publish, ctx, Vec::new());
+                write_commit(&mut w.tx, &schedule, &commit).await?;
+                sqlx::query("UPDATE schedules SET state = $1 WHERE id = $2")
+                    .bind(ScheduleState::Published.as_str())
+                    .bind(id.as_uuid())
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+                w.tx.commit().await.map_err(db_error)?;
+                schedule.state = ScheduleState::Published;
+                schedule.version = commit.record.version;
+                Ok(schedule)
+            }
+        }
+    };
+}
+
+pub(crate) use store_impl;
