@@ -1,14 +1,6 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Wire types of the rota HTTP API, shared by the server and the client. The request and
+//! response bodies arrive with the "rota serve" work; the domain types they convert into live
+//! in rota-core.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use rota_core;

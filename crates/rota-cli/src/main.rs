@@ -1,3 +1,169 @@
-fn main() {
-    println!("Hello, world!");
+//! The `rota` command: thin wiring of the store and the scenario generator.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use jiff::civil::Date;
+use rota_core::directory::Zone;
+use rota_core::schedule::Schedule;
+use rota_core::store::{DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, StoreError};
+use rota_core::version::CommitContext;
+use rota_scenario::{Params, Scenario};
+use rota_store::Store;
+
+const DEFAULT_DATABASE: &str = "sqlite://rota.db";
+
+#[derive(Parser)]
+#[command(name = "rota", version, about = "Workforce-management schedules for contact centers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a realistic business unit with agents and one week of shifts, and print its ids
+    /// as JSON (a summary of the schedule goes to stderr).
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// sqlite://PATH (created if missing) or postgres://…
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database_url: String,
+    #[arg(long, default_value_t = 500)]
+    agents: usize,
+    /// The local date the week starts on (default: next Monday).
+    #[arg(long)]
+    week: Option<Date>,
+    #[arg(long, default_value = "Chicago")]
+    business_unit: String,
+    #[arg(long, default_value = "America/Chicago")]
+    time_zone: String,
+    /// Random seed: the same seed gives the same data, ids included.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Publish the schedule after importing it.
+    #[arg(long)]
+    publish: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Seed(args) => seed(args).await,
+    }
+}
+
+async fn seed(args: SeedArgs) -> Result<()> {
+    let zone = Zone::parse(&args.time_zone)?;
+    let week_start = match args.week {
+        Some(week) => week,
+        None => next_monday(&zone)?,
+    };
+    anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    let scenario = rota_scenario::generate(&Params {
+        business_unit: args.business_unit,
+        time_zone: zone,
+        week_start,
+        agents: args.agents,
+        seed: args.seed,
+    })?;
+    let store = Store::connect(&args.database_url)
+        .await
+        .with_context(|| format!("opening {}", args.database_url))?;
+    let ctx = CommitContext {
+        actor: "rota seed".into(),
+        request_id: format!("seed-{}", args.seed),
+        now: jiff::Timestamp::now(),
+    };
+    let schedule = store_scenario(&store, &scenario, &ctx, args.publish).await?;
+    let out = serde_json::json!({
+        "businessUnitId": scenario.business_unit.id,
+        "scheduleId": schedule.id,
+        "scheduleVersionId": schedule.version_id().to_string(),
+        "agents": scenario.agents.len(),
+        "shifts": scenario.schedule.shifts.len(),
+    });
+    println!("{out}");
+    summarise(&store, &scenario, &schedule).await
+}
+
+async fn store_scenario(store: &Store, s: &Scenario, ctx: &CommitContext, publish: bool) -> Result<Schedule> {
+    let exists = |e: StoreError| match e {
+        StoreError::AlreadyExists(_) => anyhow::anyhow!(
+            "this database already holds the data of this --seed; pick another --seed or database"
+        ),
+        other => anyhow::Error::new(other),
+    };
+    store.create_business_unit(&s.business_unit).await.map_err(exists)?;
+    for mu in &s.management_units {
+        store.create_management_unit(mu).await?;
+    }
+    store.create_agents(&s.agents).await?;
+    let mut schedule = store.import_schedule(&s.schedule, ctx).await?;
+    if publish {
+        schedule = store.publish(schedule.id, ctx).await?;
+    }
+    Ok(schedule)
+}
+
+fn next_monday(zone: &Zone) -> Result<Date> {
+    let today = zone.local_date(jiff::Timestamp::now());
+    let ahead = i64::from(7 - today.weekday().to_monday_zero_offset()) % 7;
+    let ahead = if ahead == 0 { 7 } else { ahead };
+    Ok(today.checked_add(jiff::Span::new().days(ahead))?)
+}
+
+/// A human summary of what was stored, read back from the store.
+async fn summarise(store: &Store, s: &Scenario, schedule: &Schedule) -> Result<()> {
+    let shifts = store
+        .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
+        .await?
+        .items;
+    let zone = &s.business_unit.time_zone;
+    let open = shifts.iter().filter(|x| x.owner.is_none()).count();
+    eprintln!(
+        "{} ({}): week of {} ({}), schedule {} at version {} ({})",
+        s.business_unit.name,
+        zone.name(),
+        schedule.week_start,
+        format!("{:?}", s.business_unit.first_day_of_week).to_lowercase(),
+        schedule.id,
+        schedule.version,
+        schedule.state.as_str(),
+    );
+    eprintln!(
+        "{} agents in {} teams; {} shifts, {} open ({:.1}%)",
+        s.agents.len(),
+        s.management_units.len(),
+        shifts.len(),
+        open,
+        100.0 * open as f64 / shifts.len().max(1) as f64
+    );
+    eprintln!("{:<12} {:>7} {:>7} {:>7} {:>6}", "day", "00-08", "08-16", "16-24", "open");
+    for offset in 0..7 {
+        let day = schedule.week_start.checked_add(jiff::Span::new().days(offset))?;
+        let on_day: Vec<_> = shifts.iter().filter(|x| zone.local_date(x.window.start()) == day).collect();
+        let starting = |hour: i8| {
+            on_day
+                .iter()
+                .filter(|x| x.window.start().to_zoned_datetime(zone.tz().clone()).hour() == hour)
+                .count()
+        };
+        eprintln!(
+            "{:<12} {:>7} {:>7} {:>7} {:>6}",
+            format!("{} {}", day, &format!("{:?}", day.weekday())[..3]),
+            starting(0),
+            starting(8),
+            starting(16),
+            on_day.iter().filter(|x| x.owner.is_none()).count()
+        );
+    }
+    Ok(())
 }

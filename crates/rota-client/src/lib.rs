@@ -1,14 +1,6 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The typed client SDK for the rota HTTP API (token handling, the retry policy, the bulk
+//! batch runner). Its client arrives with the "rota-client and rota batch" work; until then
+//! this crate only fixes its place in the workspace and its dependency on the wire types.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use rota_api;

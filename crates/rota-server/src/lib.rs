@@ -1,14 +1,7 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The rota HTTP service: axum routes over rota-store, with auth, rate limits, idempotency and
+//! the OpenAPI document. Its routes arrive with the "rota serve" work; until then this crate
+//! only fixes its place in the workspace and its dependencies on core, store and api.
+#![forbid(unsafe_code)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use rota_core;
+pub use rota_store;

@@ -1,1 +1,171 @@
-fn main() {}
+//! Store throughput of the bulk swap: one 50-swap request in `shifts` scope per iteration,
+//! on SQLite (both durability levels) and PostgreSQL, on a 100-agent and a 10,000-agent
+//! schedule. Throughput is in swaps applied per second.
+//!
+//! `cargo bench -p rota-store` (PostgreSQL too when ROTA_TEST_DATABASE_URL is set).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use jiff::civil::date;
+use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
+use rota_core::directory::Zone;
+use rota_core::ids::{AgentId, ShiftId};
+use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::version::{CommitContext, ScheduleVersionId};
+use rota_scenario::Params;
+use rota_store::{Durability, PgStore, SqliteStore, Store};
+use tokio::sync::Mutex;
+
+const SWAPS: usize = 50;
+
+/// A schedule and 50 pairs of shifts with identical windows and skills but different owners:
+/// exchanging them keeps every rule satisfied, so the same pairs swap back and forth forever.
+struct Bench {
+    store: Store,
+    version: ScheduleVersionId,
+    pairs: Vec<(ShiftId, ShiftId)>,
+    owners: HashMap<ShiftId, AgentId>,
+    ctx: CommitContext,
+}
+
+impl Bench {
+    async fn new(store: Store, agents: usize) -> Self {
+        let scenario = rota_scenario::generate(&Params {
+            business_unit: "Chicago".into(),
+            time_zone: Zone::parse("America/Chicago").unwrap(),
+            week_start: date(2026, 11, 30),
+            agents,
+            seed: 42,
+        })
+        .unwrap();
+        let ctx = CommitContext {
+            actor: "bench".into(),
+            request_id: "bench".into(),
+            now: "2026-11-25T00:00:00Z".parse().unwrap(),
+        };
+        store.create_business_unit(&scenario.business_unit).await.unwrap();
+        for mu in &scenario.management_units {
+            store.create_management_unit(mu).await.unwrap();
+        }
+        store.create_agents(&scenario.agents).await.unwrap();
+        let schedule = store.import_schedule(&scenario.schedule, &ctx).await.unwrap();
+        let mut by_slot: HashMap<_, Vec<_>> = HashMap::new();
+        for s in &scenario.schedule.shifts {
+            if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
+                && skill.as_str() == "phone"
+            {
+                by_slot.entry(s.window).or_default().push((s.id, owner));
+            }
+        }
+        let mut slots: Vec<_> = by_slot.into_values().collect();
+        slots.sort();
+        let mut pairs = Vec::new();
+        let mut owners = HashMap::new();
+        'fill: for slot in slots {
+            for pair in slot.chunks_exact(2) {
+                pairs.push((pair[0].0, pair[1].0));
+                owners.insert(pair[0].0, pair[0].1);
+                owners.insert(pair[1].0, pair[1].1);
+                if pairs.len() == SWAPS {
+                    break 'fill;
+                }
+            }
+        }
+        assert_eq!(pairs.len(), SWAPS, "not enough interchangeable shifts");
+        Self {
+            store,
+            version: schedule.version_id(),
+            pairs,
+            owners,
+            ctx,
+        }
+    }
+
+    async fn step(&mut self) {
+        let items = self
+            .pairs
+            .iter()
+            .map(|&(a, b)| SwapItem {
+                agent_id: self.owners[&a],
+                original_shift_id: a,
+                new_shift_id: b,
+                reason_code: ReasonCode::Preference,
+                counterpart_agent_id: None,
+            })
+            .collect();
+        let req = SwapRequest {
+            base: self.version,
+            items,
+            effective_date: None,
+            mode: SwapMode::Atomic,
+            scope: ConflictScope::Shifts,
+        };
+        let result = self.store.apply_swaps(&req, &self.ctx).await.unwrap();
+        assert!(result.committed.is_some(), "{:?}", result.outcomes.first());
+        self.version = result.current_version_id;
+        for &(a, b) in &self.pairs {
+            let (oa, ob) = (self.owners[&a], self.owners[&b]);
+            self.owners.insert(a, ob);
+            self.owners.insert(b, oa);
+        }
+    }
+}
+
+fn sqlite_url(tag: &str) -> String {
+    let dir = std::env::temp_dir().join("rota-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple()));
+    format!("sqlite://{}", path.display())
+}
+
+fn run(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, agents: usize, store: Store) {
+    let bench = Arc::new(Mutex::new(rt.block_on(Bench::new(store, agents))));
+    let mut group = c.benchmark_group("apply_50_swaps");
+    group
+        .throughput(Throughput::Elements(SWAPS as u64))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function(BenchmarkId::new(name, format!("{agents}_agents")), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let bench = Arc::clone(&bench);
+            async move {
+                let mut bench = bench.lock().await;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    bench.step().await;
+                }
+                start.elapsed()
+            }
+        })
+    });
+    group.finish();
+}
+
+fn swaps(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for agents in [100, 10_000] {
+        for (name, durability) in [("sqlite_normal", Durability::Normal), ("sqlite_full", Durability::Full)] {
+            let store = rt
+                .block_on(SqliteStore::connect(&sqlite_url(name), durability))
+                .unwrap();
+            run(c, &rt, name, agents, Store::Sqlite(store));
+        }
+        if let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") {
+            let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
+            let store = rt.block_on(PgStore::connect(&url, Some(&schema))).unwrap();
+            run(c, &rt, "postgres", agents, Store::Postgres(store));
+        }
+    }
+}
+
+criterion_group!(benches, swaps);
+criterion_main!(benches);

@@ -1,5 +1,6 @@
 //! The conformance suite: the same cases against SQLite (always) and PostgreSQL (when
 //! `ROTA_TEST_DATABASE_URL` is set). Each test gets its own database file or schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
