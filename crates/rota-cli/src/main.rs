@@ -14,7 +14,11 @@ use rota_store::Store;
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
 
 #[derive(Parser)]
-#[command(name = "rota", version, about = "Workforce-management schedules for contact centers")]
+#[command(
+    name = "rota",
+    version,
+    about = "Workforce-management schedules for contact centers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -94,14 +98,22 @@ async fn seed(args: SeedArgs) -> Result<()> {
     summarise(&store, &scenario, &schedule).await
 }
 
-async fn store_scenario(store: &Store, s: &Scenario, ctx: &CommitContext, publish: bool) -> Result<Schedule> {
+async fn store_scenario(
+    store: &Store,
+    s: &Scenario,
+    ctx: &CommitContext,
+    publish: bool,
+) -> Result<Schedule> {
     let exists = |e: StoreError| match e {
         StoreError::AlreadyExists(_) => anyhow::anyhow!(
             "this database already holds the data of this --seed; pick another --seed or database"
         ),
         other => anyhow::Error::new(other),
     };
-    store.create_business_unit(&s.business_unit).await.map_err(exists)?;
+    store
+        .create_business_unit(&s.business_unit)
+        .await
+        .map_err(exists)?;
     for mu in &s.management_units {
         store.create_management_unit(mu).await?;
     }
@@ -146,10 +158,18 @@ async fn summarise(store: &Store, s: &Scenario, schedule: &Schedule) -> Result<(
         open,
         100.0 * open as f64 / shifts.len().max(1) as f64
     );
-    eprintln!("{:<12} {:>7} {:>7} {:>7} {:>6}", "day", "00-08", "08-16", "16-24", "open");
+    eprintln!(
+        "{:<12} {:>7} {:>7} {:>7} {:>6}",
+        "day", "00-08", "08-16", "16-24", "open"
+    );
     for offset in 0..7 {
-        let day = schedule.week_start.checked_add(jiff::Span::new().days(offset))?;
-        let on_day: Vec<_> = shifts.iter().filter(|x| zone.local_date(x.window.start()) == day).collect();
+        let day = schedule
+            .week_start
+            .checked_add(jiff::Span::new().days(offset))?;
+        let on_day: Vec<_> = shifts
+            .iter()
+            .filter(|x| zone.local_date(x.window.start()) == day)
+            .collect();
         let starting = |hour: i8| {
             on_day
                 .iter()

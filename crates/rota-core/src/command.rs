@@ -206,7 +206,9 @@ pub enum CommandError {
     ScheduleNotFound(ScheduleId),
     #[error("shift {0} does not exist")]
     ShiftNotFound(ShiftId),
-    #[error("version {requested} of schedule {schedule} is unknown: the current version is {current}")]
+    #[error(
+        "version {requested} of schedule {schedule} is unknown: the current version is {current}"
+    )]
     UnknownVersion {
         schedule: ScheduleId,
         requested: ScheduleVersion,

@@ -45,7 +45,8 @@ pub struct Zone {
 
 impl Zone {
     pub fn parse(name: &str) -> Result<Self, DirectoryError> {
-        let tz = TimeZone::get(name).map_err(|_| DirectoryError::UnknownTimeZone(name.to_owned()))?;
+        let tz =
+            TimeZone::get(name).map_err(|_| DirectoryError::UnknownTimeZone(name.to_owned()))?;
         Ok(Self {
             name: name.to_owned(),
             tz,
@@ -121,7 +122,11 @@ pub struct BusinessUnit {
 }
 
 impl BusinessUnit {
-    pub fn new(name: &str, time_zone: Zone, first_day_of_week: DayOfWeek) -> Result<Self, DirectoryError> {
+    pub fn new(
+        name: &str,
+        time_zone: Zone,
+        first_day_of_week: DayOfWeek,
+    ) -> Result<Self, DirectoryError> {
         Ok(Self {
             id: BusinessUnitId::new(),
             name: check_name(name)?,
@@ -158,7 +163,8 @@ impl Skill {
     pub fn parse(s: &str) -> Result<Self, DirectoryError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if ok {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
@@ -560,7 +566,10 @@ mod tests {
         );
         assert_eq!(
             a.weekly(Weekday::Monday),
-            &[LocalSpan::new(480, 840).unwrap(), LocalSpan::new(1200, 1260).unwrap()]
+            &[
+                LocalSpan::new(480, 840).unwrap(),
+                LocalSpan::new(1200, 1260).unwrap()
+            ]
         );
     }
 
@@ -576,7 +585,10 @@ mod tests {
         ));
         for bad in ["24:30", "7:00", "ab:cd", "12:60", ""] {
             assert!(
-                matches!(LocalSpan::parse(bad, "23:00"), Err(DirectoryError::InvalidLocalTime(_))),
+                matches!(
+                    LocalSpan::parse(bad, "23:00"),
+                    Err(DirectoryError::InvalidLocalTime(_))
+                ),
                 "{bad}"
             );
         }
@@ -586,7 +598,10 @@ mod tests {
     #[test]
     fn unknown_time_zones_are_rejected() {
         assert!(Zone::parse("America/Chicago").is_ok());
-        assert!(matches!(Zone::parse("Mars/Olympus"), Err(DirectoryError::UnknownTimeZone(_))));
+        assert!(matches!(
+            Zone::parse("Mars/Olympus"),
+            Err(DirectoryError::UnknownTimeZone(_))
+        ));
     }
 
     #[test]
@@ -594,7 +609,10 @@ mod tests {
         let zone = chicago();
         let day = date(2026, 11, 4); // a Wednesday
         let a = Availability::new(
-            [(Weekday::Wednesday, LocalSpan::parse("08:00", "16:00").unwrap())],
+            [(
+                Weekday::Wednesday,
+                LocalSpan::parse("08:00", "16:00").unwrap(),
+            )],
             [(day, vec![])],
         );
         assert!(!a.covers(&zone, at(&zone, day, 9, 0), at(&zone, day, 10, 0)));
@@ -607,8 +625,14 @@ mod tests {
         let zone = chicago();
         let a = Availability::new(
             [
-                (Weekday::Tuesday, LocalSpan::parse("20:00", "24:00").unwrap()),
-                (Weekday::Wednesday, LocalSpan::parse("00:00", "06:00").unwrap()),
+                (
+                    Weekday::Tuesday,
+                    LocalSpan::parse("20:00", "24:00").unwrap(),
+                ),
+                (
+                    Weekday::Wednesday,
+                    LocalSpan::parse("00:00", "06:00").unwrap(),
+                ),
             ],
             [],
         );
@@ -624,20 +648,30 @@ mod tests {
         // 00:00–06:00 lasts seven real hours that day.
         let zone = chicago();
         let day = date(2026, 11, 1);
-        let a = Availability::new([(Weekday::Sunday, LocalSpan::parse("00:00", "06:00").unwrap())], []);
+        let a = Availability::new(
+            [(Weekday::Sunday, LocalSpan::parse("00:00", "06:00").unwrap())],
+            [],
+        );
         let start = at(&zone, day, 0, 0);
         let end = at(&zone, day, 6, 0);
         assert_eq!(end.duration_since(start).as_hours(), 7);
         assert!(a.covers(&zone, start, end));
         // The same seven hours read in UTC would end at 05:00 local on an ordinary Sunday.
-        assert!(!a.covers(&zone, start, end.checked_add(jiff::SignedDuration::from_mins(1)).unwrap()));
+        assert!(!a.covers(
+            &zone,
+            start,
+            end.checked_add(jiff::SignedDuration::from_mins(1)).unwrap()
+        ));
     }
 
     #[test]
     fn availability_round_trips_through_its_document_form() {
         let a = Availability::new(
             [(Weekday::Friday, LocalSpan::parse("09:30", "24:00").unwrap())],
-            [(date(2026, 12, 24), vec![LocalSpan::parse("08:00", "12:00").unwrap()])],
+            [(
+                date(2026, 12, 24),
+                vec![LocalSpan::parse("08:00", "12:00").unwrap()],
+            )],
         );
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Availability>(&json).unwrap(), a);

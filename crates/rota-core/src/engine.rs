@@ -7,13 +7,15 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 
 use crate::command::{
-    CommandError, ConflictScope, EditChange, ItemOutcome, ShiftEdit, SwapItem, SwapMode, SwapRequest, Violation,
-    ViolationCode,
+    CommandError, ConflictScope, EditChange, ItemOutcome, ShiftEdit, SwapItem, SwapMode,
+    SwapRequest, Violation, ViolationCode,
 };
 use crate::directory::{Agent, Zone};
 use crate::ids::{AgentId, ScheduleId, ShiftId};
 use crate::schedule::{NewSchedule, Schedule, ScheduleState, Shift};
-use crate::version::{CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionRecord};
+use crate::version::{
+    CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionRecord,
+};
 
 /// How far around its week a schedule's rules look for an agent's other shifts: minimum rest is
 /// at most this long, so shifts further away cannot break a rule.
@@ -33,7 +35,10 @@ pub struct Snapshot {
 impl Snapshot {
     /// The agents whose shifts and rules a swap request involves, given its touched shifts:
     /// the item agents, the counterparts, and the current owners of the touched shifts.
-    pub fn involved_agents<'a>(items: &[SwapItem], touched: impl IntoIterator<Item = &'a Shift>) -> Vec<AgentId> {
+    pub fn involved_agents<'a>(
+        items: &[SwapItem],
+        touched: impl IntoIterator<Item = &'a Shift>,
+    ) -> Vec<AgentId> {
         let mut ids: Vec<AgentId> = items
             .iter()
             .flat_map(|i| [Some(i.agent_id), i.counterpart_agent_id])
@@ -62,11 +67,22 @@ pub struct Commit {
 
 impl Commit {
     /// The version that `changes` make on top of `schedule`, or `None` if there are none.
-    pub fn after(schedule: &Schedule, cause: VersionCause, ctx: &CommitContext, changes: Vec<ShiftChange>) -> Option<Self> {
+    pub fn after(
+        schedule: &Schedule,
+        cause: VersionCause,
+        ctx: &CommitContext,
+        changes: Vec<ShiftChange>,
+    ) -> Option<Self> {
         if changes.is_empty() {
             return None;
         }
-        Some(Self::new(schedule.id, schedule.version.next(), cause, ctx, changes))
+        Some(Self::new(
+            schedule.id,
+            schedule.version.next(),
+            cause,
+            ctx,
+            changes,
+        ))
     }
 
     pub fn new(
@@ -97,26 +113,51 @@ struct Working<'a> {
     now: Timestamp,
     week: (Timestamp, Timestamp),
     overrides: HashMap<ShiftId, ShiftState>,
+    /// The snapshot's shifts by their owner before the command, so a rule check reads one
+    /// agent's shifts instead of the whole snapshot.
+    by_owner: HashMap<AgentId, Vec<&'a Shift>>,
 }
 
 impl<'a> Working<'a> {
     fn new(snap: &'a Snapshot, now: Timestamp) -> Self {
+        let mut by_owner: HashMap<AgentId, Vec<&'a Shift>> = HashMap::new();
+        for shift in snap.shifts.values() {
+            if let Some(owner) = shift.owner {
+                by_owner.entry(owner).or_default().push(shift);
+            }
+        }
         Self {
             snap,
             now,
             week: snap.schedule.week_window(&snap.zone),
             overrides: HashMap::new(),
+            by_owner,
         }
     }
 
     fn state(&self, shift: &Shift) -> ShiftState {
-        self.overrides.get(&shift.id).copied().unwrap_or_else(|| shift.state())
+        self.overrides
+            .get(&shift.id)
+            .copied()
+            .unwrap_or_else(|| shift.state())
     }
 
+    /// The agent's shifts as the command has left them: those they owned before it that the
+    /// command did not give away, and those it gave them.
     fn shifts_of(&self, agent: AgentId) -> impl Iterator<Item = (&'a Shift, ShiftState)> + '_ {
-        self.snap
-            .shifts
-            .values()
+        let owned = self
+            .by_owner
+            .get(&agent)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|s| !self.overrides.contains_key(&s.id));
+        let changed = self
+            .overrides
+            .keys()
+            .filter_map(|id| self.snap.shifts.get(id));
+        owned
+            .chain(changed)
             .map(|s| (s, self.state(s)))
             .filter(move |(_, st)| st.owner == Some(agent))
     }
@@ -145,7 +186,10 @@ impl<'a> Working<'a> {
                 code: ViolationCode::ShiftInPast,
                 agent_id: None,
                 shift_id: Some(shift.id),
-                detail: format!("shift {} starts at {start}, before now ({}); past shifts are immutable", shift.id, self.now),
+                detail: format!(
+                    "shift {} starts at {start}, before now ({}); past shifts are immutable",
+                    shift.id, self.now
+                ),
             });
         }
     }
@@ -160,13 +204,19 @@ impl<'a> Working<'a> {
             detail,
         };
         let Some(agent) = self.snap.agents.get(&agent_id) else {
-            out.push(violation(ViolationCode::AgentNotFound, format!("agent {agent_id} does not exist")));
+            out.push(violation(
+                ViolationCode::AgentNotFound,
+                format!("agent {agent_id} does not exist"),
+            ));
             return;
         };
         if agent.business_unit_id != self.snap.schedule.business_unit_id {
             out.push(violation(
                 ViolationCode::AgentOutsideBusinessUnit,
-                format!("agent {agent_id} belongs to another business unit than schedule {}", shift.schedule_id),
+                format!(
+                    "agent {agent_id} belongs to another business unit than schedule {}",
+                    shift.schedule_id
+                ),
             ));
             return;
         }
@@ -176,10 +226,16 @@ impl<'a> Working<'a> {
         {
             out.push(violation(
                 ViolationCode::SkillMissing,
-                format!("agent {agent_id} lacks skill `{skill}` that shift {} requires", shift.id),
+                format!(
+                    "agent {agent_id} lacks skill `{skill}` that shift {} requires",
+                    shift.id
+                ),
             ));
         }
-        if !agent.availability.covers(&self.snap.zone, state.start, state.end) {
+        if !agent
+            .availability
+            .covers(&self.snap.zone, state.start, state.end)
+        {
             out.push(violation(
                 ViolationCode::NotAvailable,
                 format!(
@@ -203,7 +259,10 @@ impl<'a> Working<'a> {
             if other_state.start < state.end && state.start < other_state.end {
                 out.push(violation(
                     ViolationCode::Overlap,
-                    format!("shift {} overlaps shift {} that agent {agent_id} already works", shift.id, other.id),
+                    format!(
+                        "shift {} overlaps shift {} that agent {agent_id} already works",
+                        shift.id, other.id
+                    ),
                 ));
                 continue;
             }
@@ -268,7 +327,11 @@ impl<'a> Working<'a> {
 
 /// Decides a bulk swap request against `snap`, which must hold every touched shift that exists
 /// and every agent [`Snapshot::involved_agents`] names, with their shifts.
-pub fn plan_swaps(snap: &Snapshot, req: &SwapRequest, now: Timestamp) -> Result<Plan, CommandError> {
+pub fn plan_swaps(
+    snap: &Snapshot,
+    req: &SwapRequest,
+    now: Timestamp,
+) -> Result<Plan, CommandError> {
     let schedule = &snap.schedule;
     if req.items.is_empty() {
         return Err(CommandError::EmptyRequest);
@@ -292,7 +355,12 @@ pub fn plan_swaps(snap: &Snapshot, req: &SwapRequest, now: Timestamp) -> Result<
 
     for item in &req.items {
         let outcome = plan_item(&mut working, item, req.scope, base, effective_from, &seen)
-            .map_or_else(|o| o, |()| ItemOutcome::Applied { version: new_version });
+            .map_or_else(
+                |o| o,
+                |()| ItemOutcome::Applied {
+                    version: new_version,
+                },
+            );
         seen.extend(item.shifts());
         outcomes.push(outcome);
     }
@@ -363,7 +431,10 @@ fn plan_item(
             Some(shift) => missing.push(item_violation(
                 ViolationCode::DifferentSchedule,
                 Some(id),
-                format!("shift {id} belongs to schedule {}, not {}", shift.schedule_id, snap.schedule.id),
+                format!(
+                    "shift {id} belongs to schedule {}, not {}",
+                    shift.schedule_id, snap.schedule.id
+                ),
             )),
             None => missing.push(item_violation(
                 ViolationCode::ShiftNotFound,
@@ -413,7 +484,10 @@ fn plan_item(
             code: ViolationCode::CounterpartMismatch,
             agent_id: Some(counterpart),
             shift_id: Some(new.id),
-            detail: format!("shift {} is not owned by counterpart agent {counterpart}", new.id),
+            detail: format!(
+                "shift {} is not owned by counterpart agent {counterpart}",
+                new.id
+            ),
         });
     }
     for (shift, state) in [(original, original_state), (new, new_state)] {
@@ -424,7 +498,10 @@ fn plan_item(
             violations.push(item_violation(
                 ViolationCode::BeforeEffectiveDate,
                 Some(shift.id),
-                format!("shift {} starts at {}, before the request's effective date", shift.id, state.start),
+                format!(
+                    "shift {} starts at {}, before the request's effective date",
+                    shift.id, state.start
+                ),
             ));
         }
     }
@@ -432,7 +509,11 @@ fn plan_item(
         return rejected(violations);
     }
     let violations = working.try_assign(&[(new, Some(item.agent_id)), (original, new_state.owner)]);
-    if violations.is_empty() { Ok(()) } else { rejected(violations) }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        rejected(violations)
+    }
 }
 
 /// Decides a supervisor's single-shift edit against `snap`, which must hold the shift and the
@@ -523,7 +604,13 @@ pub fn plan_import(new: &NewSchedule, ctx: &CommitContext) -> (Schedule, Vec<Shi
             after: s.state(),
         })
         .collect();
-    let commit = Commit::new(new.id, ScheduleVersion::FIRST, VersionCause::Import, ctx, changes);
+    let commit = Commit::new(
+        new.id,
+        ScheduleVersion::FIRST,
+        VersionCause::Import,
+        ctx,
+        changes,
+    );
     (schedule, shifts, commit)
 }
 

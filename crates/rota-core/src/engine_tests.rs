@@ -7,8 +7,8 @@ use jiff::civil::{Date, Weekday, date};
 use proptest::prelude::*;
 
 use crate::command::{
-    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem, SwapMode, SwapRequest,
-    SwapResult, ViolationCode,
+    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem,
+    SwapMode, SwapRequest, SwapResult, ViolationCode,
 };
 use crate::directory::{Agent, Availability, LocalSpan, Skill};
 use crate::ids::{AgentId, ScheduleId, ShiftId};
@@ -31,8 +31,13 @@ struct Case {
 impl Case {
     fn new(n: usize) -> Self {
         let bu = business_unit("Chicago");
-        let agents = (0..n).map(|i| unconstrained_agent(&bu, &format!("A{i}"))).collect();
-        Self { agents, shifts: vec![] }
+        let agents = (0..n)
+            .map(|i| unconstrained_agent(&bu, &format!("A{i}")))
+            .collect();
+        Self {
+            agents,
+            shifts: vec![],
+        }
     }
 
     fn agent(&self, i: usize) -> AgentId {
@@ -74,7 +79,12 @@ fn item(agent: AgentId, original: ShiftId, new: ShiftId) -> SwapItem {
     }
 }
 
-fn swap(s: &mut MemorySchedule, base: ScheduleVersion, items: Vec<SwapItem>, mode: SwapMode) -> SwapResult {
+fn swap(
+    s: &mut MemorySchedule,
+    base: ScheduleVersion,
+    items: Vec<SwapItem>,
+    mode: SwapMode,
+) -> SwapResult {
     let req = SwapRequest {
         base: ScheduleVersionId::new(s.schedule().id, base),
         items,
@@ -93,7 +103,9 @@ fn codes(outcome: &ItemOutcome) -> Vec<ViolationCode> {
 }
 
 fn day(n: i8) -> Date {
-    date(2026, 11, 30 + n.min(0)).checked_add(jiff::Span::new().days(n)).unwrap()
+    date(2026, 11, 30 + n.min(0))
+        .checked_add(jiff::Span::new().days(n))
+        .unwrap()
 }
 
 #[test]
@@ -103,8 +115,18 @@ fn a_swap_exchanges_the_owners_of_both_shifts() {
     let b = c.add(Some(1), day(1), 8, 480);
     let (x, y) = (c.agent(0), c.agent(1));
     let mut s = c.build(WEEK);
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(x, a, b)], SwapMode::Atomic);
-    assert_eq!(r.outcomes, vec![ItemOutcome::Applied { version: ScheduleVersion::new(2).unwrap() }]);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(x, a, b)],
+        SwapMode::Atomic,
+    );
+    assert_eq!(
+        r.outcomes,
+        vec![ItemOutcome::Applied {
+            version: ScheduleVersion::new(2).unwrap()
+        }]
+    );
     assert_eq!(s.shift(a).unwrap().owner, Some(y));
     assert_eq!(s.shift(b).unwrap().owner, Some(x));
     assert_eq!(s.shift(a).unwrap().version.get(), 2);
@@ -118,7 +140,12 @@ fn taking_an_open_shift_leaves_the_original_open() {
     let open = c.add(None, day(1), 8, 480);
     let x = c.agent(0);
     let mut s = c.build(WEEK);
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(x, a, open)], SwapMode::Atomic);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(x, a, open)],
+        SwapMode::Atomic,
+    );
     assert!(r.outcomes[0].is_applied());
     assert_eq!(s.shift(a).unwrap().owner, None);
     assert_eq!(s.shift(open).unwrap().owner, Some(x));
@@ -150,12 +177,20 @@ fn ownership_counterpart_and_reuse_violations_name_their_rule() {
         SwapMode::Partial,
     );
     assert_eq!(codes(&r.outcomes[0]), vec![ViolationCode::ShiftNotOwned]);
-    assert_eq!(codes(&r.outcomes[1]), vec![ViolationCode::CounterpartMismatch]);
+    assert_eq!(
+        codes(&r.outcomes[1]),
+        vec![ViolationCode::CounterpartMismatch]
+    );
     assert_eq!(codes(&r.outcomes[2]), vec![ViolationCode::SameShift]);
     assert_eq!(codes(&r.outcomes[3]), vec![ViolationCode::ShiftUsedTwice]);
     assert_eq!(codes(&r.outcomes[4]), vec![ViolationCode::ShiftUsedTwice]);
     assert!(r.committed.is_none());
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(z, d, b), item(x, a, ShiftId::new())], SwapMode::Partial);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(z, d, b), item(x, a, ShiftId::new())],
+        SwapMode::Partial,
+    );
     assert!(r.outcomes[0].is_applied());
     assert_eq!(codes(&r.outcomes[1]), vec![ViolationCode::ShiftNotFound]);
     assert_eq!(s.shift(b).unwrap().owner, Some(z));
@@ -170,7 +205,12 @@ fn past_shifts_and_shifts_before_the_effective_date_are_immutable() {
     let later = c.add(Some(0), day(3), 8, 240);
     let (x, y) = (c.agent(0), c.agent(1));
     let mut s = c.build(date(2026, 11, 23));
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(x, past, early)], SwapMode::Partial);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(x, past, early)],
+        SwapMode::Partial,
+    );
     assert_eq!(codes(&r.outcomes[0]), vec![ViolationCode::ShiftInPast]);
     let req = SwapRequest {
         base: s.schedule().version_id(),
@@ -180,7 +220,10 @@ fn past_shifts_and_shifts_before_the_effective_date_are_immutable() {
         scope: ConflictScope::Shifts,
     };
     let r = s.apply_swaps(&req, &ctx(now(), "r")).unwrap();
-    assert_eq!(codes(&r.outcomes[0]), vec![ViolationCode::BeforeEffectiveDate]);
+    assert_eq!(
+        codes(&r.outcomes[0]),
+        vec![ViolationCode::BeforeEffectiveDate]
+    );
     assert!(r.committed.is_none());
 }
 
@@ -235,14 +278,26 @@ fn receivers_must_be_available_skilled_rested_and_within_their_weekly_maximum() 
     assert!(codes(&r.outcomes[3]).contains(&ViolationCode::Overlap));
     // 660 minutes after the items before, then a 600-minute shift for a 240-minute one: 1020 > 700.
     // And the giver, receiving the taker's 07:00 shift, would overlap their own 10:00 shift.
-    assert_eq!(codes(&r.outcomes[4]), vec![ViolationCode::WeeklyMaxExceeded, ViolationCode::Overlap]);
+    assert_eq!(
+        codes(&r.outcomes[4]),
+        vec![ViolationCode::WeeklyMaxExceeded, ViolationCode::Overlap]
+    );
     assert!(r.committed.is_none());
 }
 
 #[test]
 fn rules_see_the_state_left_by_earlier_items_of_the_same_request() {
     let bu = business_unit("Chicago");
-    let capped = Agent::new(bu.id, None, "capped", BTreeSet::new(), 480, 0, Availability::always()).unwrap();
+    let capped = Agent::new(
+        bu.id,
+        None,
+        "capped",
+        BTreeSet::new(),
+        480,
+        0,
+        Availability::always(),
+    )
+    .unwrap();
     let other = unconstrained_agent(&bu, "other");
     let mut c = Case {
         agents: vec![capped, other],
@@ -262,7 +317,10 @@ fn rules_see_the_state_left_by_earlier_items_of_the_same_request() {
         SwapMode::Partial,
     );
     assert!(r.outcomes[0].is_applied());
-    assert_eq!(codes(&r.outcomes[1]), vec![ViolationCode::WeeklyMaxExceeded]);
+    assert_eq!(
+        codes(&r.outcomes[1]),
+        vec![ViolationCode::WeeklyMaxExceeded]
+    );
     assert_eq!(s.shift(theirs).unwrap().owner, Some(y));
 }
 
@@ -276,18 +334,36 @@ fn an_item_conflicts_only_when_a_shift_it_touches_changed_after_its_base() {
     let agents: Vec<AgentId> = (0..4).map(|i| c.agent(i)).collect();
     let mut s = c.build(WEEK);
     // Someone else swaps p and q: version 2.
-    swap(&mut s, ScheduleVersion::FIRST, vec![item(agents[2], p, q)], SwapMode::Atomic);
+    swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(agents[2], p, q)],
+        SwapMode::Atomic,
+    );
     // A request based on version 1 over a and b still applies in the default scope...
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(agents[0], a, b)], SwapMode::Atomic);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(agents[0], a, b)],
+        SwapMode::Atomic,
+    );
     assert!(r.outcomes[0].is_applied());
     // ...but one touching p conflicts, with p's current state and the current version id.
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(agents[3], q, p)], SwapMode::Atomic);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(agents[3], q, p)],
+        SwapMode::Atomic,
+    );
     match &r.outcomes[0] {
         ItemOutcome::Conflict {
             shifts,
             current_version_id,
         } => {
-            assert_eq!(shifts.iter().map(|s| s.id).collect::<BTreeSet<_>>(), BTreeSet::from([p, q]));
+            assert_eq!(
+                shifts.iter().map(|s| s.id).collect::<BTreeSet<_>>(),
+                BTreeSet::from([p, q])
+            );
             assert_eq!(current_version_id.version().get(), 3);
         }
         other => panic!("{other:?}"),
@@ -340,7 +416,12 @@ fn an_atomic_request_with_one_bad_item_applies_nothing() {
     let d = c.add(Some(1), day(2), 8, 240);
     let (x, y) = (c.agent(0), c.agent(1));
     let mut s = c.build(WEEK);
-    let r = swap(&mut s, ScheduleVersion::FIRST, vec![item(x, a, b), item(x, d, a)], SwapMode::Atomic);
+    let r = swap(
+        &mut s,
+        ScheduleVersion::FIRST,
+        vec![item(x, a, b), item(x, d, a)],
+        SwapMode::Atomic,
+    );
     assert_eq!(r.outcomes[0], ItemOutcome::Skipped);
     assert!(matches!(r.outcomes[1], ItemOutcome::Rejected { .. }));
     assert!(r.committed.is_none());
@@ -369,7 +450,12 @@ fn a_supervisor_edit_checks_the_shift_version_and_the_rules() {
         change: EditChange::Open,
         ..reassign
     };
-    assert!(s.edit_shift(&open, &ctx(now(), "e")).unwrap().committed.is_some());
+    assert!(
+        s.edit_shift(&open, &ctx(now(), "e"))
+            .unwrap()
+            .committed
+            .is_some()
+    );
     assert!(matches!(
         s.edit_shift(&open, &ctx(now(), "e")),
         Err(CommandError::ShiftVersionConflict { .. })
@@ -381,7 +467,10 @@ fn a_supervisor_edit_checks_the_shift_version_and_the_rules() {
 fn availability_is_evaluated_in_local_time_in_the_week_of_the_fall_back_change() {
     // The week of Monday 2026-10-26 contains Sunday 2026-11-01, when Chicago falls back an hour.
     let bu = business_unit("Chicago");
-    let early_sundays = Availability::new([(Weekday::Sunday, LocalSpan::parse("00:00", "06:00").unwrap())], []);
+    let early_sundays = Availability::new(
+        [(Weekday::Sunday, LocalSpan::parse("00:00", "06:00").unwrap())],
+        [],
+    );
     let giver = unconstrained_agent(&bu, "giver");
     let taker = Agent::new(bu.id, None, "taker", BTreeSet::new(), 420, 0, early_sundays).unwrap();
     let mut c = Case {
@@ -404,7 +493,8 @@ fn availability_is_evaluated_in_local_time_in_the_week_of_the_fall_back_change()
             mode: SwapMode::Partial,
             scope: ConflictScope::Shifts,
         };
-        s.apply_swaps(&req, &ctx("2026-10-20T00:00:00Z".parse().unwrap(), "dst")).unwrap()
+        s.apply_swaps(&req, &ctx("2026-10-20T00:00:00Z".parse().unwrap(), "dst"))
+            .unwrap()
     };
     assert!(codes(&r.outcomes[0]).contains(&ViolationCode::NotAvailable));
     assert!(r.outcomes[1].is_applied(), "{:?}", r.outcomes[1]);

@@ -21,6 +21,6 @@ pub mod memory;
 pub mod replay;
 pub mod schedule;
 pub mod store;
-pub mod version;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod version;

@@ -53,7 +53,11 @@ impl MemorySchedule {
         self.snap.agents.get(&id)
     }
 
-    pub fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    pub fn apply_swaps(
+        &mut self,
+        req: &SwapRequest,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         if req.base.schedule() != self.snap.schedule.id {
             return Err(CommandError::ScheduleNotFound(req.base.schedule()));
         }
@@ -61,7 +65,11 @@ impl MemorySchedule {
         Ok(self.commit(plan, VersionCause::BulkSwap, ctx))
     }
 
-    pub fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    pub fn edit_shift(
+        &mut self,
+        edit: &ShiftEdit,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         let plan = plan_edit(&self.snap, edit, ctx.now)?;
         Ok(self.commit(plan, VersionCause::SupervisorEdit, ctx))
     }

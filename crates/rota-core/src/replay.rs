@@ -17,7 +17,10 @@ pub struct Replayed {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     #[error("version {found} follows version {previous}; versions must rise by exactly 1")]
-    Gap { previous: u64, found: ScheduleVersion },
+    Gap {
+        previous: u64,
+        found: ScheduleVersion,
+    },
     #[error(
         "version {version} changes shift {shift} from a state it did not have (a lost update): \
          recorded {recorded:?}, replayed {replayed:?}"
@@ -46,7 +49,10 @@ pub fn replay(history: &[VersionChanges]) -> Result<BTreeMap<ShiftId, Replayed>,
     for entry in history {
         let version = entry.record.version;
         if version.get() != previous + 1 {
-            return Err(ReplayError::Gap { previous, found: version });
+            return Err(ReplayError::Gap {
+                previous,
+                found: version,
+            });
         }
         previous = version.get();
         if usize::try_from(entry.record.change_count).ok() != Some(entry.changes.len()) {

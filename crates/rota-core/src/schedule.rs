@@ -71,7 +71,9 @@ pub struct ActivityCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShiftError {
-    #[error("an activity code must be 1 to 64 characters of letters, digits, '-' or '_'; got `{0}`")]
+    #[error(
+        "an activity code must be 1 to 64 characters of letters, digits, '-' or '_'; got `{0}`"
+    )]
     InvalidActivityCode(String),
     #[error("a shift must end after it starts and last at most {MAX_SHIFT_MINUTES} minutes")]
     InvalidWindow,
@@ -81,7 +83,8 @@ impl ActivityCode {
     pub fn parse(s: &str) -> Result<Self, ShiftError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
         if ok {
             Ok(Self(s.to_owned()))
         } else {

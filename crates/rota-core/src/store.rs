@@ -91,14 +91,30 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Business units, management units and agents.
 pub trait DirectoryStore: Send + Sync {
-    fn create_business_unit(&self, bu: &BusinessUnit) -> impl Future<Output = StoreResult<()>> + Send;
-    fn business_unit(&self, id: BusinessUnitId) -> impl Future<Output = StoreResult<BusinessUnit>> + Send;
-    fn business_units(&self, page: PageRequest) -> impl Future<Output = StoreResult<Page<BusinessUnit>>> + Send;
-    fn create_management_unit(&self, mu: &ManagementUnit) -> impl Future<Output = StoreResult<()>> + Send;
+    fn create_business_unit(
+        &self,
+        bu: &BusinessUnit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn business_unit(
+        &self,
+        id: BusinessUnitId,
+    ) -> impl Future<Output = StoreResult<BusinessUnit>> + Send;
+    fn business_units(
+        &self,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<BusinessUnit>>> + Send;
+    fn create_management_unit(
+        &self,
+        mu: &ManagementUnit,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Creates agents in one transaction (an import of a whole roster).
     fn create_agents(&self, agents: &[Agent]) -> impl Future<Output = StoreResult<()>> + Send;
     fn agent(&self, id: AgentId) -> impl Future<Output = StoreResult<Agent>> + Send;
-    fn agents(&self, bu: BusinessUnitId, page: PageRequest) -> impl Future<Output = StoreResult<Page<Agent>>> + Send;
+    fn agents(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Agent>>> + Send;
     fn set_availability(
         &self,
         id: AgentId,
@@ -129,8 +145,11 @@ pub trait ScheduleStore: Send + Sync {
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<Shift>>> + Send;
     /// Newest first.
-    fn versions(&self, id: ScheduleId, page: PageRequest)
-    -> impl Future<Output = StoreResult<Page<VersionRecord>>> + Send;
+    fn versions(
+        &self,
+        id: ScheduleId,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<VersionRecord>>> + Send;
     /// The versions after `since` (all of them for `None`), oldest first, with their changes.
     fn changes_since(
         &self,
@@ -143,8 +162,20 @@ pub trait ScheduleStore: Send + Sync {
         id: ScheduleId,
         version: ScheduleVersion,
     ) -> impl Future<Output = StoreResult<Vec<Shift>>> + Send;
-    fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> impl Future<Output = StoreResult<SwapResult>> + Send;
-    fn edit_shift(&self, edit: &ShiftEdit, ctx: &CommitContext) -> impl Future<Output = StoreResult<SwapResult>> + Send;
+    fn apply_swaps(
+        &self,
+        req: &SwapRequest,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<SwapResult>> + Send;
+    fn edit_shift(
+        &self,
+        edit: &ShiftEdit,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<SwapResult>> + Send;
     /// Marks the schedule published; a version of its own (cause `publish`, no shift changes).
-    fn publish(&self, id: ScheduleId, ctx: &CommitContext) -> impl Future<Output = StoreResult<Schedule>> + Send;
+    fn publish(
+        &self,
+        id: ScheduleId,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<Schedule>> + Send;
 }

@@ -10,14 +10,16 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use crate::command::{
-    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem, SwapMode, SwapRequest,
-    SwapResult, ViolationCode,
+    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem,
+    SwapMode, SwapRequest, SwapResult, ViolationCode,
 };
 use crate::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Zone};
 use crate::ids::{ScheduleId, ShiftId};
 use crate::replay::replay;
 use crate::schedule::{ActivityCode, NewSchedule, NewShift, Shift, TimeWindow};
-use crate::version::{CommitContext, ScheduleVersion, ScheduleVersionId, ShiftState, VersionChanges};
+use crate::version::{
+    CommitContext, ScheduleVersion, ScheduleVersionId, ShiftState, VersionChanges,
+};
 
 pub fn chicago() -> Zone {
     Zone::parse("America/Chicago").unwrap_or_else(|e| panic!("bundled tz database: {e}"))
@@ -29,8 +31,16 @@ pub fn business_unit(name: &str) -> BusinessUnit {
 
 /// An agent whom no rule but ownership can stop: always available, no rest, no weekly cap.
 pub fn unconstrained_agent(bu: &BusinessUnit, name: &str) -> Agent {
-    Agent::new(bu.id, None, name, Default::default(), 100_000, 0, Availability::always())
-        .unwrap_or_else(|e| panic!("{e}"))
+    Agent::new(
+        bu.id,
+        None,
+        name,
+        Default::default(),
+        100_000,
+        0,
+        Availability::always(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn ctx(now: Timestamp, request_id: &str) -> CommitContext {
@@ -78,7 +88,9 @@ impl World {
     pub fn disjoint(agents: usize, shifts: usize) -> Self {
         let bu = business_unit("Chicago");
         let zone = chicago();
-        let agents: Vec<Agent> = (0..agents).map(|i| unconstrained_agent(&bu, &format!("Agent {i}"))).collect();
+        let agents: Vec<Agent> = (0..agents)
+            .map(|i| unconstrained_agent(&bu, &format!("Agent {i}")))
+            .collect();
         let week_start = local(&zone, Self::WEEK, 0, 0);
         let shifts = (0..shifts.min(80))
             .map(|k| {
@@ -98,7 +110,9 @@ impl World {
             },
             bu,
             agents,
-            now: "2026-11-25T00:00:00Z".parse().unwrap_or_else(|e| panic!("{e}")),
+            now: "2026-11-25T00:00:00Z"
+                .parse()
+                .unwrap_or_else(|e| panic!("{e}")),
         }
     }
 }
@@ -124,14 +138,20 @@ pub enum EditSpec {
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    Read { writer: usize },
+    Read {
+        writer: usize,
+    },
     Swap {
         writer: usize,
         items: Vec<ItemSpec>,
         mode: SwapMode,
         scope: ConflictScope,
     },
-    Edit { writer: usize, shift: usize, change: EditSpec },
+    Edit {
+        writer: usize,
+        shift: usize,
+        change: EditSpec,
+    },
 }
 
 pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -170,7 +190,11 @@ pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = V
             (0i64..60).prop_map(EditSpec::Move),
         ],
     )
-        .prop_map(|(writer, shift, change)| Op::Edit { writer, shift, change });
+        .prop_map(|(writer, shift, change)| Op::Edit {
+            writer,
+            shift,
+            change,
+        });
     let op = prop_oneof![
         2 => (0..writers).prop_map(|writer| Op::Read { writer }),
         5 => swap,
@@ -181,22 +205,40 @@ pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = V
 
 /// Any implementation of the commit path: the in-memory schedule, or a database store.
 pub trait Subject {
-    fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError>;
-    fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError>;
+    fn apply_swaps(
+        &mut self,
+        req: &SwapRequest,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError>;
+    fn edit_shift(
+        &mut self,
+        edit: &ShiftEdit,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError>;
     fn shifts(&mut self) -> Vec<Shift>;
     fn version(&mut self) -> ScheduleVersion;
     fn history(&mut self) -> Vec<VersionChanges>;
 }
 
 impl Subject for crate::memory::MemorySchedule {
-    fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    fn apply_swaps(
+        &mut self,
+        req: &SwapRequest,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         crate::memory::MemorySchedule::apply_swaps(self, req, ctx)
     }
-    fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    fn edit_shift(
+        &mut self,
+        edit: &ShiftEdit,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         crate::memory::MemorySchedule::edit_shift(self, edit, ctx)
     }
     fn shifts(&mut self) -> Vec<Shift> {
-        crate::memory::MemorySchedule::shifts(self).cloned().collect()
+        crate::memory::MemorySchedule::shifts(self)
+            .cloned()
+            .collect()
     }
     fn version(&mut self) -> ScheduleVersion {
         self.schedule().version
@@ -257,8 +299,12 @@ impl Reference {
                 let owner_o = next[&o].0.owner;
                 let owner_n = next[&n].0.owner;
                 let counterpart_ok = item.counterpart_agent_id.is_none_or(|c| owner_n == Some(c));
-                if owner_o == Some(item.agent_id) && owner_n != Some(item.agent_id) && counterpart_ok {
-                    next.entry(n).and_modify(|s| s.0.owner = Some(item.agent_id));
+                if owner_o == Some(item.agent_id)
+                    && owner_n != Some(item.agent_id)
+                    && counterpart_ok
+                {
+                    next.entry(n)
+                        .and_modify(|s| s.0.owner = Some(item.agent_id));
                     next.entry(o).and_modify(|s| s.0.owner = owner_n);
                     Kind::Applied
                 } else {
@@ -288,7 +334,9 @@ impl Reference {
         }
         let mut after = state;
         match edit.change {
-            EditChange::Move { window } => (after.start, after.end) = (window.start(), window.end()),
+            EditChange::Move { window } => {
+                (after.start, after.end) = (window.start(), window.end())
+            }
             EditChange::Reassign { agent_id } => after.owner = Some(agent_id),
             EditChange::Open => after.owner = None,
         }
@@ -315,7 +363,11 @@ impl Reference {
 fn snapshot(subject: &mut impl Subject) -> View {
     View {
         version: subject.version(),
-        shifts: subject.shifts().into_iter().map(|s| (s.id, (s.state(), s.version))).collect(),
+        shifts: subject
+            .shifts()
+            .into_iter()
+            .map(|s| (s.id, (s.state(), s.version)))
+            .collect(),
     }
 }
 
@@ -323,7 +375,12 @@ fn snapshot(subject: &mut impl Subject) -> View {
 /// reference model after every step, then checks the whole history: versions rise by exactly
 /// 1, replaying from version 1 gives the current shifts, every change starts from the state it
 /// replaced (no lost update), and no applied swap touched a shift changed after its base.
-pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+pub fn run(
+    subject: &mut impl Subject,
+    world: &World,
+    writers: usize,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
     let ids: Vec<ShiftId> = world.schedule.shifts.iter().map(|s| s.id).collect();
     let initial = snapshot(subject);
     let mut reference = Reference {
@@ -332,7 +389,8 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
     };
     let mut views = vec![initial; writers];
     // For each version a swap created: the base its items were checked against, and the shifts.
-    let mut swap_bases: BTreeMap<ScheduleVersion, (ScheduleVersion, Vec<ShiftId>)> = BTreeMap::new();
+    let mut swap_bases: BTreeMap<ScheduleVersion, (ScheduleVersion, Vec<ShiftId>)> =
+        BTreeMap::new();
     let schedule = world.schedule.id;
 
     for (step, op) in ops.iter().enumerate() {
@@ -382,7 +440,12 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
                     .map_err(|e| TestCaseError::fail(format!("step {step}: {e}")))?;
                 let actual: Vec<Kind> = result.outcomes.iter().map(kind).collect();
                 prop_assert_eq!(&actual, &expected, "step {}: outcomes of {:?}", step, req);
-                prop_assert_eq!(result.current_version_id.version(), reference.version, "step {}", step);
+                prop_assert_eq!(
+                    result.current_version_id.version(),
+                    reference.version,
+                    "step {}",
+                    step
+                );
                 if let Some(record) = &result.committed {
                     let touched = req
                         .items
@@ -394,7 +457,11 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
                     swap_bases.insert(record.version, (req.base.version(), touched));
                 }
             }
-            Op::Edit { writer, shift, change } => {
+            Op::Edit {
+                writer,
+                shift,
+                change,
+            } => {
                 let id = ids[*shift];
                 let (state, version) = views[*writer].shifts[&id];
                 let change = match change {
@@ -409,10 +476,16 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
                             .checked_add(jiff::SignedDuration::from_mins(*minutes))
                             .map_err(|e| TestCaseError::fail(e.to_string()))?;
                         let end = start
-                            .checked_add(state.end.duration_since(state.start).min(jiff::SignedDuration::from_mins(60)))
+                            .checked_add(
+                                state
+                                    .end
+                                    .duration_since(state.start)
+                                    .min(jiff::SignedDuration::from_mins(60)),
+                            )
                             .map_err(|e| TestCaseError::fail(e.to_string()))?;
                         EditChange::Move {
-                            window: TimeWindow::new(start, end).map_err(|e| TestCaseError::fail(e.to_string()))?,
+                            window: TimeWindow::new(start, end)
+                                .map_err(|e| TestCaseError::fail(e.to_string()))?,
                         }
                     }
                 };
@@ -428,7 +501,11 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
                         Kind::Applied
                     }
                     Err(CommandError::ShiftVersionConflict { .. }) => Kind::Conflict,
-                    Err(CommandError::Rejected(v)) if v.iter().all(|v| v.code == ViolationCode::NoChange) => Kind::Rejected,
+                    Err(CommandError::Rejected(v))
+                        if v.iter().all(|v| v.code == ViolationCode::NoChange) =>
+                    {
+                        Kind::Rejected
+                    }
                     Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e}"))),
                 };
                 prop_assert_eq!(actual, expected, "step {}: edit {:?}", step, edit);
@@ -439,13 +516,27 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
 
     let history = subject.history();
     let replayed = replay(&history).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let current: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
-        subject.shifts().into_iter().map(|s| (s.id, (s.state(), s.version))).collect();
-    let replayed: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
-        replayed.into_iter().map(|(id, r)| (id, (r.state, r.version))).collect();
-    prop_assert_eq!(&current, &replayed, "the current schedule differs from the replay of its history");
-    let modelled: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> = reference.shifts.into_iter().collect();
-    prop_assert_eq!(&current, &modelled, "the current schedule differs from the reference model");
+    let current: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> = subject
+        .shifts()
+        .into_iter()
+        .map(|s| (s.id, (s.state(), s.version)))
+        .collect();
+    let replayed: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> = replayed
+        .into_iter()
+        .map(|(id, r)| (id, (r.state, r.version)))
+        .collect();
+    prop_assert_eq!(
+        &current,
+        &replayed,
+        "the current schedule differs from the replay of its history"
+    );
+    let modelled: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
+        reference.shifts.into_iter().collect();
+    prop_assert_eq!(
+        &current,
+        &modelled,
+        "the current schedule differs from the reference model"
+    );
 
     // No swap applied over a shift changed after its base: each touched shift's previous change
     // is at or before the base.
@@ -453,7 +544,10 @@ pub fn run(subject: &mut impl Subject, world: &World, writers: usize, ops: &[Op]
     for entry in &history {
         if let Some((base, touched)) = swap_bases.get(&entry.record.version) {
             for id in touched {
-                let previous = last_change.get(id).copied().unwrap_or(ScheduleVersion::FIRST);
+                let previous = last_change
+                    .get(id)
+                    .copied()
+                    .unwrap_or(ScheduleVersion::FIRST);
                 prop_assert!(
                     previous <= *base,
                     "version {} swapped shift {} changed at {} after base {}",

@@ -24,7 +24,11 @@ impl ScheduleVersion {
     pub const FIRST: ScheduleVersion = ScheduleVersion(1);
 
     pub fn new(n: u64) -> Result<Self, ZeroVersion> {
-        if n == 0 { Err(ZeroVersion) } else { Ok(Self(n)) }
+        if n == 0 {
+            Err(ZeroVersion)
+        } else {
+            Ok(Self(n))
+        }
     }
 
     pub const fn get(self) -> u64 {

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rota_core::directory::{
-    ALL_WEEKDAYS, Agent, Availability, BusinessUnit, DirectoryError, LocalSpan, ManagementUnit, Skill, Zone,
+    ALL_WEEKDAYS, Agent, Availability, BusinessUnit, DirectoryError, LocalSpan, ManagementUnit,
+    Skill, Zone,
 };
 use rota_core::ids::{AgentId, BusinessUnitId, ManagementUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, ShiftError, TimeWindow};
@@ -86,7 +87,11 @@ fn id(rng: &mut ChaCha8Rng) -> Uuid {
 /// shifts of a day cover all 24 hours, plus about 5% open shifts.
 pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
-    let mut business_unit = BusinessUnit::new(&p.business_unit, p.time_zone.clone(), p.week_start.weekday().into())?;
+    let mut business_unit = BusinessUnit::new(
+        &p.business_unit,
+        p.time_zone.clone(),
+        p.week_start.weekday().into(),
+    )?;
     business_unit.id = BusinessUnitId::from_uuid(id(&mut rng));
     let teams = p.agents.div_ceil(50).max(1);
     let management_units = (0..teams)
@@ -101,8 +106,13 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
     let schedule_id = ScheduleId::from_uuid(id(&mut rng));
     let mut agents = Vec::with_capacity(p.agents);
     let mut shifts = Vec::with_capacity(p.agents * 5 + p.agents / 4);
-    let day_start = |offset: i64| -> Date { p.week_start.checked_add(jiff::Span::new().days(offset)).unwrap_or(p.week_start) };
-    let at = |offset: i64, minute: u16| -> Timestamp { p.time_zone.instant(day_start(offset), minute) };
+    let day_start = |offset: i64| -> Date {
+        p.week_start
+            .checked_add(jiff::Span::new().days(offset))
+            .unwrap_or(p.week_start)
+    };
+    let at =
+        |offset: i64, minute: u16| -> Timestamp { p.time_zone.instant(day_start(offset), minute) };
     // Shifts are eight hours of local time, as a contact center plans them: on a
     // daylight-saving day one lasts seven or nine real hours.
     let window = |day: i64, hour: u16| -> Result<TimeWindow, ShiftError> {
@@ -221,15 +231,28 @@ mod tests {
     fn about_five_percent_of_shifts_are_open_and_every_owner_is_available_and_skilled() {
         // The week of the fall-back change, so the check runs across it.
         let s = generate(&params(date(2026, 10, 26), 1)).unwrap();
-        let open = s.schedule.shifts.iter().filter(|x| x.owner.is_none()).count();
+        let open = s
+            .schedule
+            .shifts
+            .iter()
+            .filter(|x| x.owner.is_none())
+            .count();
         let share = open as f64 / s.schedule.shifts.len() as f64;
         assert!((0.04..0.06).contains(&share), "{share}");
         let zone = &s.business_unit.time_zone;
         for shift in &s.schedule.shifts {
             let Some(owner) = shift.owner else { continue };
             let agent = s.agents.iter().find(|a| a.id == owner).unwrap();
-            assert!(agent.availability.covers(zone, shift.window.start(), shift.window.end()));
-            assert!(agent.skills.contains(shift.required_skill.as_ref().unwrap()));
+            assert!(
+                agent
+                    .availability
+                    .covers(zone, shift.window.start(), shift.window.end())
+            );
+            assert!(
+                agent
+                    .skills
+                    .contains(shift.required_skill.as_ref().unwrap())
+            );
         }
     }
 
@@ -241,7 +264,10 @@ mod tests {
         for hour in 0..(7 * 24) {
             let t = start.checked_add(SignedDuration::from_hours(hour)).unwrap();
             assert!(
-                s.schedule.shifts.iter().any(|x| x.window.start() <= t && t < x.window.end()),
+                s.schedule
+                    .shifts
+                    .iter()
+                    .any(|x| x.window.start() <= t && t < x.window.end()),
                 "hour {hour} uncovered"
             );
         }

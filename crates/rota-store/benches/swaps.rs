@@ -47,12 +47,18 @@ impl Bench {
             request_id: "bench".into(),
             now: "2026-11-25T00:00:00Z".parse().unwrap(),
         };
-        store.create_business_unit(&scenario.business_unit).await.unwrap();
+        store
+            .create_business_unit(&scenario.business_unit)
+            .await
+            .unwrap();
         for mu in &scenario.management_units {
             store.create_management_unit(mu).await.unwrap();
         }
         store.create_agents(&scenario.agents).await.unwrap();
-        let schedule = store.import_schedule(&scenario.schedule, &ctx).await.unwrap();
+        let schedule = store
+            .import_schedule(&scenario.schedule, &ctx)
+            .await
+            .unwrap();
         let mut by_slot: HashMap<_, Vec<_>> = HashMap::new();
         for s in &scenario.schedule.shifts {
             if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
@@ -153,7 +159,10 @@ fn swaps(c: &mut Criterion) {
         .build()
         .unwrap();
     for agents in [100, 10_000] {
-        for (name, durability) in [("sqlite_normal", Durability::Normal), ("sqlite_full", Durability::Full)] {
+        for (name, durability) in [
+            ("sqlite_normal", Durability::Normal),
+            ("sqlite_full", Durability::Full),
+        ] {
             let store = rt
                 .block_on(SqliteStore::connect(&sqlite_url(name), durability))
                 .unwrap();

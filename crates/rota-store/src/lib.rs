@@ -19,7 +19,9 @@ use rota_core::command::{ShiftEdit, SwapRequest, SwapResult};
 use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
 use rota_core::schedule::{NewSchedule, Schedule, Shift};
-use rota_core::store::{DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult};
+use rota_core::store::{
+    DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
+};
 use rota_core::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
 
 pub use postgres::PgStore;
@@ -38,10 +40,13 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(PgStore::connect(url, None).await?))
         } else if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(SqliteStore::connect(url, Durability::default()).await?))
+            Ok(Self::Sqlite(
+                SqliteStore::connect(url, Durability::default()).await?,
+            ))
         } else {
             Err(StoreError::Unavailable(
-                format!("unsupported database URL `{url}`: use sqlite://PATH or postgres://…").into(),
+                format!("unsupported database URL `{url}`: use sqlite://PATH or postgres://…")
+                    .into(),
             ))
         }
     }
@@ -85,31 +90,60 @@ impl DirectoryStore for Store {
     async fn agents(&self, bu: BusinessUnitId, page: PageRequest) -> StoreResult<Page<Agent>> {
         delegate!(self, s => s.agents(bu, page))
     }
-    async fn set_availability(&self, id: AgentId, availability: &Availability) -> StoreResult<Agent> {
+    async fn set_availability(
+        &self,
+        id: AgentId,
+        availability: &Availability,
+    ) -> StoreResult<Agent> {
         delegate!(self, s => s.set_availability(id, availability))
     }
 }
 
 impl ScheduleStore for Store {
-    async fn import_schedule(&self, new: &NewSchedule, ctx: &CommitContext) -> StoreResult<Schedule> {
+    async fn import_schedule(
+        &self,
+        new: &NewSchedule,
+        ctx: &CommitContext,
+    ) -> StoreResult<Schedule> {
         delegate!(self, s => s.import_schedule(new, ctx))
     }
     async fn schedule(&self, id: ScheduleId) -> StoreResult<Schedule> {
         delegate!(self, s => s.schedule(id))
     }
-    async fn find_schedule(&self, bu: BusinessUnitId, week_start: Date) -> StoreResult<Option<Schedule>> {
+    async fn find_schedule(
+        &self,
+        bu: BusinessUnitId,
+        week_start: Date,
+    ) -> StoreResult<Option<Schedule>> {
         delegate!(self, s => s.find_schedule(bu, week_start))
     }
-    async fn shifts(&self, id: ScheduleId, filter: ShiftFilter, page: PageRequest) -> StoreResult<Page<Shift>> {
+    async fn shifts(
+        &self,
+        id: ScheduleId,
+        filter: ShiftFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Shift>> {
         delegate!(self, s => s.shifts(id, filter, page))
     }
-    async fn versions(&self, id: ScheduleId, page: PageRequest) -> StoreResult<Page<VersionRecord>> {
+    async fn versions(
+        &self,
+        id: ScheduleId,
+        page: PageRequest,
+    ) -> StoreResult<Page<VersionRecord>> {
         delegate!(self, s => s.versions(id, page))
     }
-    async fn changes_since(&self, id: ScheduleId, since: Option<ScheduleVersion>) -> StoreResult<Vec<VersionChanges>> {
+    async fn changes_since(
+        &self,
+        id: ScheduleId,
+        since: Option<ScheduleVersion>,
+    ) -> StoreResult<Vec<VersionChanges>> {
         delegate!(self, s => s.changes_since(id, since))
     }
-    async fn schedule_as_of(&self, id: ScheduleId, version: ScheduleVersion) -> StoreResult<Vec<Shift>> {
+    async fn schedule_as_of(
+        &self,
+        id: ScheduleId,
+        version: ScheduleVersion,
+    ) -> StoreResult<Vec<Shift>> {
         delegate!(self, s => s.schedule_as_of(id, version))
     }
     async fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> StoreResult<SwapResult> {

@@ -24,15 +24,22 @@ impl PgStore {
     /// Connects to `url` and brings the schema up to date. `schema`, when given, is created
     /// if missing and used as the search path (one database can hold several rota instances,
     /// as the tests do).
-    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, rota_core::store::StoreError> {
+    pub async fn connect(
+        url: &str,
+        schema: Option<&str>,
+    ) -> Result<Self, rota_core::store::StoreError> {
         let mut options = PgConnectOptions::from_str(url).map_err(db_error)?;
         if let Some(schema) = schema {
-            let setup = PgPool::connect_with(options.clone()).await.map_err(db_error)?;
-            let ident = schema.replace('"', "\"\"");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{ident}\"")))
-                .execute(&setup)
+            let setup = PgPool::connect_with(options.clone())
                 .await
                 .map_err(db_error)?;
+            let ident = schema.replace('"', "\"\"");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{ident}\""
+            )))
+            .execute(&setup)
+            .await
+            .map_err(db_error)?;
             setup.close().await;
             options = options.options([("search_path", schema)]);
         }

@@ -46,12 +46,18 @@ pub fn day_name(d: DayOfWeek) -> String {
         .unwrap_or_default()
 }
 
-pub fn business_unit(id: Uuid, name: String, tz: &str, first_day: &str) -> Result<BusinessUnit, StoreError> {
+pub fn business_unit(
+    id: Uuid,
+    name: String,
+    tz: &str,
+    first_day: &str,
+) -> Result<BusinessUnit, StoreError> {
     Ok(BusinessUnit {
         id: BusinessUnitId::from_uuid(id),
         name,
         time_zone: Zone::parse(tz).map_err(corrupt)?,
-        first_day_of_week: serde_json::from_value(serde_json::Value::String(first_day.to_owned())).map_err(corrupt)?,
+        first_day_of_week: serde_json::from_value(serde_json::Value::String(first_day.to_owned()))
+            .map_err(corrupt)?,
     })
 }
 
@@ -86,12 +92,19 @@ pub fn agent(
     })
 }
 
-pub fn schedule(id: Uuid, bu: Uuid, week_start: &str, state: &str, v: i64) -> Result<Schedule, StoreError> {
+pub fn schedule(
+    id: Uuid,
+    bu: Uuid,
+    week_start: &str,
+    state: &str,
+    v: i64,
+) -> Result<Schedule, StoreError> {
     Ok(Schedule {
         id: ScheduleId::from_uuid(id),
         business_unit_id: BusinessUnitId::from_uuid(bu),
         week_start: date(week_start)?,
-        state: ScheduleState::parse(state).ok_or_else(|| corrupt(format!("schedule state {state}")))?,
+        state: ScheduleState::parse(state)
+            .ok_or_else(|| corrupt(format!("schedule state {state}")))?,
         version: version(v)?,
     })
 }
@@ -112,7 +125,10 @@ pub fn shift(
         schedule_id: ScheduleId::from_uuid(schedule_id),
         owner: owner.map(AgentId::from_uuid),
         window: TimeWindow::new(instant(start)?, instant(end)?).map_err(corrupt)?,
-        required_skill: skill.map(|s| Skill::parse(&s)).transpose().map_err(corrupt)?,
+        required_skill: skill
+            .map(|s| Skill::parse(&s))
+            .transpose()
+            .map_err(corrupt)?,
         activity_code: ActivityCode::parse(&activity).map_err(corrupt)?,
         version: version(v)?,
     })
@@ -139,7 +155,8 @@ pub fn version_record(
     Ok(VersionRecord {
         schedule_id: ScheduleId::from_uuid(schedule_id),
         version: version(v)?,
-        cause: VersionCause::parse(cause).ok_or_else(|| corrupt(format!("version cause {cause}")))?,
+        cause: VersionCause::parse(cause)
+            .ok_or_else(|| corrupt(format!("version cause {cause}")))?,
         actor,
         request_id,
         created_at: instant(created_at)?,
@@ -162,9 +179,10 @@ pub fn db_error(e: sqlx::Error) -> StoreError {
                 _ => StoreError::Backend(Box::new(e)),
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable(Box::new(e))
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed => StoreError::Unavailable(Box::new(e)),
         _ => StoreError::Backend(Box::new(e)),
     }
 }

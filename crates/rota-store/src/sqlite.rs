@@ -38,7 +38,10 @@ pub(crate) struct WriteTx {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
     /// and brings its schema up to date.
-    pub async fn connect(url: &str, durability: Durability) -> Result<Self, rota_core::store::StoreError> {
+    pub async fn connect(
+        url: &str,
+        durability: Durability,
+    ) -> Result<Self, rota_core::store::StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_error)?
             .create_if_missing(true)
@@ -48,7 +51,11 @@ impl SqliteStore {
                 Durability::Normal => SqliteSynchronous::Normal,
             })
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // A swap reads scattered rows of the shift and agent tables; a page cache that holds
+            // a large schedule's working set keeps its cost independent of the schedule's size.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
@@ -70,7 +77,11 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<WriteTx, rota_core::store::StoreError> {
         let guard = Arc::clone(&self.writer).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)?;
         Ok(WriteTx { tx, _writer: guard })
     }
 }

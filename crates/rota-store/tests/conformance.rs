@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use jiff::civil::date;
 use proptest::test_runner::{Config, TestRunner};
 use rota_core::command::{
-    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem, SwapMode, SwapRequest,
-    SwapResult,
+    CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem,
+    SwapMode, SwapRequest, SwapResult,
 };
 use rota_core::directory::{Agent, ManagementUnit};
 use rota_core::ids::{AgentId, ScheduleId, ShiftId};
@@ -28,7 +28,11 @@ fn temp_sqlite_url() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join("rota-tests");
     let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("{}-{}-{n}.db", std::process::id(), uuid::Uuid::now_v7().simple()));
+    let path = dir.join(format!(
+        "{}-{}-{n}.db",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
     format!("sqlite://{}", path.display())
 }
 
@@ -50,7 +54,9 @@ async fn postgres() -> Option<(Store, String)> {
     let schema = format!("rota_test_{}", uuid::Uuid::now_v7().simple());
     let store = PgStore::connect(&url, Some(&schema))
         .await
-        .unwrap_or_else(|e| panic!("ROTA_TEST_DATABASE_URL is set but PostgreSQL is unusable: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("ROTA_TEST_DATABASE_URL is set but PostgreSQL is unusable: {e}")
+        });
     Some((Store::Postgres(store), url))
 }
 
@@ -100,7 +106,12 @@ async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
     world
 }
 
-fn swap_of(world: &World, base: ScheduleVersion, items: Vec<(usize, usize, usize)>, mode: SwapMode) -> SwapRequest {
+fn swap_of(
+    world: &World,
+    base: ScheduleVersion,
+    items: Vec<(usize, usize, usize)>,
+    mode: SwapMode,
+) -> SwapRequest {
     SwapRequest {
         base: ScheduleVersionId::new(world.schedule.id, base),
         items: items
@@ -136,8 +147,14 @@ async fn assert_replays(store: &Store, id: ScheduleId) -> Vec<VersionChanges> {
         .into_iter()
         .map(|s| (s.id, (s.state(), s.version)))
         .collect();
-    let replayed: BTreeMap<ShiftId, _> = replayed.into_iter().map(|(k, r)| (k, (r.state, r.version))).collect();
-    assert_eq!(current, replayed, "the current schedule differs from the replay of its history");
+    let replayed: BTreeMap<ShiftId, _> = replayed
+        .into_iter()
+        .map(|(k, r)| (k, (r.state, r.version)))
+        .collect();
+    assert_eq!(
+        current, replayed,
+        "the current schedule differs from the replay of its history"
+    );
     history
 }
 
@@ -157,7 +174,10 @@ async fn an_imported_week_reads_back_as_version_1(store: Store) {
     assert_eq!(page.items.len(), 4);
     assert_eq!(page.next_offset(), Some(9));
     let expected: Vec<ShiftId> = world.schedule.shifts[5..9].iter().map(|s| s.id).collect();
-    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        expected
+    );
     let mine = store
         .shifts(
             schedule.id,
@@ -169,8 +189,15 @@ async fn an_imported_week_reads_back_as_version_1(store: Store) {
         .await
         .unwrap();
     assert_eq!(mine.total, 3);
-    assert!(mine.items.iter().all(|s| s.owner == Some(world.agents[1].id)));
-    let versions = store.versions(schedule.id, PageRequest::all()).await.unwrap();
+    assert!(
+        mine.items
+            .iter()
+            .all(|s| s.owner == Some(world.agents[1].id))
+    );
+    let versions = store
+        .versions(schedule.id, PageRequest::all())
+        .await
+        .unwrap();
     assert_eq!(versions.total, 1);
     assert_eq!(versions.items[0].change_count, 12);
     assert_replays(&store, schedule.id).await;
@@ -180,9 +207,20 @@ async fn a_swap_commits_one_version_that_replays_to_the_current_schedule(store: 
     let world = setup(&store, 3, 12).await;
     let before = all_shifts(&store, world.schedule.id).await;
     // Shift 0 is agent 0's, shift 1 agent 1's, shift 3 is open.
-    let req = swap_of(&world, ScheduleVersion::FIRST, vec![(0, 0, 1), (2, 2, 3)], SwapMode::Atomic);
-    let result = store.apply_swaps(&req, &ctx(world.now, "req-1")).await.unwrap();
-    assert!(result.outcomes.iter().all(ItemOutcome::is_applied), "{result:?}");
+    let req = swap_of(
+        &world,
+        ScheduleVersion::FIRST,
+        vec![(0, 0, 1), (2, 2, 3)],
+        SwapMode::Atomic,
+    );
+    let result = store
+        .apply_swaps(&req, &ctx(world.now, "req-1"))
+        .await
+        .unwrap();
+    assert!(
+        result.outcomes.iter().all(ItemOutcome::is_applied),
+        "{result:?}"
+    );
     let record = result.committed.unwrap();
     assert_eq!(record.version.get(), 2);
     assert_eq!(record.request_id, "req-1");
@@ -201,7 +239,13 @@ async fn a_swap_commits_one_version_that_replays_to_the_current_schedule(store: 
     assert_eq!(owner(&after, 3), Some(world.agents[2].id));
     let history = assert_replays(&store, world.schedule.id).await;
     assert_eq!(history.len(), 2);
-    assert_eq!(store.schedule_as_of(world.schedule.id, ScheduleVersion::FIRST).await.unwrap(), before);
+    assert_eq!(
+        store
+            .schedule_as_of(world.schedule.id, ScheduleVersion::FIRST)
+            .await
+            .unwrap(),
+        before
+    );
     let since = store
         .changes_since(world.schedule.id, Some(ScheduleVersion::FIRST))
         .await
@@ -212,15 +256,39 @@ async fn a_swap_commits_one_version_that_replays_to_the_current_schedule(store: 
 
 async fn a_change_to_an_untouched_shift_does_not_conflict_but_a_touched_one_does(store: Store) {
     let world = setup(&store, 3, 12).await;
-    let first = swap_of(&world, ScheduleVersion::FIRST, vec![(0, 0, 1)], SwapMode::Atomic);
-    store.apply_swaps(&first, &ctx(world.now, "a")).await.unwrap();
+    let first = swap_of(
+        &world,
+        ScheduleVersion::FIRST,
+        vec![(0, 0, 1)],
+        SwapMode::Atomic,
+    );
+    store
+        .apply_swaps(&first, &ctx(world.now, "a"))
+        .await
+        .unwrap();
     // Based on version 1, over shifts 4 and 5 that nobody changed: applies.
-    let unrelated = swap_of(&world, ScheduleVersion::FIRST, vec![(0, 4, 5)], SwapMode::Atomic);
-    let r = store.apply_swaps(&unrelated, &ctx(world.now, "b")).await.unwrap();
+    let unrelated = swap_of(
+        &world,
+        ScheduleVersion::FIRST,
+        vec![(0, 4, 5)],
+        SwapMode::Atomic,
+    );
+    let r = store
+        .apply_swaps(&unrelated, &ctx(world.now, "b"))
+        .await
+        .unwrap();
     assert!(r.outcomes[0].is_applied(), "{r:?}");
     // Based on version 1, over shift 1 that version 2 changed: a conflict naming its state.
-    let touched = swap_of(&world, ScheduleVersion::FIRST, vec![(1, 1, 2)], SwapMode::Atomic);
-    let r = store.apply_swaps(&touched, &ctx(world.now, "c")).await.unwrap();
+    let touched = swap_of(
+        &world,
+        ScheduleVersion::FIRST,
+        vec![(1, 1, 2)],
+        SwapMode::Atomic,
+    );
+    let r = store
+        .apply_swaps(&touched, &ctx(world.now, "c"))
+        .await
+        .unwrap();
     match &r.outcomes[0] {
         ItemOutcome::Conflict {
             shifts,
@@ -238,29 +306,56 @@ async fn a_change_to_an_untouched_shift_does_not_conflict_but_a_touched_one_does
     // The strict scope conflicts on the unrelated change too.
     let strict = SwapRequest {
         scope: ConflictScope::Schedule,
-        ..swap_of(&world, ScheduleVersion::new(2).unwrap(), vec![(2, 6, 7)], SwapMode::Atomic)
+        ..swap_of(
+            &world,
+            ScheduleVersion::new(2).unwrap(),
+            vec![(2, 6, 7)],
+            SwapMode::Atomic,
+        )
     };
-    let r = store.apply_swaps(&strict, &ctx(world.now, "d")).await.unwrap();
+    let r = store
+        .apply_swaps(&strict, &ctx(world.now, "d"))
+        .await
+        .unwrap();
     assert!(matches!(r.outcomes[0], ItemOutcome::Conflict { .. }));
-    assert_eq!(store.schedule(world.schedule.id).await.unwrap().version.get(), 3);
+    assert_eq!(
+        store
+            .schedule(world.schedule.id)
+            .await
+            .unwrap()
+            .version
+            .get(),
+        3
+    );
     assert_replays(&store, world.schedule.id).await;
 }
 
 async fn an_atomic_request_that_breaks_a_rule_changes_nothing(store: Store) {
     let world = setup(&store, 3, 12).await;
     // The second item's agent 0 does not own shift 5.
-    let req = swap_of(&world, ScheduleVersion::FIRST, vec![(0, 0, 1), (0, 5, 6)], SwapMode::Atomic);
+    let req = swap_of(
+        &world,
+        ScheduleVersion::FIRST,
+        vec![(0, 0, 1), (0, 5, 6)],
+        SwapMode::Atomic,
+    );
     let r = store.apply_swaps(&req, &ctx(world.now, "x")).await.unwrap();
     assert_eq!(r.outcomes[0], ItemOutcome::Skipped);
     assert!(matches!(r.outcomes[1], ItemOutcome::Rejected { .. }));
     assert!(r.committed.is_none());
-    assert_eq!(store.schedule(world.schedule.id).await.unwrap().version, ScheduleVersion::FIRST);
+    assert_eq!(
+        store.schedule(world.schedule.id).await.unwrap().version,
+        ScheduleVersion::FIRST
+    );
     // The same request in partial mode applies the valid item.
     let partial = SwapRequest {
         mode: SwapMode::Partial,
         ..req
     };
-    let r = store.apply_swaps(&partial, &ctx(world.now, "y")).await.unwrap();
+    let r = store
+        .apply_swaps(&partial, &ctx(world.now, "y"))
+        .await
+        .unwrap();
     assert!(r.outcomes[0].is_applied());
     assert_eq!(r.committed.unwrap().change_count, 2);
     assert_replays(&store, world.schedule.id).await;
@@ -279,15 +374,26 @@ async fn publishing_is_a_version_and_is_idempotent(store: Store) {
         .await
         .unwrap();
     assert_eq!(again.version.get(), 2);
-    let versions = store.versions(world.schedule.id, PageRequest::all()).await.unwrap();
+    let versions = store
+        .versions(world.schedule.id, PageRequest::all())
+        .await
+        .unwrap();
     assert_eq!(versions.items.len(), 2);
-    assert_eq!(versions.items[0].cause, rota_core::version::VersionCause::Publish);
+    assert_eq!(
+        versions.items[0].cause,
+        rota_core::version::VersionCause::Publish
+    );
     assert_replays(&store, world.schedule.id).await;
 }
 
 async fn unknown_versions_and_schedules_are_errors(store: Store) {
     let world = setup(&store, 2, 4).await;
-    let ahead = swap_of(&world, ScheduleVersion::new(7).unwrap(), vec![(0, 0, 1)], SwapMode::Atomic);
+    let ahead = swap_of(
+        &world,
+        ScheduleVersion::new(7).unwrap(),
+        vec![(0, 0, 1)],
+        SwapMode::Atomic,
+    );
     assert!(matches!(
         store.apply_swaps(&ahead, &ctx(world.now, "x")).await,
         Err(StoreError::Command(CommandError::UnknownVersion { .. }))
@@ -310,7 +416,10 @@ async fn unknown_versions_and_schedules_are_errors(store: Store) {
             .await,
         Err(StoreError::Command(CommandError::UnknownVersion { .. }))
     ));
-    assert_eq!(store.schedule(world.schedule.id).await.unwrap().version, ScheduleVersion::FIRST);
+    assert_eq!(
+        store.schedule(world.schedule.id).await.unwrap().version,
+        ScheduleVersion::FIRST
+    );
 }
 
 async fn a_stale_single_shift_edit_is_a_conflict(store: Store) {
@@ -321,8 +430,14 @@ async fn a_stale_single_shift_edit_is_a_conflict(store: Store) {
         expected_version: ScheduleVersion::FIRST,
         change: EditChange::Open,
     };
-    let r = store.edit_shift(&edit, &ctx(world.now, "e1")).await.unwrap();
-    assert_eq!(r.committed.unwrap().cause, rota_core::version::VersionCause::SupervisorEdit);
+    let r = store
+        .edit_shift(&edit, &ctx(world.now, "e1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.committed.unwrap().cause,
+        rota_core::version::VersionCause::SupervisorEdit
+    );
     let reassign = ShiftEdit {
         change: EditChange::Reassign {
             agent_id: world.agents[1].id,
@@ -340,7 +455,10 @@ async fn a_stale_single_shift_edit_is_a_conflict(store: Store) {
         expected_version: ScheduleVersion::new(2).unwrap(),
         ..reassign
     };
-    store.edit_shift(&fresh, &ctx(world.now, "e3")).await.unwrap();
+    store
+        .edit_shift(&fresh, &ctx(world.now, "e3"))
+        .await
+        .unwrap();
     assert!(matches!(
         store
             .edit_shift(
@@ -362,7 +480,10 @@ async fn agents_and_availability_round_trip(store: Store) {
     store.create_management_unit(&mu).await.unwrap();
     let agent: Agent = store.agent(world.agents[0].id).await.unwrap();
     assert_eq!(agent, world.agents[0]);
-    let page = store.agents(world.bu.id, PageRequest::new(0, 2)).await.unwrap();
+    let page = store
+        .agents(world.bu.id, PageRequest::new(0, 2))
+        .await
+        .unwrap();
     assert_eq!(page.total, 3);
     assert_eq!(page.items.len(), 2);
     let units = store.business_units(PageRequest::all()).await.unwrap();
@@ -406,14 +527,22 @@ struct StoreSubject<'a> {
 }
 
 impl Subject for StoreSubject<'_> {
-    fn apply_swaps(&mut self, req: &SwapRequest, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    fn apply_swaps(
+        &mut self,
+        req: &SwapRequest,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         match self.rt.block_on(self.store.apply_swaps(req, ctx)) {
             Ok(r) => Ok(r),
             Err(StoreError::Command(c)) => Err(c),
             Err(e) => panic!("store failed: {e}"),
         }
     }
-    fn edit_shift(&mut self, edit: &ShiftEdit, ctx: &CommitContext) -> Result<SwapResult, CommandError> {
+    fn edit_shift(
+        &mut self,
+        edit: &ShiftEdit,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, CommandError> {
         match self.rt.block_on(self.store.edit_shift(edit, ctx)) {
             Ok(r) => Ok(r),
             Err(StoreError::Command(c)) => Err(c),
@@ -424,14 +553,22 @@ impl Subject for StoreSubject<'_> {
         self.rt.block_on(all_shifts(&self.store, self.schedule))
     }
     fn version(&mut self) -> ScheduleVersion {
-        self.rt.block_on(self.store.schedule(self.schedule)).unwrap().version
+        self.rt
+            .block_on(self.store.schedule(self.schedule))
+            .unwrap()
+            .version
     }
     fn history(&mut self) -> Vec<VersionChanges> {
-        self.rt.block_on(self.store.changes_since(self.schedule, None)).unwrap()
+        self.rt
+            .block_on(self.store.changes_since(self.schedule, None))
+            .unwrap()
     }
 }
 
-fn store_follows_the_reference_model(cases: u32, connect: impl Fn(&tokio::runtime::Runtime) -> Option<Store>) {
+fn store_follows_the_reference_model(
+    cases: u32,
+    connect: impl Fn(&tokio::runtime::Runtime) -> Option<Store>,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -537,7 +674,11 @@ async fn eight_writers(stores: Vec<Store>, world: World, run_for: Duration) {
                         base: ScheduleVersionId::new(world.schedule.id, base),
                         items,
                         effective_date: None,
-                        mode: if next(2) == 0 { SwapMode::Atomic } else { SwapMode::Partial },
+                        mode: if next(2) == 0 {
+                            SwapMode::Atomic
+                        } else {
+                            SwapMode::Partial
+                        },
                         scope: ConflictScope::Shifts,
                     };
                     store.apply_swaps(&req, &context).await.map(|r| {
@@ -572,7 +713,11 @@ async fn eight_writers(stores: Vec<Store>, world: World, run_for: Duration) {
     }
     let store = store.unwrap();
     let history = assert_replays(&store, world.schedule.id).await;
-    assert!(history.len() > 10, "the writers committed only {} versions", history.len());
+    assert!(
+        history.len() > 10,
+        "the writers committed only {} versions",
+        history.len()
+    );
     let bases: BTreeMap<ScheduleVersion, (ScheduleVersion, Vec<ShiftId>)> =
         applied.into_iter().map(|(v, b, t)| (v, (b, t))).collect();
     let mut last_change: BTreeMap<ShiftId, ScheduleVersion> = BTreeMap::new();
@@ -581,7 +726,10 @@ async fn eight_writers(stores: Vec<Store>, world: World, run_for: Duration) {
         if let Some((base, touched)) = bases.get(&entry.record.version) {
             swaps += 1;
             for id in touched {
-                let previous = last_change.get(id).copied().unwrap_or(ScheduleVersion::FIRST);
+                let previous = last_change
+                    .get(id)
+                    .copied()
+                    .unwrap_or(ScheduleVersion::FIRST);
                 assert!(
                     previous <= *base,
                     "version {} swapped shift {id} that version {previous} changed after base {base}",
@@ -601,7 +749,11 @@ async fn eight_sqlite_connections_never_lose_an_update() {
     let url = temp_sqlite_url();
     let mut stores = Vec::new();
     for _ in 0..8 {
-        stores.push(Store::Sqlite(SqliteStore::connect(&url, Durability::Normal).await.unwrap()));
+        stores.push(Store::Sqlite(
+            SqliteStore::connect(&url, Durability::Normal)
+                .await
+                .unwrap(),
+        ));
     }
     let world = setup(&stores[0], 8, 48).await;
     eight_writers(stores, world, Duration::from_secs(3)).await;
@@ -609,15 +761,21 @@ async fn eight_sqlite_connections_never_lose_an_update() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_postgres_connections_never_lose_an_update() {
-    let Some((first, url)) = postgres().await else { return };
-    let Store::Postgres(pg) = &first else { unreachable!() };
+    let Some((first, url)) = postgres().await else {
+        return;
+    };
+    let Store::Postgres(pg) = &first else {
+        unreachable!()
+    };
     let schema: String = sqlx::query_scalar("SELECT current_schema()")
         .fetch_one(pg.pool())
         .await
         .unwrap();
     let mut stores = vec![first.clone()];
     for _ in 1..8 {
-        stores.push(Store::Postgres(PgStore::connect(&url, Some(&schema)).await.unwrap()));
+        stores.push(Store::Postgres(
+            PgStore::connect(&url, Some(&schema)).await.unwrap(),
+        ));
     }
     let world = setup(&first, 8, 48).await;
     eight_writers(stores, world, Duration::from_secs(3)).await;
