@@ -28,8 +28,8 @@ pub enum ReplayError {
     LostUpdate {
         version: ScheduleVersion,
         shift: ShiftId,
-        recorded: Option<ShiftState>,
-        replayed: Option<ShiftState>,
+        recorded: Box<Option<ShiftState>>,
+        replayed: Box<Option<ShiftState>>,
     },
     #[error("version {version} records {recorded} changes but holds {held}")]
     CountMismatch {
@@ -68,8 +68,8 @@ pub fn replay(history: &[VersionChanges]) -> Result<BTreeMap<ShiftId, Replayed>,
                 return Err(ReplayError::LostUpdate {
                     version,
                     shift: change.shift_id,
-                    recorded: change.before,
-                    replayed,
+                    recorded: Box::new(change.before),
+                    replayed: Box::new(replayed),
                 });
             }
             shifts.insert(
