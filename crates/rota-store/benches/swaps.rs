@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -128,8 +128,16 @@ fn sqlite_url(tag: &str) -> String {
     format!("sqlite://{}", path.display())
 }
 
-fn run(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, agents: usize, store: Store) {
-    let bench = Arc::new(Mutex::new(rt.block_on(Bench::new(store, agents))));
+/// Benchmarks one backend at one size. The store is made and filled only when criterion's
+/// filter selects the benchmark, so `cargo bench … -- sqlite_normal/100` sets up nothing else.
+fn run(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    agents: usize,
+    connect: impl Fn() -> Store,
+) {
+    let bench: OnceLock<Arc<Mutex<Bench>>> = OnceLock::new();
     let mut group = c.benchmark_group("apply_50_swaps");
     group
         .throughput(Throughput::Elements(SWAPS as u64))
@@ -137,8 +145,9 @@ fn run(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, agents: usiz
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     group.bench_function(BenchmarkId::new(name, format!("{agents}_agents")), |b| {
+        let bench = bench.get_or_init(|| Arc::new(Mutex::new(rt.block_on(Bench::new(connect(), agents)))));
         b.to_async(rt).iter_custom(|iters| {
-            let bench = Arc::clone(&bench);
+            let bench = Arc::clone(bench);
             async move {
                 let mut bench = bench.lock().await;
                 let start = Instant::now();
@@ -158,20 +167,21 @@ fn swaps(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    let postgres = std::env::var("ROTA_TEST_DATABASE_URL").ok();
     for agents in [100, 10_000] {
-        for (name, durability) in [
-            ("sqlite_normal", Durability::Normal),
-            ("sqlite_full", Durability::Full),
-        ] {
-            let store = rt
-                .block_on(SqliteStore::connect(&sqlite_url(name), durability))
-                .unwrap();
-            run(c, &rt, name, agents, Store::Sqlite(store));
+        for (name, durability) in [("sqlite_normal", Durability::Normal), ("sqlite_full", Durability::Full)] {
+            run(c, &rt, name, agents, || {
+                Store::Sqlite(
+                    rt.block_on(SqliteStore::connect(&sqlite_url(name), durability))
+                        .unwrap(),
+                )
+            });
         }
-        if let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") {
-            let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
-            let store = rt.block_on(PgStore::connect(&url, Some(&schema))).unwrap();
-            run(c, &rt, "postgres", agents, Store::Postgres(store));
+        if let Some(url) = &postgres {
+            run(c, &rt, "postgres", agents, || {
+                let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
+                Store::Postgres(rt.block_on(PgStore::connect(url, Some(&schema))).unwrap())
+            });
         }
     }
 }

@@ -67,5 +67,13 @@ impl PgStore {
 }
 
 mod queries {
-    crate::sql::store_impl!(super::PgStore, sqlx::Postgres, " FOR UPDATE OF s");
+    crate::sql::store_impl!(
+        super::PgStore,
+        sqlx::Postgres,
+        lock: " FOR UPDATE OF s",
+        shift_json: "json_agg(json_build_array(id, schedule_id, owner_agent_id, start_at, end_at, \
+                     required_skill, activity_code, version))::text",
+        agent_json: "json_agg(json_build_array(id, business_unit_id, management_unit_id, name, skills, \
+                     max_paid_minutes_per_week, min_rest_minutes, availability))::text"
+    );
 }

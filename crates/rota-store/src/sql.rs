@@ -3,11 +3,13 @@
 //! for each driver; the backends differ only in how a write transaction takes its lock, which
 //! each passes in.
 
-/// Implements rota-core's store traits for `$store` on the sqlx driver `$db`. `$lock` is
+/// Implements rota-core's store traits for `$store` on the sqlx driver `$db`. `lock` is
 /// appended to the statement that reads the schedule row inside a write transaction
-/// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock).
+/// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock). `shift_json` and
+/// `agent_json` aggregate shift and agent columns (in the order of `SHIFT_COLS` and
+/// `AGENT_COLS`) into one JSON array text, in the backend's own JSON functions.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $lock:literal) => {
+    ($store:ty, $db:ty, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
         use std::collections::HashMap;
 
         use jiff::civil::Date;
@@ -124,40 +126,35 @@ macro_rules! store_impl {
             Ok(Some((decode_schedule(&row)?, zone)))
         }
 
+        async fn fetch_json(q: &mut QueryBuilder<$db>, conn: &mut Conn) -> StoreResult<String> {
+            let doc: Option<String> = q.build_query_scalar().fetch_one(&mut *conn).await.map_err(db_error)?;
+            Ok(doc.unwrap_or_else(|| "[]".to_owned()))
+        }
+
         async fn shifts_by_ids(conn: &mut Conn, ids: &[ShiftId]) -> StoreResult<Vec<Shift>> {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(format!("SELECT {SHIFT_COLS} FROM shifts WHERE id IN ("));
+                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE id IN ("));
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(id.as_uuid());
                 }
                 q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
-                    out.push(decode_shift(&row)?);
-                }
+                out.extend(rows::shifts_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)
         }
 
         async fn agents_by_ids(conn: &mut Conn, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
-            if ids.is_empty() {
-                return Ok(Vec::new());
-            }
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(format!("SELECT {AGENT_COLS} FROM agents WHERE id IN ("));
+                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $agent_json, " FROM agents WHERE id IN ("));
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(id.as_uuid());
                 }
                 q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
-                    out.push(decode_agent(&row)?);
-                }
+                out.extend(rows::agents_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)
         }
@@ -171,7 +168,8 @@ macro_rules! store_impl {
         ) -> StoreResult<Vec<Shift>> {
             let mut out = Vec::new();
             for chunk in agents.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(format!("SELECT {SHIFT_COLS} FROM shifts WHERE start_at < "));
+                let mut q =
+                    QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE start_at < "));
                 q.push_bind(to);
                 q.push(" AND end_at > ");
                 q.push_bind(from);
@@ -181,9 +179,7 @@ macro_rules! store_impl {
                     list.push_bind(id.as_uuid());
                 }
                 q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
-                    out.push(decode_shift(&row)?);
-                }
+                out.extend(rows::shifts_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)
         }
