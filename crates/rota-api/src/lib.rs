@@ -1,6 +1,12 @@
-//! Wire types of the rota HTTP API, shared by the server and the client. The request and
-//! response bodies arrive with the "rota serve" work; the domain types they convert into live
-//! in rota-core.
+//! Wire types of the rota HTTP API (JSON, camelCase), shared by the server and the client.
+//! Request bodies take ids and dates as strings and convert into rota-core's types once, here,
+//! so every malformed value is reported with its field path.
+//!
+//! - [`problem`]: the RFC 9457 error body and its stable codes.
+//! - [`swaps`]: the bulk shift-swap request and response.
+//! - [`schedules`]: schedules, shifts and versions as the API shows them.
 #![forbid(unsafe_code)]
 
-pub use rota_core;
+pub mod problem;
+pub mod schedules;
+pub mod swaps;

@@ -1,6 +1,7 @@
 //! rota's domain: the weekly schedule of shifts, its version history, and the commands that
 //! change it. No IO here; the storage backends implement the traits in [`store`].
 //!
+//! - [`clock`]: the injectable clock.
 //! - [`ids`]: identifier newtypes.
 //! - [`directory`]: business units, management units, agents, skills, availability.
 //! - [`schedule`]: schedules, shifts, time windows.
@@ -13,6 +14,7 @@
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod command;
 pub mod directory;
 pub mod engine;

@@ -1,7 +1,19 @@
-//! The rota HTTP service: axum routes over rota-store, with auth, rate limits, idempotency and
-//! the OpenAPI document. Its routes arrive with the "rota serve" work; until then this crate
-//! only fixes its place in the workspace and its dependencies on core, store and api.
+//! The rota HTTP service.
+//!
+//! - [`startup`]: `Application::build(config)` then `run_until_stopped(shutdown)`.
+//! - [`config`]: configuration and its defaults.
+//! - [`routes`]: one module per resource, each returning its `Router<AppState>`.
+//! - [`error`]: the one mapping from failures to problem+json.
+//! - [`request_id`]: request ids and their aliases.
+//! - [`extract`]: JSON and query extraction with field-path errors.
 #![forbid(unsafe_code)]
 
-pub use rota_core;
-pub use rota_store;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::{AppState, Application};

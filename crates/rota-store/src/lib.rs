@@ -51,6 +51,15 @@ impl Store {
         }
     }
 
+    /// Whether the database answers: what readiness probes ask.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let result = match self {
+            Self::Sqlite(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()),
+            Self::Postgres(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()),
+        };
+        result.map_err(|e| StoreError::Unavailable(Box::new(e)))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",

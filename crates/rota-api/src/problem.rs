@@ -1,0 +1,92 @@
+//! The error body every failure carries (`application/problem+json`, RFC 9457).
+
+use serde::{Deserialize, Serialize};
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// A stable, documented error code; clients match on it, never on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 409: a shift an item touches changed after the request's base version (or, in the strict
+    /// scope, the schedule did). The body carries the current version id and the conflicts.
+    VersionConflict,
+    /// 409 for a schedule version that does not exist (never existed, or newer than current).
+    UnknownVersion,
+    /// 422: items break rules; the body lists the violations per item.
+    RuleViolation,
+    /// 400/422: the request is malformed; the body names the field.
+    ValidationFailed,
+    NotFound,
+    Unauthenticated,
+    Forbidden,
+    /// 412: `If-Match` named another version than the current one.
+    PreconditionFailed,
+    RateLimited,
+    IdempotencyKeyReused,
+    IdempotencyInProgress,
+    PayloadTooLarge,
+    /// 422: more swap items than the server accepts in one request.
+    TooManyItems,
+    /// 503: the database is unreachable or busy; retry after `Retry-After`.
+    ServiceUnavailable,
+    /// 500: a fault of the service; the body carries only the request id.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VersionConflict => "VERSION_CONFLICT",
+            Self::UnknownVersion => "UNKNOWN_VERSION",
+            Self::RuleViolation => "RULE_VIOLATION",
+            Self::ValidationFailed => "VALIDATION_FAILED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::TooManyItems => "TOO_MANY_ITEMS",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// One malformed field, by its JSON path (`shiftSwaps[2].agentId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The problem body. Extension members appear only where they apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: ErrorCode,
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_schedule_version_id: Option<String>,
+    /// Per-item outcomes of a swap request that failed as a whole (conflicts, violations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<crate::swaps::ItemResult>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    /// The `type` URI of a code: a stable relative reference documented in docs/API.md.
+    pub fn type_uri(code: ErrorCode) -> String {
+        format!("/problems/{}", code.as_str().to_ascii_lowercase().replace('_', "-"))
+    }
+}

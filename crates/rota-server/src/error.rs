@@ -1,0 +1,180 @@
+//! The one place that maps failures to HTTP: status, stable code, problem+json body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rota_api::problem::{CONTENT_TYPE, ErrorCode, FieldError, Problem};
+use rota_api::swaps::ItemResult;
+use rota_core::command::CommandError;
+use rota_core::store::StoreError;
+
+use crate::request_id::RequestId;
+
+/// A failure as the API reports it. Built without the request id; [`ApiError::into_problem`]
+/// adds it, so handlers stay free of plumbing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    Validation { detail: String, errors: Vec<FieldError> },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        current_version_id: String,
+        items: Vec<ItemResult>,
+    },
+    #[error("{0}")]
+    UnknownVersion(String),
+    #[error("{detail}")]
+    RuleViolation { detail: String, items: Vec<ItemResult> },
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("the request has {got} swaps; at most {max} are accepted")]
+    TooManyItems { max: usize, got: usize },
+    #[error("the request body is larger than the service accepts")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of the service: the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::Validation {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+        match self {
+            Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::VersionConflict),
+            Self::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownVersion),
+            Self::RuleViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation),
+            Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, ErrorCode::PreconditionFailed),
+            Self::TooManyItems { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+
+    pub fn into_problem(self, request_id: &RequestId) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(cause) = &self {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(request_id = %request_id, cause = %chain, "internal error");
+        }
+        let detail = match &self {
+            Self::Internal(_) => format!("an internal error occurred; quote request id {request_id}"),
+            other => other.to_string(),
+        };
+        let (current_schedule_version_id, items, errors) = match self {
+            Self::Conflict {
+                current_version_id,
+                items,
+                ..
+            } => (Some(current_version_id), items, Vec::new()),
+            Self::RuleViolation { items, .. } => (None, items, Vec::new()),
+            Self::Validation { errors, .. } => (None, Vec::new(), errors),
+            _ => (None, Vec::new(), Vec::new()),
+        };
+        let problem = Problem {
+            kind: Problem::type_uri(code),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+            request_id: request_id.to_string(),
+            current_schedule_version_id,
+            items,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Handlers return `ApiError`; the request-id middleware turns it into the problem body with
+/// the request id (it travels in the response extensions until then).
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response.extensions_mut().insert(PendingProblem(std::sync::Arc::new(std::sync::Mutex::new(Some(self)))));
+        response
+    }
+}
+
+/// An error waiting for its request id.
+#[derive(Clone)]
+pub struct PendingProblem(pub std::sync::Arc<std::sync::Mutex<Option<ApiError>>>);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Command(c) => c.into(),
+            StoreError::NotFound { kind, id } => Self::NotFound(format!("{kind} {id} does not exist")),
+            StoreError::AlreadyExists(what) => Self::Validation {
+                detail: format!("{what} already exists"),
+                errors: Vec::new(),
+            },
+            StoreError::Busy(_) => Self::Unavailable("the database is busy; retry".into()),
+            StoreError::Unavailable(_) => Self::Unavailable("the database is unreachable; retry".into()),
+            other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::ScheduleNotFound(_) | CommandError::ShiftNotFound(_) => Self::NotFound(e.to_string()),
+            CommandError::UnknownVersion { .. } => Self::UnknownVersion(e.to_string()),
+            CommandError::EmptyRequest => Self::validation("shiftSwaps", "at least one swap is required"),
+            CommandError::ShiftVersionConflict {
+                ref current,
+                current_version_id,
+                ..
+            } => Self::Conflict {
+                detail: e.to_string(),
+                current_version_id: current_version_id.to_string(),
+                items: vec![ItemResult {
+                    index: 0,
+                    outcome: rota_core::command::ItemOutcome::Conflict {
+                        shifts: vec![(**current).clone()],
+                        current_version_id,
+                    },
+                }],
+            },
+            CommandError::Rejected(violations) => Self::RuleViolation {
+                detail: format!("the change breaks {} rule(s)", violations.len()),
+                items: vec![ItemResult {
+                    index: 0,
+                    outcome: rota_core::command::ItemOutcome::Rejected { violations },
+                }],
+            },
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Request ids: honoured from `X-Request-Id` or the aliases contact-center tooling sends,
+//! generated otherwise, echoed on every response (under the alias the client used too), and
+//! put into every error body and log line.
+
+use std::fmt;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::PendingProblem;
+
+pub const HEADER: &str = "x-request-id";
+/// Aliases sent by Genesys Cloud SDKs and tools, accepted and echoed.
+pub const ALIASES: [&str; 2] = ["x-genesys-request-id", "inin-correlation-id"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A usable incoming id: printable ASCII, at most 200 characters (it is logged and stored).
+fn acceptable(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?.trim();
+    (!s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+}
+
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let (id, alias) = std::iter::once(HEADER)
+        .chain(ALIASES)
+        .find_map(|name| headers.get(name).and_then(acceptable).map(|id| (id, name)))
+        .map_or_else(|| (uuid::Uuid::now_v7().to_string(), None), |(id, name)| (id, Some(name)));
+    let id = RequestId(id);
+    request.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    if let Some(pending) = response.extensions_mut().remove::<PendingProblem>()
+        && let Some(error) = pending.0.lock().ok().and_then(|mut e| e.take())
+    {
+        let headers = std::mem::take(response.headers_mut());
+        response = error.into_problem(&id);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(HeaderName::from_static(HEADER), value.clone());
+        if let Some(alias) = alias.filter(|a| *a != HEADER) {
+            response.headers_mut().insert(HeaderName::from_static(alias), value);
+        }
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    }
+}

@@ -1,0 +1,50 @@
+//! Business units, their agents, and agent availability.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use rota_api::schedules::Page;
+use rota_core::directory::{Agent, Availability, AvailabilityDoc, BusinessUnit};
+use rota_core::ids::{AgentId, BusinessUnitId};
+use rota_core::store::DirectoryStore;
+
+use super::{Paging, page, parse_id};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/wfm/business-units", get(list_business_units))
+        .route("/api/v2/wfm/business-units/{id}/agents", get(list_agents))
+        .route("/api/v2/wfm/agents/{id}/availability", put(set_availability))
+}
+
+async fn list_business_units(
+    State(state): State<AppState>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<Page<BusinessUnit>>, ApiError> {
+    Ok(Json(page(state.store.business_units((&paging).into()).await?)))
+}
+
+async fn list_agents(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<Page<Agent>>, ApiError> {
+    let id: BusinessUnitId = parse_id("id", &id)?;
+    state.store.business_unit(id).await?;
+    Ok(Json(page(state.store.agents(id, (&paging).into()).await?)))
+}
+
+/// Replaces an agent's availability; windows are normalised (merged) and empty or inverted
+/// ones rejected before anything is stored.
+async fn set_availability(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(doc): ApiJson<AvailabilityDoc>,
+) -> Result<Json<Agent>, ApiError> {
+    let id: AgentId = parse_id("id", &id)?;
+    let availability = Availability::try_from(doc).map_err(|e| ApiError::validation("availability", e.to_string()))?;
+    Ok(Json(state.store.set_availability(id, &availability).await?))
+}

@@ -1,0 +1,58 @@
+//! The routes, one module per resource, merged once.
+
+use axum::Router;
+
+use crate::startup::AppState;
+
+pub mod directory;
+pub mod health;
+pub mod schedules;
+pub mod swaps;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(directory::router())
+        .merge(schedules::router())
+        .merge(swaps::router())
+        .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
+}
+
+/// Who a change is recorded against until authentication names the caller.
+pub const ACTOR: &str = "api";
+
+/// Paging parameters shared by listings.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Paging {
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+impl From<&Paging> for rota_core::store::PageRequest {
+    fn from(p: &Paging) -> Self {
+        Self::new(p.offset, p.limit)
+    }
+}
+
+pub fn page<T>(p: rota_core::store::Page<T>) -> rota_api::schedules::Page<T> {
+    rota_api::schedules::Page {
+        next_offset: p.next_offset(),
+        items: p.items,
+        total: p.total,
+        offset: p.offset,
+    }
+}
+
+pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, crate::error::ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse().map_err(|e: T::Err| crate::error::ApiError::validation(field, e.to_string()))
+}

@@ -1,0 +1,276 @@
+//! Schedules: import, read (with ETag), versions, as-of, publish, and supervisor shift edits.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rota_api::schedules::{Page, ScheduleBody, VersionBody};
+use rota_api::swaps::{ItemResult, SwapResponseBody};
+use rota_core::command::{EditChange, ShiftEdit};
+use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
+use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, Shift, TimeWindow};
+use rota_core::store::{ScheduleStore, ShiftFilter};
+use rota_core::version::{CommitContext, ScheduleVersion, ScheduleVersionId, VersionChanges};
+use serde::Deserialize;
+
+use super::{ACTOR, Paging, page, parse_id};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/wfm/schedules", get(find).post(import))
+        .route("/api/v2/wfm/schedules/{id}", get(read))
+        .route("/api/v2/wfm/schedules/{id}/versions", get(versions))
+        .route("/api/v2/wfm/schedules/{id}/versions/{version_id}", get(as_of))
+        .route("/api/v2/wfm/schedules/{id}/publish", post(publish))
+        .route("/api/v2/wfm/shifts/{shift_id}/edits", post(edit_shift))
+}
+
+pub fn context(state: &AppState, request_id: &RequestId) -> CommitContext {
+    CommitContext {
+        actor: ACTOR.into(),
+        request_id: request_id.to_string(),
+        now: state.clock.now(),
+    }
+}
+
+/// The strong entity tag of a schedule version.
+pub fn etag(id: ScheduleVersionId) -> String {
+    format!("\"{id}\"")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FindQuery {
+    business_unit_id: String,
+    week_date: Date,
+}
+
+async fn find(State(state): State<AppState>, ApiQuery(q): ApiQuery<FindQuery>) -> Result<Json<Vec<Schedule>>, ApiError> {
+    let bu: BusinessUnitId = parse_id("businessUnitId", &q.business_unit_id)?;
+    Ok(Json(state.store.find_schedule(bu, q.week_date).await?.into_iter().collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReadQuery {
+    #[serde(default)]
+    offset: u64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+    agent_id: Option<String>,
+}
+
+fn default_limit() -> u32 {
+    500
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Response, ApiError> {
+    let id: ScheduleId = parse_id("scheduleId", &id)?;
+    let agent: Option<AgentId> = q.agent_id.as_deref().map(|a| parse_id("agentId", a)).transpose()?;
+    let schedule = state.store.schedule(id).await?;
+    let tag = etag(schedule.version_id());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    let shifts = state
+        .store
+        .shifts(id, ShiftFilter { agent }, rota_core::store::PageRequest::new(q.offset, q.limit))
+        .await?;
+    let body = ScheduleBody {
+        schedule_version_id: schedule.version_id().to_string(),
+        schedule,
+        shifts: page(shifts),
+    };
+    let mut response = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VersionsQuery {
+    #[serde(default)]
+    offset: u64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+    since: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum VersionsBody {
+    Page(Page<VersionBody>),
+    Changes(Vec<VersionChanges>),
+}
+
+/// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
+async fn versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<VersionsQuery>,
+) -> Result<Json<VersionsBody>, ApiError> {
+    let id: ScheduleId = parse_id("scheduleId", &id)?;
+    if let Some(since) = q.since {
+        let since: ScheduleVersionId = parse_id("since", &since)?;
+        if since.schedule() != id {
+            return Err(ApiError::validation("since", "the version id names another schedule"));
+        }
+        return Ok(Json(VersionsBody::Changes(state.store.changes_since(id, Some(since.version())).await?)));
+    }
+    let paging = Paging {
+        offset: q.offset,
+        limit: q.limit,
+    };
+    let versions = state.store.versions(id, (&paging).into()).await?;
+    let versions = page(versions);
+    Ok(Json(VersionsBody::Page(Page {
+        items: versions.items.into_iter().map(VersionBody::from).collect(),
+        total: versions.total,
+        offset: versions.offset,
+        next_offset: versions.next_offset,
+    })))
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AsOfBody {
+    schedule_id: ScheduleId,
+    schedule_version_id: String,
+    version: ScheduleVersion,
+    shifts: Vec<Shift>,
+}
+
+async fn as_of(
+    State(state): State<AppState>,
+    Path((id, version_id)): Path<(String, String)>,
+) -> Result<Json<AsOfBody>, ApiError> {
+    let id: ScheduleId = parse_id("scheduleId", &id)?;
+    let version: ScheduleVersionId = parse_id("versionId", &version_id)?;
+    if version.schedule() != id {
+        return Err(ApiError::NotFound(format!("schedule {id} has no version {version_id}")));
+    }
+    let shifts = state.store.schedule_as_of(id, version.version()).await?;
+    Ok(Json(AsOfBody {
+        schedule_id: id,
+        schedule_version_id: version.to_string(),
+        version: version.version(),
+        shifts,
+    }))
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Path(id): Path<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    let id: ScheduleId = parse_id("scheduleId", &id)?;
+    Ok(Json(state.store.publish(id, &context(&state, &request_id)).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EditBody {
+    /// The shift's version as the caller read it (409 if it changed since).
+    expected_version: u64,
+    change: EditChange,
+}
+
+/// A supervisor's change to one shift (move, reassign, open), checked against the shift's
+/// version and the rules at commit.
+async fn edit_shift(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    Path(shift_id): Path<String>,
+    ApiJson(body): ApiJson<EditBody>,
+) -> Result<Json<SwapResponseBody>, ApiError> {
+    let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
+    let expected_version =
+        ScheduleVersion::new(body.expected_version).map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
+    let edit = ShiftEdit {
+        shift_id,
+        expected_version,
+        change: body.change,
+    };
+    let result = state.store.edit_shift(&edit, &context(&state, &request_id)).await?;
+    Ok(Json(SwapResponseBody {
+        schedule_version_id: result.current_version_id.to_string(),
+        committed_version: result.committed.map(|c| c.version.get()),
+        results: result
+            .outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(index, outcome)| ItemResult { index, outcome })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportBody {
+    business_unit_id: String,
+    week_start: Date,
+    shifts: Vec<ImportShift>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportShift {
+    id: Option<String>,
+    agent_id: Option<String>,
+    start: Timestamp,
+    end: Timestamp,
+    required_skill: Option<String>,
+    activity_code: String,
+}
+
+/// Imports a week's shifts as version 1 of a new schedule.
+async fn import(
+    State(state): State<AppState>,
+    request_id: RequestId,
+    ApiJson(body): ApiJson<ImportBody>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
+    let mut shifts = Vec::with_capacity(body.shifts.len());
+    for (i, s) in body.shifts.into_iter().enumerate() {
+        let at = |f: &str| format!("shifts[{i}].{f}");
+        shifts.push(NewShift {
+            id: s.id.as_deref().map(|v| parse_id(&at("id"), v)).transpose()?.unwrap_or_default(),
+            owner: s.agent_id.as_deref().map(|v| parse_id(&at("agentId"), v)).transpose()?,
+            window: TimeWindow::new(s.start, s.end).map_err(|e| ApiError::validation(&at("end"), e.to_string()))?,
+            required_skill: s
+                .required_skill
+                .as_deref()
+                .map(rota_core::directory::Skill::parse)
+                .transpose()
+                .map_err(|e| ApiError::validation(&at("requiredSkill"), e.to_string()))?,
+            activity_code: ActivityCode::parse(&s.activity_code)
+                .map_err(|e| ApiError::validation(&at("activityCode"), e.to_string()))?,
+        });
+    }
+    let new = NewSchedule {
+        id: ScheduleId::new(),
+        business_unit_id,
+        week_start: body.week_start,
+        shifts,
+    };
+    let schedule = state.store.import_schedule(&new, &context(&state, &request_id)).await?;
+    Ok((StatusCode::CREATED, Json(schedule)))
+}

@@ -1,0 +1,70 @@
+//! The single start-up path for the binary and the tests: build, then run until stopped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use rota_core::clock::{Clock, SystemClock};
+use rota_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::{request_id, routes};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    /// Injectable so that tests can run any week; the system clock in production.
+    pub clock: Arc<dyn Clock>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let store = Store::connect(&config.database_url).await?;
+        Self::with_store(config, store, Arc::new(SystemClock)).await
+    }
+
+    /// Builds on an existing store and clock (tests share one with the server they start).
+    pub async fn with_store(
+        config: Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let state = AppState {
+            store,
+            config: Arc::new(config.clone()),
+            clock,
+        };
+        let router = routes::router()
+            .with_state(state)
+            .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                config.request_timeout,
+            ))
+            .layer(axum::middleware::from_fn(request_id::middleware));
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}
