@@ -87,6 +87,9 @@ pub struct Problem {
 impl Problem {
     /// The `type` URI of a code: a stable relative reference documented in docs/API.md.
     pub fn type_uri(code: ErrorCode) -> String {
-        format!("/problems/{}", code.as_str().to_ascii_lowercase().replace('_', "-"))
+        format!(
+            "/problems/{}",
+            code.as_str().to_ascii_lowercase().replace('_', "-")
+        )
     }
 }

@@ -54,8 +54,9 @@ fn field<T, E: std::fmt::Display>(
 }
 
 fn reason(s: &str) -> Result<ReasonCode, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| format!("`{s}` is not a reason code (personal, coverage, preference, supervisor, other)"))
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("`{s}` is not a reason code (personal, coverage, preference, supervisor, other)")
+    })
 }
 
 impl SwapRequestBody {
@@ -74,7 +75,11 @@ impl SwapRequestBody {
                 message: "at least one swap is required".into(),
             });
         }
-        let base = field(&mut errors, || "scheduleVersionId".into(), self.schedule_version_id.parse::<ScheduleVersionId>());
+        let base = field(
+            &mut errors,
+            || "scheduleVersionId".into(),
+            self.schedule_version_id.parse::<ScheduleVersionId>(),
+        );
         let effective_date = self
             .effective_date
             .as_deref()
@@ -83,15 +88,24 @@ impl SwapRequestBody {
         for (i, item) in self.shift_swaps.iter().enumerate() {
             let at = |name: &str| format!("shiftSwaps[{i}].{name}");
             let agent = field(&mut errors, || at("agentId"), item.agent_id.parse());
-            let original = field(&mut errors, || at("originalShiftId"), item.original_shift_id.parse());
+            let original = field(
+                &mut errors,
+                || at("originalShiftId"),
+                item.original_shift_id.parse(),
+            );
             let new = field(&mut errors, || at("newShiftId"), item.new_shift_id.parse());
             let reason_code = field(&mut errors, || at("reasonCode"), reason(&item.reason_code));
             let counterpart = match &item.counterpart_agent_id {
                 Some(c) => field(&mut errors, || at("counterpartAgentId"), c.parse()).map(Some),
                 None => Some(None),
             };
-            if let (Some(agent_id), Some(original_shift_id), Some(new_shift_id), Some(reason_code), Some(counterpart_agent_id)) =
-                (agent, original, new, reason_code, counterpart)
+            if let (
+                Some(agent_id),
+                Some(original_shift_id),
+                Some(new_shift_id),
+                Some(reason_code),
+                Some(counterpart_agent_id),
+            ) = (agent, original, new, reason_code, counterpart)
             {
                 items.push(SwapItem {
                     agent_id,
@@ -147,18 +161,27 @@ mod tests {
             "effectiveDate": "2023-10-27"
         }"#;
         let parsed: SwapRequestBody = serde_json::from_str(body).unwrap();
-        let Err(SwapBodyError::Fields(errors)) = parsed.into_request(500) else { panic!() };
+        let Err(SwapBodyError::Fields(errors)) = parsed.into_request(500) else {
+            panic!()
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["scheduleVersionId", "shiftSwaps[0].agentId", "shiftSwaps[0].originalShiftId", "shiftSwaps[0].newShiftId"]
+            [
+                "scheduleVersionId",
+                "shiftSwaps[0].agentId",
+                "shiftSwaps[0].originalShiftId",
+                "shiftSwaps[0].newShiftId"
+            ]
         );
     }
 
     #[test]
     fn unknown_fields_are_rejected_by_name() {
-        let err = serde_json::from_str::<SwapRequestBody>(r#"{"scheduleVersionId":"x","shiftSwaps":[],"batchSize":5}"#)
-            .unwrap_err();
+        let err = serde_json::from_str::<SwapRequestBody>(
+            r#"{"scheduleVersionId":"x","shiftSwaps":[],"batchSize":5}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("batchSize"), "{err}");
     }
 
@@ -178,6 +201,9 @@ mod tests {
             mode: None,
             conflict_scope: None,
         };
-        assert_eq!(body.into_request(2), Err(SwapBodyError::TooManyItems { max: 2, got: 3 }));
+        assert_eq!(
+            body.into_request(2),
+            Err(SwapBodyError::TooManyItems { max: 2, got: 3 })
+        );
     }
 }

@@ -29,6 +29,19 @@ enum Command {
     /// Create a realistic business unit with agents and one week of shifts, and print its ids
     /// as JSON (a summary of the schedule goes to stderr).
     Seed(SeedArgs),
+    /// Run the HTTP service until SIGTERM or Ctrl-C, then drain in-flight requests.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "ROTA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database_url: String,
+    /// Swap items accepted in one request.
+    #[arg(long, env = "ROTA_MAX_SWAP_ITEMS", default_value_t = 500)]
+    max_swap_items: usize,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +74,51 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Seed(args) => seed(args).await,
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let config = rota_server::Config {
+        listen: args.listen,
+        database_url: args.database_url,
+        max_swap_items: args.max_swap_items,
+        ..rota_server::Config::default()
+    };
+    let app = rota_server::Application::build(config)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!("rota listening on http://{}", app.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    app.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }
 

@@ -1,6 +1,299 @@
-//! The typed client SDK for the rota HTTP API (token handling, the retry policy, the bulk
-//! batch runner). Its client arrives with the "rota-client and rota batch" work; until then
-//! this crate only fixes its place in the workspace and its dependency on the wire types.
+//! The typed client SDK for the rota HTTP API: one method per endpoint, every failure a
+//! [`ClientError`] carrying the server's problem body (code, request id) when there is one.
+//!
+//! Plain HTTP only for now: TLS (rustls) comes with the batch runner work.
 #![forbid(unsafe_code)]
 
-pub use rota_api;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use rota_api::problem::Problem;
+use rota_api::schedules::{Page, ScheduleBody};
+use rota_api::swaps::{SwapRequestBody, SwapResponseBody};
+use rota_core::directory::{Agent, AvailabilityDoc, BusinessUnit};
+use rota_core::schedule::Schedule;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem body.
+    #[error("{} {}: {}", .problem.status, .problem.code.as_str(), .problem.detail)]
+    Problem {
+        problem: Box<Problem>,
+        headers: Box<HeaderMap>,
+    },
+    /// The server answered something that is not the expected JSON.
+    #[error("unexpected {status} response: {body}")]
+    Unexpected { status: StatusCode, body: String },
+    /// No answer: connection refused, reset, timed out.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+impl ClientError {
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Self::Problem { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// A successful answer: the body (`None` for 304), the status and the headers.
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Option<T>,
+}
+
+impl<T> Reply<T> {
+    pub fn request_id(&self) -> Option<&str> {
+        self.headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    pub fn etag(&self) -> Option<&str> {
+        self.headers.get("etag").and_then(|v| v.to_str().ok())
+    }
+
+    /// The body, or an error for a bodiless answer (304).
+    pub fn into_body(self) -> Result<T, ClientError> {
+        let status = self.status;
+        self.body.ok_or(ClientError::Unexpected {
+            status,
+            body: "no body".into(),
+        })
+    }
+}
+
+/// Extra headers for one call: request id (under any name), conditional headers.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    pub headers: Vec<(String, String)>,
+}
+
+impl CallOptions {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    /// `base_url` like `http://127.0.0.1:8080`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Sends any request: the escape hatch the typed methods are built on, and what tests of
+    /// malformed input use.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+        options: &CallOptions,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in &options.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value),
+            ) {
+                request = request.header(n, v);
+            }
+        }
+        if let Some((bytes, content_type)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        Ok(request.send().await?)
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        options: &CallOptions,
+    ) -> Result<Reply<T>, ClientError> {
+        let body = body
+            .map(|b| serde_json::to_vec(b).map(|v| (v, "application/json")))
+            .transpose()
+            .map_err(|e| ClientError::Unexpected {
+                status: StatusCode::BAD_REQUEST,
+                body: e.to_string(),
+            })?;
+        decode(self.send_raw(method, path, body, options).await?).await
+    }
+
+    pub async fn health(&self) -> Result<Reply<serde_json::Value>, ClientError> {
+        self.health_with(&CallOptions::default()).await
+    }
+
+    pub async fn health_with(
+        &self,
+        options: &CallOptions,
+    ) -> Result<Reply<serde_json::Value>, ClientError> {
+        self.call::<(), _>(Method::GET, "/healthz", None, options)
+            .await
+    }
+
+    pub async fn ready(&self) -> Result<Reply<serde_json::Value>, ClientError> {
+        self.call::<(), _>(Method::GET, "/readyz", None, &CallOptions::default())
+            .await
+    }
+
+    pub async fn business_units(&self) -> Result<Reply<Page<BusinessUnit>>, ClientError> {
+        self.call::<(), _>(
+            Method::GET,
+            "/api/v2/wfm/business-units",
+            None,
+            &CallOptions::default(),
+        )
+        .await
+    }
+
+    pub async fn agents(
+        &self,
+        business_unit: &str,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Reply<Page<Agent>>, ClientError> {
+        let path = format!(
+            "/api/v2/wfm/business-units/{business_unit}/agents?offset={offset}&limit={limit}"
+        );
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    pub async fn set_availability(
+        &self,
+        agent: &str,
+        doc: &AvailabilityDoc,
+    ) -> Result<Reply<Agent>, ClientError> {
+        let path = format!("/api/v2/wfm/agents/{agent}/availability");
+        self.call(Method::PUT, &path, Some(doc), &CallOptions::default())
+            .await
+    }
+
+    /// The schedule with a page of its shifts; `If-None-Match` in `options` may answer 304.
+    pub async fn schedule(
+        &self,
+        id: &str,
+        query: &str,
+        options: &CallOptions,
+    ) -> Result<Reply<ScheduleBody>, ClientError> {
+        let path = format!(
+            "/api/v2/wfm/schedules/{id}{}",
+            if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            }
+        );
+        self.call::<(), _>(Method::GET, &path, None, options).await
+    }
+
+    /// `GET …/versions[?query]`: a page of versions, or with `since=` the changes after one.
+    pub async fn versions(
+        &self,
+        id: &str,
+        query: &str,
+    ) -> Result<Reply<serde_json::Value>, ClientError> {
+        let path = format!("/api/v2/wfm/schedules/{id}/versions?{query}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    pub async fn schedule_as_of(
+        &self,
+        id: &str,
+        version_id: &str,
+    ) -> Result<Reply<serde_json::Value>, ClientError> {
+        let path = format!("/api/v2/wfm/schedules/{id}/versions/{version_id}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    pub async fn publish(
+        &self,
+        id: &str,
+        options: &CallOptions,
+    ) -> Result<Reply<Schedule>, ClientError> {
+        let path = format!("/api/v2/wfm/schedules/{id}/publish");
+        self.call::<(), _>(Method::POST, &path, None, options).await
+    }
+
+    pub async fn shift_swaps(
+        &self,
+        body: &SwapRequestBody,
+        options: &CallOptions,
+    ) -> Result<Reply<SwapResponseBody>, ClientError> {
+        self.call(
+            Method::POST,
+            "/api/v2/wfm/schedules/shift-swaps",
+            Some(body),
+            options,
+        )
+        .await
+    }
+
+    /// A supervisor edit: `body` is `{"expectedVersion": n, "change": {...}}`.
+    pub async fn edit_shift(
+        &self,
+        shift: &str,
+        body: &serde_json::Value,
+        options: &CallOptions,
+    ) -> Result<Reply<SwapResponseBody>, ClientError> {
+        let path = format!("/api/v2/wfm/shifts/{shift}/edits");
+        self.call(Method::POST, &path, Some(body), options).await
+    }
+}
+
+/// Turns a response into a reply or the error its problem body describes.
+pub async fn decode<T: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<Reply<T>, ClientError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(Reply {
+            status,
+            headers,
+            body: None,
+        });
+    }
+    let bytes = response.bytes().await?;
+    if status.is_success() {
+        let body = serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            status,
+            body: format!("{e}: {}", String::from_utf8_lossy(&bytes)),
+        })?;
+        return Ok(Reply {
+            status,
+            headers,
+            body: Some(body),
+        });
+    }
+    match serde_json::from_slice::<Problem>(&bytes) {
+        Ok(problem) => Err(ClientError::Problem {
+            problem: Box::new(problem),
+            headers: Box::new(headers),
+        }),
+        Err(_) => Err(ClientError::Unexpected {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }),
+    }
+}

@@ -91,7 +91,11 @@ pub struct ShiftEdit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum EditChange {
     /// New start and end; the owner stays.
     Move { window: TimeWindow },
@@ -166,7 +170,11 @@ pub struct Violation {
 
 /// What happened to one swap item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "status")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "status"
+)]
 pub enum ItemOutcome {
     /// Committed; both shifts now carry `version`.
     Applied { version: ScheduleVersion },

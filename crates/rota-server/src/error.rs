@@ -14,7 +14,10 @@ use crate::request_id::RequestId;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    Validation { detail: String, errors: Vec<FieldError> },
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{detail}")]
@@ -26,7 +29,10 @@ pub enum ApiError {
     #[error("{0}")]
     UnknownVersion(String),
     #[error("{detail}")]
-    RuleViolation { detail: String, items: Vec<ItemResult> },
+    RuleViolation {
+        detail: String,
+        items: Vec<ItemResult>,
+    },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("the request has {got} swaps; at most {max} are accepted")]
@@ -57,12 +63,24 @@ impl ApiError {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::VersionConflict),
-            Self::UnknownVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownVersion),
-            Self::RuleViolation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation),
-            Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, ErrorCode::PreconditionFailed),
-            Self::TooManyItems { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems),
+            Self::UnknownVersion(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownVersion)
+            }
+            Self::RuleViolation { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RuleViolation)
+            }
+            Self::PreconditionFailed(_) => (
+                StatusCode::PRECONDITION_FAILED,
+                ErrorCode::PreconditionFailed,
+            ),
+            Self::TooManyItems { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems)
+            }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -80,7 +98,9 @@ impl ApiError {
             tracing::error!(request_id = %request_id, cause = %chain, "internal error");
         }
         let detail = match &self {
-            Self::Internal(_) => format!("an internal error occurred; quote request id {request_id}"),
+            Self::Internal(_) => {
+                format!("an internal error occurred; quote request id {request_id}")
+            }
             other => other.to_string(),
         };
         let (current_schedule_version_id, items, errors) = match self {
@@ -122,7 +142,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        response.extensions_mut().insert(PendingProblem(std::sync::Arc::new(std::sync::Mutex::new(Some(self)))));
+        response
+            .extensions_mut()
+            .insert(PendingProblem(std::sync::Arc::new(std::sync::Mutex::new(
+                Some(self),
+            ))));
         response
     }
 }
@@ -135,14 +159,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Command(c) => c.into(),
-            StoreError::NotFound { kind, id } => Self::NotFound(format!("{kind} {id} does not exist")),
+            StoreError::NotFound { kind, id } => {
+                Self::NotFound(format!("{kind} {id} does not exist"))
+            }
             StoreError::AlreadyExists(what) => Self::Validation {
                 detail: format!("{what} already exists"),
                 errors: Vec::new(),
             },
             StoreError::Busy(_) => Self::Unavailable("the database is busy; retry".into()),
-            StoreError::Unavailable(_) => Self::Unavailable("the database is unreachable; retry".into()),
-            other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => Self::Internal(Box::new(other)),
+            StoreError::Unavailable(_) => {
+                Self::Unavailable("the database is unreachable; retry".into())
+            }
+            other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
+                Self::Internal(Box::new(other))
+            }
         }
     }
 }
@@ -150,9 +180,13 @@ impl From<StoreError> for ApiError {
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match e {
-            CommandError::ScheduleNotFound(_) | CommandError::ShiftNotFound(_) => Self::NotFound(e.to_string()),
+            CommandError::ScheduleNotFound(_) | CommandError::ShiftNotFound(_) => {
+                Self::NotFound(e.to_string())
+            }
             CommandError::UnknownVersion { .. } => Self::UnknownVersion(e.to_string()),
-            CommandError::EmptyRequest => Self::validation("shiftSwaps", "at least one swap is required"),
+            CommandError::EmptyRequest => {
+                Self::validation("shiftSwaps", "at least one swap is required")
+            }
             CommandError::ShiftVersionConflict {
                 ref current,
                 current_version_id,

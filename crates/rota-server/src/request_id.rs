@@ -34,7 +34,8 @@ impl fmt::Display for RequestId {
 /// A usable incoming id: printable ASCII, at most 200 characters (it is logged and stored).
 fn acceptable(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?.trim();
-    (!s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
+    (!s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| s.to_owned())
 }
 
 pub async fn middleware(mut request: Request, next: Next) -> Response {
@@ -42,7 +43,10 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     let (id, alias) = std::iter::once(HEADER)
         .chain(ALIASES)
         .find_map(|name| headers.get(name).and_then(acceptable).map(|id| (id, name)))
-        .map_or_else(|| (uuid::Uuid::now_v7().to_string(), None), |(id, name)| (id, Some(name)));
+        .map_or_else(
+            || (uuid::Uuid::now_v7().to_string(), None),
+            |(id, name)| (id, Some(name)),
+        );
     let id = RequestId(id);
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
@@ -53,15 +57,21 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         let headers = std::mem::take(response.headers_mut());
         response = error.into_problem(&id);
         for (name, value) in headers.iter() {
-            if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            if name != axum::http::header::CONTENT_TYPE
+                && name != axum::http::header::CONTENT_LENGTH
+            {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
         }
     }
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(HeaderName::from_static(HEADER), value.clone());
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(HEADER), value.clone());
         if let Some(alias) = alias.filter(|a| *a != HEADER) {
-            response.headers_mut().insert(HeaderName::from_static(alias), value);
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(alias), value);
         }
     }
     response

@@ -145,7 +145,8 @@ fn run(
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     group.bench_function(BenchmarkId::new(name, format!("{agents}_agents")), |b| {
-        let bench = bench.get_or_init(|| Arc::new(Mutex::new(rt.block_on(Bench::new(connect(), agents)))));
+        let bench =
+            bench.get_or_init(|| Arc::new(Mutex::new(rt.block_on(Bench::new(connect(), agents)))));
         b.to_async(rt).iter_custom(|iters| {
             let bench = Arc::clone(bench);
             async move {
@@ -169,7 +170,10 @@ fn swaps(c: &mut Criterion) {
         .unwrap();
     let postgres = std::env::var("ROTA_TEST_DATABASE_URL").ok();
     for agents in [100, 10_000] {
-        for (name, durability) in [("sqlite_normal", Durability::Normal), ("sqlite_full", Durability::Full)] {
+        for (name, durability) in [
+            ("sqlite_normal", Durability::Normal),
+            ("sqlite_full", Durability::Full),
+        ] {
             run(c, &rt, name, agents, || {
                 Store::Sqlite(
                     rt.block_on(SqliteStore::connect(&sqlite_url(name), durability))

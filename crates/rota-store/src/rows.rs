@@ -191,10 +191,28 @@ pub fn db_error(e: sqlx::Error) -> StoreError {
 /// come back as one JSON array aggregated by the database instead of one row each: the SQLite
 /// driver hands every row across threads, which cost more than the query itself.
 #[derive(serde::Deserialize)]
-struct ShiftJson(String, String, Option<String>, i64, i64, Option<String>, String, i64);
+struct ShiftJson(
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<String>,
+    String,
+    i64,
+);
 
 #[derive(serde::Deserialize)]
-struct AgentJson(String, String, Option<String>, String, String, i64, i64, String);
+struct AgentJson(
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+);
 
 fn uuid_text(s: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(corrupt)
@@ -202,32 +220,47 @@ fn uuid_text(s: &str) -> Result<Uuid, StoreError> {
 
 /// SQLite renders a NULL blob through `hex()` as an empty string.
 fn optional_uuid(s: Option<String>) -> Result<Option<Uuid>, StoreError> {
-    s.filter(|s| !s.is_empty()).map(|s| uuid_text(&s)).transpose()
+    s.filter(|s| !s.is_empty())
+        .map(|s| uuid_text(&s))
+        .transpose()
 }
 
 pub fn shifts_from_json(doc: &str) -> Result<Vec<Shift>, StoreError> {
     let rows: Vec<ShiftJson> = serde_json::from_str(doc).map_err(corrupt)?;
     rows.into_iter()
-        .map(|ShiftJson(id, schedule, owner, start, end, skill, activity, v)| {
-            shift(uuid_text(&id)?, uuid_text(&schedule)?, optional_uuid(owner)?, start, end, skill, activity, v)
-        })
+        .map(
+            |ShiftJson(id, schedule, owner, start, end, skill, activity, v)| {
+                shift(
+                    uuid_text(&id)?,
+                    uuid_text(&schedule)?,
+                    optional_uuid(owner)?,
+                    start,
+                    end,
+                    skill,
+                    activity,
+                    v,
+                )
+            },
+        )
         .collect()
 }
 
 pub fn agents_from_json(doc: &str) -> Result<Vec<Agent>, StoreError> {
     let rows: Vec<AgentJson> = serde_json::from_str(doc).map_err(corrupt)?;
     rows.into_iter()
-        .map(|AgentJson(id, bu, mu, name, skills, max_paid, min_rest, availability)| {
-            agent(
-                uuid_text(&id)?,
-                uuid_text(&bu)?,
-                optional_uuid(mu)?,
-                name,
-                &skills,
-                max_paid,
-                min_rest,
-                &availability,
-            )
-        })
+        .map(
+            |AgentJson(id, bu, mu, name, skills, max_paid, min_rest, availability)| {
+                agent(
+                    uuid_text(&id)?,
+                    uuid_text(&bu)?,
+                    optional_uuid(mu)?,
+                    name,
+                    &skills,
+                    max_paid,
+                    min_rest,
+                    &availability,
+                )
+            },
+        )
         .collect()
 }

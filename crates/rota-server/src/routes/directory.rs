@@ -17,14 +17,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/wfm/business-units", get(list_business_units))
         .route("/api/v2/wfm/business-units/{id}/agents", get(list_agents))
-        .route("/api/v2/wfm/agents/{id}/availability", put(set_availability))
+        .route(
+            "/api/v2/wfm/agents/{id}/availability",
+            put(set_availability),
+        )
 }
 
 async fn list_business_units(
     State(state): State<AppState>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<BusinessUnit>>, ApiError> {
-    Ok(Json(page(state.store.business_units((&paging).into()).await?)))
+    Ok(Json(page(
+        state.store.business_units((&paging).into()).await?,
+    )))
 }
 
 async fn list_agents(
@@ -45,6 +50,7 @@ async fn set_availability(
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Json<Agent>, ApiError> {
     let id: AgentId = parse_id("id", &id)?;
-    let availability = Availability::try_from(doc).map_err(|e| ApiError::validation("availability", e.to_string()))?;
+    let availability = Availability::try_from(doc)
+        .map_err(|e| ApiError::validation("availability", e.to_string()))?;
     Ok(Json(state.store.set_availability(id, &availability).await?))
 }

@@ -8,7 +8,9 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -18,5 +20,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Ready when the database answers.
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.store.ping().await?;
-    Ok(Json(serde_json::json!({"status": "ok", "database": state.store.backend()})))
+    Ok(Json(
+        serde_json::json!({"status": "ok", "database": state.store.backend()}),
+    ))
 }

@@ -54,5 +54,6 @@ pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, crate
 where
     T::Err: std::fmt::Display,
 {
-    raw.parse().map_err(|e: T::Err| crate::error::ApiError::validation(field, e.to_string()))
+    raw.parse()
+        .map_err(|e: T::Err| crate::error::ApiError::validation(field, e.to_string()))
 }

@@ -27,7 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/wfm/schedules", get(find).post(import))
         .route("/api/v2/wfm/schedules/{id}", get(read))
         .route("/api/v2/wfm/schedules/{id}/versions", get(versions))
-        .route("/api/v2/wfm/schedules/{id}/versions/{version_id}", get(as_of))
+        .route(
+            "/api/v2/wfm/schedules/{id}/versions/{version_id}",
+            get(as_of),
+        )
         .route("/api/v2/wfm/schedules/{id}/publish", post(publish))
         .route("/api/v2/wfm/shifts/{shift_id}/edits", post(edit_shift))
 }
@@ -52,9 +55,19 @@ struct FindQuery {
     week_date: Date,
 }
 
-async fn find(State(state): State<AppState>, ApiQuery(q): ApiQuery<FindQuery>) -> Result<Json<Vec<Schedule>>, ApiError> {
+async fn find(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<FindQuery>,
+) -> Result<Json<Vec<Schedule>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &q.business_unit_id)?;
-    Ok(Json(state.store.find_schedule(bu, q.week_date).await?.into_iter().collect()))
+    Ok(Json(
+        state
+            .store
+            .find_schedule(bu, q.week_date)
+            .await?
+            .into_iter()
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -78,7 +91,11 @@ async fn read(
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    let agent: Option<AgentId> = q.agent_id.as_deref().map(|a| parse_id("agentId", a)).transpose()?;
+    let agent: Option<AgentId> = q
+        .agent_id
+        .as_deref()
+        .map(|a| parse_id("agentId", a))
+        .transpose()?;
     let schedule = state.store.schedule(id).await?;
     let tag = etag(schedule.version_id());
     if headers
@@ -90,7 +107,11 @@ async fn read(
     }
     let shifts = state
         .store
-        .shifts(id, ShiftFilter { agent }, rota_core::store::PageRequest::new(q.offset, q.limit))
+        .shifts(
+            id,
+            ShiftFilter { agent },
+            rota_core::store::PageRequest::new(q.offset, q.limit),
+        )
         .await?;
     let body = ScheduleBody {
         schedule_version_id: schedule.version_id().to_string(),
@@ -131,9 +152,14 @@ async fn versions(
     if let Some(since) = q.since {
         let since: ScheduleVersionId = parse_id("since", &since)?;
         if since.schedule() != id {
-            return Err(ApiError::validation("since", "the version id names another schedule"));
+            return Err(ApiError::validation(
+                "since",
+                "the version id names another schedule",
+            ));
         }
-        return Ok(Json(VersionsBody::Changes(state.store.changes_since(id, Some(since.version())).await?)));
+        return Ok(Json(VersionsBody::Changes(
+            state.store.changes_since(id, Some(since.version())).await?,
+        )));
     }
     let paging = Paging {
         offset: q.offset,
@@ -165,7 +191,9 @@ async fn as_of(
     let id: ScheduleId = parse_id("scheduleId", &id)?;
     let version: ScheduleVersionId = parse_id("versionId", &version_id)?;
     if version.schedule() != id {
-        return Err(ApiError::NotFound(format!("schedule {id} has no version {version_id}")));
+        return Err(ApiError::NotFound(format!(
+            "schedule {id} has no version {version_id}"
+        )));
     }
     let shifts = state.store.schedule_as_of(id, version.version()).await?;
     Ok(Json(AsOfBody {
@@ -182,7 +210,12 @@ async fn publish(
     Path(id): Path<String>,
 ) -> Result<Json<Schedule>, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    Ok(Json(state.store.publish(id, &context(&state, &request_id)).await?))
+    Ok(Json(
+        state
+            .store
+            .publish(id, &context(&state, &request_id))
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -202,14 +235,17 @@ async fn edit_shift(
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Json<SwapResponseBody>, ApiError> {
     let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
-    let expected_version =
-        ScheduleVersion::new(body.expected_version).map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
+    let expected_version = ScheduleVersion::new(body.expected_version)
+        .map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
     let edit = ShiftEdit {
         shift_id,
         expected_version,
         change: body.change,
     };
-    let result = state.store.edit_shift(&edit, &context(&state, &request_id)).await?;
+    let result = state
+        .store
+        .edit_shift(&edit, &context(&state, &request_id))
+        .await?;
     Ok(Json(SwapResponseBody {
         schedule_version_id: result.current_version_id.to_string(),
         committed_version: result.committed.map(|c| c.version.get()),
@@ -252,9 +288,19 @@ async fn import(
     for (i, s) in body.shifts.into_iter().enumerate() {
         let at = |f: &str| format!("shifts[{i}].{f}");
         shifts.push(NewShift {
-            id: s.id.as_deref().map(|v| parse_id(&at("id"), v)).transpose()?.unwrap_or_default(),
-            owner: s.agent_id.as_deref().map(|v| parse_id(&at("agentId"), v)).transpose()?,
-            window: TimeWindow::new(s.start, s.end).map_err(|e| ApiError::validation(&at("end"), e.to_string()))?,
+            id: s
+                .id
+                .as_deref()
+                .map(|v| parse_id(&at("id"), v))
+                .transpose()?
+                .unwrap_or_default(),
+            owner: s
+                .agent_id
+                .as_deref()
+                .map(|v| parse_id(&at("agentId"), v))
+                .transpose()?,
+            window: TimeWindow::new(s.start, s.end)
+                .map_err(|e| ApiError::validation(&at("end"), e.to_string()))?,
             required_skill: s
                 .required_skill
                 .as_deref()
@@ -271,6 +317,9 @@ async fn import(
         week_start: body.week_start,
         shifts,
     };
-    let schedule = state.store.import_schedule(&new, &context(&state, &request_id)).await?;
+    let schedule = state
+        .store
+        .import_schedule(&new, &context(&state, &request_id))
+        .await?;
     Ok((StatusCode::CREATED, Json(schedule)))
 }

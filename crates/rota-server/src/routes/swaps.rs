@@ -30,9 +30,11 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
         .trim()
         .trim_start_matches("W/")
         .trim_matches('"');
-    raw.parse()
-        .map(Some)
-        .map_err(|_| ApiError::PreconditionFailed(format!("If-Match `{raw}` names no version of this schedule")))
+    raw.parse().map(Some).map_err(|_| {
+        ApiError::PreconditionFailed(format!(
+            "If-Match `{raw}` names no version of this schedule"
+        ))
+    })
 }
 
 /// Applies the swaps in one transaction. Atomic requests answer 409 if any item conflicts and
@@ -45,17 +47,19 @@ async fn shift_swaps(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SwapRequestBody>,
 ) -> Result<Json<SwapResponseBody>, ApiError> {
-    let mut req = body.into_request(state.config.max_swap_items).map_err(|e| match e {
-        SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems { max, got },
-        SwapBodyError::Fields(errors) => ApiError::Validation {
-            detail: errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-            errors,
-        },
-    })?;
+    let mut req = body
+        .into_request(state.config.max_swap_items)
+        .map_err(|e| match e {
+            SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems { max, got },
+            SwapBodyError::Fields(errors) => ApiError::Validation {
+                detail: errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors,
+            },
+        })?;
     let strict = if_match(&headers)?;
     if let Some(expected) = strict {
         if expected.schedule() != req.base.schedule() {
@@ -66,7 +70,10 @@ async fn shift_swaps(
         req.base = expected;
         req.scope = ConflictScope::Schedule;
     }
-    let result = state.store.apply_swaps(&req, &context(&state, &request_id)).await?;
+    let result = state
+        .store
+        .apply_swaps(&req, &context(&state, &request_id))
+        .await?;
     let current = result.current_version_id.to_string();
     let items: Vec<ItemResult> = result
         .outcomes
@@ -74,8 +81,14 @@ async fn shift_swaps(
         .enumerate()
         .map(|(index, outcome)| ItemResult { index, outcome })
         .collect();
-    let conflicts = items.iter().filter(|i| matches!(i.outcome, ItemOutcome::Conflict { .. })).count();
-    let rejected = items.iter().filter(|i| matches!(i.outcome, ItemOutcome::Rejected { .. })).count();
+    let conflicts = items
+        .iter()
+        .filter(|i| matches!(i.outcome, ItemOutcome::Conflict { .. }))
+        .count();
+    let rejected = items
+        .iter()
+        .filter(|i| matches!(i.outcome, ItemOutcome::Rejected { .. }))
+        .count();
     if strict.is_some() && conflicts > 0 {
         return Err(ApiError::PreconditionFailed(format!(
             "the schedule is at version {current}, not the one If-Match names"
@@ -93,7 +106,10 @@ async fn shift_swaps(
     }
     if req.mode == SwapMode::Atomic && rejected > 0 {
         return Err(ApiError::RuleViolation {
-            detail: format!("{rejected} of {} swaps break rules; nothing was applied", items.len()),
+            detail: format!(
+                "{rejected} of {} swaps break rules; nothing was applied",
+                items.len()
+            ),
             items,
         });
     }

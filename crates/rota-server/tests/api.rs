@@ -1,0 +1,479 @@
+//! The API over real HTTP: the server on port 0 with its own SQLite file, driven through
+//! rota-client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use rota_api::problem::ErrorCode;
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_client::{CallOptions, Client, ClientError};
+use rota_core::clock::FixedClock;
+use rota_core::command::ItemOutcome;
+use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::testkit::{World, ctx};
+use rota_core::version::{ScheduleVersion, ScheduleVersionId};
+use rota_server::{Application, Config};
+use rota_store::{Durability, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+struct TestApp {
+    client: Client,
+    store: Store,
+    world: World,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn spawn() -> TestApp {
+    let dir = std::env::temp_dir().join("rota-api-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
+            .display()
+    );
+    let store = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let world = World::disjoint(4, 16);
+    store.create_business_unit(&world.bu).await.unwrap();
+    store.create_agents(&world.agents).await.unwrap();
+    store
+        .import_schedule(&world.schedule, &ctx(world.now, "import"))
+        .await
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_swap_items: 5,
+        body_limit_bytes: 16 * 1024,
+        ..Config::default()
+    };
+    let app = Application::with_store(config, store.clone(), Arc::new(FixedClock::new(world.now)))
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    TestApp {
+        client: Client::new(&format!("http://{addr}")),
+        store,
+        world,
+        _stop: stop.drop_guard(),
+    }
+}
+
+impl TestApp {
+    fn version_id(&self, v: u64) -> String {
+        ScheduleVersionId::new(self.world.schedule.id, ScheduleVersion::new(v).unwrap()).to_string()
+    }
+
+    /// A swap body: (agent, original shift, new shift) by index into the world.
+    fn body(&self, base: u64, items: &[(usize, usize, usize)]) -> SwapRequestBody {
+        SwapRequestBody {
+            schedule_version_id: self.version_id(base),
+            shift_swaps: items
+                .iter()
+                .map(|&(a, o, n)| SwapItemBody {
+                    agent_id: self.world.agents[a].id.to_string(),
+                    original_shift_id: self.world.schedule.shifts[o].id.to_string(),
+                    new_shift_id: self.world.schedule.shifts[n].id.to_string(),
+                    reason_code: "personal".into(),
+                    counterpart_agent_id: None,
+                })
+                .collect(),
+            effective_date: None,
+            mode: None,
+            conflict_scope: None,
+        }
+    }
+
+    async fn version(&self) -> u64 {
+        self.store
+            .schedule(self.world.schedule.id)
+            .await
+            .unwrap()
+            .version
+            .get()
+    }
+}
+
+fn problem_code(e: &ClientError) -> (u16, ErrorCode) {
+    let p = e
+        .problem()
+        .unwrap_or_else(|| panic!("expected a problem body, got {e}"));
+    (p.status, p.code)
+}
+
+// World::disjoint(4, _): shift k is owned by agent k % 5, and open when k % 5 == 4.
+
+#[tokio::test]
+async fn a_swap_applies_and_the_history_and_etag_follow() {
+    let app = spawn().await;
+    let reply = app
+        .client
+        .shift_swaps(
+            &app.body(1, &[(0, 0, 1), (2, 2, 4)]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let body = reply.body.unwrap();
+    assert_eq!(body.committed_version, Some(2));
+    assert_eq!(body.schedule_version_id, app.version_id(2));
+    assert!(body.results.iter().all(|r| r.outcome.is_applied()));
+
+    let id = app.world.schedule.id.to_string();
+    let schedule = app
+        .client
+        .schedule(&id, "limit=3", &CallOptions::default())
+        .await
+        .unwrap();
+    let etag = schedule.etag().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", app.version_id(2)));
+    let schedule_body = schedule.body.unwrap();
+    assert_eq!(schedule_body.shifts.items.len(), 3);
+    assert_eq!(schedule_body.shifts.total, 16);
+    let not_modified = app
+        .client
+        .schedule(
+            &id,
+            "",
+            &CallOptions::default().header("If-None-Match", &etag),
+        )
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status, 304);
+
+    let versions = app.client.versions(&id, "").await.unwrap().body.unwrap();
+    assert_eq!(versions["total"], 2);
+    assert_eq!(versions["items"][0]["cause"], "bulkSwap");
+    let since = app
+        .client
+        .versions(&id, &format!("since={}", app.version_id(1)))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert_eq!(since.as_array().unwrap().len(), 1);
+    let as_of = app
+        .client
+        .schedule_as_of(&id, &app.version_id(1))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let first = &as_of["shifts"][0];
+    assert_eq!(first["owner"], app.world.agents[0].id.to_string());
+}
+
+#[tokio::test]
+async fn stale_version_on_touched_shift_returns_409_with_current_version() {
+    let app = spawn().await;
+    app.client
+        .shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
+        .await
+        .unwrap();
+    // Untouched shifts from the stale version 1: applies.
+    let ok = app
+        .client
+        .shift_swaps(&app.body(1, &[(2, 2, 3)]), &CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ok.body.unwrap().committed_version, Some(3));
+    // Shift 1 changed in version 2: 409 with the current version and the shift's state.
+    let err = app
+        .client
+        .shift_swaps(&app.body(1, &[(1, 1, 5)]), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (409, ErrorCode::VersionConflict));
+    let p = err.problem().unwrap();
+    assert_eq!(
+        p.current_schedule_version_id.as_deref(),
+        Some(app.version_id(3).as_str())
+    );
+    match &p.items[0].outcome {
+        ItemOutcome::Conflict { shifts, .. } => {
+            assert_eq!(shifts[0].id, app.world.schedule.shifts[1].id);
+            assert_eq!(shifts[0].owner, Some(app.world.agents[0].id));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.version().await, 3);
+}
+
+#[tokio::test]
+async fn if_match_asks_for_the_whole_schedule_check() {
+    let app = spawn().await;
+    app.client
+        .shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
+        .await
+        .unwrap();
+    let stale = format!("\"{}\"", app.version_id(1));
+    let err = app
+        .client
+        .shift_swaps(
+            &app.body(1, &[(2, 2, 3)]),
+            &CallOptions::default().header("If-Match", &stale),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (412, ErrorCode::PreconditionFailed));
+    let fresh = format!("\"{}\"", app.version_id(2));
+    let ok = app
+        .client
+        .shift_swaps(
+            &app.body(2, &[(2, 2, 3)]),
+            &CallOptions::default().header("If-Match", &fresh),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.body.unwrap().committed_version, Some(3));
+}
+
+#[tokio::test]
+async fn rule_violations_are_422_in_atomic_mode_and_reported_per_item_in_partial_mode() {
+    let app = spawn().await;
+    // Agent 0 does not own shift 1.
+    let err = app
+        .client
+        .shift_swaps(
+            &app.body(1, &[(0, 0, 2), (0, 1, 3)]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (422, ErrorCode::RuleViolation));
+    let p = err.problem().unwrap();
+    assert_eq!(p.items[0].outcome, ItemOutcome::Skipped);
+    assert!(
+        matches!(&p.items[1].outcome, ItemOutcome::Rejected { violations } if violations[0].code.as_str() == "SHIFT_NOT_OWNED")
+    );
+    assert_eq!(app.version().await, 1);
+    let mut partial = app.body(1, &[(0, 0, 2), (0, 1, 3)]);
+    partial.mode = Some(rota_core::command::SwapMode::Partial);
+    let body = app
+        .client
+        .shift_swaps(&partial, &CallOptions::default())
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert!(body.results[0].outcome.is_applied());
+    assert!(matches!(
+        body.results[1].outcome,
+        ItemOutcome::Rejected { .. }
+    ));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let app = spawn().await;
+    let post = |body: Vec<u8>| {
+        let client = app.client.clone();
+        async move {
+            let r = client
+                .send_raw(
+                    Method::POST,
+                    "/api/v2/wfm/schedules/shift-swaps",
+                    Some((body, "application/json")),
+                    &CallOptions::default(),
+                )
+                .await
+                .unwrap();
+            rota_client::decode::<serde_json::Value>(r)
+                .await
+                .unwrap_err()
+        }
+    };
+    let malformed = post(b"{\"scheduleVersionId\": ".to_vec()).await;
+    assert_eq!(problem_code(&malformed), (400, ErrorCode::ValidationFailed));
+    let wrong_type = post(br#"{"scheduleVersionId": 5, "shiftSwaps": []}"#.to_vec()).await;
+    assert_eq!(
+        wrong_type.problem().unwrap().errors[0].field,
+        "scheduleVersionId"
+    );
+    let unknown =
+        post(br#"{"scheduleVersionId": "x", "shiftSwaps": [], "batch_size": 50}"#.to_vec()).await;
+    assert!(
+        unknown.problem().unwrap().detail.contains("batch_size"),
+        "{unknown}"
+    );
+    let huge = post(vec![b' '; 20 * 1024]).await;
+    assert_eq!(problem_code(&huge), (413, ErrorCode::PayloadTooLarge));
+    let mut bad_ids = app.body(1, &[(0, 0, 1)]);
+    bad_ids.shift_swaps[0].agent_id = "not-a-uuid".into();
+    bad_ids.effective_date = Some("2026-13-40".into());
+    let err = app
+        .client
+        .shift_swaps(&bad_ids, &CallOptions::default())
+        .await
+        .unwrap_err();
+    let fields: Vec<&str> = err
+        .problem()
+        .unwrap()
+        .errors
+        .iter()
+        .map(|e| e.field.as_str())
+        .collect();
+    assert_eq!(fields, ["effectiveDate", "shiftSwaps[0].agentId"]);
+    let too_many = app.body(1, &[(0, 0, 1); 6]);
+    let err = app
+        .client
+        .shift_swaps(&too_many, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (422, ErrorCode::TooManyItems));
+    let ahead = app.body(9, &[(0, 0, 1)]);
+    let err = app
+        .client
+        .shift_swaps(&ahead, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (422, ErrorCode::UnknownVersion));
+    let err = app
+        .client
+        .schedule("nope", "", &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (400, ErrorCode::ValidationFailed));
+    let err = app
+        .client
+        .schedule(
+            &uuid::Uuid::now_v7().to_string(),
+            "",
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (404, ErrorCode::NotFound));
+    assert_eq!(app.version().await, 1);
+}
+
+#[tokio::test]
+async fn request_ids_are_honoured_under_each_alias_and_recorded_in_the_history() {
+    let app = spawn().await;
+    for name in [
+        "X-Request-Id",
+        "X-Genesys-Request-Id",
+        "ININ-Correlation-Id",
+    ] {
+        let reply = app
+            .client
+            .health_with(&CallOptions::default().header(name, &format!("rid-{name}")))
+            .await
+            .unwrap();
+        assert_eq!(reply.request_id(), Some(format!("rid-{name}").as_str()));
+        assert_eq!(reply.headers.get(name).unwrap(), &format!("rid-{name}"));
+    }
+    let generated = app.client.health().await.unwrap();
+    assert!(generated.request_id().is_some_and(|id| id.len() >= 32));
+    let err = app
+        .client
+        .schedule(
+            &uuid::Uuid::now_v7().to_string(),
+            "",
+            &CallOptions::default().header("X-Genesys-Request-Id", "gen-404"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.problem().unwrap().request_id, "gen-404");
+    app.client
+        .shift_swaps(
+            &app.body(1, &[(0, 0, 1)]),
+            &CallOptions::default().header("ININ-Correlation-Id", "batch-7"),
+        )
+        .await
+        .unwrap();
+    let versions = app
+        .store
+        .versions(app.world.schedule.id, rota_core::store::PageRequest::all())
+        .await
+        .unwrap();
+    assert_eq!(versions.items[0].request_id, "batch-7");
+}
+
+#[tokio::test]
+async fn a_stale_shift_edit_is_409_and_a_fresh_one_applies() {
+    let app = spawn().await;
+    let shift = app.world.schedule.shifts[0].id.to_string();
+    let open = serde_json::json!({"expectedVersion": 1, "change": {"kind": "open"}});
+    app.client
+        .edit_shift(&shift, &open, &CallOptions::default())
+        .await
+        .unwrap();
+    let err = app
+        .client
+        .edit_shift(&shift, &open, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (409, ErrorCode::VersionConflict));
+    let reassign = serde_json::json!({"expectedVersion": 2, "change": {"kind": "reassign", "agentId": app.world.agents[1].id}});
+    let reply = app
+        .client
+        .edit_shift(&shift, &reassign, &CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(reply.body.unwrap().committed_version, Some(3));
+}
+
+#[tokio::test]
+async fn health_readiness_directory_and_availability() {
+    let app = spawn().await;
+    assert_eq!(
+        app.client.ready().await.unwrap().body.unwrap()["database"],
+        "sqlite"
+    );
+    let units = app.client.business_units().await.unwrap().body.unwrap();
+    assert_eq!(units.items[0].id, app.world.bu.id);
+    let agents = app
+        .client
+        .agents(&app.world.bu.id.to_string(), 0, 2)
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert_eq!(
+        (agents.items.len(), agents.total, agents.next_offset),
+        (2, 4, Some(2))
+    );
+    let agent = app.world.agents[0].id.to_string();
+    let inverted: rota_core::directory::AvailabilityDoc = serde_json::from_value(
+        serde_json::json!({"weekly": [{"day": "monday", "start": "17:00", "end": "09:00"}]}),
+    )
+    .unwrap();
+    let err = app
+        .client
+        .set_availability(&agent, &inverted)
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (400, ErrorCode::ValidationFailed));
+    let overlapping: rota_core::directory::AvailabilityDoc = serde_json::from_value(serde_json::json!({"weekly": [
+        {"day": "monday", "start": "08:00", "end": "12:00"}, {"day": "monday", "start": "11:00", "end": "14:00"}]}))
+    .unwrap();
+    let updated = app
+        .client
+        .set_availability(&agent, &overlapping)
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let doc = rota_core::directory::AvailabilityDoc::from(&updated.availability);
+    assert_eq!(
+        (
+            doc.weekly.len(),
+            doc.weekly[0].start.as_str(),
+            doc.weekly[0].end.as_str()
+        ),
+        (1, "08:00", "14:00")
+    );
+    let err = app
+        .client
+        .send_raw(Method::GET, "/no/such/route", None, &CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(err.status(), 404);
+    assert_eq!(err.headers()["content-type"], "application/problem+json");
+}
