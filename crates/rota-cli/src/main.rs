@@ -143,6 +143,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
         actor: "rota seed".into(),
         request_id: format!("seed-{}", args.seed),
         now: jiff::Timestamp::now(),
+        idempotency: None,
     };
     let schedule = store_scenario(&store, &scenario, &ctx, args.publish).await?;
     let out = serde_json::json!({

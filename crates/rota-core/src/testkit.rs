@@ -48,6 +48,7 @@ pub fn ctx(now: Timestamp, request_id: &str) -> CommitContext {
         actor: "test".into(),
         request_id: request_id.into(),
         now,
+        idempotency: None,
     }
 }
 

@@ -11,6 +11,8 @@ pub struct Config {
     pub max_swap_items: usize,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// How long an idempotency key and its result are kept.
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for Config {
@@ -21,6 +23,7 @@ impl Default for Config {
             max_swap_items: 500,
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

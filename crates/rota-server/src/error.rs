@@ -39,6 +39,10 @@ pub enum ApiError {
     TooManyItems { max: usize, got: usize },
     #[error("the request body is larger than the service accepts")]
     PayloadTooLarge,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
     #[error("{0}")]
     Unavailable(String),
     /// A fault of the service: the cause is logged, never sent.
@@ -77,6 +81,11 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems)
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::IdempotencyKeyReused,
+            ),
+            Self::IdempotencyInProgress => (StatusCode::CONFLICT, ErrorCode::IdempotencyInProgress),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,

@@ -6,11 +6,13 @@
 //! - [`error`]: the one mapping from failures to problem+json.
 //! - [`request_id`]: request ids and their aliases.
 //! - [`extract`]: JSON and query extraction with field-path errors.
+//! - [`idempotency`]: `Idempotency-Key` handling.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

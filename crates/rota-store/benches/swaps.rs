@@ -46,6 +46,7 @@ impl Bench {
             actor: "bench".into(),
             request_id: "bench".into(),
             now: "2026-11-25T00:00:00Z".parse().unwrap(),
+            idempotency: None,
         };
         store
             .create_business_unit(&scenario.business_unit)

@@ -20,7 +20,8 @@ use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
 use rota_core::schedule::{NewSchedule, Schedule, Shift};
 use rota_core::store::{
-    DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
+    ClaimOutcome, DirectoryStore, IdempotencyClaim, IdempotencyStore, Page, PageRequest,
+    ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
 use rota_core::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
 
@@ -163,5 +164,27 @@ impl ScheduleStore for Store {
     }
     async fn publish(&self, id: ScheduleId, ctx: &CommitContext) -> StoreResult<Schedule> {
         delegate!(self, s => s.publish(id, ctx))
+    }
+}
+
+impl IdempotencyStore for Store {
+    async fn claim(
+        &self,
+        claim: &IdempotencyClaim,
+        request_hash: &str,
+        now: jiff::Timestamp,
+        lease: std::time::Duration,
+        keep: std::time::Duration,
+    ) -> StoreResult<ClaimOutcome> {
+        delegate!(self, s => s.claim(claim, request_hash, now, lease, keep))
+    }
+    async fn complete(&self, claim: &IdempotencyClaim, result: &str) -> StoreResult<()> {
+        delegate!(self, s => s.complete(claim, result))
+    }
+    async fn release(&self, claim: &IdempotencyClaim) -> StoreResult<()> {
+        delegate!(self, s => s.release(claim))
+    }
+    async fn purge_idempotency(&self, now: jiff::Timestamp) -> StoreResult<u64> {
+        delegate!(self, s => s.purge_idempotency(now))
     }
 }

@@ -296,11 +296,35 @@ macro_rules! store_impl {
                 }
                 None => schedule.version,
             };
-            Ok(SwapResult {
+            let result = SwapResult {
                 outcomes: plan.outcomes,
                 committed: commit.map(|c| c.record),
                 current_version_id: rota_core::version::ScheduleVersionId::new(schedule.id, current),
-            })
+            };
+            record_result(conn, ctx, &result).await?;
+            Ok(result)
+        }
+
+        /// Records a command's result under the request's idempotency key, in the command's
+        /// transaction: the change and its key commit together or not at all.
+        async fn record_result<T: serde::Serialize>(conn: &mut Conn, ctx: &CommitContext, result: &T) -> StoreResult<()> {
+            let Some(claim) = &ctx.idempotency else { return Ok(()) };
+            let json = serde_json::to_string(result).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let updated = sqlx::query(
+                "UPDATE idempotency_keys SET result = $1 WHERE client_id = $2 AND idempotency_key = $3 AND result IS NULL",
+            )
+            .bind(json)
+            .bind(&claim.client)
+            .bind(&claim.key)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            if updated.rows_affected() != 1 {
+                // The claim lapsed and another request took the key over: this one must not
+                // commit a second time under it.
+                return Err(StoreError::Busy("the idempotency key's claim lapsed".into()));
+            }
+            Ok(())
         }
 
         async fn history(
@@ -488,6 +512,106 @@ macro_rules! store_impl {
             }
         }
 
+        impl rota_core::store::IdempotencyStore for $store {
+            async fn claim(
+                &self,
+                claim: &rota_core::store::IdempotencyClaim,
+                request_hash: &str,
+                now: jiff::Timestamp,
+                lease: std::time::Duration,
+                keep: std::time::Duration,
+            ) -> StoreResult<rota_core::store::ClaimOutcome> {
+                use rota_core::store::ClaimOutcome;
+                let at = |d: std::time::Duration| micros(now) + i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2);
+                let mut w = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (client_id, idempotency_key, request_hash, result, lease_until, expires_at) \
+                     VALUES ($1, $2, $3, NULL, $4, $5) ON CONFLICT (client_id, idempotency_key) DO NOTHING",
+                )
+                .bind(&claim.client)
+                .bind(&claim.key)
+                .bind(request_hash)
+                .bind(at(lease))
+                .bind(at(keep))
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                if inserted.rows_affected() == 1 {
+                    w.tx.commit().await.map_err(db_error)?;
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                let row = sqlx::query(concat!(
+                    "SELECT s.request_hash, s.result, s.lease_until, s.expires_at FROM idempotency_keys s \
+                     WHERE s.client_id = $1 AND s.idempotency_key = $2",
+                    $lock
+                ))
+                .bind(&claim.client)
+                .bind(&claim.key)
+                .fetch_one(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                let hash: String = row.try_get(0).map_err(db_error)?;
+                let result: Option<String> = row.try_get(1).map_err(db_error)?;
+                let lease_until: i64 = row.try_get(2).map_err(db_error)?;
+                let expires_at: i64 = row.try_get(3).map_err(db_error)?;
+                let expired = expires_at <= micros(now);
+                let outcome = if !expired && hash != request_hash {
+                    ClaimOutcome::Mismatch
+                } else if !expired && let Some(result) = result {
+                    ClaimOutcome::Replay(result)
+                } else if !expired && lease_until > micros(now) {
+                    ClaimOutcome::InProgress
+                } else {
+                    // Forgotten, or claimed by a request that died before changing anything.
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET request_hash = $1, result = NULL, lease_until = $2, expires_at = $3 \
+                         WHERE client_id = $4 AND idempotency_key = $5",
+                    )
+                    .bind(request_hash)
+                    .bind(at(lease))
+                    .bind(at(keep))
+                    .bind(&claim.client)
+                    .bind(&claim.key)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+                    ClaimOutcome::Claimed
+                };
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(outcome)
+            }
+
+            async fn complete(&self, claim: &rota_core::store::IdempotencyClaim, result: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE idempotency_keys SET result = $1 WHERE client_id = $2 AND idempotency_key = $3")
+                    .bind(result)
+                    .bind(&claim.client)
+                    .bind(&claim.key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn release(&self, claim: &rota_core::store::IdempotencyClaim) -> StoreResult<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE client_id = $1 AND idempotency_key = $2 AND result IS NULL")
+                    .bind(&claim.client)
+                    .bind(&claim.key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn purge_idempotency(&self, now: jiff::Timestamp) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+                    .bind(micros(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+        }
+
         impl ScheduleStore for $store {
             async fn import_schedule(&self, new: &NewSchedule, ctx: &CommitContext) -> StoreResult<Schedule> {
                 let bu = self.business_unit(new.business_unit_id).await?;
@@ -537,6 +661,7 @@ macro_rules! store_impl {
                 }
                 insert_version(&mut w.tx, &commit.record).await?;
                 insert_changes(&mut w.tx, &commit.record, &commit.changes).await?;
+                record_result(&mut w.tx, ctx, &schedule).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(schedule)
             }
@@ -712,6 +837,8 @@ macro_rules! store_impl {
                     .await?
                     .ok_or_else(|| StoreError::not_found("schedule", id))?;
                 if schedule.state == ScheduleState::Published {
+                    record_result(&mut w.tx, ctx, &schedule).await?;
+                    w.tx.commit().await.map_err(db_error)?;
                     return Ok(schedule);
                 }
                 let commit = Commit::new(schedule.id, schedule.version.next(), VersionCause::Publish, ctx, Vec::new());
@@ -722,9 +849,10 @@ macro_rules! store_impl {
                     .execute(&mut *w.tx)
                     .await
                     .map_err(db_error)?;
-                w.tx.commit().await.map_err(db_error)?;
                 schedule.state = ScheduleState::Published;
                 schedule.version = commit.record.version;
+                record_result(&mut w.tx, ctx, &schedule).await?;
+                w.tx.commit().await.map_err(db_error)?;
                 Ok(schedule)
             }
         }

@@ -780,3 +780,123 @@ async fn eight_postgres_connections_never_lose_an_update() {
     let world = setup(&first, 8, 48).await;
     eight_writers(stores, world, Duration::from_secs(3)).await;
 }
+
+mod idempotency {
+    use super::*;
+    use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyStore};
+
+    async fn keys_replay_refuse_and_lapse(store: Store) {
+        let world = setup(&store, 3, 6).await;
+        let claim = IdempotencyClaim {
+            client: "c1".into(),
+            key: "k".into(),
+        };
+        let lease = Duration::from_secs(30);
+        let keep = Duration::from_secs(3600);
+        let now = world.now;
+        let later = |s: i64| now.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        assert_eq!(
+            store.claim(&claim, "h1", now, lease, keep).await.unwrap(),
+            ClaimOutcome::Claimed
+        );
+        assert_eq!(
+            store.claim(&claim, "h1", now, lease, keep).await.unwrap(),
+            ClaimOutcome::InProgress
+        );
+        assert_eq!(
+            store.claim(&claim, "h2", now, lease, keep).await.unwrap(),
+            ClaimOutcome::Mismatch
+        );
+        // The command records its result in its own transaction.
+        let mut context = ctx(now, "idem");
+        context.idempotency = Some(claim.clone());
+        let req = swap_of(
+            &world,
+            ScheduleVersion::FIRST,
+            vec![(0, 0, 1)],
+            SwapMode::Atomic,
+        );
+        let result = store.apply_swaps(&req, &context).await.unwrap();
+        match store.claim(&claim, "h1", now, lease, keep).await.unwrap() {
+            ClaimOutcome::Replay(json) => {
+                assert_eq!(serde_json::from_str::<SwapResult>(&json).unwrap(), result)
+            }
+            other => panic!("{other:?}"),
+        }
+        // A claim whose request died lapses after its lease; a key is forgotten after `keep`.
+        let other = IdempotencyClaim {
+            client: "c1".into(),
+            key: "died".into(),
+        };
+        store.claim(&other, "h", now, lease, keep).await.unwrap();
+        assert_eq!(
+            store
+                .claim(&other, "h", later(31), lease, keep)
+                .await
+                .unwrap(),
+            ClaimOutcome::Claimed
+        );
+        assert_eq!(
+            store
+                .claim(&claim, "h9", later(3601), lease, keep)
+                .await
+                .unwrap(),
+            ClaimOutcome::Claimed
+        );
+        // Keys are per client.
+        let c2 = IdempotencyClaim {
+            client: "c2".into(),
+            key: "k".into(),
+        };
+        assert_eq!(
+            store.claim(&c2, "h1", now, lease, keep).await.unwrap(),
+            ClaimOutcome::Claimed
+        );
+        store.release(&c2).await.unwrap();
+        assert_eq!(
+            store.claim(&c2, "h2", now, lease, keep).await.unwrap(),
+            ClaimOutcome::Claimed
+        );
+        assert!(store.purge_idempotency(later(100_000)).await.unwrap() >= 3);
+        // A claim that lapsed and was taken over cannot record a second result.
+        let lapsed = IdempotencyClaim {
+            client: "c3".into(),
+            key: "k".into(),
+        };
+        store.claim(&lapsed, "h", now, lease, keep).await.unwrap();
+        store.complete(&lapsed, "{}").await.unwrap();
+        let mut context = ctx(now, "late");
+        context.idempotency = Some(lapsed);
+        let req = swap_of(
+            &world,
+            ScheduleVersion::new(2).unwrap(),
+            vec![(2, 2, 3)],
+            SwapMode::Atomic,
+        );
+        assert!(matches!(
+            store.apply_swaps(&req, &context).await,
+            Err(StoreError::Busy(_))
+        ));
+        assert_eq!(
+            store
+                .schedule(world.schedule.id)
+                .await
+                .unwrap()
+                .version
+                .get(),
+            2
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        keys_replay_refuse_and_lapse(sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        if let Some((store, _)) = postgres().await {
+            keys_replay_refuse_and_lapse(store).await;
+        }
+    }
+}

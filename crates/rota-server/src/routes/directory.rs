@@ -1,6 +1,8 @@
 //! Business units, their agents, and agent availability.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use rota_api::schedules::Page;
@@ -8,9 +10,11 @@ use rota_core::directory::{Agent, Availability, AvailabilityDoc, BusinessUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::DirectoryStore;
 
-use super::{Paging, page, parse_id};
+use super::{CLIENT, Paging, page, parse_id};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency;
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -46,11 +50,32 @@ async fn list_agents(
 /// ones rejected before anything is stored.
 async fn set_availability(
     State(state): State<AppState>,
+    request_id: RequestId,
+    headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(doc): ApiJson<AvailabilityDoc>,
-) -> Result<Json<Agent>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: AgentId = parse_id("id", &id)?;
+    let fingerprint = idempotency::fingerprint(
+        "PUT",
+        &format!("/api/v2/wfm/agents/{id}/availability"),
+        &doc,
+        &[],
+    );
     let availability = Availability::try_from(doc)
         .map_err(|e| ApiError::validation("availability", e.to_string()))?;
-    Ok(Json(state.store.set_availability(id, &availability).await?))
+    let store = state.store.clone();
+    let (agent, replayed) = idempotency::once(
+        &state,
+        &headers,
+        CLIENT,
+        fingerprint,
+        super::schedules::context(&state, &request_id),
+        false,
+        |_| async move { store.set_availability(id, &availability).await },
+    )
+    .await?;
+    let mut response = Json::<Agent>(agent).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
 }

@@ -21,6 +21,9 @@ pub fn router() -> Router<AppState> {
 /// Who a change is recorded against until authentication names the caller.
 pub const ACTOR: &str = "api";
 
+/// The client idempotency keys are scoped to until authentication names the caller.
+pub const CLIENT: &str = "anonymous";
+
 /// Paging parameters shared by listings.
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -16,9 +16,10 @@ use rota_core::store::{ScheduleStore, ShiftFilter};
 use rota_core::version::{CommitContext, ScheduleVersion, ScheduleVersionId, VersionChanges};
 use serde::Deserialize;
 
-use super::{ACTOR, Paging, page, parse_id};
+use super::{ACTOR, CLIENT, Paging, page, parse_id};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 
@@ -40,6 +41,7 @@ pub fn context(state: &AppState, request_id: &RequestId) -> CommitContext {
         actor: ACTOR.into(),
         request_id: request_id.to_string(),
         now: state.clock.now(),
+        idempotency: None,
     }
 }
 
@@ -207,18 +209,33 @@ async fn as_of(
 async fn publish(
     State(state): State<AppState>,
     request_id: RequestId,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Schedule>, ApiError> {
+) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    Ok(Json(
-        state
-            .store
-            .publish(id, &context(&state, &request_id))
-            .await?,
-    ))
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/api/v2/wfm/schedules/{id}/publish"),
+        &(),
+        &[],
+    );
+    let store = state.store.clone();
+    let (schedule, replayed) = idempotency::once(
+        &state,
+        &headers,
+        CLIENT,
+        fingerprint,
+        context(&state, &request_id),
+        true,
+        |ctx| async move { store.publish(id, &ctx).await },
+    )
+    .await?;
+    let mut response = Json(schedule).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EditBody {
     /// The shift's version as the caller read it (409 if it changed since).
@@ -231,10 +248,17 @@ struct EditBody {
 async fn edit_shift(
     State(state): State<AppState>,
     request_id: RequestId,
+    headers: HeaderMap,
     Path(shift_id): Path<String>,
     ApiJson(body): ApiJson<EditBody>,
-) -> Result<Json<SwapResponseBody>, ApiError> {
+) -> Result<Response, ApiError> {
     let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/api/v2/wfm/shifts/{shift_id}/edits"),
+        &body,
+        &[],
+    );
     let expected_version = ScheduleVersion::new(body.expected_version)
         .map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
     let edit = ShiftEdit {
@@ -242,11 +266,18 @@ async fn edit_shift(
         expected_version,
         change: body.change,
     };
-    let result = state
-        .store
-        .edit_shift(&edit, &context(&state, &request_id))
-        .await?;
-    Ok(Json(SwapResponseBody {
+    let store = state.store.clone();
+    let (result, replayed) = idempotency::once(
+        &state,
+        &headers,
+        CLIENT,
+        fingerprint,
+        context(&state, &request_id),
+        true,
+        |ctx| async move { store.edit_shift(&edit, &ctx).await },
+    )
+    .await?;
+    let mut response = Json(SwapResponseBody {
         schedule_version_id: result.current_version_id.to_string(),
         committed_version: result.committed.map(|c| c.version.get()),
         results: result
@@ -255,10 +286,13 @@ async fn edit_shift(
             .enumerate()
             .map(|(index, outcome)| ItemResult { index, outcome })
             .collect(),
-    }))
+    })
+    .into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportBody {
     business_unit_id: String,
@@ -266,7 +300,7 @@ struct ImportBody {
     shifts: Vec<ImportShift>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImportShift {
     id: Option<String>,
@@ -281,8 +315,10 @@ struct ImportShift {
 async fn import(
     State(state): State<AppState>,
     request_id: RequestId,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ImportBody>,
-) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+) -> Result<Response, ApiError> {
+    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/schedules", &body, &[]);
     let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for (i, s) in body.shifts.into_iter().enumerate() {
@@ -317,9 +353,18 @@ async fn import(
         week_start: body.week_start,
         shifts,
     };
-    let schedule = state
-        .store
-        .import_schedule(&new, &context(&state, &request_id))
-        .await?;
-    Ok((StatusCode::CREATED, Json(schedule)))
+    let store = state.store.clone();
+    let (schedule, replayed) = idempotency::once(
+        &state,
+        &headers,
+        CLIENT,
+        fingerprint,
+        context(&state, &request_id),
+        true,
+        |ctx| async move { store.import_schedule(&new, &ctx).await },
+    )
+    .await?;
+    let mut response = (StatusCode::CREATED, Json(schedule)).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
 }

@@ -2,21 +2,26 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use rota_api::swaps::{ItemResult, SwapBodyError, SwapRequestBody, SwapResponseBody};
-use rota_core::command::{ConflictScope, ItemOutcome, SwapMode};
+use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
 use rota_core::store::ScheduleStore;
 use rota_core::version::ScheduleVersionId;
 
+use super::CLIENT;
 use super::schedules::context;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 
+const PATH: &str = "/api/v2/wfm/schedules/shift-swaps";
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v2/wfm/schedules/shift-swaps", post(shift_swaps))
+    Router::new().route(PATH, post(shift_swaps))
 }
 
 /// The version an `If-Match` header names, if any (`"<versionId>"`, quotes optional).
@@ -46,7 +51,13 @@ async fn shift_swaps(
     request_id: RequestId,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SwapRequestBody>,
-) -> Result<Json<SwapResponseBody>, ApiError> {
+) -> Result<Response, ApiError> {
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        PATH,
+        &body,
+        &[headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())],
+    );
     let mut req = body
         .into_request(state.config.max_swap_items)
         .map_err(|e| match e {
@@ -70,10 +81,30 @@ async fn shift_swaps(
         req.base = expected;
         req.scope = ConflictScope::Schedule;
     }
-    let result = state
-        .store
-        .apply_swaps(&req, &context(&state, &request_id))
-        .await?;
+    let store = state.store.clone();
+    let mode = req.mode;
+    let (result, replayed) = idempotency::once(
+        &state,
+        &headers,
+        CLIENT,
+        fingerprint,
+        context(&state, &request_id),
+        true,
+        |ctx| async move { store.apply_swaps(&req, &ctx).await },
+    )
+    .await?;
+    let mut response = respond(mode, strict.is_some(), result).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+/// The HTTP answer to a swap result: a pure function of the result and the request's mode
+/// and strictness, so a replayed result answers exactly as the first time.
+fn respond(
+    mode: SwapMode,
+    strict: bool,
+    result: SwapResult,
+) -> Result<Json<SwapResponseBody>, ApiError> {
     let current = result.current_version_id.to_string();
     let items: Vec<ItemResult> = result
         .outcomes
@@ -89,12 +120,12 @@ async fn shift_swaps(
         .iter()
         .filter(|i| matches!(i.outcome, ItemOutcome::Rejected { .. }))
         .count();
-    if strict.is_some() && conflicts > 0 {
+    if strict && conflicts > 0 {
         return Err(ApiError::PreconditionFailed(format!(
             "the schedule is at version {current}, not the one If-Match names"
         )));
     }
-    if req.mode == SwapMode::Atomic && conflicts > 0 {
+    if mode == SwapMode::Atomic && conflicts > 0 {
         return Err(ApiError::Conflict {
             detail: format!(
                 "{conflicts} of {} swaps touch shifts that changed after the base version; nothing was applied",
@@ -104,7 +135,7 @@ async fn shift_swaps(
             items,
         });
     }
-    if req.mode == SwapMode::Atomic && rejected > 0 {
+    if mode == SwapMode::Atomic && rejected > 0 {
         return Err(ApiError::RuleViolation {
             detail: format!(
                 "{rejected} of {} swaps break rules; nothing was applied",

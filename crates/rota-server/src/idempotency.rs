@@ -1,0 +1,131 @@
+//! `Idempotency-Key` (IETF httpapi draft): the same key with the same request replays the
+//! recorded result without running it again (`Idempotent-Replayed: true`); the same key with
+//! another request is 422; the same key while the first request runs is 409. Keys are scoped
+//! to the client. Versioned commands record their result in their own transaction, so a crash
+//! can never leave a change without its key.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyStore, StoreError};
+use rota_core::version::CommitContext;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub const HEADER: &str = "idempotency-key";
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// What identifies "the same request" for a key: method, path, the body as parsed and
+/// re-serialised (so formatting does not matter), and headers that change the meaning.
+pub fn fingerprint<B: Serialize>(
+    method: &str,
+    path: &str,
+    body: &B,
+    meaningful_headers: &[Option<&str>],
+) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_bytes());
+    hash.update(b"\n");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    hash.update(serde_json::to_vec(body).unwrap_or_default());
+    for h in meaningful_headers {
+        hash.update(b"\n");
+        hash.update(h.unwrap_or("").as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = raw.to_str().unwrap_or_default().trim().trim_matches('"');
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Runs `command` at most once per key. `transactional`: the command records its result
+/// itself through `ctx.idempotency` (versioned commands); otherwise it is recorded after.
+/// Returns the result and whether it was replayed.
+pub async fn once<T, F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &str,
+    fingerprint: String,
+    mut ctx: CommitContext,
+    transactional: bool,
+    command: F,
+) -> Result<(T, bool), ApiError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce(CommitContext) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let Some(key) = key(headers)? else {
+        return Ok((command(ctx).await?, false));
+    };
+    let claim = IdempotencyClaim {
+        client: client.to_owned(),
+        key,
+    };
+    // A claim outlives the request's own timeout, so it lapses only for a request that died.
+    let lease = state.config.request_timeout * 2 + Duration::from_secs(1);
+    let outcome = state
+        .store
+        .claim(
+            &claim,
+            &fingerprint,
+            ctx.now,
+            lease,
+            state.config.idempotency_ttl,
+        )
+        .await?;
+    match outcome {
+        ClaimOutcome::Replay(json) => {
+            let result =
+                serde_json::from_str(&json).map_err(|e| ApiError::Internal(Box::new(e)))?;
+            Ok((result, true))
+        }
+        ClaimOutcome::InProgress => Err(ApiError::IdempotencyInProgress),
+        ClaimOutcome::Mismatch => Err(ApiError::IdempotencyKeyReused),
+        ClaimOutcome::Claimed => {
+            ctx.idempotency = Some(claim.clone());
+            match command(ctx).await {
+                Ok(result) => {
+                    if !transactional {
+                        let json = serde_json::to_string(&result)
+                            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+                        state.store.complete(&claim, &json).await?;
+                    }
+                    Ok((result, false))
+                }
+                Err(e) => {
+                    if let Err(release) = state.store.release(&claim).await {
+                        tracing::warn!(error = %release, "could not release an idempotency claim; it will lapse");
+                    }
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
+pub fn mark_replayed(response: &mut Response, replayed: bool) {
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+}
