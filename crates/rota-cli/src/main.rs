@@ -31,6 +31,33 @@ enum Command {
     Seed(SeedArgs),
     /// Run the HTTP service until SIGTERM or Ctrl-C, then drain in-flight requests.
     Serve(ServeArgs),
+    /// Manage OAuth clients.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Register a client and print `{"clientId", "clientSecret", "role"}`; the secret is shown
+    /// only this once.
+    Create(CreateClientArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateClientArgs {
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database_url: String,
+    /// admin, supervisor, integration or agent.
+    #[arg(long)]
+    role: String,
+    /// Confine the client to one business unit.
+    #[arg(long)]
+    business_unit: Option<rota_core::ids::BusinessUnitId>,
+    /// For agent clients: the agent they act as.
+    #[arg(long)]
+    agent_id: Option<rota_core::ids::AgentId>,
 }
 
 #[derive(clap::Args)]
@@ -75,7 +102,39 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Seed(args) => seed(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Clients {
+            command: ClientsCommand::Create(args),
+        } => create_client(args).await,
     }
+}
+
+async fn create_client(args: CreateClientArgs) -> Result<()> {
+    let role = rota_core::auth::Role::parse(&args.role)
+        .ok_or_else(|| anyhow::anyhow!("--role must be admin, supervisor, integration or agent"))?;
+    anyhow::ensure!(
+        (role == rota_core::auth::Role::Agent) == args.agent_id.is_some(),
+        "--agent-id is required for agent clients and only for them"
+    );
+    let store = Store::connect(&args.database_url).await?;
+    if let Some(bu) = args.business_unit {
+        store.business_unit(bu).await?;
+    }
+    if let Some(agent) = args.agent_id {
+        let agent = store.agent(agent).await?;
+        anyhow::ensure!(
+            args.business_unit
+                .is_none_or(|bu| bu == agent.business_unit_id),
+            "the agent is not in that business unit"
+        );
+    }
+    let business_unit = match (args.business_unit, args.agent_id) {
+        (None, Some(agent)) => Some(store.agent(agent).await?.business_unit_id),
+        (bu, _) => bu,
+    };
+    let client =
+        rota_server::auth::create_client(&store, role, business_unit, args.agent_id).await?;
+    println!("{}", serde_json::to_string(&client)?);
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {

@@ -85,6 +85,7 @@ impl CallOptions {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    bearer: Option<String>,
 }
 
 impl Client {
@@ -93,7 +94,42 @@ impl Client {
         Self {
             http: reqwest::Client::new(),
             base: base_url.trim_end_matches('/').to_owned(),
+            bearer: None,
         }
+    }
+
+    /// The same client, sending `token` as its bearer token.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.to_owned());
+        self
+    }
+
+    /// Client-credentials grant: a token for `client_id` (sent with HTTP Basic).
+    pub async fn token(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<rota_api::oauth::TokenResponse, ClientError> {
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(client_id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            return Err(ClientError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            status,
+            body: e.to_string(),
+        })
     }
 
     /// Sends any request: the escape hatch the typed methods are built on, and what tests of
@@ -106,6 +142,9 @@ impl Client {
         options: &CallOptions,
     ) -> Result<reqwest::Response, ClientError> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.bearer {
+            request = request.bearer_auth(token);
+        }
         for (name, value) in &options.headers {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::try_from(name.as_str()),

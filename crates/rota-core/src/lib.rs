@@ -1,6 +1,7 @@
 //! rota's domain: the weekly schedule of shifts, its version history, and the commands that
 //! change it. No IO here; the storage backends implement the traits in [`store`].
 //!
+//! - [`auth`]: API clients, roles, principals and what each may do.
 //! - [`clock`]: the injectable clock.
 //! - [`ids`]: identifier newtypes.
 //! - [`directory`]: business units, management units, agents, skills, availability.
@@ -14,6 +15,7 @@
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod clock;
 pub mod command;
 pub mod directory;

@@ -137,6 +137,30 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<u64>> + Send;
 }
 
+/// API clients and their access tokens (both stored as hashes only).
+pub trait AuthStore: Send + Sync {
+    fn create_client(
+        &self,
+        client: &crate::auth::ApiClient,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn client(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<crate::auth::ApiClient>>> + Send;
+    fn store_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        expires_at: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The principal a token stands for, if it exists and has not expired at `now`.
+    fn principal(
+        &self,
+        token_hash: &str,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<crate::auth::Principal>>> + Send;
+}
+
 /// Business units, management units and agents.
 pub trait DirectoryStore: Send + Sync {
     fn create_business_unit(
@@ -180,6 +204,7 @@ pub trait ScheduleStore: Send + Sync {
         ctx: &CommitContext,
     ) -> impl Future<Output = StoreResult<Schedule>> + Send;
     fn schedule(&self, id: ScheduleId) -> impl Future<Output = StoreResult<Schedule>> + Send;
+    fn shift(&self, id: crate::ids::ShiftId) -> impl Future<Output = StoreResult<Shift>> + Send;
     fn find_schedule(
         &self,
         bu: BusinessUnitId,

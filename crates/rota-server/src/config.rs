@@ -13,6 +13,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long an idempotency key and its result are kept.
     pub idempotency_ttl: Duration,
+    /// Lifetime of an access token.
+    pub token_ttl: Duration,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            token_ttl: Duration::from_secs(60 * 60),
         }
     }
 }

@@ -20,6 +20,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{detail}")]
     Conflict {
         detail: String,
@@ -66,6 +70,8 @@ impl ApiError {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::VersionConflict),
             Self::UnknownVersion(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownVersion)
@@ -137,6 +143,12 @@ impl ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rota\""),
+            );
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -1,6 +1,7 @@
 //! The rota HTTP service.
 //!
 //! - [`startup`]: `Application::build(config)` then `run_until_stopped(shutdown)`.
+//! - [`auth`]: OAuth 2.0 client credentials, bearer tokens, the caller extractor.
 //! - [`config`]: configuration and its defaults.
 //! - [`routes`]: one module per resource, each returning its `Router<AppState>`.
 //! - [`error`]: the one mapping from failures to problem+json.
@@ -9,6 +10,7 @@
 //! - [`idempotency`]: `Idempotency-Key` handling.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;

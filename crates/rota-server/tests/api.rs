@@ -8,6 +8,7 @@ use reqwest::Method;
 use rota_api::problem::ErrorCode;
 use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::{CallOptions, Client, ClientError};
+use rota_core::auth::Role;
 use rota_core::clock::FixedClock;
 use rota_core::command::ItemOutcome;
 use rota_core::store::{DirectoryStore, ScheduleStore};
@@ -18,9 +19,14 @@ use rota_store::{Durability, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 struct TestApp {
+    /// Authenticated as an admin.
     client: Client,
+    /// Not authenticated.
+    anonymous: Client,
     store: Store,
     world: World,
+    clock: Arc<FixedClock>,
+    admin_id: String,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -50,17 +56,50 @@ async fn spawn() -> TestApp {
         body_limit_bytes: 16 * 1024,
         ..Config::default()
     };
-    let app = Application::with_store(config, store.clone(), Arc::new(FixedClock::new(world.now)))
+    let clock = Arc::new(FixedClock::new(world.now));
+    let app = Application::with_store(config, store.clone(), clock.clone())
         .await
         .unwrap();
     let addr = app.local_addr().unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let token = anonymous
+        .token(&admin.client_id, &admin.client_secret)
+        .await
+        .unwrap();
     TestApp {
-        client: Client::new(&format!("http://{addr}")),
+        client: anonymous.clone().with_bearer(&token.access_token),
+        anonymous,
         store,
         world,
+        clock,
+        admin_id: admin.client_id,
         _stop: stop.drop_guard(),
+    }
+}
+
+impl TestApp {
+    /// A client of `role`, scoped as given, with a fresh token.
+    async fn as_client(
+        &self,
+        role: Role,
+        bu: Option<rota_core::ids::BusinessUnitId>,
+        agent: Option<usize>,
+    ) -> Client {
+        let agent = agent.map(|i| self.world.agents[i].id);
+        let c = rota_server::auth::create_client(&self.store, role, bu, agent)
+            .await
+            .unwrap();
+        let token = self
+            .anonymous
+            .token(&c.client_id, &c.client_secret)
+            .await
+            .unwrap();
+        self.anonymous.clone().with_bearer(&token.access_token)
     }
 }
 
@@ -548,7 +587,7 @@ async fn an_invalid_request_does_not_hold_its_key_and_a_running_one_is_409() {
     use rota_core::store::IdempotencyStore;
     let body = app.body(2, &[(2, 2, 3)]);
     let claim = rota_core::store::IdempotencyClaim {
-        client: "anonymous".into(),
+        client: app.admin_id.clone(),
         key: "k-2".into(),
     };
     let hash = rota_server::idempotency::fingerprint(
@@ -576,5 +615,217 @@ async fn an_invalid_request_does_not_hold_its_key_and_a_running_one_is_409() {
     other.mode = Some(rota_core::command::SwapMode::Partial);
     let err = app.client.shift_swaps(&other, &k2).await.unwrap_err();
     assert_eq!(problem_code(&err), (422, ErrorCode::IdempotencyKeyReused));
+    assert_eq!(app.version().await, 2);
+}
+
+#[tokio::test]
+async fn tokens_come_from_client_credentials_and_expire() {
+    let app = spawn().await;
+    let err = app.anonymous.business_units().await.unwrap_err();
+    assert_eq!(problem_code(&err), (401, ErrorCode::Unauthenticated));
+    let ClientError::Problem { headers, .. } = &err else {
+        panic!()
+    };
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let wrong = app.anonymous.clone().with_bearer("not-a-token");
+    assert_eq!(
+        problem_code(&wrong.business_units().await.unwrap_err()).0,
+        401
+    );
+    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+        .await
+        .unwrap();
+    assert!(
+        app.anonymous
+            .token(&c.client_id, "wrong-secret")
+            .await
+            .is_err()
+    );
+    // Form-field credentials work as well as HTTP Basic.
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        c.client_id, c.client_secret
+    );
+    let response = app
+        .anonymous
+        .send_raw(
+            Method::POST,
+            "/oauth/token",
+            Some((form.into_bytes(), "application/x-www-form-urlencoded")),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token: rota_api::oauth::TokenResponse = response.json().await.unwrap();
+    assert_eq!(
+        (token.token_type.as_str(), token.expires_in),
+        ("bearer", 3600)
+    );
+    let supervisor = app.anonymous.clone().with_bearer(&token.access_token);
+    supervisor.business_units().await.unwrap();
+    app.clock.set(
+        app.world
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(3601))
+            .unwrap(),
+    );
+    assert_eq!(
+        problem_code(&supervisor.business_units().await.unwrap_err()).0,
+        401
+    );
+    let bad_grant = app
+        .anonymous
+        .send_raw(
+            Method::POST,
+            "/oauth/token",
+            Some((
+                b"grant_type=password".to_vec(),
+                "application/x-www-form-urlencoded",
+            )),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad_grant.status(), 400);
+    let body: serde_json::Value = bad_grant.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn agents_see_only_their_own_published_shifts_and_cannot_swap_or_edit() {
+    let app = spawn().await;
+    let agent = app
+        .as_client(Role::Agent, Some(app.world.bu.id), Some(1))
+        .await;
+    let id = app.world.schedule.id.to_string();
+    // Draft schedules are not shown to agents.
+    let err = agent
+        .schedule(&id, "", &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+    app.client
+        .publish(&id, &CallOptions::default())
+        .await
+        .unwrap();
+    let mine = agent
+        .schedule(&id, "", &CallOptions::default())
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert!(!mine.shifts.items.is_empty());
+    assert!(
+        mine.shifts
+            .items
+            .iter()
+            .all(|s| s.owner == Some(app.world.agents[1].id))
+    );
+    let other = format!("agentId={}", app.world.agents[0].id);
+    assert_eq!(
+        problem_code(
+            &agent
+                .schedule(&id, &other, &CallOptions::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        problem_code(&agent.versions(&id, "").await.unwrap_err()).0,
+        403
+    );
+    let err = agent
+        .shift_swaps(&app.body(2, &[(1, 1, 0)]), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+    let shift = app.world.schedule.shifts[1].id.to_string();
+    let open = serde_json::json!({"expectedVersion": 1, "change": {"kind": "open"}});
+    assert_eq!(
+        problem_code(
+            &agent
+                .edit_shift(&shift, &open, &CallOptions::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    let doc: rota_core::directory::AvailabilityDoc = serde_json::from_value(
+        serde_json::json!({"weekly": [{"day": "monday", "start": "08:00", "end": "12:00"}]}),
+    )
+    .unwrap();
+    agent
+        .set_availability(&app.world.agents[1].id.to_string(), &doc)
+        .await
+        .unwrap();
+    let err = agent
+        .set_availability(&app.world.agents[0].id.to_string(), &doc)
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+    assert_eq!(app.version().await, 2);
+}
+
+#[tokio::test]
+async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
+    let app = spawn().await;
+    let elsewhere = rota_core::testkit::business_unit("Dallas");
+    app.store.create_business_unit(&elsewhere).await.unwrap();
+    let supervisor = app
+        .as_client(Role::Supervisor, Some(elsewhere.id), None)
+        .await;
+    let err = supervisor
+        .shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+    let id = app.world.schedule.id.to_string();
+    assert_eq!(
+        problem_code(
+            &supervisor
+                .schedule(&id, "", &CallOptions::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        problem_code(
+            &supervisor
+                .publish(&id, &CallOptions::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    let units = supervisor.business_units().await.unwrap().body.unwrap();
+    assert_eq!(
+        units.items.iter().map(|b| b.id).collect::<Vec<_>>(),
+        vec![elsewhere.id]
+    );
+    // In its own unit the same role may swap, and the history names the client.
+    let home = app
+        .as_client(Role::Supervisor, Some(app.world.bu.id), None)
+        .await;
+    home.shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
+        .await
+        .unwrap();
+    let versions = app
+        .store
+        .versions(app.world.schedule.id, rota_core::store::PageRequest::all())
+        .await
+        .unwrap();
+    assert!(versions.items[0].actor.starts_with("rota-"));
     assert_eq!(app.version().await, 2);
 }

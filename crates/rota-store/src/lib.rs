@@ -20,7 +20,7 @@ use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
 use rota_core::schedule::{NewSchedule, Schedule, Shift};
 use rota_core::store::{
-    ClaimOutcome, DirectoryStore, IdempotencyClaim, IdempotencyStore, Page, PageRequest,
+    AuthStore, ClaimOutcome, DirectoryStore, IdempotencyClaim, IdempotencyStore, Page, PageRequest,
     ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
 use rota_core::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
@@ -120,6 +120,9 @@ impl ScheduleStore for Store {
     async fn schedule(&self, id: ScheduleId) -> StoreResult<Schedule> {
         delegate!(self, s => s.schedule(id))
     }
+    async fn shift(&self, id: rota_core::ids::ShiftId) -> StoreResult<Shift> {
+        delegate!(self, s => s.shift(id))
+    }
     async fn find_schedule(
         &self,
         bu: BusinessUnitId,
@@ -186,5 +189,29 @@ impl IdempotencyStore for Store {
     }
     async fn purge_idempotency(&self, now: jiff::Timestamp) -> StoreResult<u64> {
         delegate!(self, s => s.purge_idempotency(now))
+    }
+}
+
+impl AuthStore for Store {
+    async fn create_client(&self, client: &rota_core::auth::ApiClient) -> StoreResult<()> {
+        delegate!(self, s => s.create_client(client))
+    }
+    async fn client(&self, client_id: &str) -> StoreResult<Option<rota_core::auth::ApiClient>> {
+        delegate!(self, s => s.client(client_id))
+    }
+    async fn store_token(
+        &self,
+        token_hash: &str,
+        client_id: &str,
+        expires_at: jiff::Timestamp,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.store_token(token_hash, client_id, expires_at))
+    }
+    async fn principal(
+        &self,
+        token_hash: &str,
+        now: jiff::Timestamp,
+    ) -> StoreResult<Option<rota_core::auth::Principal>> {
+        delegate!(self, s => s.principal(token_hash, now))
     }
 }

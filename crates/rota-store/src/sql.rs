@@ -512,6 +512,68 @@ macro_rules! store_impl {
             }
         }
 
+        impl rota_core::store::AuthStore for $store {
+            async fn create_client(&self, client: &rota_core::auth::ApiClient) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO api_clients (client_id, secret_hash, role, business_unit_id, agent_id) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&client.client_id)
+                .bind(&client.secret_hash)
+                .bind(client.role.as_str())
+                .bind(client.business_unit.map(|b| b.as_uuid()))
+                .bind(client.agent.map(|a| a.as_uuid()))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn client(&self, client_id: &str) -> StoreResult<Option<rota_core::auth::ApiClient>> {
+                let row = sqlx::query(
+                    "SELECT client_id, secret_hash, role, business_unit_id, agent_id FROM api_clients WHERE client_id = $1",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let role: String = row.try_get(2).map_err(db_error)?;
+                Ok(Some(rota_core::auth::ApiClient {
+                    client_id: row.try_get(0).map_err(db_error)?,
+                    secret_hash: row.try_get(1).map_err(db_error)?,
+                    role: rota_core::auth::Role::parse(&role).ok_or_else(|| rows::corrupt(format!("role {role}")))?,
+                    business_unit: row.try_get::<Option<Uuid>, _>(3).map_err(db_error)?.map(BusinessUnitId::from_uuid),
+                    agent: row.try_get::<Option<Uuid>, _>(4).map_err(db_error)?.map(AgentId::from_uuid),
+                }))
+            }
+
+            async fn store_token(&self, token_hash: &str, client_id: &str, expires_at: jiff::Timestamp) -> StoreResult<()> {
+                sqlx::query("INSERT INTO access_tokens (token_hash, client_id, expires_at) VALUES ($1, $2, $3)")
+                    .bind(token_hash)
+                    .bind(client_id)
+                    .bind(micros(expires_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn principal(&self, token_hash: &str, now: jiff::Timestamp) -> StoreResult<Option<rota_core::auth::Principal>> {
+                let row = sqlx::query(
+                    "SELECT c.client_id FROM access_tokens t JOIN api_clients c ON c.client_id = t.client_id \
+                     WHERE t.token_hash = $1 AND t.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(micros(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let client_id: String = row.try_get(0).map_err(db_error)?;
+                Ok(rota_core::store::AuthStore::client(self, &client_id).await?.map(|c| c.principal()))
+            }
+        }
+
         impl rota_core::store::IdempotencyStore for $store {
             async fn claim(
                 &self,
@@ -672,6 +734,14 @@ macro_rules! store_impl {
                     .await?
                     .map(|(s, _)| s)
                     .ok_or_else(|| StoreError::not_found("schedule", id))
+            }
+
+            async fn shift(&self, id: ShiftId) -> StoreResult<Shift> {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                shifts_by_ids(&mut conn, &[id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::not_found("shift", id))
             }
 
             async fn find_schedule(&self, bu: BusinessUnitId, week_start: Date) -> StoreResult<Option<Schedule>> {

@@ -10,12 +10,14 @@ use rota_core::directory::{Agent, Availability, AvailabilityDoc, BusinessUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::DirectoryStore;
 
-use super::{CLIENT, Paging, page, parse_id};
+use super::{Paging, page, parse_id};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use rota_core::auth::Action;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,8 +31,19 @@ pub fn router() -> Router<AppState> {
 
 async fn list_business_units(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<BusinessUnit>>, ApiError> {
+    // A client confined to one business unit sees that one only.
+    if let Some(own) = caller.0.business_unit {
+        let bu = state.store.business_unit(own).await?;
+        return Ok(Json(Page {
+            items: vec![bu],
+            total: 1,
+            offset: 0,
+            next_offset: None,
+        }));
+    }
     Ok(Json(page(
         state.store.business_units((&paging).into()).await?,
     )))
@@ -38,10 +51,12 @@ async fn list_business_units(
 
 async fn list_agents(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let id: BusinessUnitId = parse_id("id", &id)?;
+    caller.require(Action::ReadDirectory, id)?;
     state.store.business_unit(id).await?;
     Ok(Json(page(state.store.agents(id, (&paging).into()).await?)))
 }
@@ -50,12 +65,15 @@ async fn list_agents(
 /// ones rejected before anything is stored.
 async fn set_availability(
     State(state): State<AppState>,
+    caller: Caller,
     request_id: RequestId,
     headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Response, ApiError> {
     let id: AgentId = parse_id("id", &id)?;
+    let owner = state.store.agent(id).await?;
+    caller.require(Action::SetAvailability(id), owner.business_unit_id)?;
     let fingerprint = idempotency::fingerprint(
         "PUT",
         &format!("/api/v2/wfm/agents/{id}/availability"),
@@ -68,9 +86,9 @@ async fn set_availability(
     let (agent, replayed) = idempotency::once(
         &state,
         &headers,
-        CLIENT,
+        &caller.0.client_id,
         fingerprint,
-        super::schedules::context(&state, &request_id),
+        super::schedules::context(&state, &request_id, &caller),
         false,
         |_| async move { store.set_availability(id, &availability).await },
     )

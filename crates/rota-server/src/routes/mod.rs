@@ -12,17 +12,12 @@ pub mod swaps;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
+        .merge(crate::auth::router())
         .merge(directory::router())
         .merge(schedules::router())
         .merge(swaps::router())
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
 }
-
-/// Who a change is recorded against until authentication names the caller.
-pub const ACTOR: &str = "api";
-
-/// The client idempotency keys are scoped to until authentication names the caller.
-pub const CLIENT: &str = "anonymous";
 
 /// Paging parameters shared by listings.
 #[derive(Debug, serde::Deserialize)]

@@ -16,12 +16,14 @@ use rota_core::store::{ScheduleStore, ShiftFilter};
 use rota_core::version::{CommitContext, ScheduleVersion, ScheduleVersionId, VersionChanges};
 use serde::Deserialize;
 
-use super::{ACTOR, CLIENT, Paging, page, parse_id};
+use super::{Paging, page, parse_id};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use rota_core::auth::Action;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,9 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/wfm/shifts/{shift_id}/edits", post(edit_shift))
 }
 
-pub fn context(state: &AppState, request_id: &RequestId) -> CommitContext {
+/// The commit context of a request: the caller is the actor the version history records.
+pub fn context(state: &AppState, request_id: &RequestId, caller: &Caller) -> CommitContext {
     CommitContext {
-        actor: ACTOR.into(),
+        actor: caller.0.client_id.clone(),
         request_id: request_id.to_string(),
         now: state.clock.now(),
         idempotency: None,
@@ -59,15 +62,21 @@ struct FindQuery {
 
 async fn find(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<FindQuery>,
 ) -> Result<Json<Vec<Schedule>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &q.business_unit_id)?;
+    caller.require(Action::ReadSchedule, bu)?;
     Ok(Json(
         state
             .store
             .find_schedule(bu, q.week_date)
             .await?
             .into_iter()
+            // Agents see published schedules only.
+            .filter(|s| {
+                !caller.is_agent() || s.state == rota_core::schedule::ScheduleState::Published
+            })
             .collect(),
     ))
 }
@@ -88,6 +97,7 @@ fn default_limit() -> u32 {
 
 async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
@@ -99,6 +109,23 @@ async fn read(
         .map(|a| parse_id("agentId", a))
         .transpose()?;
     let schedule = state.store.schedule(id).await?;
+    caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
+    // Self-service shows an agent their own shifts of published schedules, nothing more.
+    let agent = if caller.is_agent() {
+        if schedule.state != rota_core::schedule::ScheduleState::Published {
+            return Err(ApiError::Forbidden(
+                "agents see published schedules only".into(),
+            ));
+        }
+        if agent.is_some_and(|a| Some(a) != caller.0.agent) {
+            return Err(ApiError::Forbidden(
+                "agents see their own shifts only".into(),
+            ));
+        }
+        caller.0.agent
+    } else {
+        agent
+    };
     let tag = etag(schedule.version_id());
     if headers
         .get(header::IF_NONE_MATCH)
@@ -147,10 +174,15 @@ enum VersionsBody {
 /// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
 async fn versions(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<VersionsQuery>,
 ) -> Result<Json<VersionsBody>, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
+    caller.require(
+        Action::ReadHistory,
+        state.store.schedule(id).await?.business_unit_id,
+    )?;
     if let Some(since) = q.since {
         let since: ScheduleVersionId = parse_id("since", &since)?;
         if since.schedule() != id {
@@ -188,9 +220,14 @@ struct AsOfBody {
 
 async fn as_of(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, version_id)): Path<(String, String)>,
 ) -> Result<Json<AsOfBody>, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
+    caller.require(
+        Action::ReadHistory,
+        state.store.schedule(id).await?.business_unit_id,
+    )?;
     let version: ScheduleVersionId = parse_id("versionId", &version_id)?;
     if version.schedule() != id {
         return Err(ApiError::NotFound(format!(
@@ -208,11 +245,16 @@ async fn as_of(
 
 async fn publish(
     State(state): State<AppState>,
+    caller: Caller,
     request_id: RequestId,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
+    caller.require(
+        Action::Publish,
+        state.store.schedule(id).await?.business_unit_id,
+    )?;
     let fingerprint = idempotency::fingerprint(
         "POST",
         &format!("/api/v2/wfm/schedules/{id}/publish"),
@@ -223,9 +265,9 @@ async fn publish(
     let (schedule, replayed) = idempotency::once(
         &state,
         &headers,
-        CLIENT,
+        &caller.0.client_id,
         fingerprint,
-        context(&state, &request_id),
+        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.publish(id, &ctx).await },
     )
@@ -247,12 +289,20 @@ struct EditBody {
 /// version and the rules at commit.
 async fn edit_shift(
     State(state): State<AppState>,
+    caller: Caller,
     request_id: RequestId,
     headers: HeaderMap,
     Path(shift_id): Path<String>,
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Response, ApiError> {
     let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
+    let shift = state.store.shift(shift_id).await?;
+    let bu = state
+        .store
+        .schedule(shift.schedule_id)
+        .await?
+        .business_unit_id;
+    caller.require(Action::EditShift, bu)?;
     let fingerprint = idempotency::fingerprint(
         "POST",
         &format!("/api/v2/wfm/shifts/{shift_id}/edits"),
@@ -270,9 +320,9 @@ async fn edit_shift(
     let (result, replayed) = idempotency::once(
         &state,
         &headers,
-        CLIENT,
+        &caller.0.client_id,
         fingerprint,
-        context(&state, &request_id),
+        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.edit_shift(&edit, &ctx).await },
     )
@@ -314,12 +364,14 @@ struct ImportShift {
 /// Imports a week's shifts as version 1 of a new schedule.
 async fn import(
     State(state): State<AppState>,
+    caller: Caller,
     request_id: RequestId,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ImportBody>,
 ) -> Result<Response, ApiError> {
     let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/schedules", &body, &[]);
     let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
+    caller.require(Action::Import, business_unit_id)?;
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for (i, s) in body.shifts.into_iter().enumerate() {
         let at = |f: &str| format!("shifts[{i}].{f}");
@@ -357,9 +409,9 @@ async fn import(
     let (schedule, replayed) = idempotency::once(
         &state,
         &headers,
-        CLIENT,
+        &caller.0.client_id,
         fingerprint,
-        context(&state, &request_id),
+        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.import_schedule(&new, &ctx).await },
     )

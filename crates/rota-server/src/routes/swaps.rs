@@ -10,13 +10,14 @@ use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
 use rota_core::store::ScheduleStore;
 use rota_core::version::ScheduleVersionId;
 
-use super::CLIENT;
 use super::schedules::context;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use rota_core::auth::Action;
 
 const PATH: &str = "/api/v2/wfm/schedules/shift-swaps";
 
@@ -48,6 +49,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
 /// version when the request commits.
 async fn shift_swaps(
     State(state): State<AppState>,
+    caller: Caller,
     request_id: RequestId,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SwapRequestBody>,
@@ -71,6 +73,14 @@ async fn shift_swaps(
                 errors,
             },
         })?;
+    caller.require(
+        Action::BulkSwap,
+        state
+            .store
+            .schedule(req.base.schedule())
+            .await?
+            .business_unit_id,
+    )?;
     let strict = if_match(&headers)?;
     if let Some(expected) = strict {
         if expected.schedule() != req.base.schedule() {
@@ -86,9 +96,9 @@ async fn shift_swaps(
     let (result, replayed) = idempotency::once(
         &state,
         &headers,
-        CLIENT,
+        &caller.0.client_id,
         fingerprint,
-        context(&state, &request_id),
+        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.apply_swaps(&req, &ctx).await },
     )

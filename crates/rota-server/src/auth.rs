@@ -1,0 +1,239 @@
+//! OAuth 2.0 client credentials (RFC 6749 §4.4): `POST /oauth/token` issues bearer tokens;
+//! every `/api` route takes the caller from one. Secrets and tokens are random 256-bit
+//! strings, stored only as SHA-256 hashes.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngExt;
+use rota_core::auth::{Action, ApiClient, Principal, Role};
+use rota_core::ids::{AgentId, BusinessUnitId};
+use rota_core::store::AuthStore;
+use serde::{Deserialize, Serialize};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random secret or token: 32 bytes from a CSPRNG, base64url.
+pub fn generate_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>())
+}
+
+/// Compares two hashes in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A newly registered client and its secret, shown once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub role: Role,
+}
+
+/// Registers a client: what `rota clients create` runs.
+pub async fn create_client(
+    store: &impl AuthStore,
+    role: Role,
+    business_unit: Option<BusinessUnitId>,
+    agent: Option<AgentId>,
+) -> Result<NewClient, rota_core::store::StoreError> {
+    let client_id = format!("rota-{}", uuid::Uuid::now_v7().simple());
+    let client_secret = generate_secret();
+    store
+        .create_client(&ApiClient {
+            client_id: client_id.clone(),
+            secret_hash: hash(&client_secret),
+            role,
+            business_unit,
+            agent,
+        })
+        .await?;
+    Ok(NewClient {
+        client_id,
+        client_secret,
+        role,
+    })
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/oauth/token", post(token))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    #[allow(dead_code)] // accepted and ignored: a client's scope is fixed when it is created
+    scope: Option<String>,
+}
+
+pub use rota_api::oauth::TokenResponse;
+
+/// RFC 6749 §5.2: token endpoint errors have their own JSON shape.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut response = (
+        status,
+        Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"rota\""),
+        );
+    }
+    response
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    };
+    if form.grant_type.as_deref() != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        );
+    }
+    let credentials = basic_credentials(&headers).or(form.client_id.zip(form.client_secret));
+    let Some((client_id, secret)) = credentials else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client credentials are missing",
+        );
+    };
+    let client = match state.store.client(&client_id).await {
+        Ok(c) => c,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(client) = client.filter(|c| same(&c.secret_hash, &hash(&secret))) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
+    };
+    let access_token = generate_secret();
+    let ttl = state.config.token_ttl;
+    let expires_at = state
+        .clock
+        .now()
+        .checked_add(jiff::SignedDuration::from_secs(
+            i64::try_from(ttl.as_secs()).unwrap_or(3600),
+        ))
+        .unwrap_or(jiff::Timestamp::MAX);
+    if let Err(e) = state
+        .store
+        .store_token(&hash(&access_token), &client.client_id, expires_at)
+        .await
+    {
+        return ApiError::from(e).into_response();
+    }
+    let mut response = Json(TokenResponse {
+        access_token,
+        token_type: "bearer".into(),
+        expires_in: ttl.as_secs(),
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The authenticated caller: a valid, unexpired bearer token, or 401.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// 403 unless the caller may do `action` in business unit `bu`.
+    pub fn require(&self, action: Action, bu: BusinessUnitId) -> Result<(), ApiError> {
+        if self.0.may(action, bu) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "client {} ({}) may not do this in business unit {bu}",
+                self.0.client_id,
+                self.0.role.as_str()
+            )))
+        }
+    }
+
+    pub fn is_agent(&self) -> bool {
+        self.0.role == Role::Agent
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
+        let principal = state
+            .store
+            .principal(&hash(token), state.clock.now())
+            .await?
+            .ok_or_else(|| ApiError::Unauthenticated("the token is unknown or expired".into()))?;
+        let caller = Caller(principal);
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
