@@ -15,6 +15,9 @@ pub struct Config {
     pub idempotency_ttl: Duration,
     /// Lifetime of an access token.
     pub token_ttl: Duration,
+    /// Requests per minute per OAuth client, and the burst above that pace.
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
 }
 
 impl Default for Config {
@@ -27,6 +30,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             token_ttl: Duration::from_secs(60 * 60),
+            rate_limit_per_minute: 300,
+            rate_limit_burst: 100,
         }
     }
 }

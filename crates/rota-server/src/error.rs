@@ -43,6 +43,8 @@ pub enum ApiError {
     TooManyItems { max: usize, got: usize },
     #[error("the request body is larger than the service accepts")]
     PayloadTooLarge,
+    #[error("rate limit exceeded; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
@@ -87,6 +89,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems)
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::IdempotencyKeyReused,
@@ -112,6 +115,11 @@ impl ApiError {
             }
             tracing::error!(request_id = %request_id, cause = %chain, "internal error");
         }
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::Unavailable(_) => Some(1),
+            _ => None,
+        };
         let detail = match &self {
             Self::Internal(_) => {
                 format!("an internal error occurred; quote request id {request_id}")
@@ -149,10 +157,10 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"rota\""),
             );
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -8,6 +8,7 @@
 //! - [`request_id`]: request ids and their aliases.
 //! - [`extract`]: JSON and query extraction with field-path errors.
 //! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`rate_limit`]: per-client token buckets and their headers.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

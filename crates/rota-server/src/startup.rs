@@ -21,6 +21,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Injectable so that tests can run any week; the system clock in production.
     pub clock: Arc<dyn Clock>,
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 pub struct Application {
@@ -45,8 +46,16 @@ impl Application {
             store,
             config: Arc::new(config.clone()),
             clock,
+            rate_limits: Arc::new(crate::rate_limit::RateLimits::new(
+                config.rate_limit_per_minute,
+                config.rate_limit_burst,
+            )),
         };
         let router = routes::router()
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::rate_limit::middleware,
+            ))
             .with_state(state)
             .layer(DefaultBodyLimit::max(config.body_limit_bytes))
             .layer(TimeoutLayer::with_status_code(

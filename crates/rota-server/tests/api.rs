@@ -31,6 +31,10 @@ struct TestApp {
 }
 
 async fn spawn() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
     let dir = std::env::temp_dir().join("rota-api-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!(
@@ -56,6 +60,8 @@ async fn spawn() -> TestApp {
         body_limit_bytes: 16 * 1024,
         ..Config::default()
     };
+    let mut config = config;
+    tune(&mut config);
     let clock = Arc::new(FixedClock::new(world.now));
     let app = Application::with_store(config, store.clone(), clock.clone())
         .await
@@ -828,4 +834,39 @@ async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
         .unwrap();
     assert!(versions.items[0].actor.starts_with("rota-"));
     assert_eq!(app.version().await, 2);
+}
+
+#[tokio::test]
+async fn every_api_response_carries_rate_limit_headers_and_an_exhausted_client_gets_429() {
+    let app = spawn_with(|c| {
+        c.rate_limit_per_minute = 60;
+        c.rate_limit_burst = 3;
+    })
+    .await;
+    let first = app.client.business_units().await.unwrap();
+    assert_eq!(first.headers["x-ratelimit-limit"], "60");
+    assert_eq!(first.headers["x-ratelimit-remaining"], "2");
+    assert_eq!(
+        first.headers["ratelimit-policy"],
+        "\"per-client\";q=60;w=60"
+    );
+    assert!(
+        first.headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"per-client\";r=2;t=")
+    );
+    app.client.business_units().await.unwrap();
+    app.client.business_units().await.unwrap();
+    let err = app.client.business_units().await.unwrap_err();
+    assert_eq!(problem_code(&err), (429, ErrorCode::RateLimited));
+    let ClientError::Problem { headers, .. } = &err else {
+        panic!()
+    };
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    // Buckets are per client.
+    let other = app.as_client(Role::Supervisor, None, None).await;
+    other.business_units().await.unwrap();
 }

@@ -1,0 +1,106 @@
+//! Rate limits per OAuth client: a token bucket (GCRA, governor) of `rate_limit_per_minute`
+//! with a burst of `rate_limit_burst`. Every `/api` response tells the client where it stands
+//! (`X-RateLimit-*` and the IETF `RateLimit`/`RateLimit-Policy` fields), so a well-behaved
+//! client can pace itself and rarely meet a 429; a 429 carries `Retry-After`.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// The limiter shared by all requests of this process. Limits are per node: several nodes on
+/// one database each allow the quota (documented in docs/API.md).
+pub struct RateLimits {
+    limiter: Limiter,
+    clock: DefaultClock,
+    quota: Quota,
+    per_minute: u32,
+}
+
+impl RateLimits {
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        Self {
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            clock: DefaultClock::default(),
+            quota,
+            per_minute: per_minute.get(),
+        }
+    }
+
+    /// Seconds until a bucket with `remaining` tokens is full again.
+    fn reset_after(&self, remaining: u32) -> u64 {
+        let missing = self.quota.burst_size().get().saturating_sub(remaining);
+        (self.quota.replenish_interval() * missing)
+            .as_secs_f64()
+            .ceil() as u64
+    }
+
+    fn headers(&self, headers: &mut HeaderMap, remaining: u32, reset: u64) {
+        let mut put = |name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        };
+        put("x-ratelimit-limit", self.per_minute.to_string());
+        put("x-ratelimit-remaining", remaining.to_string());
+        put("x-ratelimit-reset", reset.to_string());
+        put(
+            "ratelimit-policy",
+            format!("\"per-client\";q={};w=60", self.per_minute),
+        );
+        put(
+            "ratelimit",
+            format!("\"per-client\";r={remaining};t={reset}"),
+        );
+    }
+}
+
+pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    // The caller is cached in the request, so the handler does not authenticate again.
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let request = Request::from_parts(parts, body);
+    let limits = &state.rate_limits;
+    match limits.limiter.check_key(&caller.0.client_id) {
+        Ok(snapshot) => {
+            let remaining = snapshot.remaining_burst_capacity();
+            let mut response = next.run(request).await;
+            limits.headers(
+                response.headers_mut(),
+                remaining,
+                limits.reset_after(remaining),
+            );
+            response
+        }
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(limits.clock.now());
+            let retry_after = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
+            let mut response = ApiError::RateLimited { retry_after }.into_response();
+            limits.headers(response.headers_mut(), 0, limits.reset_after(0));
+            response
+        }
+    }
+}
