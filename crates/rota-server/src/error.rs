@@ -43,6 +43,8 @@ pub enum ApiError {
     TooManyItems { max: usize, got: usize },
     #[error("the request body is larger than the service accepts")]
     PayloadTooLarge,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     #[error("rate limit exceeded; retry after {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("this Idempotency-Key was used for a different request")]
@@ -89,6 +91,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TooManyItems)
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::ValidationFailed),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -105,6 +108,7 @@ impl ApiError {
 
     pub fn into_problem(self, request_id: &RequestId) -> Response {
         let (status, code) = self.status_and_code();
+        crate::telemetry::error(code.as_str());
         if let Self::Internal(cause) = &self {
             let mut chain = cause.to_string();
             let mut source = cause.source();
@@ -238,6 +242,28 @@ impl From<CommandError> for ApiError {
                     outcome: rota_core::command::ItemOutcome::Rejected { violations },
                 }],
             },
+        }
+    }
+}
+
+impl ApiError {
+    /// The problem for an error answer that no handler produced (the router's 405, a
+    /// timeout's 503), so that every failure has the same shape.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::NotFound("no such route".into()),
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::REQUEST_TIMEOUT
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => {
+                Self::Unavailable("the request took too long; retry".into())
+            }
+            s if s.is_client_error() => Self::Validation {
+                detail: s.canonical_reason().unwrap_or("bad request").to_owned(),
+                errors: Vec::new(),
+            },
+            s => Self::Internal(format!("unexpected status {s}").into()),
         }
     }
 }

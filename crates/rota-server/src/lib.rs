@@ -9,6 +9,7 @@
 //! - [`extract`]: JSON and query extraction with field-path errors.
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`rate_limit`]: per-client token buckets and their headers.
+//! - [`telemetry`]: Prometheus metrics.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;
+pub mod telemetry;
 
 pub use config::Config;
 pub use startup::{AppState, Application};

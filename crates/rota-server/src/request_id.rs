@@ -64,6 +64,23 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             }
         }
     }
+    let bare_error = (response.status().is_client_error() || response.status().is_server_error())
+        && !response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+    if bare_error && response.status() != axum::http::StatusCode::UNAUTHORIZED {
+        let headers = std::mem::take(response.headers_mut());
+        response = crate::error::ApiError::for_status(response.status()).into_problem(&id);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_TYPE
+                && name != axum::http::header::CONTENT_LENGTH
+            {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response
             .headers_mut()

@@ -51,11 +51,13 @@ impl Application {
                 config.rate_limit_burst,
             )),
         };
+        crate::telemetry::init();
         let router = routes::router()
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 crate::rate_limit::middleware,
             ))
+            .layer(axum::middleware::from_fn(crate::telemetry::middleware))
             .with_state(state)
             .layer(DefaultBodyLimit::max(config.body_limit_bytes))
             .layer(TimeoutLayer::with_status_code(

@@ -870,3 +870,45 @@ async fn every_api_response_carries_rate_limit_headers_and_an_exhausted_client_g
     let other = app.as_client(Role::Supervisor, None, None).await;
     other.business_units().await.unwrap();
 }
+
+#[tokio::test]
+async fn metrics_count_requests_and_swap_outcomes_and_unrouted_errors_are_problems() {
+    let app = spawn().await;
+    app.client
+        .shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
+        .await
+        .unwrap();
+    let response = app
+        .anonymous
+        .send_raw(Method::GET, "/metrics", None, &CallOptions::default())
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("rota_swaps_applied_total"), "{status} {text}");
+    assert!(
+        text.contains("route=\"/api/v2/wfm/schedules/shift-swaps\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("rota_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    let wrong_method = app
+        .client
+        .send_raw(
+            Method::DELETE,
+            "/api/v2/wfm/schedules/shift-swaps",
+            None,
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: rota_api::problem::Problem = wrong_method.json().await.unwrap();
+    assert!(!problem.request_id.is_empty());
+}

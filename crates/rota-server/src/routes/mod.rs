@@ -13,6 +13,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(crate::auth::router())
+        .merge(crate::telemetry::router())
         .merge(directory::router())
         .merge(schedules::router())
         .merge(swaps::router())

@@ -103,6 +103,9 @@ async fn shift_swaps(
         |ctx| async move { store.apply_swaps(&req, &ctx).await },
     )
     .await?;
+    if !replayed {
+        crate::telemetry::swap_outcomes(&result.outcomes);
+    }
     let mut response = respond(mode, strict.is_some(), result).into_response();
     idempotency::mark_replayed(&mut response, replayed);
     Ok(response)
