@@ -7,6 +7,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// A stable, documented error code; clients match on it, never on the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(utoipa::ToSchema)]
 pub enum ErrorCode {
     /// 409: a shift an item touches changed after the request's base version (or, in the strict
     /// scope, the schedule did). The body carries the current version id and the conflicts.
@@ -59,6 +60,7 @@ impl ErrorCode {
 /// One malformed field, by its JSON path (`shiftSwaps[2].agentId`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -67,6 +69,30 @@ pub struct FieldError {
 /// The problem body. Extension members appear only where they apply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/version-conflict",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "1 of 1 swaps touch shifts that changed after the base version; nothing was applied",
+    "code": "VERSION_CONFLICT",
+    "requestId": "0192a137-1ed7-72ec-bac8-cd14e0482bf8",
+    "currentScheduleVersionId": "AZKhNt5ycqKLNYPTwBjKmgAAAAAAAAAE",
+    "items": [{
+        "index": 0,
+        "status": "conflict",
+        "currentVersionId": "AZKhNt5ycqKLNYPTwBjKmgAAAAAAAAAE",
+        "shifts": [{
+            "id": "0192a136-de72-72a2-8b35-83d3c018cb01",
+            "scheduleId": "0192a136-de72-72a2-8b35-83d3c018ca9a",
+            "owner": "0192a136-de72-72a2-8b35-83d3c018cc10",
+            "window": {"start": "2026-11-30T14:00:00Z", "end": "2026-11-30T22:00:00Z"},
+            "requiredSkill": "phone",
+            "activityCode": "phone",
+            "version": 4
+        }]
+    }]
+}))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -10,6 +10,19 @@ use crate::problem::FieldError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+#[schema(example = json!({
+    "scheduleVersionId": "AZKhNt5ycqKLNYPTwBjKmgAAAAAAAAAD",
+    "shiftSwaps": [{
+        "agentId": "0192a136-de72-72a2-8b35-83d3c018ca9a",
+        "originalShiftId": "0192a136-de72-72a2-8b35-83d3c018cb01",
+        "newShiftId": "0192a136-de72-72a2-8b35-83d3c018cb77",
+        "reasonCode": "personal"
+    }],
+    "effectiveDate": "2026-11-30",
+    "mode": "partial",
+    "conflictScope": "shifts"
+}))]
 pub struct SwapRequestBody {
     pub schedule_version_id: String,
     pub shift_swaps: Vec<SwapItemBody>,
@@ -23,6 +36,7 @@ pub struct SwapRequestBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct SwapItemBody {
     pub agent_id: String,
     pub original_shift_id: String,
@@ -132,6 +146,7 @@ impl SwapRequestBody {
 /// One item's result, in request order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct ItemResult {
     pub index: usize,
     #[serde(flatten)]
@@ -140,6 +155,7 @@ pub struct ItemResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct SwapResponseBody {
     /// The schedule's version after the request (the new one if anything applied).
     pub schedule_version_id: String,

@@ -12,6 +12,7 @@ use crate::version::{ScheduleVersion, ScheduleVersionId, VersionRecord};
 /// Why a swap is asked for; reported in the history and to downstream systems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ReasonCode {
     Personal,
     Coverage,
@@ -24,6 +25,7 @@ pub enum ReasonCode {
 /// owner receives the original shift (or, if the new shift is open, the original becomes open).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SwapItem {
     pub agent_id: AgentId,
     pub original_shift_id: ShiftId,
@@ -42,6 +44,7 @@ impl SwapItem {
 /// What makes a swap item conflict with changes made after its base version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConflictScope {
     /// Only a change to a shift the item touches.
     #[default]
@@ -52,6 +55,7 @@ pub enum ConflictScope {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SwapMode {
     /// All items apply or none does.
     #[default]
@@ -96,6 +100,7 @@ pub struct ShiftEdit {
     rename_all_fields = "camelCase",
     tag = "kind"
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EditChange {
     /// New start and end; the owner stays.
     Move { window: TimeWindow },
@@ -108,6 +113,7 @@ pub enum EditChange {
 /// The rule a change broke. Each code is stable: clients match on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ViolationCode {
     ShiftNotFound,
     AgentNotFound,
@@ -161,6 +167,7 @@ impl fmt::Display for ViolationCode {
 /// A broken rule, naming the agent and shift it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     pub code: ViolationCode,
     pub agent_id: Option<AgentId>,
@@ -175,6 +182,7 @@ pub struct Violation {
     rename_all_fields = "camelCase",
     tag = "status"
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ItemOutcome {
     /// Committed; both shifts now carry `version`.
     Applied { version: ScheduleVersion },
@@ -182,6 +190,7 @@ pub enum ItemOutcome {
     /// schedule did); `shifts` is their current state.
     Conflict {
         shifts: Vec<Shift>,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         current_version_id: ScheduleVersionId,
     },
     /// The item breaks rules.

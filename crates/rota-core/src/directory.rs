@@ -114,9 +114,11 @@ impl<'de> Deserialize<'de> for Zone {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusinessUnit {
     pub id: BusinessUnitId,
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub time_zone: Zone,
     pub first_day_of_week: DayOfWeek,
 }
@@ -138,6 +140,7 @@ impl BusinessUnit {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ManagementUnit {
     pub id: ManagementUnitId,
     pub business_unit_id: BusinessUnitId,
@@ -157,6 +160,7 @@ impl ManagementUnit {
 /// A skill an agent has and a shift may require ("billing", "spanish").
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Skill(String);
 
 impl Skill {
@@ -347,6 +351,7 @@ impl Availability {
 /// A day of the week on the wire and in storage ("monday"); jiff's `Weekday` has no serde form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DayOfWeek {
     Monday,
     Tuesday,
@@ -402,6 +407,7 @@ fn day_index(day: Weekday) -> usize {
 /// The wire and storage form of availability: local times as "HH:MM".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AvailabilityDoc {
     #[serde(default)]
     pub weekly: Vec<WeeklyWindowDoc>,
@@ -411,6 +417,7 @@ pub struct AvailabilityDoc {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyWindowDoc {
     pub day: DayOfWeek,
     pub start: String,
@@ -419,7 +426,9 @@ pub struct WeeklyWindowDoc {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatedExceptionDoc {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,
     /// The windows that replace the weekly ones on this date; empty: unavailable all day.
     #[serde(default)]
@@ -428,6 +437,7 @@ pub struct DatedExceptionDoc {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WindowDoc {
     pub start: String,
     pub end: String,
@@ -501,6 +511,7 @@ impl<'de> Deserialize<'de> for Availability {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub id: AgentId,
     pub business_unit_id: BusinessUnitId,
@@ -509,6 +520,7 @@ pub struct Agent {
     pub skills: BTreeSet<Skill>,
     pub max_paid_minutes_per_week: u32,
     pub min_rest_minutes: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = AvailabilityDoc))]
     pub availability: Availability,
 }
 

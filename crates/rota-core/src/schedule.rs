@@ -15,6 +15,7 @@ pub const MAX_SHIFT_MINUTES: i64 = 24 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScheduleState {
     Draft,
     Published,
@@ -40,10 +41,12 @@ impl ScheduleState {
 /// One business unit's week, as its current version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub id: ScheduleId,
     pub business_unit_id: BusinessUnitId,
     /// The local date the week starts on, in the business unit's time zone.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub week_start: Date,
     pub state: ScheduleState,
     pub version: ScheduleVersion,
@@ -67,6 +70,7 @@ impl Schedule {
 /// An activity code names what a shift is for ("phone", "chat", "training").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,8 +123,11 @@ impl fmt::Display for ActivityCode {
 /// `[start, end)` in real time: a non-empty window no longer than a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawWindow", into = "RawWindow")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeWindow {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     end: Timestamp,
 }
 
@@ -171,6 +178,7 @@ impl From<TimeWindow> for RawWindow {
 /// A shift as it stands at its schedule's current version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Shift {
     pub id: ShiftId,
     pub schedule_id: ScheduleId,

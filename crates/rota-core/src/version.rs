@@ -14,6 +14,7 @@ use crate::ids::{AgentId, ScheduleId, ShiftId};
 /// The number of a committed version of one schedule; the import is version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u64", into = "u64")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScheduleVersion(u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -128,6 +129,7 @@ impl<'de> Deserialize<'de> for ScheduleVersionId {
 /// Why a version exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VersionCause {
     Import,
     BulkSwap,
@@ -177,15 +179,19 @@ pub struct CommitContext {
 /// The part of a shift that changes: who works it and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftState {
     pub owner: Option<AgentId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub end: Timestamp,
 }
 
 /// One shift's change inside a version; `before` is `None` when the version created the shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftChange {
     pub shift_id: ShiftId,
     pub before: Option<ShiftState>,
@@ -195,12 +201,14 @@ pub struct ShiftChange {
 /// One entry of a schedule's version history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionRecord {
     pub schedule_id: ScheduleId,
     pub version: ScheduleVersion,
     pub cause: VersionCause,
     pub actor: String,
     pub request_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     pub change_count: u32,
 }
@@ -214,6 +222,7 @@ impl VersionRecord {
 /// A version with its changes, as `changes since` and the replay read them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionChanges {
     pub record: VersionRecord,
     pub changes: Vec<ShiftChange>,

@@ -121,6 +121,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
+#[utoipa::path(post, path = "/oauth/token", tag = "auth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, with client_id and client_secret as form fields or HTTP Basic"),
+    responses((status = 200, description = "A bearer token", body = rota_api::oauth::TokenResponse),
+        (status = 400, description = "invalid_request or unsupported_grant_type (RFC 6749 §5.2)"),
+        (status = 401, description = "invalid_client")))]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -8,6 +8,7 @@
 //! - [`request_id`]: request ids and their aliases.
 //! - [`extract`]: JSON and query extraction with field-path errors.
 //! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
 //! - [`rate_limit`]: per-client token buckets and their headers.
 //! - [`telemetry`]: Prometheus metrics.
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -48,6 +48,7 @@ pub fn render_text() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn render() -> Response {
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()

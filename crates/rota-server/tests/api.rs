@@ -912,3 +912,67 @@ async fn metrics_count_requests_and_swap_outcomes_and_unrouted_errors_are_proble
     let problem: rota_api::problem::Problem = wrong_method.json().await.unwrap();
     assert!(!problem.request_id.is_empty());
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
+    let app = spawn().await;
+    let response = app
+        .anonymous
+        .send_raw(Method::GET, "/openapi.json", None, &CallOptions::default())
+        .await
+        .unwrap();
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected = [
+        ("post", "/oauth/token"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/api/v2/wfm/business-units"),
+        ("get", "/api/v2/wfm/business-units/{id}/agents"),
+        ("put", "/api/v2/wfm/agents/{id}/availability"),
+        ("get", "/api/v2/wfm/schedules"),
+        ("post", "/api/v2/wfm/schedules"),
+        ("get", "/api/v2/wfm/schedules/{id}"),
+        ("get", "/api/v2/wfm/schedules/{id}/versions"),
+        ("get", "/api/v2/wfm/schedules/{id}/versions/{version_id}"),
+        ("post", "/api/v2/wfm/schedules/{id}/publish"),
+        ("post", "/api/v2/wfm/shifts/{shift_id}/edits"),
+        ("post", "/api/v2/wfm/schedules/shift-swaps"),
+    ];
+    for (method, path) in expected {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        expected.len(),
+        "an operation is documented that the test does not know"
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["SwapRequestBody"]["example"]["shiftSwaps"].is_array());
+    assert_eq!(schemas["Problem"]["example"]["code"], "VERSION_CONFLICT");
+    let swap = &doc["paths"]["/api/v2/wfm/schedules/shift-swaps"]["post"]["responses"];
+    for status in ["200", "409", "412", "422", "429"] {
+        assert!(swap[status].is_object(), "shift-swaps lacks {status}");
+    }
+    let docs = app
+        .anonymous
+        .send_raw(Method::GET, "/docs", None, &CallOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        docs.text()
+            .await
+            .unwrap()
+            .contains("/api/v2/wfm/schedules/shift-swaps")
+    );
+}

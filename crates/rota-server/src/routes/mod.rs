@@ -14,6 +14,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(crate::auth::router())
         .merge(crate::telemetry::router())
+        .merge(crate::openapi::router())
         .merge(directory::router())
         .merge(schedules::router())
         .merge(swaps::router())
@@ -21,8 +22,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Paging parameters shared by listings.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
     #[serde(default)]
     pub offset: u64,

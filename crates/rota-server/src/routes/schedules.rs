@@ -55,11 +55,21 @@ pub fn etag(id: ScheduleVersionId) -> String {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FindQuery {
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindQuery {
     business_unit_id: String,
+    #[param(value_type = String, format = Date)]
     week_date: Date,
 }
 
+#[utoipa::path(get, path = "/api/v2/wfm/schedules", tag = "schedules", params(FindQuery),
+    responses((status = 200, description = "The schedule of that week, if any", body = Vec<rota_core::schedule::Schedule>), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn find(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,7 +93,9 @@ async fn find(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReadQuery {
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadQuery {
     #[serde(default)]
     offset: u64,
     #[serde(default = "default_limit")]
@@ -95,6 +107,16 @@ fn default_limit() -> u32 {
     500
 }
 
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}", tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
+    responses((status = 200, description = "The schedule with a page of shifts; ETag is the version id", body = rota_api::schedules::ScheduleBody),
+        (status = 304, description = "Not modified"), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -156,7 +178,9 @@ async fn read(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct VersionsQuery {
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionsQuery {
     #[serde(default)]
     offset: u64,
     #[serde(default = "default_limit")]
@@ -172,6 +196,17 @@ enum VersionsBody {
 }
 
 /// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions", tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), VersionsQuery),
+    responses((status = 200, description = "Versions newest first (paged), or with `since` the versions after it with their changes", body = rota_api::schedules::Page<rota_api::schedules::VersionBody>),
+        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn versions(
     State(state): State<AppState>,
     caller: Caller,
@@ -211,13 +246,24 @@ async fn versions(
 
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AsOfBody {
+#[derive(utoipa::ToSchema)]
+pub struct AsOfBody {
     schedule_id: ScheduleId,
     schedule_version_id: String,
     version: ScheduleVersion,
     shifts: Vec<Shift>,
 }
 
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions/{version_id}", tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), ("version_id" = String, Path, description = "Schedule version id")),
+    responses((status = 200, description = "The shifts as they stood at that version", body = AsOfBody), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn as_of(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,6 +289,18 @@ async fn as_of(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v2/wfm/schedules/{id}/publish", tag = "schedules",
+    params(("id" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule),
+        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn publish(
     State(state): State<AppState>,
     caller: Caller,
@@ -279,7 +337,8 @@ async fn publish(
 
 #[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EditBody {
+#[derive(utoipa::ToSchema)]
+pub struct EditBody {
     /// The shift's version as the caller read it (409 if it changed since).
     expected_version: u64,
     change: EditChange,
@@ -287,6 +346,19 @@ struct EditBody {
 
 /// A supervisor's change to one shift (move, reassign, open), checked against the shift's
 /// version and the rules at commit.
+#[utoipa::path(post, path = "/api/v2/wfm/shifts/{shift_id}/edits", tag = "schedules",
+    params(("shift_id" = String, Path, description = "Shift id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    request_body = EditBody,
+    responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody),
+        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn edit_shift(
     State(state): State<AppState>,
     caller: Caller,
@@ -344,24 +416,42 @@ async fn edit_shift(
 
 #[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ImportBody {
+#[derive(utoipa::ToSchema)]
+pub struct ImportBody {
     business_unit_id: String,
+    #[schema(value_type = String, format = Date)]
     week_start: Date,
     shifts: Vec<ImportShift>,
 }
 
 #[derive(Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ImportShift {
+#[derive(utoipa::ToSchema)]
+pub struct ImportShift {
     id: Option<String>,
     agent_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
     end: Timestamp,
     required_skill: Option<String>,
     activity_code: String,
 }
 
 /// Imports a week's shifts as version 1 of a new schedule.
+#[utoipa::path(post, path = "/api/v2/wfm/schedules", tag = "schedules",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    request_body = ImportBody,
+    responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule),
+        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
