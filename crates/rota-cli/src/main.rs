@@ -62,13 +62,24 @@ struct CreateClientArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    #[arg(long, env = "ROTA_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-    database_url: String,
-    /// Swap items accepted in one request.
-    #[arg(long, env = "ROTA_MAX_SWAP_ITEMS", default_value_t = 500)]
-    max_swap_items: usize,
+    /// A TOML configuration file; flags and ROTA_* variables override it.
+    #[arg(long, env = "ROTA_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Default 127.0.0.1:8080.
+    #[arg(long, env = "ROTA_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Default sqlite://rota.db.
+    #[arg(long, env = "ROTA_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Swap items accepted in one request (default 500).
+    #[arg(long, env = "ROTA_MAX_SWAP_ITEMS")]
+    max_swap_items: Option<usize>,
+    /// Requests per minute per OAuth client (default 300).
+    #[arg(long, env = "ROTA_RATE_LIMIT_PER_MINUTE")]
+    rate_limit_per_minute: Option<u32>,
+    /// `text` (default) or `json` log lines.
+    #[arg(long, env = "ROTA_LOG_FORMAT")]
+    log_format: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -93,13 +104,27 @@ struct SeedArgs {
     publish: bool,
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logs(false);
+    }
+    match cli.command {
         Command::Seed(args) => seed(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Clients {
@@ -138,12 +163,23 @@ async fn create_client(args: CreateClientArgs) -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let config = rota_server::Config {
+    let file = match &args.config {
+        Some(path) => rota_server::config::FileConfig::load(path)?,
+        None => rota_server::config::FileConfig::default(),
+    };
+    let json = match args.log_format.as_deref().or(file.log_format.as_deref()) {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => anyhow::bail!("the log format must be text or json, not {other}"),
+    };
+    init_logs(json);
+    let config = file.resolve(rota_server::config::FileConfig {
         listen: args.listen,
         database_url: args.database_url,
         max_swap_items: args.max_swap_items,
-        ..rota_server::Config::default()
-    };
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        ..rota_server::config::FileConfig::default()
+    });
     let app = rota_server::Application::build(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -35,3 +35,121 @@ impl Default for Config {
         }
     }
 }
+
+/// The configuration file (TOML). Every key is optional; flags and `ROTA_*` variables win over
+/// it, and it wins over the defaults. An unknown key is an error that names it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub max_swap_items: Option<usize>,
+    pub body_limit_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub idempotency_ttl_secs: Option<u64>,
+    pub token_ttl_secs: Option<u64>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl FileConfig {
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The configuration: `overrides` (flags and environment, already merged by the caller)
+    /// over this file over the defaults.
+    pub fn resolve(self, overrides: FileConfig) -> Config {
+        let d = Config::default();
+        let secs = Duration::from_secs;
+        Config {
+            listen: overrides.listen.or(self.listen).unwrap_or(d.listen),
+            database_url: overrides
+                .database_url
+                .or(self.database_url)
+                .unwrap_or(d.database_url),
+            max_swap_items: overrides
+                .max_swap_items
+                .or(self.max_swap_items)
+                .unwrap_or(d.max_swap_items),
+            body_limit_bytes: overrides
+                .body_limit_bytes
+                .or(self.body_limit_bytes)
+                .unwrap_or(d.body_limit_bytes),
+            request_timeout: overrides
+                .request_timeout_secs
+                .or(self.request_timeout_secs)
+                .map_or(d.request_timeout, secs),
+            idempotency_ttl: overrides
+                .idempotency_ttl_secs
+                .or(self.idempotency_ttl_secs)
+                .map_or(d.idempotency_ttl, secs),
+            token_ttl: overrides
+                .token_ttl_secs
+                .or(self.token_ttl_secs)
+                .map_or(d.token_ttl, secs),
+            rate_limit_per_minute: overrides
+                .rate_limit_per_minute
+                .or(self.rate_limit_per_minute)
+                .unwrap_or(d.rate_limit_per_minute),
+            rate_limit_burst: overrides
+                .rate_limit_burst
+                .or(self.rate_limit_burst)
+                .unwrap_or(d.rate_limit_burst),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_the_defaults() {
+        let file = FileConfig::parse(
+            "database_url = \"sqlite://x.db\"\nmax_swap_items = 50\nrate_limit_burst = 7\n",
+        )
+        .unwrap();
+        let flags = FileConfig {
+            max_swap_items: Some(10),
+            ..FileConfig::default()
+        };
+        let config = file.resolve(flags);
+        assert_eq!(config.max_swap_items, 10);
+        assert_eq!(config.database_url, "sqlite://x.db");
+        assert_eq!(config.rate_limit_burst, 7);
+        assert_eq!(config.rate_limit_per_minute, 300);
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_it() {
+        let err = FileConfig::parse("batch_size = 50\n").unwrap_err();
+        assert!(err.to_string().contains("batch_size"), "{err}");
+    }
+}

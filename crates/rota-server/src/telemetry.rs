@@ -62,11 +62,19 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let start = Instant::now();
     let response = next.run(request).await;
+    let elapsed = start.elapsed();
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     let status = response.status().as_u16().to_string();
     metrics::counter!("rota_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("rota_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     response
 }
 
