@@ -1,0 +1,273 @@
+//! The HTTP swap endpoint against the store beneath it, in one run:
+//! 1. the store alone: one 50-swap request at a time (the denominator of the ratio);
+//! 2. the bulk endpoint: 8 concurrent clients posting 50-swap requests over loopback;
+//! 3. single-swap requests sent open-loop at 500 requests/s: p50 and p99 latency.
+//!
+//! `cargo bench -p rota-server --bench http` (prints a markdown table; `-- --seconds N`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::civil::date;
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_client::{CallOptions, Client};
+use rota_core::auth::Role;
+use rota_core::clock::FixedClock;
+use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
+use rota_core::directory::Zone;
+use rota_core::ids::{AgentId, ShiftId};
+use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::version::{CommitContext, ScheduleVersionId};
+use rota_server::{Application, Config};
+use rota_store::{Durability, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+const CLIENTS: usize = 8;
+const BATCH: usize = 50;
+
+/// Disjoint groups of interchangeable pairs (same window and skill, different owners): each
+/// writer swaps its own pairs back and forth, so no request conflicts with another.
+struct Pairs {
+    groups: Vec<Vec<(ShiftId, ShiftId)>>,
+    owners: HashMap<ShiftId, AgentId>,
+}
+
+async fn setup(store: &Store, agents: usize, groups: usize, per_group: usize) -> (Pairs, ScheduleVersionId) {
+    let scenario = rota_scenario::generate(&rota_scenario::Params {
+        business_unit: "Chicago".into(),
+        time_zone: Zone::parse("America/Chicago").unwrap(),
+        week_start: date(2026, 11, 30),
+        agents,
+        seed: 7,
+    })
+    .unwrap();
+    let ctx = context();
+    store.create_business_unit(&scenario.business_unit).await.unwrap();
+    for mu in &scenario.management_units {
+        store.create_management_unit(mu).await.unwrap();
+    }
+    store.create_agents(&scenario.agents).await.unwrap();
+    let schedule = store.import_schedule(&scenario.schedule, &ctx).await.unwrap();
+    let mut by_slot: HashMap<_, Vec<_>> = HashMap::new();
+    for s in &scenario.schedule.shifts {
+        if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
+            && skill.as_str() == "phone"
+        {
+            by_slot.entry(s.window).or_default().push((s.id, owner));
+        }
+    }
+    let mut slots: Vec<_> = by_slot.into_values().collect();
+    slots.sort();
+    let mut all = Vec::new();
+    let mut owners = HashMap::new();
+    for slot in slots {
+        for pair in slot.chunks_exact(2) {
+            all.push((pair[0].0, pair[1].0));
+            owners.insert(pair[0].0, pair[0].1);
+            owners.insert(pair[1].0, pair[1].1);
+        }
+    }
+    assert!(all.len() >= groups * per_group, "only {} pairs", all.len());
+    let groups = all.chunks(per_group).take(groups).map(<[_]>::to_vec).collect();
+    (Pairs { groups, owners }, schedule.version_id())
+}
+
+fn context() -> CommitContext {
+    CommitContext {
+        actor: "bench".into(),
+        request_id: "bench".into(),
+        now: "2026-11-25T00:00:00Z".parse().unwrap(),
+        idempotency: None,
+    }
+}
+
+fn items(pairs: &[(ShiftId, ShiftId)], owners: &mut HashMap<ShiftId, AgentId>) -> Vec<SwapItem> {
+    pairs
+        .iter()
+        .map(|&(a, b)| {
+            let (oa, ob) = (owners[&a], owners[&b]);
+            owners.insert(a, ob);
+            owners.insert(b, oa);
+            SwapItem {
+                agent_id: oa,
+                original_shift_id: a,
+                new_shift_id: b,
+                reason_code: ReasonCode::Preference,
+                counterpart_agent_id: None,
+            }
+        })
+        .collect()
+}
+
+fn body(base: ScheduleVersionId, items: &[SwapItem]) -> SwapRequestBody {
+    SwapRequestBody {
+        schedule_version_id: base.to_string(),
+        shift_swaps: items
+            .iter()
+            .map(|i| SwapItemBody {
+                agent_id: i.agent_id.to_string(),
+                original_shift_id: i.original_shift_id.to_string(),
+                new_shift_id: i.new_shift_id.to_string(),
+                reason_code: "preference".into(),
+                counterpart_agent_id: None,
+            })
+            .collect(),
+        effective_date: None,
+        mode: None,
+        conflict_scope: None,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn fresh_store(tag: &str) -> Store {
+    let dir = std::env::temp_dir().join("rota-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple())).display());
+    Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap())
+}
+
+async fn serve(store: Store) -> (Client, CancellationToken) {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rate_limit_per_minute: 10_000_000,
+        rate_limit_burst: 1_000_000,
+        ..Config::default()
+    };
+    let clock = Arc::new(FixedClock::new("2026-11-25T00:00:00Z".parse().unwrap()));
+    let app = Application::with_store(config, store.clone(), clock).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let c = rota_server::auth::create_client(&store, Role::Admin, None, None).await.unwrap();
+    let token = anonymous.token(&c.client_id, &c.client_secret).await.unwrap();
+    (anonymous.with_bearer(&token.access_token), stop)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let seconds: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let run_for = Duration::from_secs(seconds);
+
+    // 1. The store alone.
+    let store = fresh_store("store").await;
+    let (mut pairs, mut version) = setup(&store, 500, 1, BATCH).await;
+    let start = Instant::now();
+    let mut store_swaps = 0usize;
+    while start.elapsed() < run_for {
+        let items = items(&pairs.groups[0], &mut pairs.owners);
+        let req = SwapRequest {
+            base: version,
+            items,
+            effective_date: None,
+            mode: SwapMode::Atomic,
+            scope: ConflictScope::Shifts,
+        };
+        let r = store.apply_swaps(&req, &context()).await.unwrap();
+        assert!(r.committed.is_some());
+        version = r.current_version_id;
+        store_swaps += BATCH;
+    }
+    let store_rate = store_swaps as f64 / start.elapsed().as_secs_f64();
+
+    // 2. The bulk endpoint, 8 clients.
+    let store = fresh_store("http").await;
+    let (pairs, version) = setup(&store, 500, CLIENTS, BATCH).await;
+    let (client, stop) = serve(store).await;
+    let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for group in pairs.groups {
+        let client = client.clone();
+        let owners = Arc::clone(&owners);
+        tasks.push(tokio::spawn(async move {
+            let mut base = version;
+            let mut applied = 0usize;
+            while start.elapsed() < run_for {
+                let items = items(&group, &mut *owners.lock().await);
+                let reply = client.shift_swaps(&body(base, &items), &CallOptions::default()).await.unwrap();
+                let reply = reply.body.unwrap();
+                applied += reply.results.iter().filter(|r| r.outcome.is_applied()).count();
+                // Other clients' commits do not touch these shifts, so any recent base will do.
+                base = reply.schedule_version_id.parse().unwrap();
+            }
+            applied
+        }));
+    }
+    let mut http_swaps = 0;
+    for t in tasks {
+        http_swaps += t.await.unwrap();
+    }
+    let http_rate = http_swaps as f64 / start.elapsed().as_secs_f64();
+    stop.cancel();
+
+    // 3. Single swaps, open loop at 500 requests/s.
+    let store = fresh_store("latency").await;
+    let (pairs, version) = setup(&store, 500, 1, 400).await;
+    let (client, stop) = serve(store).await;
+    let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));
+    let pairs = Arc::new(pairs.groups.into_iter().next().unwrap());
+    // The newest version any answer reported: a pair comes round again only after 400 other
+    // requests, so its shifts have not changed after this base.
+    let latest = Arc::new(std::sync::Mutex::new(version));
+    let mut ticker = tokio::time::interval(Duration::from_millis(2));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut sent = Vec::new();
+    let mut i = 0usize;
+    while start.elapsed() < run_for {
+        ticker.tick().await;
+        let pair = pairs[i % pairs.len()];
+        i += 1;
+        let client = client.clone();
+        let owners = Arc::clone(&owners);
+        let latest = Arc::clone(&latest);
+        sent.push(tokio::spawn(async move {
+            let items = items(&[pair], &mut *owners.lock().await);
+            let base = *latest.lock().unwrap();
+            let began = Instant::now();
+            let r = client.shift_swaps(&body(base, &items), &CallOptions::default()).await;
+            let elapsed = began.elapsed();
+            if let Ok(reply) = &r
+                && let Some(v) = reply.body.as_ref().and_then(|b| b.schedule_version_id.parse::<ScheduleVersionId>().ok())
+            {
+                let mut newest = latest.lock().unwrap();
+                if v.version() > newest.version() {
+                    *newest = v;
+                }
+            }
+            (elapsed, r.is_ok())
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for t in sent {
+        let (latency, ok) = t.await.unwrap();
+        latencies.push(latency);
+        failed += usize::from(!ok);
+    }
+    stop.cancel();
+    latencies.sort();
+    let achieved = latencies.len() as f64 / start.elapsed().as_secs_f64();
+
+    println!("| measurement | result |");
+    println!("| --- | --- |");
+    println!("| store alone, 50-swap requests, SQLite FULL | {store_rate:.0} swaps/s |");
+    println!("| bulk endpoint, 50-swap requests, {CLIENTS} clients | {http_rate:.0} swaps/s |");
+    println!("| HTTP / store | {:.2} |", http_rate / store_rate);
+    println!(
+        "| single swaps at 500 req/s (achieved {achieved:.0}/s, {} requests, {failed} not 2xx) | p50 {:.2} ms, p99 {:.2} ms |",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+}
