@@ -34,7 +34,12 @@ struct Pairs {
     owners: HashMap<ShiftId, AgentId>,
 }
 
-async fn setup(store: &Store, agents: usize, groups: usize, per_group: usize) -> (Pairs, ScheduleVersionId) {
+async fn setup(
+    store: &Store,
+    agents: usize,
+    groups: usize,
+    per_group: usize,
+) -> (Pairs, ScheduleVersionId) {
     let scenario = rota_scenario::generate(&rota_scenario::Params {
         business_unit: "Chicago".into(),
         time_zone: Zone::parse("America/Chicago").unwrap(),
@@ -44,12 +49,18 @@ async fn setup(store: &Store, agents: usize, groups: usize, per_group: usize) ->
     })
     .unwrap();
     let ctx = context();
-    store.create_business_unit(&scenario.business_unit).await.unwrap();
+    store
+        .create_business_unit(&scenario.business_unit)
+        .await
+        .unwrap();
     for mu in &scenario.management_units {
         store.create_management_unit(mu).await.unwrap();
     }
     store.create_agents(&scenario.agents).await.unwrap();
-    let schedule = store.import_schedule(&scenario.schedule, &ctx).await.unwrap();
+    let schedule = store
+        .import_schedule(&scenario.schedule, &ctx)
+        .await
+        .unwrap();
     let mut by_slot: HashMap<_, Vec<_>> = HashMap::new();
     for s in &scenario.schedule.shifts {
         if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
@@ -70,7 +81,11 @@ async fn setup(store: &Store, agents: usize, groups: usize, per_group: usize) ->
         }
     }
     assert!(all.len() >= groups * per_group, "only {} pairs", all.len());
-    let groups = all.chunks(per_group).take(groups).map(<[_]>::to_vec).collect();
+    let groups = all
+        .chunks(per_group)
+        .take(groups)
+        .map(<[_]>::to_vec)
+        .collect();
     (Pairs { groups, owners }, schedule.version_id())
 }
 
@@ -127,7 +142,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn fresh_store(tag: &str) -> Store {
     let dir = std::env::temp_dir().join("rota-bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple())).display());
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple()))
+            .display()
+    );
     Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap())
 }
 
@@ -139,13 +158,20 @@ async fn serve(store: Store) -> (Client, CancellationToken) {
         ..Config::default()
     };
     let clock = Arc::new(FixedClock::new("2026-11-25T00:00:00Z".parse().unwrap()));
-    let app = Application::with_store(config, store.clone(), clock).await.unwrap();
+    let app = Application::with_store(config, store.clone(), clock)
+        .await
+        .unwrap();
     let addr = app.local_addr().unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let anonymous = Client::new(&format!("http://{addr}"));
-    let c = rota_server::auth::create_client(&store, Role::Admin, None, None).await.unwrap();
-    let token = anonymous.token(&c.client_id, &c.client_secret).await.unwrap();
+    let c = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let token = anonymous
+        .token(&c.client_id, &c.client_secret)
+        .await
+        .unwrap();
     (anonymous.with_bearer(&token.access_token), stop)
 }
 
@@ -194,9 +220,16 @@ async fn main() {
             let mut applied = 0usize;
             while start.elapsed() < run_for {
                 let items = items(&group, &mut *owners.lock().await);
-                let reply = client.shift_swaps(&body(base, &items), &CallOptions::default()).await.unwrap();
+                let reply = client
+                    .shift_swaps(&body(base, &items), &CallOptions::default())
+                    .await
+                    .unwrap();
                 let reply = reply.body.unwrap();
-                applied += reply.results.iter().filter(|r| r.outcome.is_applied()).count();
+                applied += reply
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome.is_applied())
+                    .count();
                 // Other clients' commits do not touch these shifts, so any recent base will do.
                 base = reply.schedule_version_id.parse().unwrap();
             }
@@ -235,10 +268,15 @@ async fn main() {
             let items = items(&[pair], &mut *owners.lock().await);
             let base = *latest.lock().unwrap();
             let began = Instant::now();
-            let r = client.shift_swaps(&body(base, &items), &CallOptions::default()).await;
+            let r = client
+                .shift_swaps(&body(base, &items), &CallOptions::default())
+                .await;
             let elapsed = began.elapsed();
             if let Ok(reply) = &r
-                && let Some(v) = reply.body.as_ref().and_then(|b| b.schedule_version_id.parse::<ScheduleVersionId>().ok())
+                && let Some(v) = reply
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.schedule_version_id.parse::<ScheduleVersionId>().ok())
             {
                 let mut newest = latest.lock().unwrap();
                 if v.version() > newest.version() {

@@ -56,6 +56,72 @@ use crate::{auth, routes, telemetry};
 )]
 pub struct ApiDoc;
 
+/// The problem answers every `/api` operation can give (docs/API.md says when each occurs).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description for the document, never constructed
+pub enum Problems {
+    #[response(
+        status = 400,
+        description = "Malformed input (VALIDATION_FAILED)",
+        content_type = "application/problem+json"
+    )]
+    BadRequest(rota_api::problem::Problem),
+    #[response(
+        status = 401,
+        description = "No valid bearer token (UNAUTHENTICATED)",
+        content_type = "application/problem+json"
+    )]
+    Unauthenticated(rota_api::problem::Problem),
+    #[response(
+        status = 403,
+        description = "Outside the client's role or business unit (FORBIDDEN)",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(rota_api::problem::Problem),
+    #[response(
+        status = 404,
+        description = "Not found (NOT_FOUND)",
+        content_type = "application/problem+json"
+    )]
+    NotFound(rota_api::problem::Problem),
+    #[response(
+        status = 409,
+        description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS",
+        content_type = "application/problem+json"
+    )]
+    Conflict(rota_api::problem::Problem),
+    #[response(
+        status = 412,
+        description = "If-Match names another version (PRECONDITION_FAILED)",
+        content_type = "application/problem+json"
+    )]
+    PreconditionFailed(rota_api::problem::Problem),
+    #[response(
+        status = 413,
+        description = "Body too large (PAYLOAD_TOO_LARGE)",
+        content_type = "application/problem+json"
+    )]
+    PayloadTooLarge(rota_api::problem::Problem),
+    #[response(
+        status = 422,
+        description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED",
+        content_type = "application/problem+json"
+    )]
+    Unprocessable(rota_api::problem::Problem),
+    #[response(
+        status = 429,
+        description = "Rate limit exceeded (RATE_LIMITED), with Retry-After",
+        content_type = "application/problem+json"
+    )]
+    RateLimited(rota_api::problem::Problem),
+    #[response(
+        status = 503,
+        description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(rota_api::problem::Problem),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

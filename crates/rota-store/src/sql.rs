@@ -126,6 +126,16 @@ macro_rules! store_impl {
             Ok(Some((decode_schedule(&row)?, zone)))
         }
 
+        /// Appends ` IN ($n, …)` for `ids`.
+        fn push_in_list(q: &mut QueryBuilder<$db>, ids: impl IntoIterator<Item = Uuid>) {
+            q.push(" IN (");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(id);
+            }
+            q.push(")");
+        }
+
         async fn fetch_json(q: &mut QueryBuilder<$db>, conn: &mut Conn) -> StoreResult<String> {
             let doc: Option<String> = q.build_query_scalar().fetch_one(&mut *conn).await.map_err(db_error)?;
             Ok(doc.unwrap_or_else(|| "[]".to_owned()))
@@ -134,12 +144,8 @@ macro_rules! store_impl {
         async fn shifts_by_ids(conn: &mut Conn, ids: &[ShiftId]) -> StoreResult<Vec<Shift>> {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE id IN ("));
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_uuid());
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE id"));
+                push_in_list(&mut q, chunk.iter().map(ShiftId::as_uuid));
                 out.extend(rows::shifts_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)
@@ -148,12 +154,8 @@ macro_rules! store_impl {
         async fn agents_by_ids(conn: &mut Conn, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
             let mut out = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $agent_json, " FROM agents WHERE id IN ("));
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_uuid());
-                }
-                q.push(")");
+                let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $agent_json, " FROM agents WHERE id"));
+                push_in_list(&mut q, chunk.iter().map(AgentId::as_uuid));
                 out.extend(rows::agents_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)
@@ -173,12 +175,8 @@ macro_rules! store_impl {
                 q.push_bind(to);
                 q.push(" AND end_at > ");
                 q.push_bind(from);
-                q.push(" AND owner_agent_id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.as_uuid());
-                }
-                q.push(")");
+                q.push(" AND owner_agent_id");
+                push_in_list(&mut q, chunk.iter().map(AgentId::as_uuid));
                 out.extend(rows::shifts_from_json(&fetch_json(&mut q, conn).await?)?);
             }
             Ok(out)

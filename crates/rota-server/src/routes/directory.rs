@@ -30,10 +30,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/business-units", tag = "directory", params(super::Paging),
-    responses((status = 200, description = "Business units the client may see", body = rota_api::schedules::Page<rota_core::directory::BusinessUnit>), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Business units the client may see", body = rota_api::schedules::Page<rota_core::directory::BusinessUnit>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_business_units(
     State(state): State<AppState>,
@@ -57,12 +54,7 @@ async fn list_business_units(
 
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{id}/agents", tag = "directory",
     params(("id" = String, Path, description = "Business unit id"), super::Paging),
-    responses((status = 200, description = "Agents, paged", body = rota_api::schedules::Page<rota_core::directory::Agent>), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Agents, paged", body = rota_api::schedules::Page<rota_core::directory::Agent>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_agents(
     State(state): State<AppState>,
@@ -81,15 +73,7 @@ async fn list_agents(
 #[utoipa::path(put, path = "/api/v2/wfm/agents/{id}/availability", tag = "directory",
     params(("id" = String, Path, description = "Agent id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = rota_core::directory::AvailabilityDoc,
-    responses((status = 200, description = "The agent with normalised availability (overlapping windows merged)", body = rota_core::directory::Agent),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The agent with normalised availability (overlapping windows merged)", body = rota_core::directory::Agent), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn set_availability(
     State(state): State<AppState>,

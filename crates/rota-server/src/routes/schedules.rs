@@ -64,11 +64,7 @@ pub struct FindQuery {
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/schedules", tag = "schedules", params(FindQuery),
-    responses((status = 200, description = "The schedule of that week, if any", body = Vec<rota_core::schedule::Schedule>), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The schedule of that week, if any", body = Vec<rota_core::schedule::Schedule>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn find(
     State(state): State<AppState>,
@@ -110,12 +106,7 @@ fn default_limit() -> u32 {
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
     responses((status = 200, description = "The schedule with a page of shifts; ETag is the version id", body = rota_api::schedules::ScheduleBody),
-        (status = 304, description = "Not modified"), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+        (status = 304, description = "Not modified"), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read(
     State(state): State<AppState>,
@@ -198,14 +189,7 @@ enum VersionsBody {
 /// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id"), VersionsQuery),
-    responses((status = 200, description = "Versions newest first (paged), or with `since` the versions after it with their changes", body = rota_api::schedules::Page<rota_api::schedules::VersionBody>),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Versions newest first (paged), or with `since` the versions after it with their changes", body = rota_api::schedules::Page<rota_api::schedules::VersionBody>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn versions(
     State(state): State<AppState>,
@@ -256,13 +240,7 @@ pub struct AsOfBody {
 
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions/{version_id}", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id"), ("version_id" = String, Path, description = "Schedule version id")),
-    responses((status = 200, description = "The shifts as they stood at that version", body = AsOfBody), (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The shifts as they stood at that version", body = AsOfBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn as_of(
     State(state): State<AppState>,
@@ -291,15 +269,7 @@ async fn as_of(
 
 #[utoipa::path(post, path = "/api/v2/wfm/schedules/{id}/publish", tag = "schedules",
     params(("id" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
-    responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn publish(
     State(state): State<AppState>,
@@ -349,15 +319,7 @@ pub struct EditBody {
 #[utoipa::path(post, path = "/api/v2/wfm/shifts/{shift_id}/edits", tag = "schedules",
     params(("shift_id" = String, Path, description = "Shift id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = EditBody,
-    responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn edit_shift(
     State(state): State<AppState>,
@@ -442,15 +404,7 @@ pub struct ImportShift {
 #[utoipa::path(post, path = "/api/v2/wfm/schedules", tag = "schedules",
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = ImportBody,
-    responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn import(
     State(state): State<AppState>,

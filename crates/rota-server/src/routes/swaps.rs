@@ -58,17 +58,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
         ("X-Request-Id" = Option<String>, Header, description = "Request id (also accepted as X-Genesys-Request-Id or ININ-Correlation-Id)"),
     ),
     responses(
-        (status = 200, description = "Per-item results and the schedule's version after the request", body = rota_api::swaps::SwapResponseBody),
-        (status = 400, description = "Malformed input (VALIDATION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid bearer token (UNAUTHENTICATED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the client's role or business unit (FORBIDDEN)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found (NOT_FOUND)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "If-Match names another version (PRECONDITION_FAILED)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large (PAYLOAD_TOO_LARGE)", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")
+        (status = 200, description = "Per-item results and the schedule's version after the request", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems
     ),
     security(("bearer" = []))
 )]
