@@ -27,6 +27,7 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    store: Store,
 }
 
 impl Application {
@@ -42,6 +43,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = TcpListener::bind(config.listen).await?;
+        let state_store = store.clone();
         let state = AppState {
             store,
             config: Arc::new(config.clone()),
@@ -65,17 +67,24 @@ impl Application {
                 config.request_timeout,
             ))
             .layer(axum::middleware::from_fn(request_id::middleware));
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            store: state_store,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests.
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and closes the
+    /// database connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+            .await;
+        self.store.close().await;
+        served
     }
 }

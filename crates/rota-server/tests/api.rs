@@ -976,3 +976,19 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
             .contains("/api/v2/wfm/schedules/shift-swaps")
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_503_with_retry_after() {
+    let app = spawn().await;
+    // Authenticate first: with the database gone, even the token lookup cannot be made.
+    app.store.close().await;
+    let err = app.client.business_units().await.unwrap_err();
+    assert_eq!(problem_code(&err), (503, ErrorCode::ServiceUnavailable));
+    let ClientError::Problem { headers, problem } = &err else {
+        panic!()
+    };
+    assert_eq!(headers["retry-after"], "1");
+    assert!(!problem.detail.contains("sqlite"), "{}", problem.detail);
+    let ready = app.anonymous.ready().await.unwrap_err();
+    assert_eq!(problem_code(&ready).0, 503);
+}

@@ -61,6 +61,15 @@ impl Store {
         result.map_err(|e| StoreError::Unavailable(Box::new(e)))
     }
 
+    /// Closes every connection: what a graceful shutdown does last. Commands after it fail
+    /// as `Unavailable`.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.close().await,
+            Self::Postgres(s) => s.pool().close().await,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",

@@ -82,6 +82,11 @@ impl SqliteStore {
         &self.pool
     }
 
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+
     async fn begin_write(&self) -> Result<WriteTx, rota_core::store::StoreError> {
         let tx = self
             .writer
