@@ -1,8 +1,12 @@
 //! The typed client SDK for the rota HTTP API: one method per endpoint, every failure a
 //! [`ClientError`] carrying the server's problem body (code, request id) when there is one.
 //!
+//! - [`retry`]: the retry policy, its budget and rate-limit pacing.
+//!
 //! Plain HTTP only for now: TLS (rustls) comes with the batch runner work.
 #![forbid(unsafe_code)]
+
+pub mod retry;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
