@@ -2,10 +2,12 @@
 //! [`ClientError`] carrying the server's problem body (code, request id) when there is one.
 //!
 //! - [`retry`]: the retry policy, its budget and rate-limit pacing.
+//! - [`batch`]: the bulk swap runner (stale-intent checks, idempotent retries, per-swap report).
 //!
 //! Plain HTTP only for now: TLS (rustls) comes with the batch runner work.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod retry;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -990,3 +990,110 @@ async fn an_unreachable_database_is_503_with_retry_after() {
     let ready = app.anonymous.ready().await.unwrap_err();
     assert_eq!(problem_code(&ready).0, 503);
 }
+
+#[tokio::test]
+async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_and_reports_stale_ones()
+ {
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    let app = spawn_with(|c| c.max_swap_items = 50).await;
+    let w = &app.world;
+    // Pairs of neighbouring shifts with two different owners (shift k is agent k % 5's; 4 is open).
+    let items: Vec<BatchItem> = (0..w.schedule.shifts.len() - 1)
+        .step_by(2)
+        .filter(|k| k % 5 != 4 && (k + 1) % 5 != 4)
+        .enumerate()
+        .map(|(index, k)| BatchItem {
+            index,
+            swap: SwapItemBody {
+                agent_id: w.agents[k % 5].id.to_string(),
+                original_shift_id: w.schedule.shifts[k].id.to_string(),
+                new_shift_id: w.schedule.shifts[k + 1].id.to_string(),
+                reason_code: "supervisor".into(),
+                counterpart_agent_id: Some(w.agents[(k + 1) % 5].id.to_string()),
+            },
+        })
+        .collect();
+    // The plan was made at version 1. Since then shift 0 changed hands (the first swap's
+    // intent is stale) and shifts 2 and 6 moved within their slots (owners unchanged: those
+    // swaps conflict with the plan's version but are still valid).
+    let edit = |k: usize, change: serde_json::Value| {
+        let client = app.client.clone();
+        let store = app.store.clone();
+        let shift = w.schedule.shifts[k].id;
+        async move {
+            let version = store.shift(shift).await.unwrap().version.get();
+            let body = serde_json::json!({"expectedVersion": version, "change": change});
+            client
+                .edit_shift(&shift.to_string(), &body, &CallOptions::default())
+                .await
+                .unwrap();
+        }
+    };
+    edit(
+        0,
+        serde_json::json!({"kind": "reassign", "agentId": w.agents[3].id}),
+    )
+    .await;
+    for k in [2usize, 6] {
+        let start = w.schedule.shifts[k]
+            .window
+            .start()
+            .checked_add(jiff::SignedDuration::from_mins(15))
+            .unwrap();
+        let end = start
+            .checked_add(jiff::SignedDuration::from_mins(45))
+            .unwrap();
+        edit(
+            k,
+            serde_json::json!({"kind": "move", "window": {"start": start, "end": end}}),
+        )
+        .await;
+    }
+    let mut runner = BatchRunner {
+        client: &app.client,
+        batch_id: "batch-1".into(),
+        schedule_id: w.schedule.id.to_string(),
+        batch_size: 2,
+        effective_date: None,
+        planned_version: Some(app.version_id(1)),
+        retrier: Retrier::new(RetryPolicy::default(), Some(11)),
+        budget: RetryBudget::new(1.0, 100),
+        stats: Default::default(),
+    };
+    let reports = runner.run(items.clone()).await;
+    // Shifts 0, 2 and 6 conflicted with the plan's version; 0 went stale, 2 and 6 were re-sent.
+    assert_eq!(runner.stats.conflicts_seen, 3, "{:?}", runner.stats);
+    assert_eq!(runner.stats.retries, 2, "{:?}", runner.stats);
+    assert_eq!(reports.len(), items.len());
+    assert_eq!(reports[0].status, FinalStatus::Stale, "{:?}", reports[0]);
+    for r in &reports[1..] {
+        assert_eq!(r.status, FinalStatus::Applied, "{r:?}");
+    }
+    // Exactly once, checked against the version history: each applied swap's two shifts
+    // changed hands together in exactly one bulk-swap version, as the item asked.
+    let history = app.store.changes_since(w.schedule.id, None).await.unwrap();
+    for (item, r) in items.iter().zip(&reports) {
+        let swapped_in = history
+            .iter()
+            .filter(|v| v.record.cause == rota_core::version::VersionCause::BulkSwap)
+            .filter(|v| {
+                let after = |id: &str| {
+                    v.changes
+                        .iter()
+                        .find(|c| c.shift_id.to_string() == id)
+                        .map(|c| c.after.owner.map(|o| o.to_string()))
+                };
+                after(&item.swap.original_shift_id) == Some(item.swap.counterpart_agent_id.clone())
+                    && after(&item.swap.new_shift_id) == Some(Some(item.swap.agent_id.clone()))
+            })
+            .count();
+        let expected = usize::from(r.status == FinalStatus::Applied);
+        assert_eq!(
+            swapped_in, expected,
+            "item {} ({:?}) applied {swapped_in} times",
+            r.index, r.status
+        );
+    }
+    rota_core::replay::replay(&history).unwrap();
+}

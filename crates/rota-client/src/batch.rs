@@ -1,0 +1,346 @@
+//! Runs a list of swaps to completion: each still-valid swap applied exactly once, every other
+//! one reported with why.
+//!
+//! Swaps go in chunks of `batch_size`, in `partial` mode, against the version read before the
+//! chunk. Items that conflict are re-sent only while their intent still holds — the agent
+//! still owns the original shift and the counterpart, when named, still owns the new one —
+//! judged from the current shifts the conflict answer carries; otherwise they are `stale`,
+//! never turned into a different swap. Every request carries an `Idempotency-Key` derived from
+//! the batch id, the chunk and the round (a round changes only when the payload does), so a
+//! resend after a lost answer is replayed by the server, not applied twice.
+
+use std::collections::HashMap;
+
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, Violation, ViolationCode};
+use serde::{Deserialize, Serialize};
+
+use crate::retry::{Decision, Failure, Retrier, RetryBudget};
+use crate::{CallOptions, Client, ClientError};
+
+/// One swap of the batch, by its position in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    pub index: usize,
+    pub swap: SwapItemBody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FinalStatus {
+    Applied,
+    /// A shift it names changed hands since the batch was planned: not sent again.
+    Stale,
+    Rejected,
+    /// Could not be completed (retries or budget exhausted, or a non-retryable error).
+    Failed,
+}
+
+/// The report line of one swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemReport {
+    pub index: usize,
+    pub status: FinalStatus,
+    pub attempts: u32,
+    pub request_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub violations: Vec<Violation>,
+    /// The schedule version that applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    pub requests: u64,
+    pub conflicts_seen: u64,
+    pub retries: u64,
+}
+
+pub struct BatchRunner<'a> {
+    pub client: &'a Client,
+    pub batch_id: String,
+    pub schedule_id: String,
+    pub batch_size: usize,
+    pub effective_date: Option<String>,
+    /// The version the swaps were planned against, if known: each chunk is sent against it,
+    /// so a shift that changed since the plan is caught as a conflict and its item re-checked.
+    /// `None`: each chunk reads the current version first.
+    pub planned_version: Option<String>,
+    pub retrier: Retrier,
+    pub budget: RetryBudget,
+    pub stats: BatchStats,
+}
+
+struct Pending {
+    item: BatchItem,
+    attempts: u32,
+    request_ids: Vec<String>,
+}
+
+fn failure_of(e: &ClientError) -> Failure {
+    match e {
+        ClientError::Transport(_) => Failure::Transport,
+        ClientError::Unexpected { status, .. } if status.is_server_error() => Failure::Server,
+        ClientError::Unexpected { .. } => Failure::Client,
+        ClientError::Problem { problem, headers } => {
+            let retry_after = headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
+            match problem.status {
+                409 if problem.code == rota_api::problem::ErrorCode::VersionConflict => {
+                    Failure::Conflict
+                }
+                429 => Failure::Throttled { retry_after },
+                503 => Failure::Unavailable { retry_after },
+                s if s >= 500 => Failure::Server,
+                _ => Failure::Client,
+            }
+        }
+    }
+}
+
+impl BatchRunner<'_> {
+    /// Runs `items` and returns one report per item, in input order.
+    pub async fn run(&mut self, items: Vec<BatchItem>) -> Vec<ItemReport> {
+        let mut reports = Vec::with_capacity(items.len());
+        for (chunk_no, chunk) in items.chunks(self.batch_size.max(1)).enumerate() {
+            reports.extend(self.run_chunk(chunk_no, chunk).await);
+        }
+        reports.sort_by_key(|r| r.index);
+        reports
+    }
+
+    async fn current_version(&mut self) -> Result<String, ClientError> {
+        let reply = self
+            .client
+            .schedule(&self.schedule_id, "limit=1", &CallOptions::default())
+            .await?;
+        Ok(reply.into_body()?.schedule_version_id)
+    }
+
+    async fn run_chunk(&mut self, chunk_no: usize, chunk: &[BatchItem]) -> Vec<ItemReport> {
+        let mut done = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<Pending> = chunk
+            .iter()
+            .map(|item| Pending {
+                item: item.clone(),
+                attempts: 0,
+                request_ids: Vec::new(),
+            })
+            .collect();
+        let mut base = match &self.planned_version {
+            Some(v) => v.clone(),
+            None => match self.current_version().await {
+                Ok(v) => v,
+                Err(e) => return fail_all(pending, &e),
+            },
+        };
+        let mut round = 0u32;
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            attempt += 1;
+            let body = SwapRequestBody {
+                schedule_version_id: base.clone(),
+                shift_swaps: pending.iter().map(|p| p.item.swap.clone()).collect(),
+                effective_date: self.effective_date.clone(),
+                mode: Some(SwapMode::Partial),
+                conflict_scope: Some(ConflictScope::Shifts),
+            };
+            let key = format!("{}:{chunk_no}:{round}", self.batch_id);
+            if attempt == 1 {
+                self.budget.record_request();
+            }
+            self.stats.requests += 1;
+            let options = CallOptions::default().header("Idempotency-Key", &key);
+            let outcome = self.client.shift_swaps(&body, &options).await;
+            for p in &mut pending {
+                p.attempts += 1;
+            }
+            let failure = match outcome {
+                Ok(reply) => {
+                    let request_id = reply.request_id().unwrap_or_default().to_owned();
+                    let Ok(answer) = reply.into_body() else {
+                        return fail_all(
+                            pending,
+                            &ClientError::Unexpected {
+                                status: reqwest::StatusCode::OK,
+                                body: "empty answer".into(),
+                            },
+                        );
+                    };
+                    base = answer.schedule_version_id.clone();
+                    let mut still = Vec::new();
+                    let outcomes: HashMap<usize, ItemOutcome> = answer
+                        .results
+                        .into_iter()
+                        .map(|r| (r.index, r.outcome))
+                        .collect();
+                    for (i, mut p) in pending.into_iter().enumerate() {
+                        p.request_ids.push(request_id.clone());
+                        match outcomes.get(&i) {
+                            Some(ItemOutcome::Applied { version }) => done.push(report(
+                                p,
+                                FinalStatus::Applied,
+                                None,
+                                None,
+                                vec![],
+                                Some(version.get()),
+                            )),
+                            // The named owners changed before the version it was checked against:
+                            // the same stale intent as a conflict, reported the same way.
+                            Some(ItemOutcome::Rejected { violations })
+                                if violations.iter().all(|v| {
+                                    matches!(
+                                        v.code,
+                                        ViolationCode::ShiftNotOwned
+                                            | ViolationCode::CounterpartMismatch
+                                    )
+                                }) =>
+                            {
+                                done.push(report(
+                                    p,
+                                    FinalStatus::Stale,
+                                    violations.first().map(|v| v.code.as_str().to_owned()),
+                                    violations.first().map(|v| v.detail.clone()),
+                                    violations.clone(),
+                                    None,
+                                ))
+                            }
+                            Some(ItemOutcome::Rejected { violations }) => done.push(report(
+                                p,
+                                FinalStatus::Rejected,
+                                violations.first().map(|v| v.code.as_str().to_owned()),
+                                violations.first().map(|v| v.detail.clone()),
+                                violations.clone(),
+                                None,
+                            )),
+                            Some(ItemOutcome::Conflict { shifts, .. }) => {
+                                self.stats.conflicts_seen += 1;
+                                if intent_holds(&p.item.swap, shifts) {
+                                    still.push(p);
+                                } else {
+                                    done.push(report(
+                                        p,
+                                        FinalStatus::Stale,
+                                        Some("STALE".into()),
+                                        Some("a shift it names changed hands after the batch was planned".into()),
+                                        vec![],
+                                        None,
+                                    ));
+                                }
+                            }
+                            Some(ItemOutcome::Skipped) | None => still.push(p),
+                        }
+                    }
+                    pending = still;
+                    if pending.is_empty() {
+                        break;
+                    }
+                    // The payload changes: a new round, so a new idempotency key.
+                    round += 1;
+                    Failure::Conflict
+                }
+                Err(e) => {
+                    if let ClientError::Problem { problem, .. } = &e {
+                        for p in &mut pending {
+                            p.request_ids.push(problem.request_id.clone());
+                        }
+                    }
+                    let failure = failure_of(&e);
+                    if failure == Failure::Client {
+                        done.extend(fail_all(pending, &e));
+                        return done;
+                    }
+                    failure
+                }
+            };
+            match self.retrier.decide(attempt, failure, &mut self.budget) {
+                Decision::RetryAfter(delay) => {
+                    self.stats.retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                Decision::GiveUp(reason) => {
+                    for p in pending {
+                        done.push(report(
+                            p,
+                            FinalStatus::Failed,
+                            Some(format!("{reason:?}")),
+                            Some(format!("gave up after {attempt} attempts: {reason:?}")),
+                            vec![],
+                            None,
+                        ));
+                    }
+                    return done;
+                }
+            }
+        }
+        done
+    }
+}
+
+/// The intent of a swap, judged from the current state of the shifts that conflicted: the
+/// agent still owns the original shift, and the counterpart (when named) still owns the new
+/// one. A shift absent from the list did not change.
+pub fn intent_holds(swap: &SwapItemBody, current: &[rota_core::schedule::Shift]) -> bool {
+    let owner = |id: &str| {
+        current
+            .iter()
+            .find(|s| s.id.to_string() == id)
+            .map(|s| s.owner.map(|o| o.to_string()))
+    };
+    let original_ok =
+        owner(&swap.original_shift_id).is_none_or(|o| o.as_deref() == Some(swap.agent_id.as_str()));
+    let new_ok = match (&swap.counterpart_agent_id, owner(&swap.new_shift_id)) {
+        (Some(counterpart), Some(o)) => o.as_deref() == Some(counterpart.as_str()),
+        _ => true,
+    };
+    original_ok && new_ok
+}
+
+fn report(
+    p: Pending,
+    status: FinalStatus,
+    code: Option<String>,
+    detail: Option<String>,
+    violations: Vec<Violation>,
+    version: Option<u64>,
+) -> ItemReport {
+    ItemReport {
+        index: p.item.index,
+        status,
+        attempts: p.attempts,
+        request_ids: p.request_ids,
+        code,
+        detail,
+        violations,
+        version,
+    }
+}
+
+fn fail_all(pending: Vec<Pending>, e: &ClientError) -> Vec<ItemReport> {
+    let (code, detail) = match e.problem() {
+        Some(p) => (Some(p.code.as_str().to_owned()), Some(p.detail.clone())),
+        None => (Some("TRANSPORT".into()), Some(e.to_string())),
+    };
+    pending
+        .into_iter()
+        .map(|p| {
+            report(
+                p,
+                FinalStatus::Failed,
+                code.clone(),
+                detail.clone(),
+                vec![],
+                None,
+            )
+        })
+        .collect()
+}
