@@ -11,6 +11,8 @@ use rota_core::version::CommitContext;
 use rota_scenario::{Params, Scenario};
 use rota_store::Store;
 
+mod batch;
+
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
 
 #[derive(Parser)]
@@ -31,6 +33,22 @@ enum Command {
     Seed(SeedArgs),
     /// Run the HTTP service until SIGTERM or Ctrl-C, then drain in-flight requests.
     Serve(ServeArgs),
+    /// Run a bulk swap batch to completion (resumable; a per-swap JSON Lines report).
+    Batch {
+        /// YAML: batch_size, retry_delay_ms, region/regions or base_url, client_id/secret (or
+        /// ROTA_CLIENT_ID/ROTA_CLIENT_SECRET), schedule_id, max_attempts, effective_date.
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// CSV with a header (agent_id,original_shift_id,new_shift_id,reason_code[,counterpart_agent_id]),
+        /// or .json / .jsonl.
+        #[arg(long)]
+        input: std::path::PathBuf,
+        #[arg(long, default_value = "report.jsonl")]
+        report: std::path::PathBuf,
+        /// Finish the batch the journal beside the report describes.
+        #[arg(long)]
+        resume: bool,
+    },
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
@@ -127,6 +145,21 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Seed(args) => seed(args).await,
         Command::Serve(args) => serve(args).await,
+        Command::Batch {
+            config,
+            input,
+            report,
+            resume,
+        } => {
+            let code = batch::run(batch::BatchArgs {
+                config,
+                input,
+                report,
+                resume,
+            })
+            .await?;
+            std::process::exit(code);
+        }
         Command::Clients {
             command: ClientsCommand::Create(args),
         } => create_client(args).await,

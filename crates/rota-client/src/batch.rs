@@ -126,7 +126,9 @@ impl BatchRunner<'_> {
         Ok(reply.into_body()?.schedule_version_id)
     }
 
-    async fn run_chunk(&mut self, chunk_no: usize, chunk: &[BatchItem]) -> Vec<ItemReport> {
+    /// Runs one chunk (its number keys the idempotency keys, so a resumed run re-sends a chunk
+    /// under the keys it had).
+    pub async fn run_chunk(&mut self, chunk_no: usize, chunk: &[BatchItem]) -> Vec<ItemReport> {
         let mut done = Vec::with_capacity(chunk.len());
         let mut pending: Vec<Pending> = chunk
             .iter()
@@ -202,6 +204,7 @@ impl BatchRunner<'_> {
                                         v.code,
                                         ViolationCode::ShiftNotOwned
                                             | ViolationCode::CounterpartMismatch
+                                            | ViolationCode::SameAgent
                                     )
                                 }) =>
                             {

@@ -1,0 +1,474 @@
+//! `rota batch`: the weekly bulk swap batch from a YAML config and a CSV/JSON input, run to
+//! completion with a journal that makes it resumable and a per-swap JSON Lines report.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rota_api::swaps::SwapItemBody;
+use rota_client::batch::{BatchItem, BatchRunner, FinalStatus, ItemReport};
+use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+use rota_client::{CallOptions, Client};
+use serde::{Deserialize, Serialize};
+
+/// The batch configuration. It takes the user's keys as they wrote them (`batch_size`,
+/// `retry_delay_ms`, `region`); an unknown key is an error that names it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "default_retry_delay_ms")]
+    pub retry_delay_ms: u64,
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    /// Region name → base URL, for configs that name a region.
+    #[serde(default)]
+    pub regions: BTreeMap<String, String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub schedule_id: String,
+    /// Accepted for compatibility; requests are sent one at a time (see the README).
+    pub concurrency: Option<usize>,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// `partial` (the default for batches) is the only mode a batch runs in: every swap gets
+    /// its own outcome.
+    pub mode: Option<String>,
+    pub conflict_scope: Option<String>,
+    pub effective_date: Option<String>,
+    /// Seed of the retry jitter, for reproducible runs.
+    pub jitter_seed: Option<u64>,
+}
+
+fn default_batch_size() -> usize {
+    50
+}
+fn default_retry_delay_ms() -> u64 {
+    200
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+
+impl BatchConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Self =
+            yaml_serde::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        if config.mode.as_deref().is_some_and(|m| m != "partial") {
+            bail!(
+                "{}: mode must be `partial` for a batch (each swap gets its own outcome)",
+                path.display()
+            );
+        }
+        if config
+            .conflict_scope
+            .as_deref()
+            .is_some_and(|s| s != "shifts")
+        {
+            bail!(
+                "{}: conflict_scope must be `shifts` for a batch",
+                path.display()
+            );
+        }
+        if config.batch_size == 0 {
+            bail!("{}: batch_size must be at least 1", path.display());
+        }
+        Ok(config)
+    }
+
+    fn base_url(&self) -> Result<String> {
+        if let Some(url) = &self.base_url {
+            return Ok(url.clone());
+        }
+        match &self.region {
+            Some(region) => self.regions.get(region).cloned().with_context(|| {
+                format!("region `{region}` has no base URL: add `base_url` or `regions: {{{region}: https://…}}`")
+            }),
+            None => bail!("the config needs `base_url` (or `region` with `regions`)"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputRow {
+    agent_id: String,
+    original_shift_id: String,
+    new_shift_id: String,
+    reason_code: String,
+    #[serde(default)]
+    counterpart_agent_id: Option<String>,
+}
+
+/// Reads and checks every row before anything is sent; errors name the line.
+pub fn read_input(path: &Path) -> Result<Vec<BatchItem>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let rows: Vec<(usize, InputRow)> = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => serde_json::from_str::<Vec<InputRow>>(&text)
+            .with_context(|| format!("{}", path.display()))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r))
+            .collect(),
+        Some("jsonl") | Some("ndjson") => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map(|r| (i + 1, r))
+                    .with_context(|| format!("{}: line {}", path.display(), i + 1))
+            })
+            .collect::<Result<_>>()?,
+        _ => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let mut rows = Vec::new();
+            for (i, row) in reader.deserialize::<InputRow>().enumerate() {
+                // Line 1 is the header.
+                rows.push((
+                    i + 2,
+                    row.with_context(|| format!("{}: line {}", path.display(), i + 2))?,
+                ));
+            }
+            rows
+        }
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    for (index, (line, row)) in rows.into_iter().enumerate() {
+        let counterpart = row.counterpart_agent_id.filter(|c| !c.is_empty());
+        let mut check = |field: &str, value: &str| {
+            if uuid_ok(value).is_err() {
+                errors.push(format!("line {line}: {field} `{value}` is not a UUID"));
+            }
+        };
+        check("agent_id", &row.agent_id);
+        check("original_shift_id", &row.original_shift_id);
+        check("new_shift_id", &row.new_shift_id);
+        if let Some(c) = &counterpart {
+            check("counterpart_agent_id", c);
+        }
+        if !["personal", "coverage", "preference", "supervisor", "other"]
+            .contains(&row.reason_code.as_str())
+        {
+            errors.push(format!("line {line}: reason_code `{}` is not one of personal, coverage, preference, supervisor, other", row.reason_code));
+        }
+        items.push(BatchItem {
+            index,
+            swap: SwapItemBody {
+                agent_id: row.agent_id,
+                original_shift_id: row.original_shift_id,
+                new_shift_id: row.new_shift_id,
+                reason_code: row.reason_code,
+                counterpart_agent_id: counterpart,
+            },
+        });
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{}: {} bad row(s), nothing was sent:\n  {}",
+            path.display(),
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    Ok(items)
+}
+
+fn uuid_ok(s: &str) -> Result<(), ()> {
+    s.parse::<rota_core::ids::ShiftId>()
+        .map(|_| ())
+        .map_err(|_| ())
+}
+
+/// The first journal line: what makes a resumed run send exactly what the first one did.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JournalHeader {
+    batch_id: String,
+    planned_version: String,
+    input_items: usize,
+}
+
+pub struct BatchArgs {
+    pub config: PathBuf,
+    pub input: PathBuf,
+    pub report: PathBuf,
+    pub resume: bool,
+}
+
+/// Exit codes: 0 when every swap applied, 2 when some did not (the report says why); errors
+/// (bad configuration or input, authentication) return `Err` and exit 1.
+pub async fn run(args: BatchArgs) -> Result<i32> {
+    let config = BatchConfig::load(&args.config)?;
+    if config.concurrency.is_some_and(|c| c > 1) {
+        eprintln!(
+            "concurrency: requests are sent one at a time for now; {} is ignored",
+            config.concurrency.unwrap_or(1)
+        );
+    }
+    let items = read_input(&args.input)?;
+    let base_url = config.base_url()?;
+    let client_id = config
+        .client_id
+        .clone()
+        .or_else(|| std::env::var("ROTA_CLIENT_ID").ok())
+        .context("no client id: set `client_id` or ROTA_CLIENT_ID")?;
+    let secret = config
+        .client_secret
+        .clone()
+        .or_else(|| std::env::var("ROTA_CLIENT_SECRET").ok())
+        .context("no client secret: set `client_secret` or ROTA_CLIENT_SECRET")?;
+    let anonymous = Client::new(&base_url);
+    let token = anonymous
+        .token(&client_id, &secret)
+        .await
+        .map_err(|e| anyhow::anyhow!("authentication failed: {e}"))?;
+    let client = anonymous.with_bearer(&token.access_token);
+
+    let journal_path = args.report.with_extension("journal");
+    let (header, finished) = if args.resume {
+        read_journal(&journal_path)?
+    } else {
+        if journal_path.exists() {
+            bail!(
+                "{} exists: pass --resume to finish that batch, or remove it",
+                journal_path.display()
+            );
+        }
+        let schedule = client
+            .schedule(&config.schedule_id, "limit=1", &CallOptions::default())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading schedule {}: {e}", config.schedule_id))?
+            .into_body()?;
+        let header = JournalHeader {
+            batch_id: format!("batch-{}", uuid_v7()),
+            planned_version: schedule.schedule_version_id,
+            input_items: items.len(),
+        };
+        let mut f = std::fs::File::create(&journal_path)?;
+        writeln!(f, "{}", serde_json::to_string(&header)?)?;
+        (header, Vec::new())
+    };
+    if header.input_items != items.len() {
+        bail!(
+            "the journal is for an input of {} swaps, not {}",
+            header.input_items,
+            items.len()
+        );
+    }
+    let done: HashSet<usize> = finished.iter().map(|r| r.index).collect();
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal_path)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let mut runner = BatchRunner {
+        client: &client,
+        batch_id: header.batch_id.clone(),
+        schedule_id: config.schedule_id.clone(),
+        batch_size: config.batch_size,
+        effective_date: config.effective_date.clone(),
+        planned_version: Some(header.planned_version.clone()),
+        retrier: Retrier::new(
+            RetryPolicy {
+                base: Duration::from_millis(config.retry_delay_ms),
+                max_attempts: config.max_attempts,
+                ..RetryPolicy::default()
+            },
+            config.jitter_seed,
+        ),
+        budget: RetryBudget::default(),
+        stats: Default::default(),
+    };
+    let total = items.len() as u64;
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} swaps {msg}")
+        {
+            bar.set_style(style);
+        }
+        Some(bar)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut reports: Vec<ItemReport> = finished;
+    let mut last_line = Instant::now();
+    for (chunk_no, chunk) in items.chunks(config.batch_size).enumerate() {
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("stopped: the journal holds what finished; run again with --resume");
+            break;
+        }
+        let todo: Vec<BatchItem> = chunk
+            .iter()
+            .filter(|i| !done.contains(&i.index))
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            continue;
+        }
+        // A chunk resumed whole is re-sent as it was, under the keys it had; the server replays
+        // what had committed.
+        let outcome = runner.run_chunk(chunk_no, &todo).await;
+        for r in &outcome {
+            writeln!(journal, "{}", serde_json::to_string(r)?)?;
+        }
+        journal.flush()?;
+        reports.extend(outcome);
+        let applied = reports
+            .iter()
+            .filter(|r| r.status == FinalStatus::Applied)
+            .count();
+        match &progress {
+            Some(bar) => {
+                bar.set_position(reports.len() as u64);
+                bar.set_message(format!(
+                    "{applied} applied, {} conflicts seen",
+                    runner.stats.conflicts_seen
+                ));
+            }
+            None if last_line.elapsed() >= Duration::from_secs(2)
+                || reports.len() as u64 == total =>
+            {
+                eprintln!("{}/{total} swaps done, {applied} applied", reports.len());
+                last_line = Instant::now();
+            }
+            None => {}
+        }
+    }
+    if let Some(bar) = &progress {
+        bar.finish();
+    }
+    reports.sort_by_key(|r| r.index);
+    let mut out = std::fs::File::create(&args.report)?;
+    for r in &reports {
+        writeln!(out, "{}", serde_json::to_string(r)?)?;
+    }
+    let count = |s: FinalStatus| reports.iter().filter(|r| r.status == s).count();
+    eprintln!(
+        "\n| applied | stale | rejected | failed | not run | requests | conflicts seen | retries | wall time |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n\
+         | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
+        count(FinalStatus::Applied),
+        count(FinalStatus::Stale),
+        count(FinalStatus::Rejected),
+        count(FinalStatus::Failed),
+        items.len() - reports.len(),
+        runner.stats.requests,
+        runner.stats.conflicts_seen,
+        runner.stats.retries,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if count(FinalStatus::Applied) == items.len() {
+        0
+    } else {
+        2
+    })
+}
+
+fn uuid_v7() -> String {
+    rota_core::ids::ScheduleId::new().to_string()
+}
+
+fn read_journal(path: &Path) -> Result<(JournalHeader, Vec<ItemReport>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("--resume needs {}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header: JournalHeader = serde_json::from_str(&lines.next().context("empty journal")??)
+        .with_context(|| format!("{}: line 1", path.display()))?;
+    let mut reports = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A line cut short by a crash is the last one; what it reported runs again.
+        match serde_json::from_str::<ItemReport>(&line) {
+            Ok(r) => reports.push(r),
+            Err(e) => eprintln!("{}: line {} ignored ({e})", path.display(), i + 2),
+        }
+    }
+    Ok((header, reports))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rota-cli-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_users_yaml_works_once_its_region_has_a_base_url() {
+        let users = "batch_size: 50\nretry_delay_ms: 2000\nregion: us-east-2\nschedule_id: x\n";
+        let config = BatchConfig::load(&write("users.yaml", users)).unwrap();
+        assert_eq!((config.batch_size, config.retry_delay_ms), (50, 2000));
+        assert!(
+            config
+                .base_url()
+                .unwrap_err()
+                .to_string()
+                .contains("us-east-2")
+        );
+        let with_url = format!("{users}regions:\n  us-east-2: http://127.0.0.1:8080\n");
+        let config = BatchConfig::load(&write("users2.yaml", &with_url)).unwrap();
+        assert_eq!(config.base_url().unwrap(), "http://127.0.0.1:8080");
+        let example = BatchConfig::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/batch.yaml"
+        )));
+        assert!(example.unwrap().base_url().is_ok());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err =
+            BatchConfig::load(&write("typo.yaml", "batchsize: 5\nschedule_id: x\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("batchsize"), "{err:#}");
+    }
+
+    #[test]
+    fn every_bad_row_is_named_by_line_before_anything_is_sent() {
+        let csv = "agent_id,original_shift_id,new_shift_id,reason_code\n\
+                   0192a136-de72-72a2-8b35-83d3c018ca9a,0192a136-de72-72a2-8b35-83d3c018cb01,0192a136-de72-72a2-8b35-83d3c018cb77,personal\n\
+                   nope,0192a136-de72-72a2-8b35-83d3c018cb01,0192a136-de72-72a2-8b35-83d3c018cb77,holiday\n";
+        let err = read_input(&write("swaps.csv", csv))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3: agent_id `nope`"), "{err}");
+        assert!(err.contains("line 3: reason_code `holiday`"), "{err}");
+        let items = read_input(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/swaps.csv"
+        )))
+        .unwrap();
+        assert_eq!(items.len(), 200);
+        let jsonl = "{\"agent_id\":\"0192a136-de72-72a2-8b35-83d3c018ca9a\",\"original_shift_id\":\"0192a136-de72-72a2-8b35-83d3c018cb01\",\"new_shift_id\":\"0192a136-de72-72a2-8b35-83d3c018cb77\",\"reason_code\":\"other\"}\n";
+        assert_eq!(read_input(&write("swaps.jsonl", jsonl)).unwrap().len(), 1);
+    }
+}
