@@ -234,7 +234,9 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         .token(&client_id, &secret)
         .await
         .map_err(|e| anyhow::anyhow!("authentication failed: {e}"))?;
-    let client = anonymous.with_bearer(&token.access_token);
+    let client = anonymous.clone().with_bearer(&token.access_token);
+    let mut token_taken = Instant::now();
+    let token_life = Duration::from_secs(token.expires_in);
 
     let journal_path = args.report.with_extension("journal");
     let (header, finished) = if args.resume {
@@ -247,6 +249,7 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
             );
         }
         let schedule = client
+            .clone()
             .schedule(&config.schedule_id, "limit=1", &CallOptions::default())
             .await
             .map_err(|e| anyhow::anyhow!("reading schedule {}: {e}", config.schedule_id))?
@@ -282,7 +285,7 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         });
     }
     let mut runner = BatchRunner {
-        client: &client,
+        client,
         batch_id: header.batch_id.clone(),
         schedule_id: config.schedule_id.clone(),
         batch_size: config.batch_size,
@@ -326,6 +329,15 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
             .collect();
         if todo.is_empty() {
             continue;
+        }
+        // Renew the token well before it expires.
+        if token_taken.elapsed() >= token_life.mul_f64(0.8) {
+            let token = anonymous
+                .token(&client_id, &secret)
+                .await
+                .map_err(|e| anyhow::anyhow!("renewing the token failed: {e}"))?;
+            runner.client = anonymous.clone().with_bearer(&token.access_token);
+            token_taken = Instant::now();
         }
         // A chunk resumed whole is re-sent as it was, under the keys it had; the server replays
         // what had committed.

@@ -60,10 +60,13 @@ pub struct BatchStats {
     pub requests: u64,
     pub conflicts_seen: u64,
     pub retries: u64,
+    /// Pauses taken to stay within the rate limit.
+    pub paced: u64,
 }
 
-pub struct BatchRunner<'a> {
-    pub client: &'a Client,
+pub struct BatchRunner {
+    /// Replaceable between chunks (a renewed token).
+    pub client: Client,
     pub batch_id: String,
     pub schedule_id: String,
     pub batch_size: usize,
@@ -107,7 +110,7 @@ fn failure_of(e: &ClientError) -> Failure {
     }
 }
 
-impl BatchRunner<'_> {
+impl BatchRunner {
     /// Runs `items` and returns one report per item, in input order.
     pub async fn run(&mut self, items: Vec<BatchItem>) -> Vec<ItemReport> {
         let mut reports = Vec::with_capacity(items.len());
@@ -163,6 +166,30 @@ impl BatchRunner<'_> {
             self.stats.requests += 1;
             let options = CallOptions::default().header("Idempotency-Key", &key);
             let outcome = self.client.shift_swaps(&body, &options).await;
+            let headers = match &outcome {
+                Ok(reply) => Some(reply.headers.clone()),
+                Err(ClientError::Problem { headers, .. }) => Some((**headers).clone()),
+                Err(_) => None,
+            };
+            // Spread what is left of the rate-limit bucket over its reset time, so a long batch
+            // slows down before the server has to say 429.
+            if let Some(headers) = headers {
+                let number = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                };
+                if let (Some(remaining), Some(limit)) =
+                    (number("x-ratelimit-remaining"), number("x-ratelimit-limit"))
+                {
+                    let wait = crate::retry::pace(remaining, limit, 1);
+                    if !wait.is_zero() {
+                        self.stats.paced += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
             for p in &mut pending {
                 p.attempts += 1;
             }

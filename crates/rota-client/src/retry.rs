@@ -182,15 +182,15 @@ impl Retrier {
     }
 }
 
-/// Paces requests from the rate-limit headers: with `remaining` requests left in a bucket
-/// that refills fully in `reset`, spread what is left over that time instead of running dry
-/// and meeting a 429.
-pub fn pace(remaining: u64, reset: Duration, in_flight: u64) -> Duration {
-    let spare = remaining.saturating_sub(in_flight);
-    if spare > in_flight.max(1) {
+/// Paces requests from the rate-limit headers: while the bucket has more tokens than there are
+/// requests in flight, go on; below that, wait the time one token takes to come back
+/// (`limit_per_minute` from `X-RateLimit-Limit`), so the batch slows to the sustained rate
+/// instead of running the bucket dry and meeting 429s.
+pub fn pace(remaining: u64, limit_per_minute: u64, in_flight: u64) -> Duration {
+    if remaining > in_flight.max(1) {
         Duration::ZERO
     } else {
-        reset / u32::try_from(spare.max(1)).unwrap_or(u32::MAX)
+        Duration::from_secs(60) / u32::try_from(limit_per_minute.max(1)).unwrap_or(u32::MAX)
     }
 }
 
@@ -329,9 +329,9 @@ mod tests {
     }
 
     #[test]
-    fn pacing_spreads_the_last_requests_over_the_reset_time() {
-        assert_eq!(pace(100, Duration::from_secs(30), 4), Duration::ZERO);
-        assert_eq!(pace(6, Duration::from_secs(30), 4), Duration::from_secs(15));
-        assert_eq!(pace(0, Duration::from_secs(30), 4), Duration::from_secs(30));
+    fn pacing_slows_to_the_sustained_rate_when_the_bucket_runs_low() {
+        assert_eq!(pace(100, 300, 4), Duration::ZERO);
+        assert_eq!(pace(4, 300, 4), Duration::from_millis(200));
+        assert_eq!(pace(0, 60, 1), Duration::from_secs(1));
     }
 }

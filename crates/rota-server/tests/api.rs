@@ -1051,7 +1051,7 @@ async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_a
         .await;
     }
     let mut runner = BatchRunner {
-        client: &app.client,
+        client: app.client.clone(),
         batch_id: "batch-1".into(),
         schedule_id: w.schedule.id.to_string(),
         batch_size: 2,
@@ -1096,4 +1096,56 @@ async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_a
         );
     }
     rota_core::replay::replay(&history).unwrap();
+}
+
+#[tokio::test]
+async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    let app = spawn().await;
+    let w = &app.world;
+    let items: Vec<BatchItem> = [(0usize, 1usize), (5, 6)]
+        .iter()
+        .enumerate()
+        .map(|(index, &(a, b))| BatchItem {
+            index,
+            swap: SwapItemBody {
+                agent_id: w.agents[a % 5].id.to_string(),
+                original_shift_id: w.schedule.shifts[a].id.to_string(),
+                new_shift_id: w.schedule.shifts[b].id.to_string(),
+                reason_code: "coverage".into(),
+                counterpart_agent_id: Some(w.agents[b % 5].id.to_string()),
+            },
+        })
+        .collect();
+    let runner = |client: Client| BatchRunner {
+        client,
+        batch_id: "nightly".into(),
+        schedule_id: w.schedule.id.to_string(),
+        batch_size: 2,
+        effective_date: None,
+        planned_version: Some(app.version_id(1)),
+        retrier: Retrier::new(RetryPolicy::default(), Some(5)),
+        budget: RetryBudget::default(),
+        stats: Default::default(),
+    };
+    // The first run commits the chunk; its journal line never gets written (the process dies).
+    let first = runner(app.client.clone()).run_chunk(0, &items).await;
+    assert!(
+        first.iter().all(|r| r.status == FinalStatus::Applied),
+        "{first:?}"
+    );
+    // The resumed run sends the same chunk under the same key: the server replays it.
+    let resumed = runner(app.client.clone()).run_chunk(0, &items).await;
+    assert_eq!(
+        resumed
+            .iter()
+            .map(|r| (r.status, r.version))
+            .collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|r| (r.status, r.version))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(app.version().await, 2);
 }
