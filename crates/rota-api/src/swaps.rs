@@ -164,6 +164,21 @@ pub struct SwapResponseBody {
     pub results: Vec<ItemResult>,
 }
 
+impl From<rota_core::command::SwapResult> for SwapResponseBody {
+    fn from(result: rota_core::command::SwapResult) -> Self {
+        Self {
+            schedule_version_id: result.current_version_id.to_string(),
+            committed_version: result.committed.map(|c| c.version.get()),
+            results: result
+                .outcomes
+                .into_iter()
+                .enumerate()
+                .map(|(index, outcome)| ItemResult { index, outcome })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rota_api::schedules::{Page, ScheduleBody, VersionBody};
-use rota_api::swaps::{ItemResult, SwapResponseBody};
+use rota_api::swaps::SwapResponseBody;
 use rota_core::command::{EditChange, ShiftEdit};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, Shift, TimeWindow};
@@ -361,17 +361,7 @@ async fn edit_shift(
         |ctx| async move { store.edit_shift(&edit, &ctx).await },
     )
     .await?;
-    let mut response = Json(SwapResponseBody {
-        schedule_version_id: result.current_version_id.to_string(),
-        committed_version: result.committed.map(|c| c.version.get()),
-        results: result
-            .outcomes
-            .into_iter()
-            .enumerate()
-            .map(|(index, outcome)| ItemResult { index, outcome })
-            .collect(),
-    })
-    .into_response();
+    let mut response = Json(SwapResponseBody::from(result)).into_response();
     idempotency::mark_replayed(&mut response, replayed);
     Ok(response)
 }

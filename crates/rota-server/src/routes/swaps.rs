@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use rota_api::swaps::{ItemResult, SwapBodyError, SwapRequestBody, SwapResponseBody};
+use rota_api::swaps::{SwapBodyError, SwapRequestBody, SwapResponseBody};
 use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
 use rota_core::store::ScheduleStore;
 use rota_core::version::ScheduleVersionId;
@@ -133,48 +133,32 @@ fn respond(
     strict: bool,
     result: SwapResult,
 ) -> Result<Json<SwapResponseBody>, ApiError> {
-    let current = result.current_version_id.to_string();
-    let items: Vec<ItemResult> = result
-        .outcomes
-        .into_iter()
-        .enumerate()
-        .map(|(index, outcome)| ItemResult { index, outcome })
-        .collect();
-    let conflicts = items
-        .iter()
-        .filter(|i| matches!(i.outcome, ItemOutcome::Conflict { .. }))
-        .count();
-    let rejected = items
-        .iter()
-        .filter(|i| matches!(i.outcome, ItemOutcome::Rejected { .. }))
-        .count();
+    let body = SwapResponseBody::from(result);
+    let total = body.results.len();
+    let count =
+        |pred: fn(&ItemOutcome) -> bool| body.results.iter().filter(|i| pred(&i.outcome)).count();
+    let conflicts = count(|o| matches!(o, ItemOutcome::Conflict { .. }));
+    let rejected = count(|o| matches!(o, ItemOutcome::Rejected { .. }));
     if strict && conflicts > 0 {
         return Err(ApiError::PreconditionFailed(format!(
-            "the schedule is at version {current}, not the one If-Match names"
+            "the schedule is at version {}, not the one If-Match names",
+            body.schedule_version_id
         )));
     }
     if mode == SwapMode::Atomic && conflicts > 0 {
         return Err(ApiError::Conflict {
             detail: format!(
-                "{conflicts} of {} swaps touch shifts that changed after the base version; nothing was applied",
-                items.len()
+                "{conflicts} of {total} swaps touch shifts that changed after the base version; nothing was applied"
             ),
-            current_version_id: current,
-            items,
+            current_version_id: body.schedule_version_id,
+            items: body.results,
         });
     }
     if mode == SwapMode::Atomic && rejected > 0 {
         return Err(ApiError::RuleViolation {
-            detail: format!(
-                "{rejected} of {} swaps break rules; nothing was applied",
-                items.len()
-            ),
-            items,
+            detail: format!("{rejected} of {total} swaps break rules; nothing was applied"),
+            items: body.results,
         });
     }
-    Ok(Json(SwapResponseBody {
-        schedule_version_id: current,
-        committed_version: result.committed.map(|c| c.version.get()),
-        results: items,
-    }))
+    Ok(Json(body))
 }
