@@ -270,6 +270,11 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
             items.len()
         );
     }
+    // Failed swaps are run again; the others are final.
+    let finished: Vec<ItemReport> = finished
+        .into_iter()
+        .filter(|r| r.status.is_terminal())
+        .collect();
     let done: HashSet<usize> = finished.iter().map(|r| r.index).collect();
     let mut journal = std::fs::OpenOptions::new()
         .append(true)

@@ -6,7 +6,8 @@
 //! still owns the original shift and the counterpart, when named, still owns the new one —
 //! judged from the current shifts the conflict answer carries; otherwise they are `stale`,
 //! never turned into a different swap. Every request carries an `Idempotency-Key` derived from
-//! the batch id, the chunk and the round (a round changes only when the payload does), so a
+//! the batch id, the chunk and a digest of what the request carries (base version and item
+//! indices): the same payload always goes under the same key, another payload never does, so a
 //! resend after a lost answer is replayed by the server, not applied twice.
 
 use std::collections::HashMap;
@@ -23,6 +24,14 @@ use crate::{CallOptions, Client, ClientError};
 pub struct BatchItem {
     pub index: usize,
     pub swap: SwapItemBody,
+}
+
+impl FinalStatus {
+    /// Whether running the swap again could change its outcome: `failed` ones (retries or
+    /// budget exhausted, the service away) are run again by a resumed batch.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Failed)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +157,6 @@ impl BatchRunner {
                 Err(e) => return fail_all(pending, &e),
             },
         };
-        let mut round = 0u32;
         let mut attempt = 0u32;
         while !pending.is_empty() {
             attempt += 1;
@@ -159,7 +167,12 @@ impl BatchRunner {
                 mode: Some(SwapMode::Partial),
                 conflict_scope: Some(ConflictScope::Shifts),
             };
-            let key = format!("{}:{chunk_no}:{round}", self.batch_id);
+            let key = idempotency_key(
+                &self.batch_id,
+                chunk_no,
+                &base,
+                pending.iter().map(|p| p.item.index),
+            );
             if attempt == 1 {
                 self.budget.record_request();
             }
@@ -274,8 +287,6 @@ impl BatchRunner {
                     if pending.is_empty() {
                         break;
                     }
-                    // The payload changes: a new round, so a new idempotency key.
-                    round += 1;
                     Failure::Conflict
                 }
                 Err(e) => {
@@ -314,6 +325,31 @@ impl BatchRunner {
         }
         done
     }
+}
+
+/// The key of one request: batch, chunk, and an FNV-1a digest of the base version and the
+/// item indices — stable across processes and releases, unlike `std`'s hasher, because a
+/// resumed run must find the keys of the crashed one.
+pub fn idempotency_key(
+    batch_id: &str,
+    chunk_no: usize,
+    base: &str,
+    indices: impl Iterator<Item = usize>,
+) -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    };
+    feed(base.as_bytes());
+    for i in indices {
+        feed(b",");
+        feed(i.to_string().as_bytes());
+    }
+    format!("{batch_id}:{chunk_no}:{hash:016x}")
 }
 
 /// The intent of a swap, judged from the current state of the shifts that conflicted: the

@@ -1149,3 +1149,114 @@ async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
     );
     assert_eq!(app.version().await, 2);
 }
+
+#[tokio::test]
+async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_once() {
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    let dir = std::env::temp_dir().join("rota-api-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
+            .display()
+    );
+    let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap());
+    let world = World::disjoint(4, 16);
+    store.create_business_unit(&world.bu).await.unwrap();
+    store.create_agents(&world.agents).await.unwrap();
+    store
+        .import_schedule(&world.schedule, &ctx(world.now, "import"))
+        .await
+        .unwrap();
+    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let start = |store: Store, listen: std::net::SocketAddr| async move {
+        let config = Config {
+            listen,
+            ..Config::default()
+        };
+        let app = Application::with_store(config, store, Arc::new(FixedClock::new(world.now)))
+            .await
+            .unwrap();
+        let addr = app.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(app.run_until_stopped(stop.clone()));
+        (addr, stop, serving)
+    };
+    let (addr, stop, serving) = start(store, "127.0.0.1:0".parse().unwrap()).await;
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let token = anonymous
+        .token(&admin.client_id, &admin.client_secret)
+        .await
+        .unwrap();
+    let client = anonymous.with_bearer(&token.access_token);
+    let items: Vec<BatchItem> = [(0usize, 1usize), (2, 3), (5, 6), (7, 8)]
+        .iter()
+        .enumerate()
+        .map(|(index, &(a, b))| BatchItem {
+            index,
+            swap: SwapItemBody {
+                agent_id: world.agents[a % 5].id.to_string(),
+                original_shift_id: world.schedule.shifts[a].id.to_string(),
+                new_shift_id: world.schedule.shifts[b].id.to_string(),
+                reason_code: "coverage".into(),
+                counterpart_agent_id: Some(world.agents[b % 5].id.to_string()),
+            },
+        })
+        .collect();
+    let runner = |client: Client| BatchRunner {
+        client,
+        batch_id: "restart".into(),
+        schedule_id: world.schedule.id.to_string(),
+        batch_size: 2,
+        effective_date: None,
+        planned_version: Some(
+            ScheduleVersionId::new(world.schedule.id, ScheduleVersion::FIRST).to_string(),
+        ),
+        retrier: Retrier::new(
+            RetryPolicy {
+                base: std::time::Duration::from_millis(5),
+                max_attempts: 3,
+                ..RetryPolicy::default()
+            },
+            Some(9),
+        ),
+        budget: RetryBudget::default(),
+        stats: Default::default(),
+    };
+    let mut first = runner(client.clone());
+    let chunk0 = first.run_chunk(0, &items[0..2]).await;
+    assert!(
+        chunk0.iter().all(|r| r.status == FinalStatus::Applied),
+        "{chunk0:?}"
+    );
+    // The server goes away in the middle of the batch.
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+    let chunk1 = first.run_chunk(1, &items[2..4]).await;
+    assert!(
+        chunk1
+            .iter()
+            .all(|r| r.status == FinalStatus::Failed && !r.status.is_terminal()),
+        "{chunk1:?}"
+    );
+    // It comes back on the same address and database; the resumed batch runs what failed.
+    let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap());
+    let (_, stop, _serving) = start(store.clone(), addr).await;
+    let resumed = runner(client).run_chunk(1, &items[2..4]).await;
+    assert!(
+        resumed.iter().all(|r| r.status == FinalStatus::Applied),
+        "{resumed:?}"
+    );
+    let history = store.changes_since(world.schedule.id, None).await.unwrap();
+    let swaps: Vec<_> = history
+        .iter()
+        .filter(|v| v.record.cause == rota_core::version::VersionCause::BulkSwap)
+        .collect();
+    assert_eq!(swaps.len(), 2, "one version per chunk, none twice");
+    assert_eq!(swaps.iter().map(|v| v.changes.len()).sum::<usize>(), 8);
+    rota_core::replay::replay(&history).unwrap();
+    stop.cancel();
+}
