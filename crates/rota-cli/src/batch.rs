@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
 use rota_api::swaps::SwapItemBody;
 use rota_client::batch::{BatchItem, BatchRunner, FinalStatus, ItemReport};
 use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
@@ -32,7 +33,8 @@ pub struct BatchConfig {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub schedule_id: String,
-    /// Accepted for compatibility; requests are sent one at a time (see the README).
+    /// Chunks in flight at once (default 1). Chunks touch different swaps; a conflict between
+    /// them is a real one and handled like any other.
     pub concurrency: Option<usize>,
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -211,12 +213,6 @@ pub struct BatchArgs {
 /// (bad configuration or input, authentication) return `Err` and exit 1.
 pub async fn run(args: BatchArgs) -> Result<i32> {
     let config = BatchConfig::load(&args.config)?;
-    if config.concurrency.is_some_and(|c| c > 1) {
-        eprintln!(
-            "concurrency: requests are sent one at a time for now; {} is ignored",
-            config.concurrency.unwrap_or(1)
-        );
-    }
     let items = read_input(&args.input)?;
     let base_url = config.base_url()?;
     let client_id = config
@@ -235,7 +231,6 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         .await
         .map_err(|e| anyhow::anyhow!("authentication failed: {e}"))?;
     let client = anonymous.clone().with_bearer(&token.access_token);
-    let mut token_taken = Instant::now();
     let token_life = Duration::from_secs(token.expires_in);
 
     let journal_path = args.report.with_extension("journal");
@@ -289,24 +284,15 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
             }
         });
     }
-    let mut runner = BatchRunner {
-        client,
-        batch_id: header.batch_id.clone(),
-        schedule_id: config.schedule_id.clone(),
-        batch_size: config.batch_size,
-        effective_date: config.effective_date.clone(),
-        planned_version: Some(header.planned_version.clone()),
-        retrier: Retrier::new(
-            RetryPolicy {
-                base: Duration::from_millis(config.retry_delay_ms),
-                max_attempts: config.max_attempts,
-                ..RetryPolicy::default()
-            },
-            config.jitter_seed,
-        ),
-        budget: RetryBudget::default(),
-        stats: Default::default(),
+    let concurrency = config.concurrency.unwrap_or(1).max(1);
+    let budget = Arc::new(std::sync::Mutex::new(RetryBudget::default()));
+    let policy = RetryPolicy {
+        base: Duration::from_millis(config.retry_delay_ms),
+        max_attempts: config.max_attempts,
+        ..RetryPolicy::default()
     };
+    // The current client and when its token was taken; renewed at 80% of the token's life.
+    let session = Arc::new(tokio::sync::Mutex::new((client, Instant::now())));
     let total = items.len() as u64;
     let progress = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
@@ -321,32 +307,83 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
     };
     let started = Instant::now();
     let mut reports: Vec<ItemReport> = finished;
+    let mut stats = rota_client::batch::BatchStats::default();
     let mut last_line = Instant::now();
-    for (chunk_no, chunk) in items.chunks(config.batch_size).enumerate() {
-        if stop.load(Ordering::SeqCst) {
-            eprintln!("stopped: the journal holds what finished; run again with --resume");
-            break;
+    let work: Vec<(usize, Vec<BatchItem>)> = items
+        .chunks(config.batch_size)
+        .enumerate()
+        .map(|(n, chunk)| {
+            (
+                n,
+                chunk
+                    .iter()
+                    .filter(|i| !done.contains(&i.index))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, todo)| !todo.is_empty())
+        .collect();
+    let runs = futures_util::stream::iter(work.into_iter().map(|(chunk_no, todo)| {
+        let stop = Arc::clone(&stop);
+        let session = Arc::clone(&session);
+        let budget = Arc::clone(&budget);
+        let anonymous = anonymous.clone();
+        let (client_id, secret) = (client_id.clone(), secret.clone());
+        let mut runner_seed = config.jitter_seed;
+        if let Some(seed) = &mut runner_seed {
+            *seed = seed.wrapping_add(chunk_no as u64);
         }
-        let todo: Vec<BatchItem> = chunk
-            .iter()
-            .filter(|i| !done.contains(&i.index))
-            .cloned()
-            .collect();
-        if todo.is_empty() {
+        let (batch_id, schedule_id) = (header.batch_id.clone(), config.schedule_id.clone());
+        let (planned, effective_date) = (
+            header.planned_version.clone(),
+            config.effective_date.clone(),
+        );
+        let (policy, batch_size) = (policy.clone(), config.batch_size);
+        async move {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let client = {
+                let mut session = session.lock().await;
+                if session.1.elapsed() >= token_life.mul_f64(0.8) {
+                    let token = anonymous
+                        .token(&client_id, &secret)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("renewing the token failed: {e}"))?;
+                    *session = (
+                        anonymous.clone().with_bearer(&token.access_token),
+                        Instant::now(),
+                    );
+                }
+                session.0.clone()
+            };
+            let mut runner = BatchRunner {
+                client,
+                batch_id,
+                schedule_id,
+                batch_size,
+                effective_date,
+                planned_version: Some(planned),
+                retrier: Retrier::new(policy, runner_seed),
+                budget,
+                stats: Default::default(),
+            };
+            // A chunk resumed whole is re-sent as it was, under the keys it had; the server
+            // replays what had committed.
+            let outcome = runner.run_chunk(chunk_no, &todo).await;
+            anyhow::Ok(Some((outcome, runner.stats)))
+        }
+    }))
+    .buffer_unordered(concurrency);
+    futures_util::pin_mut!(runs);
+    let mut stopped = false;
+    while let Some(result) = runs.next().await {
+        let Some((outcome, chunk_stats)) = result? else {
+            stopped = true;
             continue;
-        }
-        // Renew the token well before it expires.
-        if token_taken.elapsed() >= token_life.mul_f64(0.8) {
-            let token = anonymous
-                .token(&client_id, &secret)
-                .await
-                .map_err(|e| anyhow::anyhow!("renewing the token failed: {e}"))?;
-            runner.client = anonymous.clone().with_bearer(&token.access_token);
-            token_taken = Instant::now();
-        }
-        // A chunk resumed whole is re-sent as it was, under the keys it had; the server replays
-        // what had committed.
-        let outcome = runner.run_chunk(chunk_no, &todo).await;
+        };
+        stats.add(&chunk_stats);
         for r in &outcome {
             writeln!(journal, "{}", serde_json::to_string(r)?)?;
         }
@@ -361,7 +398,7 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
                 bar.set_position(reports.len() as u64);
                 bar.set_message(format!(
                     "{applied} applied, {} conflicts seen",
-                    runner.stats.conflicts_seen
+                    stats.conflicts_seen
                 ));
             }
             None if last_line.elapsed() >= Duration::from_secs(2)
@@ -372,6 +409,9 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
             }
             None => {}
         }
+    }
+    if stopped {
+        eprintln!("stopped: the journal holds what finished; run again with --resume");
     }
     if let Some(bar) = &progress {
         bar.finish();
@@ -391,9 +431,9 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         count(FinalStatus::Rejected),
         count(FinalStatus::Failed),
         items.len() - reports.len(),
-        runner.stats.requests,
-        runner.stats.conflicts_seen,
-        runner.stats.retries,
+        stats.requests,
+        stats.conflicts_seen,
+        stats.retries,
         started.elapsed().as_secs_f64()
     );
     Ok(if count(FinalStatus::Applied) == items.len() {

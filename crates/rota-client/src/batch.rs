@@ -64,7 +64,7 @@ pub struct ItemReport {
     pub version: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchStats {
     pub requests: u64,
     pub conflicts_seen: u64,
@@ -85,7 +85,9 @@ pub struct BatchRunner {
     /// `None`: each chunk reads the current version first.
     pub planned_version: Option<String>,
     pub retrier: Retrier,
-    pub budget: RetryBudget,
+    /// Shared by every runner of a batch, so retries across concurrent chunks stay within one
+    /// budget.
+    pub budget: std::sync::Arc<std::sync::Mutex<RetryBudget>>,
     pub stats: BatchStats,
 }
 
@@ -116,6 +118,15 @@ fn failure_of(e: &ClientError) -> Failure {
                 _ => Failure::Client,
             }
         }
+    }
+}
+
+impl BatchStats {
+    pub fn add(&mut self, other: &BatchStats) {
+        self.requests += other.requests;
+        self.conflicts_seen += other.conflicts_seen;
+        self.retries += other.retries;
+        self.paced += other.paced;
     }
 }
 
@@ -174,7 +185,10 @@ impl BatchRunner {
                 pending.iter().map(|p| p.item.index),
             );
             if attempt == 1 {
-                self.budget.record_request();
+                self.budget
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .record_request();
             }
             self.stats.requests += 1;
             let options = CallOptions::default().header("Idempotency-Key", &key);
@@ -303,7 +317,11 @@ impl BatchRunner {
                     failure
                 }
             };
-            match self.retrier.decide(attempt, failure, &mut self.budget) {
+            let decision = {
+                let mut budget = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+                self.retrier.decide(attempt, failure, &mut budget)
+            };
+            match decision {
                 Decision::RetryAfter(delay) => {
                     self.stats.retries += 1;
                     tokio::time::sleep(delay).await;

@@ -1058,7 +1058,7 @@ async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_a
         effective_date: None,
         planned_version: Some(app.version_id(1)),
         retrier: Retrier::new(RetryPolicy::default(), Some(11)),
-        budget: RetryBudget::new(1.0, 100),
+        budget: Arc::new(std::sync::Mutex::new(RetryBudget::new(1.0, 100))),
         stats: Default::default(),
     };
     let reports = runner.run(items.clone()).await;
@@ -1126,7 +1126,7 @@ async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
         effective_date: None,
         planned_version: Some(app.version_id(1)),
         retrier: Retrier::new(RetryPolicy::default(), Some(5)),
-        budget: RetryBudget::default(),
+        budget: Default::default(),
         stats: Default::default(),
     };
     // The first run commits the chunk; its journal line never gets written (the process dies).
@@ -1223,7 +1223,7 @@ async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_o
             },
             Some(9),
         ),
-        budget: RetryBudget::default(),
+        budget: Default::default(),
         stats: Default::default(),
     };
     let mut first = runner(client.clone());
