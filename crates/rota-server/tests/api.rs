@@ -1101,7 +1101,7 @@ async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_a
 #[tokio::test]
 async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
     use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
-    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    use rota_client::retry::{Retrier, RetryPolicy};
     let app = spawn().await;
     let w = &app.world;
     let items: Vec<BatchItem> = [(0usize, 1usize), (5, 6)]
@@ -1153,7 +1153,7 @@ async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
 #[tokio::test]
 async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_once() {
     use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
-    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    use rota_client::retry::{Retrier, RetryPolicy};
     let dir = std::env::temp_dir().join("rota-api-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!(
