@@ -174,7 +174,9 @@ impl ApiError {
 /// the request id (it travels in the response extensions until then).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        // The status is final already, so the layers between here and the request-id layer
+        // (metrics, the request log) see what the client will see.
+        let mut response = self.status_and_code().0.into_response();
         response
             .extensions_mut()
             .insert(PendingProblem(std::sync::Arc::new(std::sync::Mutex::new(

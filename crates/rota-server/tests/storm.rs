@@ -1,0 +1,160 @@
+//! The batch under a 429 storm, checked from the server's own request log. In a test binary
+//! of its own: the log is read through a global tracing subscriber, which must not see other
+//! tests' servers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
+
+use std::sync::Arc;
+
+use rota_api::swaps::SwapItemBody;
+use rota_client::Client;
+use rota_core::auth::Role;
+use rota_core::clock::FixedClock;
+use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::testkit::{World, ctx};
+use rota_core::version::{ScheduleVersion, ScheduleVersionId};
+use rota_server::{Application, Config};
+use rota_store::{Durability, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+/// The server's request log, as the tests read it: every "request" line the telemetry
+/// middleware writes, with the time it was written.
+#[derive(Clone, Default)]
+struct RequestLog(Arc<std::sync::Mutex<Vec<(std::time::Instant, String, u64)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RequestLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields {
+            message: String,
+            method: String,
+            route: String,
+            status: u64,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "status" {
+                    self.status = value;
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                let text = format!("{value:?}");
+                match field.name() {
+                    "message" => self.message = text,
+                    "method" => self.method = text,
+                    "route" => self.route = text,
+                    _ => {}
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if fields.message == "request" {
+            let line = format!("{} {}", fields.method, fields.route);
+            self.0
+                .lock()
+                .unwrap()
+                .push((std::time::Instant::now(), line, fields.status));
+        }
+    }
+}
+
+#[tokio::test]
+async fn under_a_429_storm_the_batch_waits_as_retry_after_says() {
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryPolicy};
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = RequestLog::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(log.clone()))
+        .unwrap();
+    let dir = std::env::temp_dir().join("rota-api-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
+            .display()
+    );
+    let store = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let world = World::disjoint(4, 16);
+    store.create_business_unit(&world.bu).await.unwrap();
+    store.create_agents(&world.agents).await.unwrap();
+    store
+        .import_schedule(&world.schedule, &ctx(world.now, "import"))
+        .await
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rate_limit_per_minute: 120,
+        rate_limit_burst: 2,
+        ..Config::default()
+    };
+    let app = Application::with_store(config, store.clone(), Arc::new(FixedClock::new(world.now)))
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let _stop = stop.drop_guard();
+    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let token = anonymous
+        .token(&admin.client_id, &admin.client_secret)
+        .await
+        .unwrap();
+    let client = anonymous.with_bearer(&token.access_token);
+    let w = &world;
+    let item = BatchItem {
+        index: 0,
+        swap: SwapItemBody {
+            agent_id: w.agents[0].id.to_string(),
+            original_shift_id: w.schedule.shifts[0].id.to_string(),
+            new_shift_id: w.schedule.shifts[1].id.to_string(),
+            reason_code: "coverage".into(),
+            counterpart_agent_id: None,
+        },
+    };
+    // Someone else using the same client has emptied its bucket.
+    while client.business_units().await.is_ok() {}
+    let mut runner = BatchRunner {
+        client: client.clone(),
+        batch_id: "storm".into(),
+        schedule_id: w.schedule.id.to_string(),
+        batch_size: 1,
+        effective_date: None,
+        planned_version: Some(
+            ScheduleVersionId::new(w.schedule.id, ScheduleVersion::FIRST).to_string(),
+        ),
+        retrier: Retrier::new(RetryPolicy::default(), Some(2)),
+        budget: Default::default(),
+        stats: Default::default(),
+    };
+    let report = runner.run_chunk(0, &[item]).await;
+    assert_eq!(report[0].status, FinalStatus::Applied, "{report:?}");
+    let posts: Vec<_> = log
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, line, _)| line.ends_with("/api/v2/wfm/schedules/shift-swaps"))
+        .cloned()
+        .collect();
+    let statuses: Vec<u64> = posts.iter().map(|p| p.2).collect();
+    assert_eq!(statuses.first(), Some(&429), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    // Every retry came no sooner than the Retry-After of the 429 before it (1 s here: a token
+    // comes back every 0.5 s, and Retry-After is whole seconds).
+    for pair in posts.windows(2) {
+        if pair[0].2 == 429 {
+            let gap = pair[1].0.duration_since(pair[0].0);
+            assert!(
+                gap >= std::time::Duration::from_millis(990),
+                "retried after {gap:?}"
+            );
+        }
+    }
+}
