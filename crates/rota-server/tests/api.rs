@@ -992,7 +992,7 @@ async fn an_unreachable_database_is_503_with_retry_after() {
 }
 
 #[tokio::test]
-async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_and_reports_stale_ones()
+async fn a_batch_applies_every_still_valid_swap_once_while_writers_change_the_same_shifts_and_reports_stale_ones()
  {
     use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
     use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
@@ -1061,10 +1061,33 @@ async fn a_batch_planned_at_an_old_version_applies_every_still_valid_swap_once_a
         budget: Arc::new(std::sync::Mutex::new(RetryBudget::new(1.0, 100))),
         stats: Default::default(),
     };
-    let reports = runner.run(items.clone()).await;
-    // Shifts 0, 2 and 6 conflicted with the plan's version; 0 went stale, 2 and 6 were re-sent.
-    assert_eq!(runner.stats.conflicts_seen, 3, "{:?}", runner.stats);
-    assert_eq!(runner.stats.retries, 2, "{:?}", runner.stats);
+    // And while the batch runs, a supervisor keeps moving shifts 10 and 12 within their slots
+    // (owners unchanged: those swaps stay valid, but conflict until the moves stop).
+    let writer = async {
+        for round in 1..=3i64 {
+            for k in [10usize, 12] {
+                let start = w.schedule.shifts[k]
+                    .window
+                    .start()
+                    .checked_add(jiff::SignedDuration::from_mins(5 * round))
+                    .unwrap();
+                let end = start
+                    .checked_add(jiff::SignedDuration::from_mins(45))
+                    .unwrap();
+                edit(
+                    k,
+                    serde_json::json!({"kind": "move", "window": {"start": start, "end": end}}),
+                )
+                .await;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let (reports, ()) = tokio::join!(runner.run(items.clone()), writer);
+    // Shifts 0, 2 and 6 conflicted with the plan's version (0 went stale, 2 and 6 were re-sent);
+    // 10 and 12 did too, as often as the writer got in first.
+    assert!(runner.stats.conflicts_seen >= 3, "{:?}", runner.stats);
+    assert!(runner.stats.retries >= 2, "{:?}", runner.stats);
     assert_eq!(reports.len(), items.len());
     assert_eq!(reports[0].status, FinalStatus::Stale, "{:?}", reports[0]);
     for r in &reports[1..] {
