@@ -528,4 +528,85 @@ mod tests {
         let jsonl = "{\"agent_id\":\"0192a136-de72-72a2-8b35-83d3c018ca9a\",\"original_shift_id\":\"0192a136-de72-72a2-8b35-83d3c018cb01\",\"new_shift_id\":\"0192a136-de72-72a2-8b35-83d3c018cb77\",\"reason_code\":\"other\"}\n";
         assert_eq!(read_input(&write("swaps.jsonl", jsonl)).unwrap().len(), 1);
     }
+
+    #[tokio::test]
+    async fn a_resumed_batch_after_a_crash_applies_every_swap_exactly_once() {
+        use rota_core::store::{DirectoryStore, ScheduleStore};
+        use rota_core::testkit::{World, ctx};
+        let dir = std::env::temp_dir().join(format!("rota-cli-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("resume.db").display());
+        let store = rota_store::Store::connect(&url).await.unwrap();
+        let world = World::disjoint(4, 16);
+        store.create_business_unit(&world.bu).await.unwrap();
+        store.create_agents(&world.agents).await.unwrap();
+        store
+            .import_schedule(&world.schedule, &ctx(world.now, "import"))
+            .await
+            .unwrap();
+        let admin =
+            rota_server::auth::create_client(&store, rota_core::auth::Role::Admin, None, None)
+                .await
+                .unwrap();
+        let config = rota_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..rota_server::Config::default()
+        };
+        let clock = std::sync::Arc::new(rota_core::clock::FixedClock::new(world.now));
+        let app = rota_server::Application::with_store(config, store.clone(), clock)
+            .await
+            .unwrap();
+        let addr = app.local_addr().unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(app.run_until_stopped(stop.clone()));
+        let _stop = stop.drop_guard();
+
+        let yaml = format!(
+            "batch_size: 2\nretry_delay_ms: 10\nbase_url: http://{addr}\nclient_id: {}\nclient_secret: {}\nschedule_id: {}\n",
+            admin.client_id, admin.client_secret, world.schedule.id
+        );
+        let mut csv = String::from(
+            "agent_id,original_shift_id,new_shift_id,reason_code,counterpart_agent_id\n",
+        );
+        for (a, b) in [(0usize, 1usize), (2, 3), (5, 6), (7, 8)] {
+            csv.push_str(&format!(
+                "{},{},{},coverage,{}\n",
+                world.agents[a % 5].id,
+                world.schedule.shifts[a].id,
+                world.schedule.shifts[b].id,
+                world.agents[b % 5].id
+            ));
+        }
+        let args = || BatchArgs {
+            config: write("resume.yaml", &yaml),
+            input: write("resume.csv", &csv),
+            report: dir.join("resume-report.jsonl"),
+            resume: false,
+        };
+        let journal = dir.join("resume-report.journal");
+        let _ = std::fs::remove_file(&journal);
+        assert_eq!(run(args()).await.unwrap(), 0);
+        // The process "died" after sending the second chunk, before journaling it: keep the
+        // header and the first chunk's two lines.
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let kept: Vec<&str> = text.lines().take(3).collect();
+        std::fs::write(&journal, kept.join("\n") + "\n").unwrap();
+        let resumed = BatchArgs {
+            resume: true,
+            ..args()
+        };
+        assert_eq!(run(resumed).await.unwrap(), 0);
+        let report = std::fs::read_to_string(dir.join("resume-report.jsonl")).unwrap();
+        assert_eq!(
+            report.lines().filter(|l| l.contains("\"applied\"")).count(),
+            4
+        );
+        // Two chunks, two versions: the re-sent chunk was replayed, not applied again.
+        let history = store.changes_since(world.schedule.id, None).await.unwrap();
+        let swaps = history
+            .iter()
+            .filter(|v| v.record.cause == rota_core::version::VersionCause::BulkSwap)
+            .count();
+        assert_eq!(swaps, 2);
+    }
 }

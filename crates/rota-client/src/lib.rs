@@ -147,7 +147,17 @@ impl Client {
         body: Option<(Vec<u8>, &str)>,
         options: &CallOptions,
     ) -> Result<reqwest::Response, ClientError> {
+        // Every mutating request carries an Idempotency-Key: the caller's, or a fresh one, so
+        // that whoever re-sends the same request object cannot apply it twice.
+        let mutating = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+        let keyed = options
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("idempotency-key"));
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if mutating && !keyed {
+            request = request.header("idempotency-key", uuid::Uuid::now_v7().to_string());
+        }
         if let Some(token) = &self.bearer {
             request = request.bearer_auth(token);
         }
