@@ -4,7 +4,7 @@
 //! - [`retry`]: the retry policy, its budget and rate-limit pacing.
 //! - [`batch`]: the bulk swap runner (stale-intent checks, idempotent retries, per-swap report).
 //!
-//! Plain HTTP only for now: TLS (rustls) comes with the batch runner work.
+//! HTTPS through rustls with the ring provider and the platform's certificate verifier.
 #![forbid(unsafe_code)]
 
 pub mod batch;
@@ -97,6 +97,9 @@ pub struct Client {
 impl Client {
     /// `base_url` like `http://127.0.0.1:8080`.
     pub fn new(base_url: &str) -> Self {
+        // reqwest is built without a crypto provider of its own: install ring once per process
+        // (an error only means one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             http: reqwest::Client::new(),
             base: base_url.trim_end_matches('/').to_owned(),
@@ -350,5 +353,23 @@ pub async fn decode<T: DeserializeOwned>(
             status,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn https_base_urls_are_supported() {
+        // Nothing listens on port 9: the failure must be the connection, not the scheme.
+        let err = Client::new("https://127.0.0.1:9")
+            .health()
+            .await
+            .unwrap_err();
+        match err {
+            ClientError::Transport(e) => assert!(e.is_connect(), "{e:?}"),
+            other => panic!("{other}"),
+        }
     }
 }
