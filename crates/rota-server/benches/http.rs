@@ -283,16 +283,27 @@ async fn main() {
                     *newest = v;
                 }
             }
-            (elapsed, r.is_ok())
+            let code = match &r {
+                Ok(_) => "2xx".to_owned(),
+                Err(e) => e
+                    .problem()
+                    .map_or_else(|| e.to_string(), |p| p.code.as_str().to_owned()),
+            };
+            (elapsed, code)
         }));
     }
     let mut latencies = Vec::new();
-    let mut failed = 0;
+    let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for t in sent {
-        let (latency, ok) = t.await.unwrap();
+        let (latency, code) = t.await.unwrap();
         latencies.push(latency);
-        failed += usize::from(!ok);
+        *outcomes.entry(code).or_default() += 1;
     }
+    let failed: usize = outcomes
+        .iter()
+        .filter(|(c, _)| c.as_str() != "2xx")
+        .map(|(_, n)| n)
+        .sum();
     stop.cancel();
     latencies.sort();
     let achieved = latencies.len() as f64 / start.elapsed().as_secs_f64();
@@ -303,7 +314,7 @@ async fn main() {
     println!("| bulk endpoint, 50-swap requests, {CLIENTS} clients | {http_rate:.0} swaps/s |");
     println!("| HTTP / store | {:.2} |", http_rate / store_rate);
     println!(
-        "| single swaps at 500 req/s (achieved {achieved:.0}/s, {} requests, {failed} not 2xx) | p50 {:.2} ms, p99 {:.2} ms |",
+        "| single swaps at 500 req/s (achieved {achieved:.0}/s, {} requests, {failed} not 2xx: {outcomes:?}) | p50 {:.2} ms, p99 {:.2} ms |",
         latencies.len(),
         percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
         percentile(&latencies, 0.99).as_secs_f64() * 1000.0
