@@ -28,6 +28,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    clock: Arc<dyn Clock>,
 }
 
 impl Application {
@@ -47,7 +48,7 @@ impl Application {
         let state = AppState {
             store,
             config: Arc::new(config.clone()),
-            clock,
+            clock: Arc::clone(&clock),
             rate_limits: Arc::new(crate::rate_limit::RateLimits::new(
                 config.rate_limit_per_minute,
                 config.rate_limit_burst,
@@ -71,6 +72,7 @@ impl Application {
             listener,
             router,
             store: state_store,
+            clock,
         })
     }
 
@@ -81,10 +83,32 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and closes the
     /// database connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_expired_keys(
+            self.store.clone(),
+            self.clock,
+            shutdown.clone(),
+        ));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
+        purge.abort();
         self.store.close().await;
         served
+    }
+}
+
+/// Forgets idempotency keys past their keeping time, hourly, until shutdown.
+async fn purge_expired_keys(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+    use rota_core::store::IdempotencyStore;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => match store.purge_idempotency(clock.now()).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            },
+        }
     }
 }
