@@ -95,6 +95,18 @@ macro_rules! store_impl {
             )
         }
 
+        /// Columns: client_id, secret_hash, role, business_unit_id, agent_id.
+        fn decode_client(r: &DbRow) -> StoreResult<rota_core::auth::ApiClient> {
+            let role: String = r.try_get(2).map_err(db_error)?;
+            Ok(rota_core::auth::ApiClient {
+                client_id: r.try_get(0).map_err(db_error)?,
+                secret_hash: r.try_get(1).map_err(db_error)?,
+                role: rota_core::auth::Role::parse(&role).ok_or_else(|| rows::corrupt(format!("role {role}")))?,
+                business_unit: r.try_get::<Option<Uuid>, _>(3).map_err(db_error)?.map(BusinessUnitId::from_uuid),
+                agent: r.try_get::<Option<Uuid>, _>(4).map_err(db_error)?.map(AgentId::from_uuid),
+            })
+        }
+
         fn decode_version(r: &DbRow) -> StoreResult<VersionRecord> {
             rows::version_record(
                 r.try_get(0).map_err(db_error)?,
@@ -534,15 +546,7 @@ macro_rules! store_impl {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
-                let Some(row) = row else { return Ok(None) };
-                let role: String = row.try_get(2).map_err(db_error)?;
-                Ok(Some(rota_core::auth::ApiClient {
-                    client_id: row.try_get(0).map_err(db_error)?,
-                    secret_hash: row.try_get(1).map_err(db_error)?,
-                    role: rota_core::auth::Role::parse(&role).ok_or_else(|| rows::corrupt(format!("role {role}")))?,
-                    business_unit: row.try_get::<Option<Uuid>, _>(3).map_err(db_error)?.map(BusinessUnitId::from_uuid),
-                    agent: row.try_get::<Option<Uuid>, _>(4).map_err(db_error)?.map(AgentId::from_uuid),
-                }))
+                row.as_ref().map(decode_client).transpose()
             }
 
             async fn store_token(&self, token_hash: &str, client_id: &str, expires_at: jiff::Timestamp) -> StoreResult<()> {
@@ -556,9 +560,11 @@ macro_rules! store_impl {
                 Ok(())
             }
 
+            /// One query per API request: the token and its client together.
             async fn principal(&self, token_hash: &str, now: jiff::Timestamp) -> StoreResult<Option<rota_core::auth::Principal>> {
                 let row = sqlx::query(
-                    "SELECT c.client_id FROM access_tokens t JOIN api_clients c ON c.client_id = t.client_id \
+                    "SELECT c.client_id, c.secret_hash, c.role, c.business_unit_id, c.agent_id \
+                     FROM access_tokens t JOIN api_clients c ON c.client_id = t.client_id \
                      WHERE t.token_hash = $1 AND t.expires_at > $2",
                 )
                 .bind(token_hash)
@@ -566,9 +572,7 @@ macro_rules! store_impl {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
-                let Some(row) = row else { return Ok(None) };
-                let client_id: String = row.try_get(0).map_err(db_error)?;
-                Ok(rota_core::store::AuthStore::client(self, &client_id).await?.map(|c| c.principal()))
+                Ok(row.as_ref().map(decode_client).transpose()?.map(|c| c.principal()))
             }
         }
 
