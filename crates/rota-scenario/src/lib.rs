@@ -3,7 +3,7 @@
 //! (ids included), so a seeded database, a demo and a benchmark can be reproduced exactly.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -199,6 +199,34 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
         management_units,
         agents,
     })
+}
+
+/// Pairs of owned shifts with the same window and skill (so different owners: an agent works
+/// one shift a slot), in a stable order, with each shift's owner. Swapping such a pair keeps
+/// every rule, so benchmarks can swap the same pairs back and forth for as long as they run.
+pub fn interchangeable_pairs(
+    scenario: &Scenario,
+) -> (Vec<(ShiftId, ShiftId)>, HashMap<ShiftId, AgentId>) {
+    let mut by_slot: HashMap<TimeWindow, Vec<(ShiftId, AgentId)>> = HashMap::new();
+    for s in &scenario.schedule.shifts {
+        if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
+            && skill.as_str() == "phone"
+        {
+            by_slot.entry(s.window).or_default().push((s.id, owner));
+        }
+    }
+    let mut slots: Vec<_> = by_slot.into_values().collect();
+    slots.sort();
+    let mut pairs = Vec::new();
+    let mut owners = HashMap::new();
+    for slot in slots {
+        for pair in slot.chunks_exact(2) {
+            pairs.push((pair[0].0, pair[1].0));
+            owners.insert(pair[0].0, pair[0].1);
+            owners.insert(pair[1].0, pair[1].1);
+        }
+    }
+    (pairs, owners)
 }
 
 #[cfg(test)]

@@ -60,28 +60,8 @@ impl Bench {
             .import_schedule(&scenario.schedule, &ctx)
             .await
             .unwrap();
-        let mut by_slot: HashMap<_, Vec<_>> = HashMap::new();
-        for s in &scenario.schedule.shifts {
-            if let (Some(owner), Some(skill)) = (s.owner, &s.required_skill)
-                && skill.as_str() == "phone"
-            {
-                by_slot.entry(s.window).or_default().push((s.id, owner));
-            }
-        }
-        let mut slots: Vec<_> = by_slot.into_values().collect();
-        slots.sort();
-        let mut pairs = Vec::new();
-        let mut owners = HashMap::new();
-        'fill: for slot in slots {
-            for pair in slot.chunks_exact(2) {
-                pairs.push((pair[0].0, pair[1].0));
-                owners.insert(pair[0].0, pair[0].1);
-                owners.insert(pair[1].0, pair[1].1);
-                if pairs.len() == SWAPS {
-                    break 'fill;
-                }
-            }
-        }
+        let (mut pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
+        pairs.truncate(SWAPS);
         assert_eq!(pairs.len(), SWAPS, "not enough interchangeable shifts");
         Self {
             store,
