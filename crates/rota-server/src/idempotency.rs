@@ -15,7 +15,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 pub const HEADER: &str = "idempotency-key";
@@ -56,15 +58,16 @@ fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// Runs `command` at most once per key. `transactional`: the command records its result
-/// itself through `ctx.idempotency` (versioned commands); otherwise it is recorded after.
-/// Returns the result and whether it was replayed.
+/// Runs `command` at most once per key of the caller, with this request's commit context (the
+/// caller is the actor the version history records). `transactional`: the command records its
+/// result itself through `ctx.idempotency` (versioned commands); otherwise it is recorded
+/// after. Returns the result and whether it was replayed.
 pub async fn once<T, F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
-    client: &str,
+    caller: &Caller,
+    request_id: &RequestId,
     fingerprint: String,
-    mut ctx: CommitContext,
     transactional: bool,
     command: F,
 ) -> Result<(T, bool), ApiError>
@@ -73,11 +76,17 @@ where
     F: FnOnce(CommitContext) -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
+    let mut ctx = CommitContext {
+        actor: caller.0.client_id.clone(),
+        request_id: request_id.to_string(),
+        now: state.clock.now(),
+        idempotency: None,
+    };
     let Some(key) = key(headers)? else {
         return Ok((command(ctx).await?, false));
     };
     let claim = IdempotencyClaim {
-        client: client.to_owned(),
+        client: caller.0.client_id.clone(),
         key,
     };
     // A claim outlives the request's own timeout, so it lapses only for a request that died.

@@ -98,9 +98,9 @@ async fn set_availability(
     let (agent, replayed) = idempotency::once(
         &state,
         &headers,
-        &caller.0.client_id,
+        &caller,
+        &request_id,
         fingerprint,
-        super::schedules::context(&state, &request_id, &caller),
         false,
         |_| async move { store.set_availability(id, &availability).await },
     )

@@ -13,7 +13,7 @@ use rota_core::command::{EditChange, ShiftEdit};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, Shift, TimeWindow};
 use rota_core::store::{ScheduleStore, ShiftFilter};
-use rota_core::version::{CommitContext, ScheduleVersion, ScheduleVersionId, VersionChanges};
+use rota_core::version::{ScheduleVersion, ScheduleVersionId, VersionChanges};
 use serde::Deserialize;
 
 use super::{Paging, page, parse_id};
@@ -36,16 +36,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v2/wfm/schedules/{id}/publish", post(publish))
         .route("/api/v2/wfm/shifts/{shift_id}/edits", post(edit_shift))
-}
-
-/// The commit context of a request: the caller is the actor the version history records.
-pub fn context(state: &AppState, request_id: &RequestId, caller: &Caller) -> CommitContext {
-    CommitContext {
-        actor: caller.0.client_id.clone(),
-        request_id: request_id.to_string(),
-        now: state.clock.now(),
-        idempotency: None,
-    }
 }
 
 /// The strong entity tag of a schedule version.
@@ -293,9 +283,9 @@ async fn publish(
     let (schedule, replayed) = idempotency::once(
         &state,
         &headers,
-        &caller.0.client_id,
+        &caller,
+        &request_id,
         fingerprint,
-        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.publish(id, &ctx).await },
     )
@@ -354,9 +344,9 @@ async fn edit_shift(
     let (result, replayed) = idempotency::once(
         &state,
         &headers,
-        &caller.0.client_id,
+        &caller,
+        &request_id,
         fingerprint,
-        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.edit_shift(&edit, &ctx).await },
     )
@@ -443,9 +433,9 @@ async fn import(
     let (schedule, replayed) = idempotency::once(
         &state,
         &headers,
-        &caller.0.client_id,
+        &caller,
+        &request_id,
         fingerprint,
-        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.import_schedule(&new, &ctx).await },
     )

@@ -10,7 +10,6 @@ use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
 use rota_core::store::ScheduleStore;
 use rota_core::version::ScheduleVersionId;
 
-use super::schedules::context;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -111,9 +110,9 @@ async fn shift_swaps(
     let (result, replayed) = idempotency::once(
         &state,
         &headers,
-        &caller.0.client_id,
+        &caller,
+        &request_id,
         fingerprint,
-        context(&state, &request_id, &caller),
         true,
         |ctx| async move { store.apply_swaps(&req, &ctx).await },
     )
