@@ -132,6 +132,18 @@ pub enum ViolationCode {
     WeeklyMaxExceeded,
     SkillMissing,
     NoChange,
+    /// The shift is held by a matched trade awaiting review.
+    ShiftInTrade,
+    /// A trade's shifts are not the same length.
+    UnequalPaidTime,
+    /// Less notice before the shift starts than the business unit requires.
+    TooCloseToStart,
+    /// The business unit does not let agents release shifts.
+    ReleaseNotAllowed,
+    /// Only an open shift can be picked up.
+    ShiftNotOpen,
+    /// A shift of a trade changed after the trade was matched.
+    ShiftChangedSinceMatch,
 }
 
 impl ViolationCode {
@@ -154,6 +166,12 @@ impl ViolationCode {
             Self::WeeklyMaxExceeded => "WEEKLY_MAX_EXCEEDED",
             Self::SkillMissing => "SKILL_MISSING",
             Self::NoChange => "NO_CHANGE",
+            Self::ShiftInTrade => "SHIFT_IN_TRADE",
+            Self::UnequalPaidTime => "UNEQUAL_PAID_TIME",
+            Self::TooCloseToStart => "TOO_CLOSE_TO_START",
+            Self::ReleaseNotAllowed => "RELEASE_NOT_ALLOWED",
+            Self::ShiftNotOpen => "SHIFT_NOT_OPEN",
+            Self::ShiftChangedSinceMatch => "SHIFT_CHANGED_SINCE_MATCH",
         }
     }
 }

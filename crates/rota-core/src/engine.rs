@@ -5,14 +5,16 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::command::{
     CommandError, ConflictScope, EditChange, ItemOutcome, ShiftEdit, SwapItem, SwapMode,
     SwapRequest, Violation, ViolationCode,
 };
 use crate::directory::{Agent, Zone};
-use crate::ids::{AgentId, ScheduleId, ShiftId};
+use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
 use crate::schedule::{NewSchedule, Schedule, ScheduleState, Shift};
+use crate::trade::{SelfServiceSettings, Trade};
 use crate::version::{
     CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionRecord,
 };
@@ -30,6 +32,8 @@ pub struct Snapshot {
     pub zone: Zone,
     pub shifts: HashMap<ShiftId, Shift>,
     pub agents: HashMap<AgentId, Agent>,
+    /// The touched shifts that a matched trade holds, with the trade.
+    pub held: HashMap<ShiftId, TradeId>,
 }
 
 impl Snapshot {
@@ -116,10 +120,12 @@ struct Working<'a> {
     /// The snapshot's shifts by their owner before the command, so a rule check reads one
     /// agent's shifts instead of the whole snapshot.
     by_owner: HashMap<AgentId, Vec<&'a Shift>>,
+    /// Rules not enforced for this command (what a trade's settings allow).
+    waived: &'a [ViolationCode],
 }
 
 impl<'a> Working<'a> {
-    fn new(snap: &'a Snapshot, now: Timestamp) -> Self {
+    fn new(snap: &'a Snapshot, now: Timestamp, waived: &'a [ViolationCode]) -> Self {
         let mut by_owner: HashMap<AgentId, Vec<&'a Shift>> = HashMap::new();
         for shift in snap.shifts.values() {
             if let Some(owner) = shift.owner {
@@ -132,6 +138,7 @@ impl<'a> Working<'a> {
             week: snap.schedule.week_window(&snap.zone),
             overrides: HashMap::new(),
             by_owner,
+            waived,
         }
     }
 
@@ -313,6 +320,7 @@ impl<'a> Working<'a> {
                 self.check_receiver(*agent, shift, &mut violations);
             }
         }
+        violations.retain(|v| !self.waived.contains(&v.code));
         if !violations.is_empty() {
             for (id, prior) in saved {
                 match prior {
@@ -332,6 +340,17 @@ pub fn plan_swaps(
     req: &SwapRequest,
     now: Timestamp,
 ) -> Result<Plan, CommandError> {
+    plan_swaps_waiving(snap, req, now, &[])
+}
+
+/// [`plan_swaps`] without enforcing the rules `waived` names: a trade approval under settings
+/// that allow them.
+pub fn plan_swaps_waiving(
+    snap: &Snapshot,
+    req: &SwapRequest,
+    now: Timestamp,
+    waived: &[ViolationCode],
+) -> Result<Plan, CommandError> {
     let schedule = &snap.schedule;
     if req.items.is_empty() {
         return Err(CommandError::EmptyRequest);
@@ -349,7 +368,7 @@ pub fn plan_swaps(
     }
     let new_version = schedule.version.next();
     let effective_from = req.effective_date.map(|d| snap.zone.instant(d, 0));
-    let mut working = Working::new(snap, now);
+    let mut working = Working::new(snap, now, waived);
     let mut seen: HashSet<ShiftId> = HashSet::with_capacity(req.items.len() * 2);
     let mut outcomes = Vec::with_capacity(req.items.len());
 
@@ -460,6 +479,24 @@ fn plan_item(
         });
     }
 
+    let held: Vec<Violation> = [original, new]
+        .into_iter()
+        .filter_map(|s| snap.held.get(&s.id).map(|trade| (s, trade)))
+        .map(|(s, trade)| {
+            item_violation(
+                ViolationCode::ShiftInTrade,
+                Some(s.id),
+                format!(
+                    "shift {} is held by trade {trade}, which awaits review",
+                    s.id
+                ),
+            )
+        })
+        .collect();
+    if !held.is_empty() {
+        return rejected(held);
+    }
+
     let mut violations = Vec::new();
     let original_state = working.state(original);
     let new_state = working.state(new);
@@ -519,6 +556,16 @@ fn plan_item(
 /// Decides a supervisor's single-shift edit against `snap`, which must hold the shift and the
 /// agent who would own it afterwards, with their shifts.
 pub fn plan_edit(snap: &Snapshot, edit: &ShiftEdit, now: Timestamp) -> Result<Plan, CommandError> {
+    plan_edit_waiving(snap, edit, now, &[])
+}
+
+/// [`plan_edit`] without enforcing the rules `waived` names.
+pub fn plan_edit_waiving(
+    snap: &Snapshot,
+    edit: &ShiftEdit,
+    now: Timestamp,
+    waived: &[ViolationCode],
+) -> Result<Plan, CommandError> {
     let shift = snap
         .shifts
         .get(&edit.shift_id)
@@ -531,7 +578,7 @@ pub fn plan_edit(snap: &Snapshot, edit: &ShiftEdit, now: Timestamp) -> Result<Pl
             current_version_id: snap.schedule.version_id(),
         });
     }
-    let mut working = Working::new(snap, now);
+    let mut working = Working::new(snap, now, waived);
     let before = shift.state();
     let mut after = before;
     match edit.change {
@@ -560,6 +607,7 @@ pub fn plan_edit(snap: &Snapshot, edit: &ShiftEdit, now: Timestamp) -> Result<Pl
         if let Some(owner) = after.owner {
             working.check_receiver(owner, shift, &mut violations);
         }
+        violations.retain(|v| !waived.contains(&v.code));
     }
     if !violations.is_empty() {
         return Err(CommandError::Rejected(violations));
@@ -570,6 +618,186 @@ pub fn plan_edit(snap: &Snapshot, edit: &ShiftEdit, now: Timestamp) -> Result<Pl
         }],
         changes: working.changes(),
     })
+}
+
+/// What an agent does to one shift through self-service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SelfServiceAction {
+    /// Take an open shift.
+    Pickup,
+    /// Give up one's own shift: it becomes open.
+    Release,
+}
+
+/// Decides an agent's pickup or release of `shift_id`: the self-service policy first, then
+/// the same rules and commit path as a supervisor's edit.
+pub fn plan_self_service(
+    snap: &Snapshot,
+    shift_id: ShiftId,
+    agent_id: AgentId,
+    action: SelfServiceAction,
+    policy: &SelfServiceSettings,
+    now: Timestamp,
+) -> Result<Plan, CommandError> {
+    let shift = snap
+        .shifts
+        .get(&shift_id)
+        .filter(|s| s.schedule_id == snap.schedule.id)
+        .ok_or(CommandError::ShiftNotFound(shift_id))?;
+    let violation = |code, detail: String| {
+        Err(CommandError::Rejected(vec![Violation {
+            code,
+            agent_id: Some(agent_id),
+            shift_id: Some(shift_id),
+            detail,
+        }]))
+    };
+    let change = match action {
+        SelfServiceAction::Pickup => {
+            if shift.owner.is_some() {
+                return violation(
+                    ViolationCode::ShiftNotOpen,
+                    format!("shift {shift_id} is not open"),
+                );
+            }
+            EditChange::Reassign { agent_id }
+        }
+        SelfServiceAction::Release => {
+            if shift.owner != Some(agent_id) {
+                return violation(
+                    ViolationCode::ShiftNotOwned,
+                    format!("agent {agent_id} does not own shift {shift_id}"),
+                );
+            }
+            if !policy.allow_release {
+                return violation(
+                    ViolationCode::ReleaseNotAllowed,
+                    "this business unit does not let agents release shifts".into(),
+                );
+            }
+            let notice =
+                jiff::SignedDuration::from_hours(i64::from(policy.release_min_hours_before_start));
+            if shift.window.start().duration_since(now) < notice {
+                return violation(
+                    ViolationCode::TooCloseToStart,
+                    format!(
+                        "shift {shift_id} starts at {}: releases need {} hours' notice",
+                        shift.window.start(),
+                        policy.release_min_hours_before_start
+                    ),
+                );
+            }
+            if let Some(trade) = snap.held.get(&shift_id) {
+                return violation(
+                    ViolationCode::ShiftInTrade,
+                    format!("shift {shift_id} is held by trade {trade}, which awaits review"),
+                );
+            }
+            EditChange::Open
+        }
+    };
+    let edit = ShiftEdit {
+        shift_id,
+        expected_version: shift.version,
+        change,
+    };
+    plan_edit(snap, &edit, now)
+}
+
+/// Decides a matched trade against `snap` (which must not count the trade's own holds): it
+/// conflicts if a shift of the trade changed after `base` (the version it was matched at);
+/// otherwise it is a swap (or, for a shift given away, a reassignment) checked by the same
+/// rules as any other, except those `waived`. `Ok` carries the plan and the swap it applies.
+pub fn plan_trade(
+    snap: &Snapshot,
+    trade: &Trade,
+    base: ScheduleVersion,
+    now: Timestamp,
+    waived: &[ViolationCode],
+) -> Result<(Plan, Option<SwapItem>), Vec<Violation>> {
+    let violation = |code, shift_id: Option<ShiftId>, detail: String| Violation {
+        code,
+        agent_id: trade.receiving_agent_id,
+        shift_id,
+        detail,
+    };
+    let Some(receiver) = trade.receiving_agent_id else {
+        return Err(vec![violation(
+            ViolationCode::AgentNotFound,
+            None,
+            format!("trade {} has no receiving agent", trade.id),
+        )]);
+    };
+    let changed: Vec<Violation> = trade
+        .shifts()
+        .into_iter()
+        .filter_map(|id| snap.shifts.get(&id))
+        .filter(|s| s.version > base)
+        .map(|s| {
+            violation(
+                ViolationCode::ShiftChangedSinceMatch,
+                Some(s.id),
+                format!(
+                    "shift {} changed in version {}, after the trade was matched at version {base}",
+                    s.id, s.version
+                ),
+            )
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(changed);
+    }
+    let refused = |e: CommandError| match e {
+        CommandError::Rejected(violations) => violations,
+        other => vec![violation(
+            ViolationCode::ShiftNotFound,
+            Some(trade.initiating_shift_id),
+            other.to_string(),
+        )],
+    };
+    match trade.receiving_shift_id {
+        Some(new_shift_id) => {
+            let item = SwapItem {
+                agent_id: trade.initiating_agent_id,
+                original_shift_id: trade.initiating_shift_id,
+                new_shift_id,
+                reason_code: crate::command::ReasonCode::Preference,
+                counterpart_agent_id: Some(receiver),
+            };
+            let req = SwapRequest {
+                base: snap.schedule.version_id(),
+                items: vec![item],
+                effective_date: None,
+                mode: SwapMode::Atomic,
+                scope: ConflictScope::Shifts,
+            };
+            let plan = plan_swaps_waiving(snap, &req, now, waived).map_err(refused)?;
+            match plan.outcomes.first() {
+                Some(ItemOutcome::Applied { .. }) => Ok((plan, Some(item))),
+                Some(ItemOutcome::Rejected { violations }) => Err(violations.clone()),
+                _ => Err(vec![violation(
+                    ViolationCode::ShiftChangedSinceMatch,
+                    Some(new_shift_id),
+                    "a shift of the trade changed".into(),
+                )]),
+            }
+        }
+        None => {
+            let shift = snap
+                .shifts
+                .get(&trade.initiating_shift_id)
+                .ok_or_else(|| refused(CommandError::ShiftNotFound(trade.initiating_shift_id)))?;
+            let edit = ShiftEdit {
+                shift_id: shift.id,
+                expected_version: shift.version,
+                change: EditChange::Reassign { agent_id: receiver },
+            };
+            plan_edit_waiving(snap, &edit, now, waived)
+                .map(|plan| (plan, None))
+                .map_err(refused)
+        }
+    }
 }
 
 /// The first version of an imported week: the schedule, its shifts, and the commit that

@@ -87,6 +87,21 @@ uuid_id!(
     ShiftId,
     "shift"
 );
+uuid_id!(
+    /// An agent's offer to trade one of their shifts.
+    TradeId,
+    "trade"
+);
+uuid_id!(
+    /// A webhook subscription of a business unit.
+    SubscriptionId,
+    "webhook subscription"
+);
+uuid_id!(
+    /// One event of the outbox: what receivers de-duplicate on.
+    EventId,
+    "event"
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,8 @@
 //! - [`replay`]: rebuilding a schedule from its history.
 //! - [`memory`]: an in-memory schedule committing through the engine.
 //! - [`store`]: the storage traits.
+//! - [`trade`]: shift trades and the business unit's self-service and trade settings.
+//! - [`webhook`]: events, webhook subscriptions and deliveries.
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
 #![forbid(unsafe_code)]
 
@@ -27,4 +29,6 @@ pub mod schedule;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod trade;
 pub mod version;
+pub mod webhook;

@@ -23,6 +23,7 @@ impl MemorySchedule {
             zone,
             shifts: shifts.into_iter().map(|s| (s.id, s)).collect(),
             agents: agents.into_iter().map(|a| (a.id, a)).collect(),
+            held: std::collections::HashMap::new(),
         };
         Self {
             snap,

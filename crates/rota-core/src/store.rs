@@ -30,6 +30,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Backend(#[source] BoxError),
+    /// A trade operation was refused; nothing was written.
+    #[error(transparent)]
+    Trade(#[from] crate::trade::TradeError),
 }
 
 impl StoreError {
@@ -251,4 +254,159 @@ pub trait ScheduleStore: Send + Sync {
         id: ScheduleId,
         ctx: &CommitContext,
     ) -> impl Future<Output = StoreResult<Schedule>> + Send;
+}
+
+/// An agent's new trade offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTrade {
+    pub initiating_agent_id: AgentId,
+    pub shift_id: crate::ids::ShiftId,
+    pub target_agent_id: Option<AgentId>,
+    pub acceptable_intervals: Vec<crate::trade::Interval>,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// Which trades to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TradeFilter {
+    pub business_unit: Option<BusinessUnitId>,
+    pub state: Option<crate::trade::TradeState>,
+    /// Only the trades this agent may see: theirs, offered to them, or open to anyone.
+    pub visible_to: Option<AgentId>,
+}
+
+/// A supervisor's decision on a matched trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeReview {
+    pub trade_id: crate::ids::TradeId,
+    pub expected_version: u32,
+    pub approve: bool,
+    pub reason: Option<String>,
+}
+
+/// Agent self-service and shift trades. Every operation is one transaction; those that change
+/// a schedule commit through the engine like a swap, and every one writes its events to the
+/// outbox in that transaction.
+pub trait TradeStore: Send + Sync {
+    fn settings(
+        &self,
+        bu: BusinessUnitId,
+    ) -> impl Future<Output = StoreResult<crate::trade::BusinessUnitSettings>> + Send;
+    fn set_settings(
+        &self,
+        bu: BusinessUnitId,
+        settings: &crate::trade::BusinessUnitSettings,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// An agent picks up an open shift or releases their own (published schedules only).
+    fn self_service(
+        &self,
+        shift: crate::ids::ShiftId,
+        agent: AgentId,
+        action: crate::engine::SelfServiceAction,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<SwapResult>> + Send;
+    fn create_trade(
+        &self,
+        new: &NewTrade,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    fn trade(
+        &self,
+        id: crate::ids::TradeId,
+    ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    /// Newest first.
+    fn trades(
+        &self,
+        filter: TradeFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<crate::trade::Trade>>> + Send;
+    /// `receiver` matches the trade, offering `shift` in return (or none for a shift given
+    /// away). The rule check runs at once; the automatic review may approve (applying the
+    /// swap) or deny the trade in the same transaction.
+    fn match_trade(
+        &self,
+        id: crate::ids::TradeId,
+        expected_version: u32,
+        receiver: AgentId,
+        shift: Option<crate::ids::ShiftId>,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    /// The initiator withdraws the trade.
+    fn cancel_trade(
+        &self,
+        id: crate::ids::TradeId,
+        expected_version: u32,
+        by: AgentId,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    /// A supervisor approves (applying the swap, rules checked at commit) or denies.
+    fn review_trade(
+        &self,
+        review: &TradeReview,
+        ctx: &CommitContext,
+    ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    /// Expires every open trade whose expiry is at or before `now`; returns them.
+    fn expire_trades(
+        &self,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<Vec<crate::trade::Trade>>> + Send;
+}
+
+/// Changes to a webhook subscription; `None` keeps a field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionUpdate {
+    pub url: Option<String>,
+    pub events: Option<Vec<crate::webhook::EventType>>,
+    /// Turning a subscription on also clears its failure count and disabled reason.
+    pub enabled: Option<bool>,
+}
+
+/// Webhook subscriptions, the delivery log, and the dispatcher's leases.
+pub trait WebhookStore: Send + Sync {
+    fn create_subscription(
+        &self,
+        new: &crate::webhook::NewSubscription,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn subscription(
+        &self,
+        id: crate::ids::SubscriptionId,
+    ) -> impl Future<Output = StoreResult<crate::webhook::Subscription>> + Send;
+    fn subscriptions(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<crate::webhook::Subscription>>> + Send;
+    fn update_subscription(
+        &self,
+        id: crate::ids::SubscriptionId,
+        update: &SubscriptionUpdate,
+    ) -> impl Future<Output = StoreResult<crate::webhook::Subscription>> + Send;
+    fn delete_subscription(
+        &self,
+        id: crate::ids::SubscriptionId,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Newest first.
+    fn deliveries(
+        &self,
+        id: crate::ids::SubscriptionId,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<crate::webhook::Delivery>>> + Send;
+    /// Leases up to `limit` due deliveries, each the oldest pending one of its subscription
+    /// and ordering key, until `lease_until`. Two dispatchers never lease the same delivery
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the write lock).
+    fn lease_due(
+        &self,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<crate::webhook::DueDelivery>>> + Send;
+    /// Records an attempt. A failure counts against the subscription, which is disabled after
+    /// `max_failures` in a row; returns the subscription as it now stands.
+    fn record_attempt(
+        &self,
+        delivery_id: i64,
+        result: &crate::webhook::AttemptResult,
+        now: jiff::Timestamp,
+        max_failures: u32,
+    ) -> impl Future<Output = StoreResult<crate::webhook::Subscription>> + Send;
 }

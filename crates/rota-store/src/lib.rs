@@ -10,6 +10,7 @@
 
 mod rows;
 mod sql;
+mod sql_trades;
 
 pub mod postgres;
 pub mod sqlite;
@@ -17,13 +18,20 @@ pub mod sqlite;
 use jiff::civil::Date;
 use rota_core::command::{ShiftEdit, SwapRequest, SwapResult};
 use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
+use rota_core::engine::SelfServiceAction;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
+use rota_core::ids::{ShiftId, SubscriptionId, TradeId};
 use rota_core::schedule::{NewSchedule, Schedule, Shift};
 use rota_core::store::{
     AuthStore, ClaimOutcome, DirectoryStore, IdempotencyClaim, IdempotencyStore, Page, PageRequest,
     ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
+use rota_core::store::{
+    NewTrade, SubscriptionUpdate, TradeFilter, TradeReview, TradeStore, WebhookStore,
+};
+use rota_core::trade::{BusinessUnitSettings, Trade};
 use rota_core::version::{CommitContext, ScheduleVersion, VersionChanges, VersionRecord};
+use rota_core::webhook::{AttemptResult, Delivery, DueDelivery, NewSubscription, Subscription};
 
 pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
@@ -222,5 +230,111 @@ impl AuthStore for Store {
         now: jiff::Timestamp,
     ) -> StoreResult<Option<rota_core::auth::Principal>> {
         delegate!(self, s => s.principal(token_hash, now))
+    }
+}
+
+impl TradeStore for Store {
+    async fn settings(&self, bu: BusinessUnitId) -> StoreResult<BusinessUnitSettings> {
+        delegate!(self, s => s.settings(bu))
+    }
+    async fn set_settings(
+        &self,
+        bu: BusinessUnitId,
+        settings: &BusinessUnitSettings,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.set_settings(bu, settings))
+    }
+    async fn self_service(
+        &self,
+        shift: ShiftId,
+        agent: AgentId,
+        action: SelfServiceAction,
+        ctx: &CommitContext,
+    ) -> StoreResult<SwapResult> {
+        delegate!(self, s => s.self_service(shift, agent, action, ctx))
+    }
+    async fn create_trade(&self, new: &NewTrade, ctx: &CommitContext) -> StoreResult<Trade> {
+        delegate!(self, s => s.create_trade(new, ctx))
+    }
+    async fn trade(&self, id: TradeId) -> StoreResult<Trade> {
+        delegate!(self, s => s.trade(id))
+    }
+    async fn trades(&self, filter: TradeFilter, page: PageRequest) -> StoreResult<Page<Trade>> {
+        delegate!(self, s => s.trades(filter, page))
+    }
+    async fn match_trade(
+        &self,
+        id: TradeId,
+        expected_version: u32,
+        receiver: AgentId,
+        shift: Option<ShiftId>,
+        ctx: &CommitContext,
+    ) -> StoreResult<Trade> {
+        delegate!(self, s => s.match_trade(id, expected_version, receiver, shift, ctx))
+    }
+    async fn cancel_trade(
+        &self,
+        id: TradeId,
+        expected_version: u32,
+        by: AgentId,
+        ctx: &CommitContext,
+    ) -> StoreResult<Trade> {
+        delegate!(self, s => s.cancel_trade(id, expected_version, by, ctx))
+    }
+    async fn review_trade(&self, review: &TradeReview, ctx: &CommitContext) -> StoreResult<Trade> {
+        delegate!(self, s => s.review_trade(review, ctx))
+    }
+    async fn expire_trades(&self, now: jiff::Timestamp) -> StoreResult<Vec<Trade>> {
+        delegate!(self, s => s.expire_trades(now))
+    }
+}
+
+impl WebhookStore for Store {
+    async fn create_subscription(&self, new: &NewSubscription) -> StoreResult<()> {
+        delegate!(self, s => s.create_subscription(new))
+    }
+    async fn subscription(&self, id: SubscriptionId) -> StoreResult<Subscription> {
+        delegate!(self, s => s.subscription(id))
+    }
+    async fn subscriptions(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Subscription>> {
+        delegate!(self, s => s.subscriptions(bu, page))
+    }
+    async fn update_subscription(
+        &self,
+        id: SubscriptionId,
+        update: &SubscriptionUpdate,
+    ) -> StoreResult<Subscription> {
+        delegate!(self, s => s.update_subscription(id, update))
+    }
+    async fn delete_subscription(&self, id: SubscriptionId) -> StoreResult<()> {
+        delegate!(self, s => s.delete_subscription(id))
+    }
+    async fn deliveries(
+        &self,
+        id: SubscriptionId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        delegate!(self, s => s.deliveries(id, page))
+    }
+    async fn lease_due(
+        &self,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        delegate!(self, s => s.lease_due(now, lease_until, limit))
+    }
+    async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        result: &AttemptResult,
+        now: jiff::Timestamp,
+        max_failures: u32,
+    ) -> StoreResult<Subscription> {
+        delegate!(self, s => s.record_attempt(delivery_id, result, now, max_failures))
     }
 }

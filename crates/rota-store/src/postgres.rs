@@ -76,4 +76,10 @@ mod queries {
         agent_json: "json_agg(json_build_array(id, business_unit_id, management_unit_id, name, skills, \
                      max_paid_minutes_per_week, min_rest_minutes, availability))::text"
     );
+    crate::sql_trades::trades_impl!(
+        super::PgStore,
+        sqlx::Postgres,
+        row_lock: " FOR UPDATE",
+        skip_locked: " FOR UPDATE OF d SKIP LOCKED"
+    );
 }

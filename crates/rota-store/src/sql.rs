@@ -207,13 +207,79 @@ macro_rules! store_impl {
             let margin = NEIGHBOURHOOD_MINUTES * 60 * 1_000_000;
             let nearby = shifts_of_agents(conn, agents, micros(week_from) - margin, micros(week_to) + margin).await?;
             let agents = agents_by_ids(conn, agents).await?;
+            let held = holds_of(conn, touched.iter().map(|s| s.id)).await?;
             let shifts = touched.into_iter().chain(nearby).map(|s| (s.id, s)).collect();
             Ok(Snapshot {
                 schedule,
                 zone,
                 shifts,
                 agents: agents.into_iter().map(|a| (a.id, a)).collect(),
+                held,
             })
+        }
+
+        /// The trades holding any of `shifts`.
+        async fn holds_of(
+            conn: &mut Conn,
+            shifts: impl IntoIterator<Item = ShiftId>,
+        ) -> StoreResult<HashMap<ShiftId, rota_core::ids::TradeId>> {
+            let ids: Vec<Uuid> = shifts.into_iter().map(|s| s.as_uuid()).collect();
+            let mut held = HashMap::new();
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
+                push_in_list(&mut q, chunk.iter().copied());
+                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
+                    held.insert(
+                        ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
+                        rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
+                    );
+                }
+            }
+            Ok(held)
+        }
+
+        /// Writes `events` to the outbox with a delivery for every subscription that wants
+        /// each, in the caller's transaction: an event exists if and only if its change
+        /// commits. Events nobody subscribed to are not kept (the version history already
+        /// records every change), so a subscription receives the changes that commit after it.
+        async fn emit(conn: &mut Conn, events: &[rota_core::webhook::NewEvent], now: jiff::Timestamp) -> StoreResult<()> {
+            let Some(first) = events.first() else { return Ok(()) };
+            debug_assert!(events.iter().all(|e| e.business_unit_id == first.business_unit_id));
+            let wanted: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
+                 JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = $1",
+            )
+            .bind(first.business_unit_id.as_uuid())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            let events: Vec<&rota_core::webhook::NewEvent> =
+                events.iter().filter(|e| wanted.iter().any(|w| w == e.event_type.as_str())).collect();
+            for chunk in events.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO outbox_events (event_id, event_type, business_unit_id, ordering_key, data, created_at) ",
+                );
+                q.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.id.as_uuid())
+                        .push_bind(e.event_type.as_str())
+                        .push_bind(e.business_unit_id.as_uuid())
+                        .push_bind(e.ordering_key.clone())
+                        .push_bind(e.data.to_string())
+                        .push_bind(micros(now));
+                });
+                q.build().execute(&mut *conn).await.map_err(db_error)?;
+                let mut q = QueryBuilder::<$db>::new(
+                    "INSERT INTO webhook_deliveries (subscription_id, event_seq, ordering_key, state, attempts, next_attempt_at) \
+                     SELECT s.id, o.seq, o.ordering_key, 'pending', 0, o.created_at FROM outbox_events o \
+                     JOIN webhook_subscription_events e ON e.event_type = o.event_type \
+                     JOIN webhook_subscriptions s ON s.id = e.subscription_id AND s.business_unit_id = o.business_unit_id \
+                     WHERE o.event_id",
+                );
+                push_in_list(&mut q, chunk.iter().map(|e| e.id.as_uuid()));
+                q.push(" ORDER BY o.seq");
+                q.build().execute(&mut *conn).await.map_err(db_error)?;
+            }
+            Ok(())
         }
 
         async fn insert_version(conn: &mut Conn, record: &VersionRecord) -> StoreResult<()> {
@@ -287,7 +353,8 @@ macro_rules! store_impl {
                 q.push(" FROM v WHERE shifts.id = v.id");
                 q.build().execute(&mut *conn).await.map_err(db_error)?;
             }
-            insert_changes(conn, &commit.record, &commit.changes).await
+            insert_changes(conn, &commit.record, &commit.changes).await?;
+            emit(conn, &[rota_core::webhook::version_created(schedule, commit)], commit.record.created_at).await
         }
 
         /// Commits what a plan decided, if anything, and answers with the outcomes.
@@ -509,16 +576,23 @@ macro_rules! store_impl {
             }
 
             async fn set_availability(&self, id: AgentId, availability: &Availability) -> StoreResult<Agent> {
+                let mut w = self.begin_write().await?;
                 let done = sqlx::query("UPDATE agents SET availability = $1 WHERE id = $2")
                     .bind(rows::availability_json(availability))
                     .bind(id.as_uuid())
-                    .execute(&self.pool)
+                    .execute(&mut *w.tx)
                     .await
                     .map_err(db_error)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::not_found("agent", id));
                 }
-                self.agent(id).await
+                let agent = agents_by_ids(&mut w.tx, &[id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| StoreError::not_found("agent", id))?;
+                emit(&mut w.tx, &[rota_core::webhook::availability_updated(&agent)], jiff::Timestamp::now()).await?;
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(agent)
             }
         }
 
@@ -725,6 +799,7 @@ macro_rules! store_impl {
                 }
                 insert_version(&mut w.tx, &commit.record).await?;
                 insert_changes(&mut w.tx, &commit.record, &commit.changes).await?;
+                emit(&mut w.tx, &[rota_core::webhook::version_created(&schedule, &commit)], ctx.now).await?;
                 record_result(&mut w.tx, ctx, &schedule).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(schedule)
@@ -875,6 +950,19 @@ macro_rules! store_impl {
                 let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
                 let plan = engine::plan_swaps(&snap, req, ctx.now)?;
                 let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::BulkSwap, ctx).await?;
+                if let Some(record) = &result.committed {
+                    let events: Vec<_> = req
+                        .items
+                        .iter()
+                        .zip(&result.outcomes)
+                        .filter(|(_, o)| o.is_applied())
+                        .map(|(item, _)| {
+                            let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
+                            rota_core::webhook::swap_applied(&snap.schedule, record.version, item, counterpart, None)
+                        })
+                        .collect();
+                    emit(&mut w.tx, &events, ctx.now).await?;
+                }
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(result)
             }

@@ -113,4 +113,5 @@ mod queries {
                      lower(hex(management_unit_id)), name, skills, max_paid_minutes_per_week, \
                      min_rest_minutes, availability))"
     );
+    crate::sql_trades::trades_impl!(super::SqliteStore, sqlx::Sqlite, row_lock: "", skip_locked: "");
 }

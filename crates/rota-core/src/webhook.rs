@@ -1,0 +1,297 @@
+//! Events and their delivery to webhook subscribers. Every change writes its events to an
+//! outbox in its own transaction; a dispatcher delivers them per subscription, in order per
+//! ordering key (the schedule for schedule events).
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BusinessUnitId, EventId, SubscriptionId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EventType {
+    #[serde(rename = "schedule.version.created")]
+    ScheduleVersionCreated,
+    #[serde(rename = "shift.swap.applied")]
+    ShiftSwapApplied,
+    #[serde(rename = "trade.state.changed")]
+    TradeStateChanged,
+    #[serde(rename = "agent.availability.updated")]
+    AgentAvailabilityUpdated,
+}
+
+impl EventType {
+    pub const ALL: [Self; 4] = [
+        Self::ScheduleVersionCreated,
+        Self::ShiftSwapApplied,
+        Self::TradeStateChanged,
+        Self::AgentAvailabilityUpdated,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ScheduleVersionCreated => "schedule.version.created",
+            Self::ShiftSwapApplied => "shift.swap.applied",
+            Self::TradeStateChanged => "trade.state.changed",
+            Self::AgentAvailabilityUpdated => "agent.availability.updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event a change emits, written in the change's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub event_type: EventType,
+    pub business_unit_id: BusinessUnitId,
+    /// Deliveries with the same key reach a subscriber in the order they were written: the
+    /// schedule for schedule events, the trade or the agent for the others.
+    pub ordering_key: String,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(
+        event_type: EventType,
+        business_unit_id: BusinessUnitId,
+        ordering_key: impl ToString,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: EventId::new(),
+            event_type,
+            business_unit_id,
+            ordering_key: ordering_key.to_string(),
+            data,
+        }
+    }
+}
+
+/// What a subscriber receives: the body of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// The same on every attempt: receivers de-duplicate on it.
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub business_unit_id: BusinessUnitId,
+    /// The position in the outbox: increases in commit order for one ordering key.
+    pub sequence: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub business_unit_id: BusinessUnitId,
+    pub url: String,
+    pub events: Vec<EventType>,
+    /// Whether deliveries are attempted; false after a run of failures (see
+    /// `disabledReason`) or when turned off. Turning it on again resumes where it stopped.
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+/// A subscription with the secret deliveries are signed with (never listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub subscription: Subscription,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+}
+
+impl DeliveryState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// One event for one subscription: the delivery log's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    pub id: i64,
+    pub subscription_id: SubscriptionId,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub sequence: u64,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    /// The receiver's status code on the last attempt, if it answered.
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub next_attempt_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// A delivery a dispatcher has leased: what it needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    pub delivery_id: i64,
+    pub attempt: u32,
+    pub subscription_id: SubscriptionId,
+    pub url: String,
+    pub secret: String,
+    pub event: Event,
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    Delivered {
+        status: u16,
+    },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        /// When to try again.
+        retry_at: Timestamp,
+    },
+}
+
+/// The changes an event lists at most; `changesTruncated` says when a version had more (an
+/// import creates every shift of the week).
+const MAX_LISTED_CHANGES: usize = 200;
+
+/// `schedule.version.created`, for every committed version.
+pub fn version_created(
+    schedule: &crate::schedule::Schedule,
+    commit: &crate::engine::Commit,
+) -> NewEvent {
+    let record = &commit.record;
+    let changes: Vec<serde_json::Value> = commit
+        .changes
+        .iter()
+        .take(MAX_LISTED_CHANGES)
+        .map(|c| {
+            serde_json::json!({
+                "shiftId": c.shift_id,
+                "ownerBefore": c.before.and_then(|b| b.owner),
+                "ownerAfter": c.after.owner,
+                "startBefore": c.before.map(|b| b.start),
+                "endBefore": c.before.map(|b| b.end),
+                "startAfter": c.after.start,
+                "endAfter": c.after.end,
+            })
+        })
+        .collect();
+    NewEvent::new(
+        EventType::ScheduleVersionCreated,
+        schedule.business_unit_id,
+        schedule.id,
+        serde_json::json!({
+            "scheduleId": schedule.id,
+            "scheduleVersionId": crate::version::ScheduleVersionId::new(schedule.id, record.version).to_string(),
+            "version": record.version,
+            "cause": record.cause.as_str(),
+            "actor": record.actor,
+            "requestId": record.request_id,
+            "createdAt": record.created_at,
+            "changeCount": record.change_count,
+            "changes": changes,
+            "changesTruncated": commit.changes.len() > MAX_LISTED_CHANGES,
+        }),
+    )
+}
+
+/// `shift.swap.applied`, for each applied swap (bulk or trade); `counterpart` is who owned the
+/// new shift before (none: it was open).
+pub fn swap_applied(
+    schedule: &crate::schedule::Schedule,
+    version: crate::version::ScheduleVersion,
+    item: &crate::command::SwapItem,
+    counterpart: Option<crate::ids::AgentId>,
+    trade: Option<crate::ids::TradeId>,
+) -> NewEvent {
+    NewEvent::new(
+        EventType::ShiftSwapApplied,
+        schedule.business_unit_id,
+        schedule.id,
+        serde_json::json!({
+            "scheduleId": schedule.id,
+            "scheduleVersionId": crate::version::ScheduleVersionId::new(schedule.id, version).to_string(),
+            "agentId": item.agent_id,
+            "originalShiftId": item.original_shift_id,
+            "newShiftId": item.new_shift_id,
+            "counterpartAgentId": counterpart,
+            "reasonCode": item.reason_code,
+            "tradeId": trade,
+        }),
+    )
+}
+
+/// `trade.state.changed`, for every transition (and the creation, from nothing).
+pub fn trade_changed(
+    trade: &crate::trade::Trade,
+    from: Option<crate::trade::TradeState>,
+) -> NewEvent {
+    NewEvent::new(
+        EventType::TradeStateChanged,
+        trade.business_unit_id,
+        trade.id,
+        serde_json::json!({
+            "tradeId": trade.id,
+            "scheduleId": trade.schedule_id,
+            "from": from,
+            "to": trade.state,
+            "version": trade.version,
+            "scheduleVersionId": trade.applied_version_id.map(|v| v.to_string()),
+            "trade": trade,
+        }),
+    )
+}
+
+/// `agent.availability.updated`.
+pub fn availability_updated(agent: &crate::directory::Agent) -> NewEvent {
+    NewEvent::new(
+        EventType::AgentAvailabilityUpdated,
+        agent.business_unit_id,
+        agent.id,
+        serde_json::json!({
+            "agentId": agent.id,
+            "availability": agent.availability,
+        }),
+    )
+}
