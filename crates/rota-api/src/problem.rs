@@ -33,6 +33,19 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// 500: a fault of the service; the body carries only the request id.
     Internal,
+    /// 409: the trade is at another version than the request carries.
+    TradeVersionConflict,
+    /// 409: the trade's state does not allow the operation (an approved trade cannot be
+    /// canceled, a matched one cannot be matched again).
+    TradeStateConflict,
+    /// 409: the trade has expired.
+    TradeExpired,
+    /// 409: a shift of the request is held by another matched trade.
+    ShiftInTrade,
+    /// 422: the trade request itself is invalid (not your shift, outside the accepted times…).
+    TradeInvalid,
+    /// 422: the webhook target is not an allowed URL.
+    InvalidWebhookUrl,
 }
 
 impl ErrorCode {
@@ -53,6 +66,12 @@ impl ErrorCode {
             Self::TooManyItems => "TOO_MANY_ITEMS",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL",
+            Self::TradeVersionConflict => "TRADE_VERSION_CONFLICT",
+            Self::TradeStateConflict => "TRADE_STATE_CONFLICT",
+            Self::TradeExpired => "TRADE_EXPIRED",
+            Self::ShiftInTrade => "SHIFT_IN_TRADE",
+            Self::TradeInvalid => "TRADE_INVALID",
+            Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
         }
     }
 }

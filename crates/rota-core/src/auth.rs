@@ -65,6 +65,15 @@ pub enum Action {
     Publish,
     Import,
     SetAvailability(AgentId),
+    /// Pick up open shifts, release one's own, offer, match and cancel trades: agents, for
+    /// themselves.
+    SelfService,
+    /// See trades (agents: theirs and those open to them, filtered by the handler).
+    ReadTrades,
+    /// Approve or deny matched trades.
+    ReviewTrades,
+    /// Webhook subscriptions and the business unit's self-service and trade settings.
+    Configure,
 }
 
 impl Principal {
@@ -74,7 +83,9 @@ impl Principal {
         let in_scope = self.business_unit.is_none_or(|own| own == bu);
         match self.role {
             Role::Admin => true,
-            Role::Supervisor => in_scope && !matches!(action, Action::Import),
+            Role::Supervisor => {
+                in_scope && !matches!(action, Action::Import | Action::SelfService)
+            }
             Role::Integration => {
                 in_scope
                     && matches!(
@@ -83,12 +94,14 @@ impl Principal {
                             | Action::ReadSchedule
                             | Action::ReadHistory
                             | Action::BulkSwap
+                            | Action::ReadTrades
                     )
             }
             Role::Agent => {
                 in_scope
                     && match action {
-                        Action::ReadSchedule => true,
+                        Action::ReadSchedule | Action::ReadTrades => true,
+                        Action::SelfService => self.agent.is_some(),
                         Action::SetAvailability(agent) => self.agent == Some(agent),
                         _ => false,
                     }
@@ -147,6 +160,13 @@ mod tests {
         assert!(!agent.may(Action::SetAvailability(AgentId::new()), chicago));
         assert!(!agent.may(Action::BulkSwap, chicago));
         assert!(!agent.may(Action::EditShift, chicago));
+        assert!(agent.may(Action::SelfService, chicago));
+        assert!(!agent.may(Action::SelfService, dallas));
+        assert!(!agent.may(Action::ReviewTrades, chicago));
+        assert!(!agent.may(Action::Configure, chicago));
+        assert!(supervisor.may(Action::ReviewTrades, chicago));
+        assert!(!supervisor.may(Action::SelfService, chicago));
+        assert!(!integration.may(Action::ReviewTrades, chicago));
         assert!(principal(Role::Admin, None, None).may(Action::Import, dallas));
     }
 }

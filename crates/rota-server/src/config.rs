@@ -18,6 +18,41 @@ pub struct Config {
     /// Requests per minute per OAuth client, and the burst above that pace.
     pub rate_limit_per_minute: u32,
     pub rate_limit_burst: u32,
+    pub webhooks: WebhookConfig,
+    /// How often expired trades are closed (and their holds released).
+    pub sweep_interval: Duration,
+}
+
+/// Webhook delivery (the `[webhooks]` table of the configuration file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Allow targets on loopback, private and link-local addresses (off: such URLs are
+    /// refused, and so are names that resolve to them at delivery time).
+    pub allow_private_targets: bool,
+    /// Failed deliveries in a row after which a subscription is disabled.
+    pub max_consecutive_failures: u32,
+    /// Full-jitter backoff: the n-th retry waits a random time up to
+    /// min(retry_cap, retry_base × 2ⁿ⁻¹).
+    pub retry_base_ms: u64,
+    pub retry_cap_secs: u64,
+    /// Per attempt.
+    pub timeout_secs: u64,
+    /// How often the dispatcher looks for due deliveries when nothing woke it.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            max_consecutive_failures: 20,
+            retry_base_ms: 1_000,
+            retry_cap_secs: 600,
+            timeout_secs: 10,
+            poll_ms: 1_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -32,6 +67,8 @@ impl Default for Config {
             token_ttl: Duration::from_secs(60 * 60),
             rate_limit_per_minute: 300,
             rate_limit_burst: 100,
+            webhooks: WebhookConfig::default(),
+            sweep_interval: Duration::from_secs(30),
         }
     }
 }
@@ -51,6 +88,8 @@ pub struct FileConfig {
     pub rate_limit_per_minute: Option<u32>,
     pub rate_limit_burst: Option<u32>,
     pub log_format: Option<String>,
+    pub webhooks: Option<WebhookConfig>,
+    pub sweep_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +161,14 @@ impl FileConfig {
                 .rate_limit_burst
                 .or(self.rate_limit_burst)
                 .unwrap_or(d.rate_limit_burst),
+            webhooks: overrides
+                .webhooks
+                .or(self.webhooks)
+                .unwrap_or(d.webhooks),
+            sweep_interval: overrides
+                .sweep_interval_secs
+                .or(self.sweep_interval_secs)
+                .map_or(d.sweep_interval, secs),
         }
     }
 }
@@ -145,6 +192,10 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://x.db");
         assert_eq!(config.rate_limit_burst, 7);
         assert_eq!(config.rate_limit_per_minute, 300);
+        let file = FileConfig::parse("[webhooks]\nallow_private_targets = true\n").unwrap();
+        let config = file.resolve(FileConfig::default());
+        assert!(config.webhooks.allow_private_targets);
+        assert_eq!(config.webhooks.max_consecutive_failures, 20);
     }
 
     #[test]

@@ -53,6 +53,13 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("{0}")]
     Unavailable(String),
+    /// A refusal with its own status and code (trades, webhooks).
+    #[error("{detail}")]
+    Refused {
+        status: StatusCode,
+        code: ErrorCode,
+        detail: String,
+    },
     /// A fault of the service: the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -70,7 +77,7 @@ impl ApiError {
         }
     }
 
-    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
@@ -102,6 +109,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
             ),
+            Self::Refused { status, code, .. } => (*status, *code),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -205,6 +213,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => {
                 Self::Unavailable("the database is unreachable; retry".into())
             }
+            StoreError::Trade(t) => t.into(),
             other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
                 Self::Internal(Box::new(other))
             }
@@ -244,6 +253,30 @@ impl From<CommandError> for ApiError {
                     outcome: rota_core::command::ItemOutcome::Rejected { violations },
                 }],
             },
+        }
+    }
+}
+
+impl From<rota_core::trade::TradeError> for ApiError {
+    fn from(e: rota_core::trade::TradeError) -> Self {
+        use rota_core::trade::TradeError;
+        let (status, code) = match &e {
+            TradeError::NotFound(_) => return Self::NotFound(e.to_string()),
+            TradeError::Forbidden(_) => return Self::Forbidden(e.to_string()),
+            TradeError::VersionConflict { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::TradeVersionConflict)
+            }
+            TradeError::InvalidTransition { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::TradeStateConflict)
+            }
+            TradeError::Expired(_) => (StatusCode::CONFLICT, ErrorCode::TradeExpired),
+            TradeError::ShiftInTrade { .. } => (StatusCode::CONFLICT, ErrorCode::ShiftInTrade),
+            TradeError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TradeInvalid),
+        };
+        Self::Refused {
+            status,
+            code,
+            detail: e.to_string(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
 //! - [`rate_limit`]: per-client token buckets and their headers.
 //! - [`telemetry`]: Prometheus metrics.
+//! - [`webhooks`]: webhook targets, signatures and the dispatcher.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::{AppState, Application};

@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use rota_core::clock::{Clock, SystemClock};
 use rota_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     /// Injectable so that tests can run any week; the system clock in production.
     pub clock: Arc<dyn Clock>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Wakes the webhook dispatcher after a change, so deliveries leave at once.
+    pub wake_dispatcher: Arc<Notify>,
 }
 
 pub struct Application {
@@ -29,6 +32,8 @@ pub struct Application {
     router: Router,
     store: Store,
     clock: Arc<dyn Clock>,
+    config: Config,
+    wake_dispatcher: Arc<Notify>,
 }
 
 impl Application {
@@ -45,7 +50,9 @@ impl Application {
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = TcpListener::bind(config.listen).await?;
         let state_store = store.clone();
+        let wake_dispatcher = Arc::new(Notify::new());
         let state = AppState {
+            wake_dispatcher: Arc::clone(&wake_dispatcher),
             store,
             config: Arc::new(config.clone()),
             clock: Arc::clone(&clock),
@@ -60,6 +67,10 @@ impl Application {
                 state.clone(),
                 crate::rate_limit::middleware,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                wake_after_change,
+            ))
             .layer(axum::middleware::from_fn(crate::telemetry::middleware))
             .with_state(state)
             .layer(DefaultBodyLimit::max(config.body_limit_bytes))
@@ -73,6 +84,8 @@ impl Application {
             router,
             store: state_store,
             clock,
+            config,
+            wake_dispatcher,
         })
     }
 
@@ -85,15 +98,73 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_expired_keys(
             self.store.clone(),
-            self.clock,
+            Arc::clone(&self.clock),
             shutdown.clone(),
         ));
+        let sweep = tokio::spawn(expire_trades(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            self.config.sweep_interval,
+            Arc::clone(&self.wake_dispatcher),
+            shutdown.clone(),
+        ));
+        let dispatcher = crate::webhooks::Dispatcher::new(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            self.config.webhooks.clone(),
+            Arc::clone(&self.wake_dispatcher),
+        )
+        .map_err(std::io::Error::other)?;
+        let dispatch = tokio::spawn(dispatcher.run(shutdown.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         purge.abort();
+        sweep.abort();
+        // The dispatcher stops at shutdown; an attempt in flight is recorded or, if cut
+        // short, its lease lapses and it is delivered again (receivers de-duplicate).
+        let _ = dispatch.await;
         self.store.close().await;
         served
+    }
+}
+
+/// Wakes the webhook dispatcher after a request that may have changed something.
+async fn wake_after_change(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if changes && response.status().is_success() {
+        state.wake_dispatcher.notify_one();
+    }
+    response
+}
+
+/// Closes trades past their expiry (releasing their holds), until shutdown.
+async fn expire_trades(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    every: std::time::Duration,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    use rota_core::store::TradeStore;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => match store.expire_trades(clock.now()).await {
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::info!(expired = expired.len(), "trades expired");
+                    wake.notify_one();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiring trades failed"),
+            },
+        }
     }
 }
 

@@ -8,6 +8,8 @@ pub mod directory;
 pub mod health;
 pub mod schedules;
 pub mod swaps;
+pub mod trades;
+pub mod webhooks;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -18,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .merge(directory::router())
         .merge(schedules::router())
         .merge(swaps::router())
+        .merge(trades::router())
+        .merge(webhooks::router())
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
 }
 

@@ -1,0 +1,621 @@
+//! Agent self-service (my schedule, open-shift pickup, release) and shift trades (offer,
+//! match, cancel, supervisor review).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rota_api::swaps::SwapResponseBody;
+use rota_core::auth::Action;
+use rota_core::engine::SelfServiceAction;
+use rota_core::ids::{AgentId, ShiftId, TradeId};
+use rota_core::schedule::{ScheduleState, Shift};
+use rota_core::store::{
+    DirectoryStore, NewTrade, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeReview,
+    TradeStore,
+};
+use rota_core::trade::{Interval, Trade, TradeState};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency;
+use crate::request_id::RequestId;
+use crate::routes::{Paging, page, parse_id};
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v2/wfm/agents/me/schedule", get(my_schedule))
+        .route("/api/v2/wfm/agents/me/shifts/{shiftId}/pickup", post(pickup))
+        .route("/api/v2/wfm/agents/me/shifts/{shiftId}/release", post(release))
+        .route("/api/v2/wfm/trades", post(create).get(list))
+        .route("/api/v2/wfm/trades/{tradeId}", get(read))
+        .route("/api/v2/wfm/trades/{tradeId}/match", post(match_trade))
+        .route("/api/v2/wfm/trades/{tradeId}/cancel", post(cancel))
+        .route("/api/v2/wfm/trades/reviews", post(review))
+}
+
+/// The agent a self-service caller acts as; 403 for any other client.
+fn me(caller: &Caller) -> Result<AgentId, ApiError> {
+    caller.0.agent.ok_or_else(|| {
+        ApiError::Forbidden(format!(
+            "client {} acts for no agent: self-service and trades are for agent clients",
+            caller.0.client_id
+        ))
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WeekQuery {
+    /// The first day of the week (local date of the business unit).
+    #[param(value_type = String, format = Date)]
+    week_date: Date,
+}
+
+/// An agent's week: their shifts and the open shifts they could pick up.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MySchedule {
+    #[schema(value_type = String)]
+    pub schedule_id: rota_core::ids::ScheduleId,
+    pub schedule_version_id: String,
+    #[schema(value_type = String, format = Date)]
+    pub week_start: Date,
+    pub shifts: Vec<Shift>,
+    pub open_shifts: Vec<Shift>,
+}
+
+/// The caller's own shifts in a published week, and the week's open shifts.
+#[utoipa::path(get, path = "/api/v2/wfm/agents/me/schedule", tag = "self-service", params(WeekQuery),
+    responses((status = 200, description = "My shifts and the open shifts of a published week", body = MySchedule), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn my_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<WeekQuery>,
+) -> Result<Json<MySchedule>, ApiError> {
+    let agent = state.store.agent(me(&caller)?).await?;
+    caller.require(Action::SelfService, agent.business_unit_id)?;
+    let schedule = state
+        .store
+        .find_schedule(agent.business_unit_id, q.week_date)
+        .await?
+        .filter(|s| s.state == ScheduleState::Published)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no published schedule for the week of {}",
+                q.week_date
+            ))
+        })?;
+    let all = state
+        .store
+        .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
+        .await?;
+    let (shifts, open_shifts) = all
+        .items
+        .into_iter()
+        .filter(|s| s.owner.is_none() || s.owner == Some(agent.id))
+        .partition(|s| s.owner.is_some());
+    Ok(Json(MySchedule {
+        schedule_id: schedule.id,
+        schedule_version_id: schedule.version_id().to_string(),
+        week_start: schedule.week_start,
+        shifts,
+        open_shifts,
+    }))
+}
+
+/// Takes an open shift: the same rules and commit path as a swap (skill, availability,
+/// overlap, rest, weekly maximum), checked at commit.
+#[utoipa::path(post, path = "/api/v2/wfm/agents/me/shifts/{shiftId}/pickup", tag = "self-service",
+    params(("shiftId" = String, Path, description = "An open shift"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "Picked up; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn pickup(
+    state: State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    Path(shift): Path<String>,
+) -> Result<Response, ApiError> {
+    self_service(
+        state,
+        caller,
+        request_id,
+        headers,
+        shift,
+        SelfServiceAction::Pickup,
+    )
+    .await
+}
+
+/// Gives up one's shift (it becomes open), when the business unit allows releases and the
+/// shift starts far enough ahead.
+#[utoipa::path(post, path = "/api/v2/wfm/agents/me/shifts/{shiftId}/release", tag = "self-service",
+    params(("shiftId" = String, Path, description = "A shift of mine"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "Released; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn release(
+    state: State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    Path(shift): Path<String>,
+) -> Result<Response, ApiError> {
+    self_service(
+        state,
+        caller,
+        request_id,
+        headers,
+        shift,
+        SelfServiceAction::Release,
+    )
+    .await
+}
+
+async fn self_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    shift: String,
+    action: SelfServiceAction,
+) -> Result<Response, ApiError> {
+    let shift: ShiftId = parse_id("shiftId", &shift)?;
+    let agent = state.store.agent(me(&caller)?).await?;
+    caller.require(Action::SelfService, agent.business_unit_id)?;
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/api/v2/wfm/agents/me/shifts/{shift}/{action:?}"),
+        &(),
+        &[],
+    );
+    let store = state.store.clone();
+    let (result, replayed) = idempotency::once(
+        &state,
+        &headers,
+        &caller,
+        &request_id,
+        fingerprint,
+        true,
+        |ctx| async move { store.self_service(shift, agent.id, action, &ctx).await },
+    )
+    .await?;
+    let mut response = Json(SwapResponseBody::from(result)).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewTradeBody {
+    /// The caller's shift on offer.
+    #[schema(value_type = String)]
+    pub shift_id: ShiftId,
+    /// Only this agent may match.
+    #[schema(value_type = Option<String>)]
+    pub target_agent_id: Option<AgentId>,
+    /// Times the caller would take a shift in; empty or absent: the shift is given away.
+    #[serde(default)]
+    pub acceptable_intervals: Vec<Interval>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+/// Offers one of the caller's shifts in a published schedule.
+#[utoipa::path(post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewTradeBody>,
+) -> Result<Response, ApiError> {
+    let agent = state.store.agent(me(&caller)?).await?;
+    caller.require(Action::SelfService, agent.business_unit_id)?;
+    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/trades", &body, &[]);
+    let new = NewTrade {
+        initiating_agent_id: agent.id,
+        shift_id: body.shift_id,
+        target_agent_id: body.target_agent_id,
+        acceptable_intervals: body.acceptable_intervals,
+        expires_at: body.expires_at,
+    };
+    let store = state.store.clone();
+    let (trade, replayed) = idempotency::once(
+        &state,
+        &headers,
+        &caller,
+        &request_id,
+        fingerprint,
+        true,
+        |ctx| async move { store.create_trade(&new, &ctx).await },
+    )
+    .await?;
+    let mut response = (StatusCode::CREATED, Json::<Trade>(trade)).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TradeQuery {
+    /// Unmatched, Matched, Approved, Denied, Canceled or Expired.
+    state: Option<String>,
+    /// For unscoped supervisors and admins.
+    business_unit_id: Option<String>,
+    #[serde(default)]
+    offset: u64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// Trades, newest first. Agents see theirs, those offered to them, and unmatched ones open to
+/// anyone in their business unit; supervisors see their business unit's.
+#[utoipa::path(get, path = "/api/v2/wfm/trades", tag = "trades", params(TradeQuery),
+    responses((status = 200, description = "A page of trades", body = rota_api::schedules::Page<rota_core::trade::Trade>), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TradeQuery>,
+) -> Result<Json<rota_api::schedules::Page<Trade>>, ApiError> {
+    let state_filter = q
+        .state
+        .as_deref()
+        .map(|s| {
+            TradeState::parse(s).ok_or_else(|| {
+                ApiError::validation(
+                    "state",
+                    "one of Unmatched, Matched, Approved, Denied, Canceled, Expired",
+                )
+            })
+        })
+        .transpose()?;
+    let requested = q
+        .business_unit_id
+        .as_deref()
+        .map(|b| parse_id("businessUnitId", b))
+        .transpose()?;
+    let (bu, visible_to) = match caller.0.agent {
+        Some(agent) if caller.is_agent() => {
+            (Some(state.store.agent(agent).await?.business_unit_id), Some(agent))
+        }
+        _ => (requested.or(caller.0.business_unit), None),
+    };
+    let bu = bu.ok_or_else(|| ApiError::validation("businessUnitId", "required for this client"))?;
+    caller.require(Action::ReadTrades, bu)?;
+    let filter = TradeFilter {
+        business_unit: Some(bu),
+        state: state_filter,
+        visible_to,
+    };
+    let paging = Paging {
+        offset: q.offset,
+        limit: q.limit,
+    };
+    Ok(Json(page(
+        state.store.trades(filter, (&paging).into()).await?,
+    )))
+}
+
+/// Whether the caller may see `trade`.
+fn may_see(caller: &Caller, trade: &Trade) -> Result<(), ApiError> {
+    caller.require(Action::ReadTrades, trade.business_unit_id)?;
+    if !caller.is_agent() {
+        return Ok(());
+    }
+    let me = me(caller)?;
+    let party = trade.initiating_agent_id == me
+        || trade.receiving_agent_id == Some(me)
+        || trade.target_agent_id == Some(me)
+        || (trade.target_agent_id.is_none() && trade.state == TradeState::Unmatched);
+    if party {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("trade {} does not exist", trade.id)))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v2/wfm/trades/{tradeId}", tag = "trades",
+    params(("tradeId" = String, Path, description = "Trade id")),
+    responses((status = 200, description = "The trade, with its rule check once matched", body = rota_core::trade::Trade), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Trade>, ApiError> {
+    let trade = state.store.trade(parse_id("tradeId", &id)?).await?;
+    may_see(&caller, &trade)?;
+    Ok(Json(trade))
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchBody {
+    /// The trade's version as the caller saw it (409 TRADE_VERSION_CONFLICT otherwise).
+    pub version: u32,
+    /// The caller's shift in return; absent to take a shift given away.
+    #[schema(value_type = Option<String>)]
+    pub shift_id: Option<ShiftId>,
+}
+
+/// Matches a trade as the caller. The rule check runs at once and is in the answer: the
+/// business unit's settings may approve (applying the swap), deny, or leave the trade
+/// Matched for a supervisor, holding both shifts.
+#[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/match", tag = "trades", request_body = MatchBody,
+    params(("tradeId" = String, Path, description = "Trade id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "The trade after the match and its automatic review", body = rota_core::trade::Trade), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn match_trade(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<MatchBody>,
+) -> Result<Response, ApiError> {
+    let id: TradeId = parse_id("tradeId", &id)?;
+    let receiver = me(&caller)?;
+    let trade = state.store.trade(id).await?;
+    may_see(&caller, &trade)?;
+    caller.require(Action::SelfService, trade.business_unit_id)?;
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/api/v2/wfm/trades/{id}/match"),
+        &body,
+        &[],
+    );
+    let store = state.store.clone();
+    let (trade, replayed) = idempotency::once(
+        &state,
+        &headers,
+        &caller,
+        &request_id,
+        fingerprint,
+        true,
+        |ctx| async move {
+            store
+                .match_trade(id, body.version, receiver, body.shift_id, &ctx)
+                .await
+        },
+    )
+    .await?;
+    let mut response = Json(trade).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelBody {
+    pub version: u32,
+}
+
+/// The initiator withdraws an Unmatched or Matched trade (its holds are released).
+#[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/cancel", tag = "trades", request_body = CancelBody,
+    params(("tradeId" = String, Path, description = "Trade id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "The trade, Canceled", body = rota_core::trade::Trade), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> Result<Response, ApiError> {
+    let id: TradeId = parse_id("tradeId", &id)?;
+    let by = me(&caller)?;
+    let trade = state.store.trade(id).await?;
+    may_see(&caller, &trade)?;
+    caller.require(Action::SelfService, trade.business_unit_id)?;
+    let fingerprint = idempotency::fingerprint(
+        "POST",
+        &format!("/api/v2/wfm/trades/{id}/cancel"),
+        &body,
+        &[],
+    );
+    let store = state.store.clone();
+    let (trade, replayed) = idempotency::once(
+        &state,
+        &headers,
+        &caller,
+        &request_id,
+        fingerprint,
+        true,
+        |ctx| async move { store.cancel_trade(id, body.version, by, &ctx).await },
+    )
+    .await?;
+    let mut response = Json(trade).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ReviewDecision {
+    Approve,
+    Deny,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReviewItem {
+    #[schema(value_type = String)]
+    pub trade_id: TradeId,
+    pub version: u32,
+    pub decision: ReviewDecision,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReviewBody {
+    pub reviews: Vec<ReviewItem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ReviewOutcome {
+    /// Approved and applied: `trade.appliedVersionId` is the version it created.
+    Approved,
+    /// Denied: by the supervisor, or because the approval could not apply (the violations
+    /// are in `trade.decision.violations`).
+    Denied,
+    /// Nothing changed: `error` says why (stale version, wrong state, expired, not allowed).
+    Failed,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResult {
+    #[schema(value_type = String)]
+    pub trade_id: TradeId,
+    pub outcome: ReviewOutcome,
+    pub trade: Option<Trade>,
+    pub error: Option<ReviewError>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewError {
+    pub status: u16,
+    pub code: rota_api::problem::ErrorCode,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResponse {
+    pub results: Vec<ReviewResult>,
+}
+
+/// Most reviews in one request.
+const MAX_REVIEWS: usize = 500;
+
+/// A supervisor approves or denies many matched trades; each is its own transaction with its
+/// own result. Approval applies the swap through the same path as the bulk endpoint, rules
+/// checked at commit; a trade whose shifts changed after matching is denied with
+/// `SHIFT_CHANGED_SINCE_MATCH`, never swapped silently.
+#[utoipa::path(post, path = "/api/v2/wfm/trades/reviews", tag = "trades", request_body = ReviewBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    responses((status = 200, description = "A result per review, in request order", body = ReviewResponse), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReviewBody>,
+) -> Result<Response, ApiError> {
+    if body.reviews.is_empty() {
+        return Err(ApiError::validation("reviews", "at least one review is required"));
+    }
+    if body.reviews.len() > MAX_REVIEWS {
+        return Err(ApiError::TooManyItems {
+            max: MAX_REVIEWS,
+            got: body.reviews.len(),
+        });
+    }
+    if caller.is_agent() {
+        return Err(ApiError::Forbidden("agents cannot review trades".into()));
+    }
+    let fingerprint =
+        idempotency::fingerprint("POST", "/api/v2/wfm/trades/reviews", &body, &[]);
+    let store = state.store.clone();
+    let reviewer = caller.clone();
+    // Each review commits on its own, so the response is recorded under the key after all of
+    // them; a retry after a crash in between finds the reviewed trades at a newer version
+    // and answers TRADE_VERSION_CONFLICT for them, never applying one twice.
+    let (response, replayed) = idempotency::once(
+        &state,
+        &headers,
+        &caller,
+        &request_id,
+        fingerprint,
+        false,
+        |ctx| async move {
+            let ctx = rota_core::version::CommitContext {
+                idempotency: None,
+                ..ctx
+            };
+            let mut results = Vec::with_capacity(body.reviews.len());
+            for item in body.reviews {
+                let outcome = review_one(&store, &reviewer, &item, &ctx).await;
+                results.push(match outcome {
+                    Ok(trade) => ReviewResult {
+                        trade_id: item.trade_id,
+                        outcome: if trade.state == TradeState::Approved {
+                            ReviewOutcome::Approved
+                        } else {
+                            ReviewOutcome::Denied
+                        },
+                        trade: Some(trade),
+                        error: None,
+                    },
+                    Err(e) => ReviewResult {
+                        trade_id: item.trade_id,
+                        outcome: ReviewOutcome::Failed,
+                        trade: None,
+                        error: Some(e),
+                    },
+                });
+            }
+            Ok::<_, rota_core::store::StoreError>(ReviewResponse { results })
+        },
+    )
+    .await?;
+    let mut response = Json(response).into_response();
+    idempotency::mark_replayed(&mut response, replayed);
+    Ok(response)
+}
+
+async fn review_one(
+    store: &rota_store::Store,
+    caller: &Caller,
+    item: &ReviewItem,
+    ctx: &rota_core::version::CommitContext,
+) -> Result<Trade, ReviewError> {
+    let failed = |e: ApiError| {
+        let (status, code) = e.status_and_code();
+        ReviewError {
+            status: status.as_u16(),
+            code,
+            detail: e.to_string(),
+        }
+    };
+    let trade = store
+        .trade(item.trade_id)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    caller
+        .require(Action::ReviewTrades, trade.business_unit_id)
+        .map_err(failed)?;
+    let review = TradeReview {
+        trade_id: item.trade_id,
+        expected_version: item.version,
+        approve: item.decision == ReviewDecision::Approve,
+        reason: item.reason.clone(),
+    };
+    store
+        .review_trade(&review, ctx)
+        .await
+        .map_err(|e| failed(e.into()))
+}
