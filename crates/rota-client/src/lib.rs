@@ -17,6 +17,8 @@ use rota_api::schedules::{Page, ScheduleBody};
 use rota_api::swaps::{SwapRequestBody, SwapResponseBody};
 use rota_core::directory::{Agent, AvailabilityDoc, BusinessUnit};
 use rota_core::schedule::Schedule;
+use rota_core::trade::{BusinessUnitSettings, Trade};
+use rota_core::webhook::{Delivery, Subscription};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -316,6 +318,131 @@ impl Client {
     ) -> Result<Reply<SwapResponseBody>, ClientError> {
         let path = format!("/api/v2/wfm/shifts/{shift}/edits");
         self.call(Method::POST, &path, Some(body), options).await
+    }
+
+    /// An agent's week: `{scheduleId, scheduleVersionId, weekStart, shifts, openShifts}`.
+    pub async fn my_schedule(&self, week: &str) -> Result<Reply<serde_json::Value>, ClientError> {
+        let path = format!("/api/v2/wfm/agents/me/schedule?weekDate={week}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// An agent picks up an open shift.
+    pub async fn pickup(&self, shift: &str) -> Result<Reply<SwapResponseBody>, ClientError> {
+        let path = format!("/api/v2/wfm/agents/me/shifts/{shift}/pickup");
+        self.call::<(), _>(Method::POST, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// An agent releases their shift.
+    pub async fn release(&self, shift: &str) -> Result<Reply<SwapResponseBody>, ClientError> {
+        let path = format!("/api/v2/wfm/agents/me/shifts/{shift}/release");
+        self.call::<(), _>(Method::POST, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// Offers a shift: `{"shiftId", "targetAgentId"?, "acceptableIntervals"?, "expiresAt"}`.
+    pub async fn create_trade(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<Reply<Trade>, ClientError> {
+        self.call(
+            Method::POST,
+            "/api/v2/wfm/trades",
+            Some(body),
+            &CallOptions::default(),
+        )
+        .await
+    }
+
+    pub async fn trade(&self, id: &str) -> Result<Reply<Trade>, ClientError> {
+        let path = format!("/api/v2/wfm/trades/{id}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// `query`: `state=…&businessUnitId=…`, or empty.
+    pub async fn trades(&self, query: &str) -> Result<Reply<Page<Trade>>, ClientError> {
+        let path = format!("/api/v2/wfm/trades?{query}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// Matches a trade: `{"version", "shiftId"?}`.
+    pub async fn match_trade(
+        &self,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply<Trade>, ClientError> {
+        let path = format!("/api/v2/wfm/trades/{id}/match");
+        self.call(Method::POST, &path, Some(body), &CallOptions::default())
+            .await
+    }
+
+    pub async fn cancel_trade(&self, id: &str, version: u32) -> Result<Reply<Trade>, ClientError> {
+        let path = format!("/api/v2/wfm/trades/{id}/cancel");
+        let body = serde_json::json!({ "version": version });
+        self.call(Method::POST, &path, Some(&body), &CallOptions::default())
+            .await
+    }
+
+    /// A supervisor's reviews: `{"reviews": [{"tradeId", "version", "decision", "reason"?}]}`;
+    /// answers `{"results": [...]}` in request order.
+    pub async fn review_trades(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<Reply<serde_json::Value>, ClientError> {
+        self.call(
+            Method::POST,
+            "/api/v2/wfm/trades/reviews",
+            Some(body),
+            &CallOptions::default(),
+        )
+        .await
+    }
+
+    pub async fn set_settings(
+        &self,
+        business_unit: &str,
+        settings: &BusinessUnitSettings,
+    ) -> Result<Reply<BusinessUnitSettings>, ClientError> {
+        let path = format!("/api/v2/wfm/business-units/{business_unit}/settings");
+        self.call(Method::PUT, &path, Some(settings), &CallOptions::default())
+            .await
+    }
+
+    /// Subscribes `{"url", "events", "secret"?}`; answers the subscription with its secret.
+    pub async fn create_webhook(
+        &self,
+        business_unit: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply<serde_json::Value>, ClientError> {
+        let path = format!("/api/v2/wfm/business-units/{business_unit}/webhooks");
+        self.call(Method::POST, &path, Some(body), &CallOptions::default())
+            .await
+    }
+
+    pub async fn webhook(&self, id: &str) -> Result<Reply<Subscription>, ClientError> {
+        let path = format!("/api/v2/wfm/webhooks/{id}");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
+    }
+
+    /// `{"url"?, "events"?, "enabled"?}`.
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply<Subscription>, ClientError> {
+        let path = format!("/api/v2/wfm/webhooks/{id}");
+        self.call(Method::PATCH, &path, Some(body), &CallOptions::default())
+            .await
+    }
+
+    pub async fn webhook_deliveries(&self, id: &str) -> Result<Reply<Page<Delivery>>, ClientError> {
+        let path = format!("/api/v2/wfm/webhooks/{id}/deliveries?limit=1000");
+        self.call::<(), _>(Method::GET, &path, None, &CallOptions::default())
+            .await
     }
 }
 

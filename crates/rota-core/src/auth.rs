@@ -83,9 +83,7 @@ impl Principal {
         let in_scope = self.business_unit.is_none_or(|own| own == bu);
         match self.role {
             Role::Admin => true,
-            Role::Supervisor => {
-                in_scope && !matches!(action, Action::Import | Action::SelfService)
-            }
+            Role::Supervisor => in_scope && !matches!(action, Action::Import | Action::SelfService),
             Role::Integration => {
                 in_scope
                     && matches!(

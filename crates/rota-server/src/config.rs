@@ -161,10 +161,7 @@ impl FileConfig {
                 .rate_limit_burst
                 .or(self.rate_limit_burst)
                 .unwrap_or(d.rate_limit_burst),
-            webhooks: overrides
-                .webhooks
-                .or(self.webhooks)
-                .unwrap_or(d.webhooks),
+            webhooks: overrides.webhooks.or(self.webhooks).unwrap_or(d.webhooks),
             sweep_interval: overrides
                 .sweep_interval_secs
                 .or(self.sweep_interval_secs)

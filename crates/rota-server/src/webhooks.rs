@@ -72,14 +72,15 @@ pub fn is_public(ip: IpAddr) -> bool {
 pub async fn check_target(raw: &str, allow_private: bool) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("only http and https URLs are allowed, not {}", url.scheme()));
+        return Err(format!(
+            "only http and https URLs are allowed, not {}",
+            url.scheme()
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the URL must not carry credentials; deliveries are signed instead".into());
     }
-    let host = url
-        .host()
-        .ok_or_else(|| format!("`{raw}` has no host"))?;
+    let host = url.host().ok_or_else(|| format!("`{raw}` has no host"))?;
     if allow_private {
         return Ok(url);
     }
@@ -327,11 +328,23 @@ mod tests {
     #[tokio::test]
     async fn targets_are_http_and_public_unless_allowed() {
         assert!(check_target("ftp://example.com/x", true).await.is_err());
-        assert!(check_target("http://user:pw@93.184.216.34/", false).await.is_err());
-        assert!(check_target("http://127.0.0.1:9/hook", false).await.is_err());
+        assert!(
+            check_target("http://user:pw@93.184.216.34/", false)
+                .await
+                .is_err()
+        );
+        assert!(
+            check_target("http://127.0.0.1:9/hook", false)
+                .await
+                .is_err()
+        );
         assert!(check_target("http://[::1]/hook", false).await.is_err());
         assert!(check_target("http://127.0.0.1:9/hook", true).await.is_ok());
-        assert!(check_target("https://93.184.216.34/hook", false).await.is_ok());
+        assert!(
+            check_target("https://93.184.216.34/hook", false)
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

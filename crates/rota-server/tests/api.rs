@@ -937,6 +937,23 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
         ("post", "/api/v2/wfm/schedules/{id}/publish"),
         ("post", "/api/v2/wfm/shifts/{shift_id}/edits"),
         ("post", "/api/v2/wfm/schedules/shift-swaps"),
+        ("get", "/api/v2/wfm/agents/me/schedule"),
+        ("post", "/api/v2/wfm/agents/me/shifts/{shiftId}/pickup"),
+        ("post", "/api/v2/wfm/agents/me/shifts/{shiftId}/release"),
+        ("post", "/api/v2/wfm/trades"),
+        ("get", "/api/v2/wfm/trades"),
+        ("get", "/api/v2/wfm/trades/{tradeId}"),
+        ("post", "/api/v2/wfm/trades/{tradeId}/match"),
+        ("post", "/api/v2/wfm/trades/{tradeId}/cancel"),
+        ("post", "/api/v2/wfm/trades/reviews"),
+        ("post", "/api/v2/wfm/business-units/{id}/webhooks"),
+        ("get", "/api/v2/wfm/business-units/{id}/webhooks"),
+        ("get", "/api/v2/wfm/webhooks/{id}"),
+        ("patch", "/api/v2/wfm/webhooks/{id}"),
+        ("delete", "/api/v2/wfm/webhooks/{id}"),
+        ("get", "/api/v2/wfm/webhooks/{id}/deliveries"),
+        ("get", "/api/v2/wfm/business-units/{id}/settings"),
+        ("put", "/api/v2/wfm/business-units/{id}/settings"),
     ];
     for (method, path) in expected {
         assert!(
@@ -1022,12 +1039,20 @@ async fn a_batch_applies_every_still_valid_swap_once_while_writers_change_the_sa
         let store = app.store.clone();
         let shift = w.schedule.shifts[k].id;
         async move {
-            let version = store.shift(shift).await.unwrap().version.get();
-            let body = serde_json::json!({"expectedVersion": version, "change": change});
-            client
-                .edit_shift(&shift.to_string(), &body, &CallOptions::default())
-                .await
-                .unwrap();
+            // The batch may swap the shift between the read and the edit: read again then.
+            for _ in 0..20 {
+                let version = store.shift(shift).await.unwrap().version.get();
+                let body = serde_json::json!({"expectedVersion": version, "change": change});
+                match client
+                    .edit_shift(&shift.to_string(), &body, &CallOptions::default())
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) if problem_code(&e).1 == ErrorCode::VersionConflict => continue,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            panic!("the edit of shift {shift} kept conflicting");
         }
     };
     edit(

@@ -31,8 +31,14 @@ use crate::startup::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/wfm/agents/me/schedule", get(my_schedule))
-        .route("/api/v2/wfm/agents/me/shifts/{shiftId}/pickup", post(pickup))
-        .route("/api/v2/wfm/agents/me/shifts/{shiftId}/release", post(release))
+        .route(
+            "/api/v2/wfm/agents/me/shifts/{shiftId}/pickup",
+            post(pickup),
+        )
+        .route(
+            "/api/v2/wfm/agents/me/shifts/{shiftId}/release",
+            post(release),
+        )
         .route("/api/v2/wfm/trades", post(create).get(list))
         .route("/api/v2/wfm/trades/{tradeId}", get(read))
         .route("/api/v2/wfm/trades/{tradeId}/match", post(match_trade))
@@ -293,12 +299,14 @@ async fn list(
         .map(|b| parse_id("businessUnitId", b))
         .transpose()?;
     let (bu, visible_to) = match caller.0.agent {
-        Some(agent) if caller.is_agent() => {
-            (Some(state.store.agent(agent).await?.business_unit_id), Some(agent))
-        }
+        Some(agent) if caller.is_agent() => (
+            Some(state.store.agent(agent).await?.business_unit_id),
+            Some(agent),
+        ),
         _ => (requested.or(caller.0.business_unit), None),
     };
-    let bu = bu.ok_or_else(|| ApiError::validation("businessUnitId", "required for this client"))?;
+    let bu =
+        bu.ok_or_else(|| ApiError::validation("businessUnitId", "required for this client"))?;
     caller.require(Action::ReadTrades, bu)?;
     let filter = TradeFilter {
         business_unit: Some(bu),
@@ -328,7 +336,10 @@ fn may_see(caller: &Caller, trade: &Trade) -> Result<(), ApiError> {
     if party {
         Ok(())
     } else {
-        Err(ApiError::NotFound(format!("trade {} does not exist", trade.id)))
+        Err(ApiError::NotFound(format!(
+            "trade {} does not exist",
+            trade.id
+        )))
     }
 }
 
@@ -526,7 +537,10 @@ async fn review(
     ApiJson(body): ApiJson<ReviewBody>,
 ) -> Result<Response, ApiError> {
     if body.reviews.is_empty() {
-        return Err(ApiError::validation("reviews", "at least one review is required"));
+        return Err(ApiError::validation(
+            "reviews",
+            "at least one review is required",
+        ));
     }
     if body.reviews.len() > MAX_REVIEWS {
         return Err(ApiError::TooManyItems {
@@ -537,8 +551,7 @@ async fn review(
     if caller.is_agent() {
         return Err(ApiError::Forbidden("agents cannot review trades".into()));
     }
-    let fingerprint =
-        idempotency::fingerprint("POST", "/api/v2/wfm/trades/reviews", &body, &[]);
+    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/trades/reviews", &body, &[]);
     let store = state.store.clone();
     let reviewer = caller.clone();
     // Each review commits on its own, so the response is recorded under the key after all of

@@ -1,0 +1,159 @@
+//! A server on port 0 over its own SQLite file, with the `World::disjoint` week published, and
+//! clients of any role: what the self-service, trade and webhook tests share.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::sync::Arc;
+
+use rota_api::problem::ErrorCode;
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_client::{CallOptions, Client, ClientError};
+use rota_core::auth::Role;
+use rota_core::clock::FixedClock;
+use rota_core::ids::ShiftId;
+use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::testkit::{World, ctx};
+use rota_server::{Application, Config};
+use rota_store::{Durability, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub admin: Client,
+    pub anonymous: Client,
+    pub store: Store,
+    pub world: World,
+    pub clock: Arc<FixedClock>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+// World::disjoint(4, 20): shift k is owned by agent k % 5, and open when k % 5 == 4; one-hour
+// shifts two hours apart from Monday 2026-11-30 00:00 Chicago; now is 2026-11-25.
+pub async fn spawn(tune: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = std::env::temp_dir().join("rota-trade-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
+            .display()
+    );
+    let store = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let world = World::disjoint(4, 20);
+    store.create_business_unit(&world.bu).await.unwrap();
+    store.create_agents(&world.agents).await.unwrap();
+    store
+        .import_schedule(&world.schedule, &ctx(world.now, "import"))
+        .await
+        .unwrap();
+    store
+        .publish(world.schedule.id, &ctx(world.now, "publish"))
+        .await
+        .unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rate_limit_per_minute: 100_000,
+        rate_limit_burst: 10_000,
+        ..Config::default()
+    };
+    config.webhooks.allow_private_targets = true;
+    config.webhooks.retry_base_ms = 20;
+    config.webhooks.poll_ms = 50;
+    tune(&mut config);
+    let clock = Arc::new(FixedClock::new(world.now));
+    let app = Application::with_store(config, store.clone(), clock.clone())
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let mut test = TestApp {
+        admin: anonymous.clone(),
+        anonymous,
+        store,
+        world,
+        clock,
+        _stop: stop.drop_guard(),
+    };
+    test.admin = test.client(Role::Admin, None).await;
+    test
+}
+
+impl TestApp {
+    /// A client of `role` in the world's business unit; agents act as `agents[agent]`.
+    pub async fn client(&self, role: Role, agent: Option<usize>) -> Client {
+        let bu = (role != Role::Admin).then_some(self.world.bu.id);
+        let agent = agent.map(|i| self.world.agents[i].id);
+        let c = rota_server::auth::create_client(&self.store, role, bu, agent)
+            .await
+            .unwrap();
+        let token = self
+            .anonymous
+            .token(&c.client_id, &c.client_secret)
+            .await
+            .unwrap();
+        self.anonymous.clone().with_bearer(&token.access_token)
+    }
+
+    pub async fn agent(&self, i: usize) -> Client {
+        self.client(Role::Agent, Some(i)).await
+    }
+
+    pub fn shift(&self, k: usize) -> ShiftId {
+        self.world.schedule.shifts[k].id
+    }
+
+    pub async fn owner(&self, k: usize) -> Option<rota_core::ids::AgentId> {
+        self.store.shift(self.shift(k)).await.unwrap().owner
+    }
+
+    pub async fn version_id(&self) -> String {
+        self.store
+            .schedule(self.world.schedule.id)
+            .await
+            .unwrap()
+            .version_id()
+            .to_string()
+    }
+
+    /// A one-item atomic bulk swap: agent `a` gives shift `o` for shift `n`, at `base`.
+    pub async fn swap(
+        &self,
+        base: &str,
+        a: usize,
+        o: usize,
+        n: usize,
+    ) -> Result<rota_client::Reply<rota_api::swaps::SwapResponseBody>, ClientError> {
+        let body = SwapRequestBody {
+            schedule_version_id: base.to_owned(),
+            shift_swaps: vec![SwapItemBody {
+                agent_id: self.world.agents[a].id.to_string(),
+                original_shift_id: self.shift(o).to_string(),
+                new_shift_id: self.shift(n).to_string(),
+                reason_code: "supervisor".into(),
+                counterpart_agent_id: None,
+            }],
+            effective_date: None,
+            mode: None,
+            conflict_scope: None,
+        };
+        self.admin.shift_swaps(&body, &CallOptions::default()).await
+    }
+
+    /// An instant `hours` after the world's "now".
+    pub fn at(&self, hours: i64) -> jiff::Timestamp {
+        self.world
+            .now
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap()
+    }
+}
+
+pub fn problem_code(e: &ClientError) -> (u16, ErrorCode) {
+    let p = e
+        .problem()
+        .unwrap_or_else(|| panic!("expected a problem body, got {e}"));
+    (p.status, p.code)
+}
