@@ -108,9 +108,11 @@ impl Application {
             Arc::clone(&self.wake_dispatcher),
             shutdown.clone(),
         ));
+        // Retries and leases are wall-clock matters: the dispatcher keeps real time even
+        // when the domain clock is set to another day (tests, simulations).
         let dispatcher = crate::webhooks::Dispatcher::new(
             self.store.clone(),
-            Arc::clone(&self.clock),
+            Arc::new(SystemClock),
             self.config.webhooks.clone(),
             Arc::clone(&self.wake_dispatcher),
         )

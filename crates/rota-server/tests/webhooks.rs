@@ -1,0 +1,371 @@
+//! Webhooks end to end: a real HTTP receiver started by the test checks every signature,
+//! fails its first deliveries (which come again later), and sees each schedule's events in
+//! version order; a change that rolls back produces no event; a target that keeps failing
+//! disables its subscription visibly; private targets are refused unless allowed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use common::{problem_code, spawn};
+use hmac::{KeyInit, Mac};
+use rota_api::problem::ErrorCode;
+use rota_core::store::{IdempotencyClaim, ScheduleStore};
+use rota_core::webhook::DeliveryState;
+use serde_json::{Value, json};
+
+const SECRET: &str = "a-test-secret-of-some-length";
+
+#[derive(Default)]
+struct Received {
+    /// Every request in arrival order: (event id, body, signature valid, answered status).
+    requests: Vec<(String, Value, bool, u16)>,
+    /// Requests still to fail with 500.
+    fail_next: usize,
+}
+
+/// Checks `Rota-Signature: t=…,v1=…` the way a receiver would, from the raw body.
+fn signature_valid(headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(header) = headers.get("rota-signature").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value.to_owned()),
+            Some(("v1", value)) => v1 = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    expected == v1
+}
+
+/// Starts the receiver on port 0; returns its URL and what it saw.
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Received>>) {
+    let seen = Arc::new(Mutex::new(Received {
+        fail_next: fail_first,
+        ..Received::default()
+    }));
+    let state = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = Arc::clone(&state);
+            async move {
+                let valid = signature_valid(&headers, &body);
+                let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let id = headers["rota-event-id"].to_str().unwrap().to_owned();
+                let mut s = state.lock().unwrap();
+                let status = if s.fail_next > 0 {
+                    s.fail_next -= 1;
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                s.requests.push((id, event, valid, status.as_u16()));
+                status
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), seen)
+}
+
+/// Waits (bounded) until `done` holds for what the receiver saw.
+async fn until(seen: &Arc<Mutex<Received>>, done: impl Fn(&Received) -> bool) {
+    for _ in 0..400 {
+        if done(&seen.lock().unwrap()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the receiver did not get what was expected in time");
+}
+
+/// The delivered events (2xx answers), in arrival order.
+fn delivered(r: &Received) -> Vec<Value> {
+    r.requests
+        .iter()
+        .filter(|(.., status)| *status < 300)
+        .map(|(_, event, ..)| event.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_committed_changes() {
+    let app = spawn(|_| {}).await;
+    let (url, seen) = receiver(2).await;
+    let bu = app.world.bu.id.to_string();
+    let created = app
+        .admin
+        .create_webhook(&bu, &json!({
+            "url": url,
+            "events": ["schedule.version.created", "shift.swap.applied", "trade.state.changed", "agent.availability.updated"],
+            "secret": SECRET,
+        }))
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(created["secret"], SECRET);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let listed = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
+    assert!(listed.enabled);
+
+    // Four bulk swaps of shifts 0 and 1 back and forth, an availability change and a trade.
+    for round in 0..4 {
+        let agent = if round % 2 == 0 { 0 } else { 1 };
+        app.swap(&app.version_id().await, agent, 0, 1)
+            .await
+            .unwrap();
+    }
+    let a2 = app.agent(2).await;
+    let availability =
+        rota_core::directory::AvailabilityDoc::from(&rota_core::directory::Availability::always());
+    a2.set_availability(&app.world.agents[2].id.to_string(), &availability)
+        .await
+        .unwrap();
+    a2.create_trade(&json!({
+        "shiftId": app.shift(2),
+        "expiresAt": app.at(48),
+    }))
+    .await
+    .unwrap();
+    // An atomic request that breaks a rule commits nothing, so it emits nothing.
+    let refused = app
+        .swap(&app.version_id().await, 3, 0, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&refused).0, 422);
+
+    // 4 versions + 4 swaps + 1 availability + 1 trade = 10 events.
+    until(&seen, |r| delivered(r).len() >= 10).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let received = seen.lock().unwrap();
+    assert!(
+        received.requests.iter().all(|(_, _, valid, _)| *valid),
+        "every signature checks out"
+    );
+    let events = delivered(&received);
+    assert_eq!(events.len(), 10, "each event delivered once: {events:#?}");
+    let failed: Vec<&String> = received
+        .requests
+        .iter()
+        .filter(|(.., status)| *status >= 500)
+        .map(|(id, ..)| id)
+        .collect();
+    assert_eq!(failed.len(), 2);
+    for id in failed {
+        assert!(
+            events.iter().any(|e| e["id"] == id.as_str()),
+            "a failed event {id} came again and was delivered"
+        );
+    }
+    // Per schedule, in commit order: versions 3..=6 (1 is the import, 2 the publish), each
+    // version's swap right after it.
+    let schedule_events: Vec<(String, u64)> = events
+        .iter()
+        .filter(|e| {
+            e["data"]["scheduleId"] == app.world.schedule.id.to_string()
+                && e["type"] != "trade.state.changed"
+        })
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["sequence"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(schedule_events.len(), 8);
+    assert!(
+        schedule_events.windows(2).all(|w| w[0].1 < w[1].1),
+        "{schedule_events:?}"
+    );
+    let versions: Vec<u64> = events
+        .iter()
+        .filter(|e| e["type"] == "schedule.version.created")
+        .map(|e| e["data"]["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![3, 4, 5, 6]);
+    drop(received);
+
+    let log = app
+        .admin
+        .webhook_deliveries(&id)
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(log.items.len(), 10);
+    assert!(
+        log.items
+            .iter()
+            .all(|d| d.state == DeliveryState::Delivered)
+    );
+    assert_eq!(
+        log.items.iter().map(|d| d.attempts).sum::<u32>(),
+        12,
+        "two retries"
+    );
+
+    // A change that writes its events and then rolls back (here: its idempotency claim is
+    // not held, which the commit checks last) leaves no event and no version behind.
+    let before = app
+        .store
+        .schedule(app.world.schedule.id)
+        .await
+        .unwrap()
+        .version;
+    let mut ctx = rota_core::testkit::ctx(app.world.now, "rolled-back");
+    ctx.idempotency = Some(IdempotencyClaim {
+        client: "nobody".into(),
+        key: "never-claimed".into(),
+    });
+    let req = rota_core::command::SwapRequest {
+        base: app
+            .store
+            .schedule(app.world.schedule.id)
+            .await
+            .unwrap()
+            .version_id(),
+        items: vec![rota_core::command::SwapItem {
+            agent_id: app.world.agents[2].id,
+            original_shift_id: app.shift(7),
+            new_shift_id: app.shift(8),
+            reason_code: rota_core::command::ReasonCode::Other,
+            counterpart_agent_id: None,
+        }],
+        effective_date: None,
+        mode: rota_core::command::SwapMode::Atomic,
+        scope: rota_core::command::ConflictScope::Shifts,
+    };
+    assert!(app.store.apply_swaps(&req, &ctx).await.is_err());
+    assert_eq!(
+        app.store
+            .schedule(app.world.schedule.id)
+            .await
+            .unwrap()
+            .version,
+        before
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = app
+        .admin
+        .webhook_deliveries(&id)
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(
+        log.items.len(),
+        10,
+        "no delivery for the rolled-back change"
+    );
+    assert_eq!(delivered(&seen.lock().unwrap()).len(), 10);
+}
+
+#[tokio::test]
+async fn a_subscription_that_keeps_failing_is_disabled_visibly_and_can_be_turned_on_again() {
+    let app = spawn(|c| c.webhooks.max_consecutive_failures = 3).await;
+    let (url, seen) = receiver(usize::MAX).await;
+    let bu = app.world.bu.id.to_string();
+    let created = app
+        .admin
+        .create_webhook(
+            &bu,
+            &json!({"url": url, "events": ["schedule.version.created"]}),
+        )
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.swap(&app.version_id().await, 0, 0, 1).await.unwrap();
+    let mut subscription = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
+    for _ in 0..400 {
+        if !subscription.enabled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        subscription = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
+    }
+    assert!(!subscription.enabled, "{subscription:?}");
+    let reason = subscription.disabled_reason.unwrap();
+    assert!(reason.contains("3 failed deliveries in a row"), "{reason}");
+    assert!(reason.contains("500"), "{reason}");
+    let attempts = seen.lock().unwrap().requests.len();
+    assert_eq!(attempts, 3, "no attempt after it was disabled");
+    let log = app
+        .admin
+        .webhook_deliveries(&id)
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(log.items[0].state, DeliveryState::Pending);
+    assert_eq!(log.items[0].last_status, Some(500));
+
+    // Turned on again (and the receiver healed), the pending event goes out.
+    seen.lock().unwrap().fail_next = 0;
+    let on = app
+        .admin
+        .update_webhook(&id, &json!({"enabled": true}))
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert!(on.enabled && on.disabled_reason.is_none() && on.consecutive_failures == 0);
+    until(&seen, |r| delivered(r).len() == 1).await;
+}
+
+#[tokio::test]
+async fn private_and_non_http_targets_are_refused_unless_allowed() {
+    let app = spawn(|c| c.webhooks.allow_private_targets = false).await;
+    let bu = app.world.bu.id.to_string();
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.8/hook",
+        "http://[::1]/x",
+        "ftp://example.com/x",
+        "not a url",
+    ] {
+        let err = app
+            .admin
+            .create_webhook(&bu, &json!({"url": url, "events": ["shift.swap.applied"]}))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            problem_code(&err),
+            (422, ErrorCode::InvalidWebhookUrl),
+            "{url}"
+        );
+    }
+    let agent = app.agent(0).await;
+    let err = agent
+        .create_webhook(
+            &bu,
+            &json!({"url": "https://93.184.216.34/", "events": ["shift.swap.applied"]}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+}
