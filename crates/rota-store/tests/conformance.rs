@@ -93,6 +93,9 @@ conformance!(
     a_stale_single_shift_edit_is_a_conflict,
     agents_and_availability_round_trip,
     duplicate_schedules_are_refused,
+    a_matched_trade_holds_its_shifts_and_applies_through_the_engine,
+    events_are_written_with_their_commit_and_leased_in_order,
+    two_dispatchers_never_lease_the_same_delivery,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -899,4 +902,304 @@ mod idempotency {
             keys_replay_refuse_and_lapse(store).await;
         }
     }
+}
+
+fn whole_week(world: &World) -> Vec<rota_core::trade::Interval> {
+    let start = world.schedule.shifts[0].window.start();
+    let end = start
+        .checked_add(jiff::SignedDuration::from_hours(24 * 7))
+        .unwrap();
+    vec![rota_core::trade::Interval::new(start, end).unwrap()]
+}
+
+fn offer(world: &World, agent: usize, shift: usize) -> rota_core::store::NewTrade {
+    rota_core::store::NewTrade {
+        initiating_agent_id: world.agents[agent].id,
+        shift_id: world.schedule.shifts[shift].id,
+        target_agent_id: None,
+        acceptable_intervals: whole_week(world),
+        expires_at: world
+            .now
+            .checked_add(jiff::SignedDuration::from_hours(48))
+            .unwrap(),
+    }
+}
+
+async fn a_matched_trade_holds_its_shifts_and_applies_through_the_engine(store: Store) {
+    use rota_core::store::{TradeReview, TradeStore};
+    use rota_core::trade::{TradeError, TradeState};
+    let world = setup(&store, 4, 10).await;
+    let c = ctx(world.now, "t");
+    store.publish(world.schedule.id, &c).await.unwrap();
+    let mut settings = rota_core::trade::BusinessUnitSettings::default();
+    settings.trades.auto_review = false;
+    store.set_settings(world.bu.id, &settings).await.unwrap();
+    assert_eq!(store.settings(world.bu.id).await.unwrap(), settings);
+
+    let trade = store.create_trade(&offer(&world, 0, 0), &c).await.unwrap();
+    let matched = store
+        .match_trade(
+            trade.id,
+            1,
+            world.agents[1].id,
+            Some(world.schedule.shifts[1].id),
+            &c,
+        )
+        .await
+        .unwrap();
+    assert_eq!(matched.state, TradeState::Matched);
+    assert_eq!(
+        matched.matched_version,
+        Some(ScheduleVersion::new(2).unwrap())
+    );
+    // Held: a second trade cannot take shift 1, a bulk swap touching it is refused.
+    let other = store.create_trade(&offer(&world, 2, 2), &c).await.unwrap();
+    let held = store
+        .match_trade(
+            other.id,
+            1,
+            world.agents[1].id,
+            Some(world.schedule.shifts[1].id),
+            &c,
+        )
+        .await;
+    assert!(
+        matches!(
+            held,
+            Err(StoreError::Trade(TradeError::ShiftInTrade { .. }))
+        ),
+        "{held:?}"
+    );
+    let bulk = swap_of(
+        &world,
+        ScheduleVersion::new(2).unwrap(),
+        vec![(1, 1, 3)],
+        SwapMode::Atomic,
+    );
+    let result = store.apply_swaps(&bulk, &c).await.unwrap();
+    match &result.outcomes[0] {
+        ItemOutcome::Rejected { violations } => {
+            assert_eq!(
+                violations[0].code,
+                rota_core::command::ViolationCode::ShiftInTrade
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A stale review changes nothing; a current one applies the swap as version 3.
+    let stale = TradeReview {
+        trade_id: trade.id,
+        expected_version: 1,
+        approve: true,
+        reason: None,
+    };
+    assert!(matches!(
+        store.review_trade(&stale, &c).await,
+        Err(StoreError::Trade(TradeError::VersionConflict { .. }))
+    ));
+    let review = TradeReview {
+        expected_version: matched.version,
+        ..stale
+    };
+    let approved = store.review_trade(&review, &c).await.unwrap();
+    assert_eq!(approved.state, TradeState::Approved);
+    assert_eq!(approved.applied_version_id.unwrap().version().get(), 3);
+    let shifts = all_shifts(&store, world.schedule.id).await;
+    let owner = |k: usize| {
+        shifts
+            .iter()
+            .find(|s| s.id == world.schedule.shifts[k].id)
+            .unwrap()
+            .owner
+    };
+    assert_eq!(owner(0), Some(world.agents[1].id));
+    assert_eq!(owner(1), Some(world.agents[0].id));
+    assert_replays(&store, world.schedule.id).await;
+    // Expiry closes open trades once and only them.
+    let later = world
+        .now
+        .checked_add(jiff::SignedDuration::from_hours(49))
+        .unwrap();
+    let expired = store.expire_trades(later).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
+    assert_eq!(
+        store.trade(trade.id).await.unwrap().state,
+        TradeState::Approved
+    );
+}
+
+async fn subscribe(
+    store: &Store,
+    world: &World,
+    events: Vec<rota_core::webhook::EventType>,
+) -> rota_core::ids::SubscriptionId {
+    use rota_core::store::WebhookStore;
+    let subscription = rota_core::webhook::Subscription {
+        id: rota_core::ids::SubscriptionId::new(),
+        business_unit_id: world.bu.id,
+        url: "http://127.0.0.1:9/hook".into(),
+        events,
+        enabled: true,
+        disabled_reason: None,
+        consecutive_failures: 0,
+        created_at: world.now,
+    };
+    store
+        .create_subscription(&rota_core::webhook::NewSubscription {
+            subscription: subscription.clone(),
+            secret: "s".repeat(16),
+        })
+        .await
+        .unwrap();
+    subscription.id
+}
+
+async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::{AttemptResult, EventType};
+    let world = setup(&store, 4, 10).await;
+    let id = subscribe(
+        &store,
+        &world,
+        vec![
+            EventType::ScheduleVersionCreated,
+            EventType::ShiftSwapApplied,
+        ],
+    )
+    .await;
+    let c = ctx(world.now, "e");
+    for (base, item) in [(1, (0, 0, 1)), (2, (1, 0, 1))] {
+        let req = swap_of(
+            &world,
+            ScheduleVersion::new(base).unwrap(),
+            vec![item],
+            SwapMode::Atomic,
+        );
+        assert!(
+            store
+                .apply_swaps(&req, &c)
+                .await
+                .unwrap()
+                .committed
+                .is_some()
+        );
+    }
+    // A change that rolls back after writing its events leaves none.
+    let mut lapsed = ctx(world.now, "rolled-back");
+    lapsed.idempotency = Some(rota_core::store::IdempotencyClaim {
+        client: "x".into(),
+        key: "never".into(),
+    });
+    let req = swap_of(
+        &world,
+        ScheduleVersion::new(3).unwrap(),
+        vec![(2, 2, 3)],
+        SwapMode::Atomic,
+    );
+    assert!(matches!(
+        store.apply_swaps(&req, &lapsed).await,
+        Err(StoreError::Busy(_))
+    ));
+    let log = store.deliveries(id, PageRequest::all()).await.unwrap();
+    assert_eq!(log.total, 4, "two versions and two swaps: {log:?}");
+
+    // One queue (the schedule): only its head is leased, and leased once.
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let due = store.lease_due(now, lease, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert!(
+            store.lease_due(now, lease, 10).await.unwrap().is_empty(),
+            "the head is leased"
+        );
+        order.push((due[0].event.event_type, due[0].event.sequence));
+        store
+            .record_attempt(
+                due[0].delivery_id,
+                &AttemptResult::Delivered { status: 200 },
+                now,
+                3,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        order.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        vec![
+            EventType::ScheduleVersionCreated,
+            EventType::ShiftSwapApplied,
+            EventType::ScheduleVersionCreated,
+            EventType::ShiftSwapApplied
+        ]
+    );
+    assert!(order.windows(2).all(|w| w[0].1 < w[1].1));
+    assert!(store.lease_due(now, lease, 10).await.unwrap().is_empty());
+
+    // Failures count against the subscription until it is disabled.
+    let req = swap_of(
+        &world,
+        ScheduleVersion::new(3).unwrap(),
+        vec![(0, 0, 1)],
+        SwapMode::Atomic,
+    );
+    store.apply_swaps(&req, &c).await.unwrap();
+    for attempt in 1..=3 {
+        let due = store.lease_due(now, lease, 10).await.unwrap();
+        assert_eq!(due[0].attempt, attempt);
+        let failed = AttemptResult::Failed {
+            status: Some(503),
+            error: "down".into(),
+            retry_at: now,
+        };
+        let subscription = store
+            .record_attempt(due[0].delivery_id, &failed, now, 3)
+            .await
+            .unwrap();
+        assert_eq!(subscription.enabled, attempt < 3, "{subscription:?}");
+    }
+    assert!(
+        store.lease_due(now, lease, 10).await.unwrap().is_empty(),
+        "a disabled subscription gets nothing"
+    );
+}
+
+async fn two_dispatchers_never_lease_the_same_delivery(store: Store) {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::EventType;
+    let world = setup(&store, 12, 2).await;
+    subscribe(&store, &world, vec![EventType::AgentAvailabilityUpdated]).await;
+    // One queue per agent: twelve heads, leased by two dispatchers at once.
+    for agent in &world.agents {
+        store
+            .set_availability(agent.id, &agent.availability)
+            .await
+            .unwrap();
+    }
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            store.lease_due(now, lease, 4),
+            store.lease_due(now, lease, 4)
+        );
+        for d in a.unwrap().into_iter().chain(b.unwrap()) {
+            assert!(
+                seen.insert(d.delivery_id),
+                "delivery {} leased twice",
+                d.delivery_id
+            );
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    assert!(store.lease_due(now, lease, 12).await.unwrap().is_empty());
 }
