@@ -160,53 +160,54 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
     // 4 versions + 4 swaps + 1 availability + 1 trade = 10 events.
     until(&seen, |r| delivered(r).len() >= 10).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let received = seen.lock().unwrap();
-    assert!(
-        received.requests.iter().all(|(_, _, valid, _)| *valid),
-        "every signature checks out"
-    );
-    let events = delivered(&received);
-    assert_eq!(events.len(), 10, "each event delivered once: {events:#?}");
-    let failed: Vec<&String> = received
-        .requests
-        .iter()
-        .filter(|(.., status)| *status >= 500)
-        .map(|(id, ..)| id)
-        .collect();
-    assert_eq!(failed.len(), 2);
-    for id in failed {
+    {
+        let received = seen.lock().unwrap();
         assert!(
-            events.iter().any(|e| e["id"] == id.as_str()),
-            "a failed event {id} came again and was delivered"
+            received.requests.iter().all(|(_, _, valid, _)| *valid),
+            "every signature checks out"
         );
+        let events = delivered(&received);
+        assert_eq!(events.len(), 10, "each event delivered once: {events:#?}");
+        let failed: Vec<&String> = received
+            .requests
+            .iter()
+            .filter(|(.., status)| *status >= 500)
+            .map(|(id, ..)| id)
+            .collect();
+        assert_eq!(failed.len(), 2);
+        for id in failed {
+            assert!(
+                events.iter().any(|e| e["id"] == id.as_str()),
+                "a failed event {id} came again and was delivered"
+            );
+        }
+        // Per schedule, in commit order: versions 3..=6 (1 is the import, 2 the publish), each
+        // version's swap right after it.
+        let schedule_events: Vec<(String, u64)> = events
+            .iter()
+            .filter(|e| {
+                e["data"]["scheduleId"] == app.world.schedule.id.to_string()
+                    && e["type"] != "trade.state.changed"
+            })
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap().to_owned(),
+                    e["sequence"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(schedule_events.len(), 8);
+        assert!(
+            schedule_events.windows(2).all(|w| w[0].1 < w[1].1),
+            "{schedule_events:?}"
+        );
+        let versions: Vec<u64> = events
+            .iter()
+            .filter(|e| e["type"] == "schedule.version.created")
+            .map(|e| e["data"]["version"].as_u64().unwrap())
+            .collect();
+        assert_eq!(versions, vec![3, 4, 5, 6]);
     }
-    // Per schedule, in commit order: versions 3..=6 (1 is the import, 2 the publish), each
-    // version's swap right after it.
-    let schedule_events: Vec<(String, u64)> = events
-        .iter()
-        .filter(|e| {
-            e["data"]["scheduleId"] == app.world.schedule.id.to_string()
-                && e["type"] != "trade.state.changed"
-        })
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap().to_owned(),
-                e["sequence"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(schedule_events.len(), 8);
-    assert!(
-        schedule_events.windows(2).all(|w| w[0].1 < w[1].1),
-        "{schedule_events:?}"
-    );
-    let versions: Vec<u64> = events
-        .iter()
-        .filter(|e| e["type"] == "schedule.version.created")
-        .map(|e| e["data"]["version"].as_u64().unwrap())
-        .collect();
-    assert_eq!(versions, vec![3, 4, 5, 6]);
-    drop(received);
 
     let log = app
         .admin
