@@ -12,6 +12,7 @@ use rota_scenario::{Params, Scenario};
 use rota_store::Store;
 
 mod batch;
+mod demo;
 
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
 
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// The user's weekly batch against a busy self-service portal, three ways side by side:
+    /// their setup, the advice in their report, and rota's way; a table and a conclusion.
+    Demo(DemoCli),
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
@@ -76,6 +80,32 @@ struct CreateClientArgs {
     /// For agent clients: the agent they act as.
     #[arg(long)]
     agent_id: Option<rota_core::ids::AgentId>,
+}
+
+#[derive(clap::Args)]
+struct DemoCli {
+    #[arg(long, default_value_t = 2000)]
+    agents: usize,
+    /// Swaps in the weekly batch (at most about one per agent: pairs of same-time shifts).
+    #[arg(long, default_value_t = 2000)]
+    swaps: usize,
+    #[arg(long, default_value_t = 50)]
+    batch_size: usize,
+    /// Portal actions per second (pickups, releases, trades, supervisor edits).
+    #[arg(long, default_value_t = 2.0)]
+    portal_rate: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The user's fixed retry delay in milliseconds (theirs was 2,000; scaled down).
+    #[arg(long, default_value_t = 20)]
+    retry_delay_ms: u64,
+    /// A run of under 30 seconds: fewer agents and swaps.
+    #[arg(long)]
+    quick: bool,
+    /// postgres://… to run on PostgreSQL (a fresh schema per run); SQLite files in a
+    /// temporary directory otherwise.
+    #[arg(long, env = "ROTA_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -122,10 +152,10 @@ struct SeedArgs {
     publish: bool,
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as text or JSON lines.
-fn init_logs(json: bool) {
+/// Logs to stderr, filtered by `RUST_LOG` (default `level`), as text or JSON lines.
+fn init_logs(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -139,8 +169,11 @@ fn init_logs(json: bool) {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
-        init_logs(false);
+    match cli.command {
+        Command::Serve(_) => {}
+        // The demo's in-process servers would log every request over its table.
+        Command::Demo(_) => init_logs(false, "warn"),
+        _ => init_logs(false, "info"),
     }
     match cli.command {
         Command::Seed(args) => seed(args).await,
@@ -163,6 +196,26 @@ async fn main() -> Result<()> {
         Command::Clients {
             command: ClientsCommand::Create(args),
         } => create_client(args).await,
+        Command::Demo(args) => {
+            let mut demo = demo::DemoArgs {
+                agents: args.agents,
+                swaps: args.swaps,
+                batch_size: args.batch_size,
+                portal_rate: args.portal_rate,
+                seed: args.seed,
+                retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
+                database_url: args.database_url,
+            };
+            if args.quick {
+                demo = demo.quick();
+            }
+            anyhow::ensure!(
+                demo.agents > 0 && demo.swaps > 0 && demo.batch_size > 0,
+                "--agents, --swaps and --batch-size must be at least 1"
+            );
+            demo::run(&demo, &mut std::io::stdout()).await?;
+            Ok(())
+        }
     }
 }
 
@@ -205,7 +258,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Some("json") => true,
         Some(other) => anyhow::bail!("the log format must be text or json, not {other}"),
     };
-    init_logs(json);
+    init_logs(json, "info");
     let config = file.resolve(rota_server::config::FileConfig {
         listen: args.listen,
         database_url: args.database_url,
