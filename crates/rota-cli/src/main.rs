@@ -12,6 +12,7 @@ use rota_scenario::{Params, Scenario};
 use rota_store::Store;
 
 mod batch;
+mod bench;
 mod demo;
 
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
@@ -53,6 +54,22 @@ enum Command {
     /// The user's weekly batch against a busy self-service portal, three ways side by side:
     /// their setup, the advice in their report, and rota's way; a table and a conclusion.
     Demo(DemoCli),
+    /// Measure the store and the HTTP endpoint side by side (batch sizes, schedule sizes) and
+    /// the weekly batch's three strategies against portal rates; writes JSON, markdown and an
+    /// SVG chart.
+    Bench {
+        /// Seconds per throughput measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Where bench.json, bench.md and bench.svg go.
+        #[arg(long, default_value = "bench-results")]
+        out: std::path::PathBuf,
+        /// Portal actions per second for the strategy runs (the first is the idle baseline).
+        #[arg(long, value_delimiter = ',', default_value = "0,2,10")]
+        portal_rates: Vec<f64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
@@ -172,7 +189,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve(_) => {}
         // The demo's in-process servers would log every request over its table.
-        Command::Demo(_) => init_logs(false, "warn"),
+        Command::Demo(_) | Command::Bench { .. } => init_logs(false, "warn"),
         _ => init_logs(false, "info"),
     }
     match cli.command {
@@ -196,6 +213,22 @@ async fn main() -> Result<()> {
         Command::Clients {
             command: ClientsCommand::Create(args),
         } => create_client(args).await,
+        Command::Bench {
+            seconds,
+            out,
+            portal_rates,
+            seed,
+        } => {
+            anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
+            let args = bench::BenchArgs {
+                seconds,
+                out,
+                portal_rates,
+                seed,
+            };
+            bench::run(&args, &mut std::io::stdout()).await?;
+            Ok(())
+        }
         Command::Demo(args) => {
             let mut demo = demo::DemoArgs {
                 agents: args.agents,

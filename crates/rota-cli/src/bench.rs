@@ -1,0 +1,573 @@
+//! `rota bench`: the figures of docs/BENCHMARKS.md, side by side in one run.
+//!
+//! 1. Swap throughput and request latency (p50, p99) of the store alone and of the HTTP
+//!    endpoint (8 concurrent clients over loopback), batch sizes 1, 10, 50 and 200.
+//! 2. The store on a 100-agent and a 10,000-agent schedule (50-swap requests).
+//! 3. The weekly batch of `rota demo` with the portal idle, slow and busy, for each of the
+//!    three strategies: 409 rate, failed swaps, retries, throughput, wall time.
+//!
+//! Writes `bench.json`, `bench.md` and `bench.svg` (the third part as a chart) to `--out`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_client::{CallOptions, Client};
+use rota_core::auth::Role;
+use rota_core::clock::SystemClock;
+use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
+use rota_core::ids::{AgentId, ShiftId};
+use rota_core::version::{CommitContext, ScheduleVersionId};
+use rota_store::{Durability, SqliteStore, Store};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::demo::{self, DemoArgs, Strategy};
+
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    /// Per throughput measurement.
+    pub seconds: f64,
+    pub out: std::path::PathBuf,
+    /// Portal rates (actions per second) for part 3.
+    pub portal_rates: Vec<f64>,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Throughput {
+    pub target: String,
+    pub agents: usize,
+    pub batch_size: usize,
+    pub requests: u64,
+    pub swaps_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyRun {
+    pub strategy: String,
+    pub portal_rate: f64,
+    pub requests: u64,
+    pub conflicts: u64,
+    pub conflict_share: f64,
+    pub retries: u64,
+    pub applied: u64,
+    pub stale: u64,
+    pub failed: u64,
+    pub wall_seconds: f64,
+    pub swaps_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BenchReport {
+    pub date: String,
+    pub machine: String,
+    pub throughput: Vec<Throughput>,
+    pub schedule_size: Vec<Throughput>,
+    pub strategies: Vec<StrategyRun>,
+}
+
+const CLIENTS: usize = 8;
+
+/// One seeded week on a fresh SQLite file (FULL durability, the default), with its
+/// interchangeable pairs split into `groups` groups of `per_group`.
+struct Week {
+    store: Store,
+    base: ScheduleVersionId,
+    groups: Vec<Vec<(ShiftId, ShiftId)>>,
+    owners: HashMap<ShiftId, AgentId>,
+}
+
+async fn week(dir: &std::path::Path, name: &str, agents: usize, seed: u64) -> Result<Week> {
+    let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
+    let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await?);
+    let zone = rota_core::directory::Zone::parse("America/Chicago")?;
+    let scenario = rota_scenario::generate(&rota_scenario::Params {
+        business_unit: "Chicago".into(),
+        time_zone: zone.clone(),
+        week_start: crate::next_monday(&zone)?,
+        agents,
+        seed,
+    })?;
+    let schedule = crate::store_scenario(&store, &scenario, &context(), true).await?;
+    let (pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
+    Ok(Week {
+        store,
+        base: schedule.version_id(),
+        groups: vec![pairs],
+        owners,
+    })
+}
+
+impl Week {
+    /// Splits the pairs into `n` disjoint groups, each writer's own.
+    fn split(&mut self, n: usize) {
+        let all: Vec<_> = self.groups.concat();
+        let per = (all.len() / n).max(1);
+        self.groups = all.chunks(per).take(n).map(<[_]>::to_vec).collect();
+    }
+}
+
+fn context() -> CommitContext {
+    CommitContext {
+        actor: "rota bench".into(),
+        request_id: "bench".into(),
+        now: jiff::Timestamp::now(),
+        idempotency: None,
+    }
+}
+
+/// The next `batch` swaps of a group, cycling through its pairs and swapping each back and
+/// forth, with the owners tracked so every item names the current owner.
+struct Cursor {
+    pairs: Vec<(ShiftId, ShiftId)>,
+    next: usize,
+}
+
+impl Cursor {
+    fn take(&mut self, batch: usize, owners: &mut HashMap<ShiftId, AgentId>) -> Vec<SwapItem> {
+        let batch = batch.min(self.pairs.len());
+        (0..batch)
+            .map(|_| {
+                let (a, b) = self.pairs[self.next % self.pairs.len()];
+                self.next += 1;
+                let (oa, ob) = (owners[&a], owners[&b]);
+                owners.insert(a, ob);
+                owners.insert(b, oa);
+                SwapItem {
+                    agent_id: oa,
+                    original_shift_id: a,
+                    new_shift_id: b,
+                    reason_code: ReasonCode::Preference,
+                    counterpart_agent_id: None,
+                }
+            })
+            .collect()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn summarise(
+    target: &str,
+    agents: usize,
+    batch: usize,
+    mut latencies: Vec<Duration>,
+    swaps: u64,
+    elapsed: Duration,
+) -> Throughput {
+    latencies.sort_unstable();
+    Throughput {
+        target: target.into(),
+        agents,
+        batch_size: batch,
+        requests: latencies.len() as u64,
+        swaps_per_second: swaps as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+/// The store alone: one writer, requests of `batch` swaps, for `seconds`. Every request is
+/// checked to have applied (a benchmark of failures would measure nothing).
+async fn store_alone(
+    w: &mut Week,
+    agents: usize,
+    batch: usize,
+    seconds: f64,
+) -> Result<Throughput> {
+    use rota_core::store::ScheduleStore;
+    let mut cursor = Cursor {
+        pairs: w.groups.concat(),
+        next: 0,
+    };
+    let mut latencies = Vec::new();
+    let mut swaps = 0u64;
+    let started = Instant::now();
+    while started.elapsed().as_secs_f64() < seconds {
+        let items = cursor.take(batch, &mut w.owners);
+        let req = SwapRequest {
+            base: w.base,
+            items,
+            effective_date: None,
+            mode: SwapMode::Atomic,
+            scope: ConflictScope::Shifts,
+        };
+        let t = Instant::now();
+        let result = w.store.apply_swaps(&req, &context()).await?;
+        latencies.push(t.elapsed());
+        // Its pairs come round again: the next request's base is this one's version.
+        w.base = result.current_version_id;
+        anyhow::ensure!(
+            result.committed.is_some(),
+            "a benchmark request did not apply: {:?}",
+            result
+                .outcomes
+                .iter()
+                .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
+        );
+        swaps += req.items.len() as u64;
+    }
+    Ok(summarise(
+        "store",
+        agents,
+        batch,
+        latencies,
+        swaps,
+        started.elapsed(),
+    ))
+}
+
+/// The HTTP endpoint: the service in-process, `CLIENTS` concurrent clients over loopback, each
+/// swapping its own pairs.
+async fn over_http(w: &mut Week, agents: usize, batch: usize, seconds: f64) -> Result<Throughput> {
+    let config = rota_server::Config {
+        listen: "127.0.0.1:0".parse()?,
+        max_swap_items: 1000,
+        rate_limit_per_minute: 10_000_000,
+        rate_limit_burst: 1_000_000,
+        ..rota_server::Config::default()
+    };
+    let app = rota_server::Application::with_store(config, w.store.clone(), Arc::new(SystemClock))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let base = Client::new(&format!("http://{}", app.local_addr()?));
+    let stop = CancellationToken::new();
+    // Not `run_until_stopped`'s store close: the week is measured again afterwards.
+    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
+    let c = rota_server::auth::create_client(&w.store, Role::Integration, None, None).await?;
+    let token = base.token(&c.client_id, &c.client_secret).await?;
+    let client = base.with_bearer(&token.access_token);
+    w.split(CLIENTS);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for group in w.groups.clone() {
+        let client = client.clone();
+        let mut owners = w.owners.clone();
+        let mut base = w.base.to_string();
+        tasks.spawn(async move {
+            let mut cursor = Cursor {
+                pairs: group,
+                next: 0,
+            };
+            let mut latencies = Vec::new();
+            let mut swaps = 0u64;
+            while started.elapsed().as_secs_f64() < seconds {
+                let items = cursor.take(batch, &mut owners);
+                let body = SwapRequestBody {
+                    schedule_version_id: base.clone(),
+                    shift_swaps: items
+                        .iter()
+                        .map(|i| SwapItemBody {
+                            agent_id: i.agent_id.to_string(),
+                            original_shift_id: i.original_shift_id.to_string(),
+                            new_shift_id: i.new_shift_id.to_string(),
+                            reason_code: "preference".into(),
+                            counterpart_agent_id: None,
+                        })
+                        .collect(),
+                    effective_date: None,
+                    mode: None,
+                    conflict_scope: None,
+                };
+                let t = Instant::now();
+                let reply = client.shift_swaps(&body, &CallOptions::default()).await;
+                latencies.push(t.elapsed());
+                match reply.and_then(|r| r.into_body()) {
+                    Ok(answer) => {
+                        swaps += items.len() as u64;
+                        // Only this client changes its pairs: its own last version is a
+                        // base no other client's swaps conflict with.
+                        base = answer.schedule_version_id;
+                    }
+                    Err(e) => return Err(anyhow::anyhow!("a benchmark request failed: {e}")),
+                }
+            }
+            Ok((latencies, swaps))
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut swaps = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (l, s) = done??;
+        latencies.extend(l);
+        swaps += s;
+    }
+    let elapsed = started.elapsed();
+    stop.cancel();
+    let _ = server.await;
+    Ok(summarise(
+        "http (8 clients)",
+        agents,
+        batch,
+        latencies,
+        swaps,
+        elapsed,
+    ))
+}
+
+pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<BenchReport> {
+    std::fs::create_dir_all(&args.out)?;
+    let dir = std::env::temp_dir().join(format!("rota-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let mut throughput = Vec::new();
+    for batch in [1usize, 10, 50, 200] {
+        // A fresh week per batch size and target: the server closes its store when stopped.
+        let mut w = week(&dir, &format!("store-{batch}"), 2000, args.seed).await?;
+        throughput.push(store_alone(&mut w, 2000, batch, args.seconds).await?);
+        w.store.close().await;
+        let mut w = week(&dir, &format!("http-{batch}"), 2000, args.seed).await?;
+        throughput.push(over_http(&mut w, 2000, batch, args.seconds).await?);
+        writeln!(out, "measured batch size {batch}")?;
+    }
+    let mut schedule_size = Vec::new();
+    for agents in [100usize, 10_000] {
+        let mut w = week(&dir, &format!("size-{agents}"), agents, args.seed).await?;
+        schedule_size.push(store_alone(&mut w, agents, 50, args.seconds).await?);
+        w.store.close().await;
+        writeln!(out, "measured {agents} agents")?;
+    }
+    let mut strategies = Vec::new();
+    for &rate in &args.portal_rates {
+        let demo = DemoArgs {
+            agents: 2000,
+            swaps: 2000,
+            batch_size: 50,
+            portal_rate: rate,
+            seed: args.seed,
+            retry_delay: Duration::from_millis(20),
+            database_url: None,
+        };
+        let mut sink = Vec::new();
+        for r in demo::run(&demo, &mut sink).await? {
+            let t = &r.tally;
+            strategies.push(StrategyRun {
+                strategy: r.strategy.label().into(),
+                portal_rate: rate,
+                requests: t.requests,
+                conflicts: t.conflicts,
+                conflict_share: share(t.conflicts, t.requests),
+                retries: t.retries,
+                applied: t.applied,
+                stale: t.stale,
+                failed: t.failed + t.rejected,
+                wall_seconds: r.wall.as_secs_f64(),
+                swaps_per_second: t.applied as f64 / r.wall.as_secs_f64(),
+            });
+        }
+        writeln!(out, "measured the weekly batch at portal rate {rate}/s")?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = BenchReport {
+        date: jiff::Timestamp::now()
+            .strftime("%Y-%m-%d %H:%M UTC")
+            .to_string(),
+        machine: machine(),
+        throughput,
+        schedule_size,
+        strategies,
+    };
+    std::fs::write(
+        args.out.join("bench.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let md = markdown(&report);
+    std::fs::write(args.out.join("bench.md"), &md)?;
+    chart(&report, &args.out.join("bench.svg"))?;
+    writeln!(out, "\n{md}")?;
+    writeln!(
+        out,
+        "wrote bench.json, bench.md and bench.svg to {}",
+        args.out.display()
+    )?;
+    Ok(report)
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+fn markdown(r: &BenchReport) -> String {
+    let mut s = format!("Run of {} on {}.\n\n", r.date, r.machine);
+    s.push_str("| target | agents | swaps per request | requests | swaps/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for t in r.throughput.iter().chain(&r.schedule_size) {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms |\n",
+            t.target, t.agents, t.batch_size, t.requests, t.swaps_per_second, t.p50_ms, t.p99_ms
+        ));
+    }
+    for batch in [1usize, 10, 50, 200] {
+        let find = |target: &str| {
+            r.throughput
+                .iter()
+                .find(|t| t.batch_size == batch && t.target.starts_with(target))
+        };
+        if let (Some(store), Some(http)) = (find("store"), find("http")) {
+            s.push_str(&format!(
+                "\nHTTP / store at {batch} swaps per request: {:.2}",
+                http.swaps_per_second / store.swaps_per_second
+            ));
+        }
+    }
+    if let [small, large] = &r.schedule_size[..] {
+        s.push_str(&format!(
+            "\n\nCost per request, 10,000 / 100 agents: {:.2}× (p50 {:.2} ms vs {:.2} ms)\n",
+            large.p50_ms / small.p50_ms.max(1e-9),
+            large.p50_ms,
+            small.p50_ms
+        ));
+    }
+    s.push_str("\n| portal rate | strategy | requests | 409s | retries | applied | stale | failed | wall | swaps/s |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for x in &r.strategies {
+        s.push_str(&format!(
+            "| {}/s | {} | {} | {} ({:.1}%) | {} | {} | {} | {} | {:.2} s | {:.0} |\n",
+            x.portal_rate,
+            x.strategy,
+            x.requests,
+            x.conflicts,
+            x.conflict_share,
+            x.retries,
+            x.applied,
+            x.stale,
+            x.failed,
+            x.wall_seconds,
+            x.swaps_per_second
+        ));
+    }
+    let run = |strategy: Strategy, rate: f64| {
+        r.strategies
+            .iter()
+            .find(|x| x.strategy == strategy.label() && x.portal_rate == rate)
+    };
+    let rates: Vec<f64> =
+        r.strategies
+            .iter()
+            .map(|x| x.portal_rate)
+            .fold(Vec::new(), |mut v, x| {
+                if !v.contains(&x) {
+                    v.push(x);
+                }
+                v
+            });
+    if let Some(&idle) = rates.first() {
+        for &rate in rates.iter().skip(1) {
+            if let (Some(user), Some(rota), Some(rota_idle)) = (
+                run(Strategy::UsersSetup, rate),
+                run(Strategy::Rota, rate),
+                run(Strategy::Rota, idle),
+            ) {
+                s.push_str(&format!(
+                    "\nAt {rate}/s: rota's way took {:.2}× the wall time of the user's setup and {:.2}× its own with the portal idle; \
+                     it retried {:.1}% of its requests and failed {} swaps, against {} for the user's setup.",
+                    rota.wall_seconds / user.wall_seconds.max(1e-9),
+                    rota.wall_seconds / rota_idle.wall_seconds.max(1e-9),
+                    share(rota.retries, rota.requests),
+                    rota.failed,
+                    user.failed
+                ));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// One plotted figure of a strategy run.
+type Metric = fn(&StrategyRun) -> f64;
+
+/// Three panels against the portal rate, one line per strategy: the 409 share, the failed
+/// swaps, and the throughput of the weekly batch.
+fn chart(r: &BenchReport, path: &std::path::Path) -> Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (1200, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let panels = root.split_evenly((1, 3));
+    let max_rate = r
+        .strategies
+        .iter()
+        .map(|x| x.portal_rate)
+        .fold(1.0, f64::max);
+    let metrics: [(&str, Metric); 3] = [
+        ("409 responses, % of requests", |x| x.conflict_share),
+        ("failed swaps", |x| x.failed as f64),
+        ("batch throughput, swaps/s", |x| x.swaps_per_second),
+    ];
+    let colors = [RED, BLUE, GREEN];
+    for (panel, (title, metric)) in panels.iter().zip(metrics) {
+        let max_y = r.strategies.iter().map(metric).fold(1.0, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..max_rate * 1.05, 0.0..max_y)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("portal actions per second")
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (strategy, color) in Strategy::ALL.into_iter().zip(colors) {
+            let points: Vec<(f64, f64)> = r
+                .strategies
+                .iter()
+                .filter(|x| x.strategy == strategy.label())
+                .map(|x| (x.portal_rate, metric(x)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .label(strategy.label())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
