@@ -279,6 +279,8 @@ async fn run_one(
     let mut settings = rota_core::trade::BusinessUnitSettings::default();
     settings.self_service.release_min_hours_before_start = 0;
     settings.trades.min_hours_before_start = 0;
+    // Every trade waits for the portal's supervisor, who reviews it as agents match it.
+    settings.trades.auto_review = false;
     store
         .set_settings(scenario.business_unit.id, &settings)
         .await?;
@@ -507,6 +509,7 @@ struct PortalPlan {
     tradeable: Vec<(ShiftId, ShiftId, AgentId, AgentId)>,
     /// Open shifts and their windows, for supervisor moves.
     moves: Vec<(ShiftId, jiff::Timestamp, jiff::Timestamp)>,
+    availability: HashMap<AgentId, rota_core::directory::AvailabilityDoc>,
 }
 
 impl PortalPlan {
@@ -534,11 +537,22 @@ impl PortalPlan {
             .iter()
             .filter_map(|(a, b)| Some((*a, *b, owner_of(*a)?, owner_of(*b)?)))
             .collect();
+        let availability = s
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    a.id,
+                    rota_core::directory::AvailabilityDoc::from(&a.availability),
+                )
+            })
+            .collect();
         Self {
             owned,
             open,
             tradeable,
             moves,
+            availability,
         }
     }
 }
@@ -572,7 +586,7 @@ async fn portal(
         }
         let roll: f64 = rng.random();
         let committed = Arc::clone(&commits);
-        if roll < 0.35 {
+        if roll < 0.3 {
             // An agent releases one of their shifts (sometimes one the batch wants).
             let agent = *ids[rng.random_range(0..ids.len())];
             let Some(shifts) = plan.owned.get(&agent).filter(|s| !s.is_empty()) else {
@@ -585,7 +599,7 @@ async fn portal(
                     committed.fetch_add(1, Ordering::Relaxed);
                 }
             });
-        } else if roll < 0.65 && !plan.open.is_empty() {
+        } else if roll < 0.55 && !plan.open.is_empty() {
             // An agent picks up an open shift (the rules may refuse it).
             let agent = *ids[rng.random_range(0..ids.len())];
             let shift = plan.open[rng.random_range(0..plan.open.len())];
@@ -595,13 +609,24 @@ async fn portal(
                     committed.fetch_add(1, Ordering::Relaxed);
                 }
             });
+        } else if roll < 0.65 {
+            // An agent saves their availability (as it was: the rules the batch meets stay).
+            let agent = *ids[rng.random_range(0..ids.len())];
+            let Some(doc) = plan.availability.get(&agent).cloned() else {
+                continue;
+            };
+            let client = agents[&agent].clone();
+            in_flight.spawn(async move {
+                let _ = client.set_availability(&agent.to_string(), &doc).await;
+            });
         } else if roll < 0.9 && !trades.is_empty() {
-            // Two agents trade a pair of same-time shifts: offer, match, automatic review.
+            // Two agents trade a pair of same-time shifts: offer, match, a supervisor approves.
             let (a, b, x, y) = trades.swap_remove(rng.random_range(0..trades.len()));
             let (Some(offerer), Some(taker)) = (agents.get(&x).cloned(), agents.get(&y).cloned())
             else {
                 continue;
             };
+            let reviewer = supervisor.clone();
             let expires = jiff::Timestamp::now()
                 .checked_add(jiff::SignedDuration::from_hours(1))
                 .unwrap_or(jiff::Timestamp::MAX);
@@ -609,7 +634,10 @@ async fn portal(
                 let offer = serde_json::json!({"shiftId": a, "acceptableIntervals": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}], "expiresAt": expires});
                 let Ok(trade) = offerer.create_trade(&offer).await.and_then(|r| r.into_body()) else { return };
                 let matched = taker.match_trade(&trade.id.to_string(), &serde_json::json!({"version": trade.version, "shiftId": b})).await;
-                if matched.ok().and_then(|r| r.into_body().ok()).is_some_and(|t| t.applied_version_id.is_some()) {
+                let Some(matched) = matched.ok().and_then(|r| r.into_body().ok()) else { return };
+                let review = serde_json::json!({"reviews": [{"tradeId": matched.id, "version": matched.version, "decision": "approve"}]});
+                let reviewed = reviewer.review_trades(&review).await.ok().and_then(|r| r.into_body().ok());
+                if reviewed.is_some_and(|r| r["results"][0]["outcome"] == "approved") {
                     committed.fetch_add(1, Ordering::Relaxed);
                 }
             });
