@@ -156,6 +156,8 @@ pub trait AuthStore: Send + Sync {
         client_id: &str,
         expires_at: jiff::Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes tokens expired at `now`; returns how many.
+    fn purge_tokens(&self, now: jiff::Timestamp) -> impl Future<Output = StoreResult<u64>> + Send;
     /// The principal a token stands for, if it exists and has not expired at `now`.
     fn principal(
         &self,
@@ -400,6 +402,12 @@ pub trait WebhookStore: Send + Sync {
         lease_until: jiff::Timestamp,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<crate::webhook::DueDelivery>>> + Send;
+    /// Forgets deliveries delivered before `before`, and the events no delivery refers to any
+    /// more; returns how many deliveries.
+    fn purge_deliveries(
+        &self,
+        before: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Records an attempt. A failure counts against the subscription, which is disabled after
     /// `max_failures` in a row; returns the subscription as it now stands.
     fn record_attempt(

@@ -96,7 +96,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and closes the
     /// database connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_expired_keys(
+        let purge = tokio::spawn(housekeeping(
             self.store.clone(),
             Arc::clone(&self.clock),
             shutdown.clone(),
@@ -170,18 +170,40 @@ async fn expire_trades(
     }
 }
 
-/// Forgets idempotency keys past their keeping time, hourly, until shutdown.
-async fn purge_expired_keys(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
-    use rota_core::store::IdempotencyStore;
+/// How long the delivery log keeps delivered events.
+const DELIVERY_LOG_DAYS: i64 = 7;
+
+/// Hourly until shutdown: forgets idempotency keys past their keeping time, expired access
+/// tokens, and deliveries delivered more than a week ago.
+async fn housekeeping(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+    use rota_core::store::{AuthStore, IdempotencyStore, WebhookStore};
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => match store.purge_idempotency(clock.now()).await {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys"),
+            _ = tick.tick() => {}
+        }
+        let now = clock.now();
+        let log_start = now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * DELIVERY_LOG_DAYS))
+            .unwrap_or(now);
+        let purged = [
+            (
+                "expired idempotency keys",
+                store.purge_idempotency(now).await,
+            ),
+            ("expired access tokens", store.purge_tokens(now).await),
+            (
+                "old webhook deliveries",
+                store.purge_deliveries(log_start).await,
+            ),
+        ];
+        for (what, result) in purged {
+            match result {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "{what}"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
-            },
+                Err(e) => tracing::warn!(error = %e, "purging {what} failed"),
+            }
         }
     }
 }

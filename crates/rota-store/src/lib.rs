@@ -224,6 +224,9 @@ impl AuthStore for Store {
     ) -> StoreResult<()> {
         delegate!(self, s => s.store_token(token_hash, client_id, expires_at))
     }
+    async fn purge_tokens(&self, now: jiff::Timestamp) -> StoreResult<u64> {
+        delegate!(self, s => s.purge_tokens(now))
+    }
     async fn principal(
         &self,
         token_hash: &str,
@@ -327,6 +330,9 @@ impl WebhookStore for Store {
         limit: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         delegate!(self, s => s.lease_due(now, lease_until, limit))
+    }
+    async fn purge_deliveries(&self, before: jiff::Timestamp) -> StoreResult<u64> {
+        delegate!(self, s => s.purge_deliveries(before))
     }
     async fn record_attempt(
         &self,

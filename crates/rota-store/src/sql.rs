@@ -635,6 +635,15 @@ macro_rules! store_impl {
             }
 
             /// One query per API request: the token and its client together.
+            async fn purge_tokens(&self, now: jiff::Timestamp) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM access_tokens WHERE expires_at <= $1")
+                    .bind(micros(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+
             async fn principal(&self, token_hash: &str, now: jiff::Timestamp) -> StoreResult<Option<rota_core::auth::Principal>> {
                 let row = sqlx::query(
                     "SELECT c.client_id, c.secret_hash, c.role, c.business_unit_id, c.agent_id \

@@ -769,6 +769,24 @@ macro_rules! trades_impl {
                 Ok(due)
             }
 
+            async fn purge_deliveries(&self, before: jiff::Timestamp) -> StoreResult<u64> {
+                let mut w = self.begin_write().await?;
+                let done = sqlx::query("DELETE FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < $1")
+                    .bind(micros(before))
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query(
+                    "DELETE FROM outbox_events WHERE NOT EXISTS \
+                     (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = outbox_events.seq)",
+                )
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                w.tx.commit().await.map_err(db_error)?;
+                Ok(done.rows_affected())
+            }
+
             async fn record_attempt(
                 &self,
                 delivery_id: i64,

@@ -96,6 +96,7 @@ conformance!(
     a_matched_trade_holds_its_shifts_and_applies_through_the_engine,
     events_are_written_with_their_commit_and_leased_in_order,
     two_dispatchers_never_lease_the_same_delivery,
+    expired_tokens_are_purged,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -1141,6 +1142,18 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
     );
     assert!(order.windows(2).all(|w| w[0].1 < w[1].1));
     assert!(store.lease_due(now, lease, 10).await.unwrap().is_empty());
+    // The log keeps delivered events until they are older than the purge's horizon.
+    assert_eq!(store.purge_deliveries(now).await.unwrap(), 0);
+    let later = now.checked_add(jiff::SignedDuration::from_secs(1)).unwrap();
+    assert_eq!(store.purge_deliveries(later).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .deliveries(id, PageRequest::all())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
 
     // Failures count against the subscription until it is disabled.
     let req = swap_of(
@@ -1202,4 +1215,31 @@ async fn two_dispatchers_never_lease_the_same_delivery(store: Store) {
     }
     assert_eq!(seen.len(), 12);
     assert!(store.lease_due(now, lease, 12).await.unwrap().is_empty());
+}
+
+async fn expired_tokens_are_purged(store: Store) {
+    use rota_core::auth::{ApiClient, Role};
+    use rota_core::store::AuthStore;
+    let world = setup(&store, 1, 1).await;
+    store
+        .create_client(&ApiClient {
+            client_id: "c".into(),
+            secret_hash: "h".into(),
+            role: Role::Admin,
+            business_unit: None,
+            agent: None,
+        })
+        .await
+        .unwrap();
+    let hour = |h: i64| {
+        world
+            .now
+            .checked_add(jiff::SignedDuration::from_hours(h))
+            .unwrap()
+    };
+    store.store_token("old", "c", hour(1)).await.unwrap();
+    store.store_token("new", "c", hour(3)).await.unwrap();
+    assert_eq!(store.purge_tokens(hour(2)).await.unwrap(), 1);
+    assert!(store.principal("old", world.now).await.unwrap().is_none());
+    assert!(store.principal("new", hour(2)).await.unwrap().is_some());
 }
