@@ -122,15 +122,9 @@ macro_rules! trades_impl {
             emit(conn, &[rota_core::webhook::trade_changed(trade, Some(from))], now).await
         }
 
-        /// Applies a matched trade as the engine decides, under the schedule's write lock:
-        /// `Ok` with the version it created, or the violations that stop it.
-        async fn apply_trade(
-            conn: &mut Conn,
-            trade: &Trade,
-            base: ScheduleVersion,
-            waived: &[ViolationCode],
-            ctx: &CommitContext,
-        ) -> StoreResult<Result<rota_core::version::ScheduleVersionId, Vec<Violation>>> {
+        /// What the engine needs to decide a trade, read under the schedule's write lock: its
+        /// shifts, both agents with their shifts, and the holds of other trades (not its own).
+        async fn trade_snapshot(conn: &mut Conn, trade: &Trade) -> StoreResult<Snapshot> {
             let (schedule, zone) = load_schedule(conn, trade.schedule_id, true)
                 .await?
                 .ok_or(CommandError::ScheduleNotFound(trade.schedule_id))?;
@@ -142,6 +136,19 @@ macro_rules! trades_impl {
             agents.dedup();
             let mut snap = snapshot(conn, schedule, zone, touched, &agents).await?;
             snap.held.retain(|_, holder| *holder != trade.id);
+            Ok(snap)
+        }
+
+        /// Applies a matched trade as the engine decides, under the schedule's write lock:
+        /// `Ok` with the version it created, or the violations that stop it.
+        async fn apply_trade(
+            conn: &mut Conn,
+            trade: &Trade,
+            base: ScheduleVersion,
+            waived: &[ViolationCode],
+            ctx: &CommitContext,
+        ) -> StoreResult<Result<rota_core::version::ScheduleVersionId, Vec<Violation>>> {
+            let snap = trade_snapshot(conn, trade).await?;
             let (plan, item) = match engine::plan_trade(&snap, trade, base, ctx.now, waived) {
                 Ok(planned) => planned,
                 Err(violations) => return Ok(Err(violations)),
@@ -171,23 +178,14 @@ macro_rules! trades_impl {
             settings: &rota_core::trade::TradeSettings,
             now: jiff::Timestamp,
         ) -> StoreResult<(ScheduleVersion, Vec<Violation>)> {
-            let (schedule, zone) = load_schedule(conn, trade.schedule_id, true)
-                .await?
-                .ok_or(CommandError::ScheduleNotFound(trade.schedule_id))?;
-            let touched = shifts_by_ids(conn, &trade.shifts()).await?;
-            let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
-            agents.extend(trade.receiving_agent_id);
-            agents.sort_unstable();
-            agents.dedup();
-            let initiating = touched
-                .iter()
-                .find(|s| s.id == trade.initiating_shift_id)
-                .cloned()
+            let snap = trade_snapshot(conn, trade).await?;
+            let initiating = snap
+                .shifts
+                .get(&trade.initiating_shift_id)
                 .ok_or(CommandError::ShiftNotFound(trade.initiating_shift_id))?;
-            let receiving = trade.receiving_shift_id.and_then(|id| touched.iter().find(|s| s.id == id).cloned());
-            let snap = snapshot(conn, schedule, zone, touched, &agents).await?;
+            let receiving = trade.receiving_shift_id.and_then(|id| snap.shifts.get(&id));
             let version = snap.schedule.version;
-            let mut violations = settings.trade_violations(&initiating, receiving.as_ref(), now);
+            let mut violations = settings.trade_violations(initiating, receiving, now);
             if let Err(found) = engine::plan_trade(&snap, trade, version, now, &[]) {
                 violations.extend(found);
             }

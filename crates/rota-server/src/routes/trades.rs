@@ -382,14 +382,46 @@ async fn match_trade(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MatchBody>,
 ) -> Result<Response, ApiError> {
-    let id: TradeId = parse_id("tradeId", &id)?;
-    let receiver = me(&caller)?;
+    on_trade(
+        state,
+        caller,
+        request_id,
+        headers,
+        (&id, "match"),
+        body,
+        |store, id, me, body, ctx| async move {
+            store
+                .match_trade(id, body.version, me, body.shift_id, &ctx)
+                .await
+        },
+    )
+    .await
+}
+
+/// Runs an agent's operation on a trade they may see, in its business unit, once per
+/// idempotency key; answers the trade as it then stands.
+async fn on_trade<B, F, Fut>(
+    state: AppState,
+    caller: Caller,
+    request_id: RequestId,
+    headers: HeaderMap,
+    (id, verb): (&str, &str),
+    body: B,
+    operation: F,
+) -> Result<Response, ApiError>
+where
+    B: Serialize,
+    F: FnOnce(rota_store::Store, TradeId, AgentId, B, rota_core::version::CommitContext) -> Fut,
+    Fut: std::future::Future<Output = Result<Trade, rota_core::store::StoreError>>,
+{
+    let id: TradeId = parse_id("tradeId", id)?;
+    let agent = me(&caller)?;
     let trade = state.store.trade(id).await?;
     may_see(&caller, &trade)?;
     caller.require(Action::SelfService, trade.business_unit_id)?;
     let fingerprint = idempotency::fingerprint(
         "POST",
-        &format!("/api/v2/wfm/trades/{id}/match"),
+        &format!("/api/v2/wfm/trades/{id}/{verb}"),
         &body,
         &[],
     );
@@ -401,11 +433,7 @@ async fn match_trade(
         &request_id,
         fingerprint,
         true,
-        |ctx| async move {
-            store
-                .match_trade(id, body.version, receiver, body.shift_id, &ctx)
-                .await
-        },
+        |ctx| operation(store, id, agent, body, ctx),
     )
     .await?;
     let mut response = Json(trade).into_response();
@@ -432,31 +460,18 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
-    let id: TradeId = parse_id("tradeId", &id)?;
-    let by = me(&caller)?;
-    let trade = state.store.trade(id).await?;
-    may_see(&caller, &trade)?;
-    caller.require(Action::SelfService, trade.business_unit_id)?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/api/v2/wfm/trades/{id}/cancel"),
-        &body,
-        &[],
-    );
-    let store = state.store.clone();
-    let (trade, replayed) = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.cancel_trade(id, body.version, by, &ctx).await },
+    on_trade(
+        state,
+        caller,
+        request_id,
+        headers,
+        (&id, "cancel"),
+        body,
+        |store, id, me, body, ctx| async move {
+            store.cancel_trade(id, body.version, me, &ctx).await
+        },
     )
-    .await?;
-    let mut response = Json(trade).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    .await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
