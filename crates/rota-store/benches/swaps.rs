@@ -2,7 +2,9 @@
 //! on SQLite (both durability levels) and PostgreSQL, on a 100-agent and a 10,000-agent
 //! schedule. Throughput is in swaps applied per second.
 //!
-//! `cargo bench -p rota-store` (PostgreSQL too when ROTA_TEST_DATABASE_URL is set).
+//! `cargo bench -p rota-store` (PostgreSQL too when ROTA_TEST_DATABASE_URL is set). The variant
+//! `sqlite_full_subscribed` adds a webhook subscription to every event, so each request also
+//! writes its events and deliveries to the outbox.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
 
 use std::collections::HashMap;
@@ -33,7 +35,7 @@ struct Bench {
 }
 
 impl Bench {
-    async fn new(store: Store, agents: usize) -> Self {
+    async fn new(store: Store, agents: usize, subscribed: bool) -> Self {
         let scenario = rota_scenario::generate(&Params {
             business_unit: "Chicago".into(),
             time_zone: Zone::parse("America/Chicago").unwrap(),
@@ -60,6 +62,28 @@ impl Bench {
             .import_schedule(&scenario.schedule, &ctx)
             .await
             .unwrap();
+        if subscribed {
+            use rota_core::store::WebhookStore;
+            use rota_core::webhook::{EventType, NewSubscription, Subscription};
+            let subscription = Subscription {
+                id: rota_core::ids::SubscriptionId::new(),
+                business_unit_id: scenario.business_unit.id,
+                url: "https://example.invalid/hook".into(),
+                events: EventType::ALL.to_vec(),
+                // Off: deliveries are written, never sent (no dispatcher runs here anyway).
+                enabled: false,
+                disabled_reason: None,
+                consecutive_failures: 0,
+                created_at: ctx.now,
+            };
+            store
+                .create_subscription(&NewSubscription {
+                    subscription,
+                    secret: "s".repeat(16),
+                })
+                .await
+                .unwrap();
+        }
         let (mut pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
         pairs.truncate(SWAPS);
         assert_eq!(pairs.len(), SWAPS, "not enough interchangeable shifts");
@@ -116,6 +140,7 @@ fn run(
     rt: &tokio::runtime::Runtime,
     name: &str,
     agents: usize,
+    subscribed: bool,
     connect: impl Fn() -> Store,
 ) {
     let bench: OnceLock<Arc<Mutex<Bench>>> = OnceLock::new();
@@ -126,8 +151,13 @@ fn run(
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     group.bench_function(BenchmarkId::new(name, format!("{agents}_agents")), |b| {
-        let bench =
-            bench.get_or_init(|| Arc::new(Mutex::new(rt.block_on(Bench::new(connect(), agents)))));
+        let bench = bench.get_or_init(|| {
+            Arc::new(Mutex::new(rt.block_on(Bench::new(
+                connect(),
+                agents,
+                subscribed,
+            ))))
+        });
         b.to_async(rt).iter_custom(|iters| {
             let bench = Arc::clone(bench);
             async move {
@@ -151,11 +181,12 @@ fn swaps(c: &mut Criterion) {
         .unwrap();
     let postgres = std::env::var("ROTA_TEST_DATABASE_URL").ok();
     for agents in [100, 10_000] {
-        for (name, durability) in [
-            ("sqlite_normal", Durability::Normal),
-            ("sqlite_full", Durability::Full),
+        for (name, durability, subscribed) in [
+            ("sqlite_normal", Durability::Normal, false),
+            ("sqlite_full", Durability::Full, false),
+            ("sqlite_full_subscribed", Durability::Full, true),
         ] {
-            run(c, &rt, name, agents, || {
+            run(c, &rt, name, agents, subscribed, || {
                 Store::Sqlite(
                     rt.block_on(SqliteStore::connect(&sqlite_url(name), durability))
                         .unwrap(),
@@ -163,7 +194,7 @@ fn swaps(c: &mut Criterion) {
             });
         }
         if let Some(url) = &postgres {
-            run(c, &rt, "postgres", agents, || {
+            run(c, &rt, "postgres", agents, false, || {
                 let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
                 Store::Postgres(rt.block_on(PgStore::connect(url, Some(&schema))).unwrap())
             });
