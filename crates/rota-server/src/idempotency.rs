@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyStore, StoreError};
 use rota_core::version::CommitContext;
 use serde::Serialize;
@@ -61,7 +61,7 @@ fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Runs `command` at most once per key of the caller, with this request's commit context (the
 /// caller is the actor the version history records). `transactional`: the command records its
 /// result itself through `ctx.idempotency` (versioned commands); otherwise it is recorded
-/// after. Returns the result and whether it was replayed.
+/// after.
 pub async fn once<T, F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
@@ -70,7 +70,7 @@ pub async fn once<T, F, Fut>(
     fingerprint: String,
     transactional: bool,
     command: F,
-) -> Result<(T, bool), ApiError>
+) -> Result<Outcome<T>, ApiError>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce(CommitContext) -> Fut,
@@ -83,7 +83,7 @@ where
         idempotency: None,
     };
     let Some(key) = key(headers)? else {
-        return Ok((command(ctx).await?, false));
+        return Ok(Outcome::ran(command(ctx).await?));
     };
     let claim = IdempotencyClaim {
         client: caller.0.client_id.clone(),
@@ -105,7 +105,10 @@ where
         ClaimOutcome::Replay(json) => {
             let result =
                 serde_json::from_str(&json).map_err(|e| ApiError::Internal(Box::new(e)))?;
-            Ok((result, true))
+            Ok(Outcome {
+                value: result,
+                replayed: true,
+            })
         }
         ClaimOutcome::InProgress => Err(ApiError::IdempotencyInProgress),
         ClaimOutcome::Mismatch => Err(ApiError::IdempotencyKeyReused),
@@ -118,7 +121,7 @@ where
                             .map_err(|e| ApiError::Internal(Box::new(e)))?;
                         state.store.complete(&claim, &json).await?;
                     }
-                    Ok((result, false))
+                    Ok(Outcome::ran(result))
                 }
                 Err(e) => {
                     if let Err(release) = state.store.release(&claim).await {
@@ -128,6 +131,38 @@ where
                 }
             }
         }
+    }
+}
+
+/// What [`once`] returns: the command's result, run now or replayed from its key.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    pub value: T,
+    pub replayed: bool,
+}
+
+impl<T> Outcome<T> {
+    fn ran(value: T) -> Self {
+        Self {
+            value,
+            replayed: false,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome {
+            value: f(self.value),
+            replayed: self.replayed,
+        }
+    }
+}
+
+impl<T: Serialize> Outcome<T> {
+    /// The result as JSON with `status`, marked `Idempotent-Replayed` when it is a replay.
+    pub fn respond(self, status: StatusCode) -> Response {
+        let mut response = (status, axum::Json(self.value)).into_response();
+        mark_replayed(&mut response, self.replayed);
+        response
     }
 }
 

@@ -1,8 +1,8 @@
 //! Business units, their agents, and agent availability.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use rota_api::schedules::Page;
@@ -95,7 +95,7 @@ async fn set_availability(
     let availability = Availability::try_from(doc)
         .map_err(|e| ApiError::validation("availability", e.to_string()))?;
     let store = state.store.clone();
-    let (agent, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -105,7 +105,5 @@ async fn set_availability(
         |_| async move { store.set_availability(id, &availability).await },
     )
     .await?;
-    let mut response = Json::<Agent>(agent).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::OK))
 }

@@ -280,7 +280,7 @@ async fn publish(
         &[],
     );
     let store = state.store.clone();
-    let (schedule, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -290,9 +290,7 @@ async fn publish(
         |ctx| async move { store.publish(id, &ctx).await },
     )
     .await?;
-    let mut response = Json(schedule).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::OK))
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -341,7 +339,7 @@ async fn edit_shift(
         change: body.change,
     };
     let store = state.store.clone();
-    let (result, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -351,9 +349,7 @@ async fn edit_shift(
         |ctx| async move { store.edit_shift(&edit, &ctx).await },
     )
     .await?;
-    let mut response = Json(SwapResponseBody::from(result)).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -430,7 +426,7 @@ async fn import(
         shifts,
     };
     let store = state.store.clone();
-    let (schedule, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -440,7 +436,5 @@ async fn import(
         |ctx| async move { store.import_schedule(&new, &ctx).await },
     )
     .await?;
-    let mut response = (StatusCode::CREATED, Json(schedule)).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::CREATED))
 }

@@ -107,7 +107,7 @@ async fn shift_swaps(
     }
     let store = state.store.clone();
     let mode = req.mode;
-    let (result, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -117,11 +117,11 @@ async fn shift_swaps(
         |ctx| async move { store.apply_swaps(&req, &ctx).await },
     )
     .await?;
-    if !replayed {
-        crate::telemetry::swap_outcomes(&result.outcomes);
+    if !done.replayed {
+        crate::telemetry::swap_outcomes(&done.value.outcomes);
     }
-    let mut response = respond(mode, strict.is_some(), result).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
+    let mut response = respond(mode, strict.is_some(), done.value).into_response();
+    idempotency::mark_replayed(&mut response, done.replayed);
     Ok(response)
 }
 

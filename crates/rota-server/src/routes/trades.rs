@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
@@ -184,7 +184,7 @@ async fn self_service(
         &[],
     );
     let store = state.store.clone();
-    let (result, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -194,9 +194,7 @@ async fn self_service(
         |ctx| async move { store.self_service(shift, agent.id, action, &ctx).await },
     )
     .await?;
-    let mut response = Json(SwapResponseBody::from(result)).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -238,7 +236,7 @@ async fn create(
         expires_at: body.expires_at,
     };
     let store = state.store.clone();
-    let (trade, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -248,9 +246,7 @@ async fn create(
         |ctx| async move { store.create_trade(&new, &ctx).await },
     )
     .await?;
-    let mut response = (StatusCode::CREATED, Json::<Trade>(trade)).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::CREATED))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -426,7 +422,7 @@ where
         &[],
     );
     let store = state.store.clone();
-    let (trade, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -436,9 +432,7 @@ where
         |ctx| operation(store, id, agent, body, ctx),
     )
     .await?;
-    let mut response = Json(trade).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::OK))
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -572,7 +566,7 @@ async fn review(
     // Each review commits on its own, so the response is recorded under the key after all of
     // them; a retry after a crash in between finds the reviewed trades at a newer version
     // and answers TRADE_VERSION_CONFLICT for them, never applying one twice.
-    let (response, replayed) = idempotency::once(
+    let done = idempotency::once(
         &state,
         &headers,
         &caller,
@@ -610,9 +604,7 @@ async fn review(
         },
     )
     .await?;
-    let mut response = Json(response).into_response();
-    idempotency::mark_replayed(&mut response, replayed);
-    Ok(response)
+    Ok(done.respond(StatusCode::OK))
 }
 
 async fn review_one(
