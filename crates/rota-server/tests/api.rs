@@ -18,6 +18,8 @@ use rota_server::{Application, Config};
 use rota_store::{Durability, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 struct TestApp {
     /// Authenticated as an admin.
     client: Client,
@@ -27,64 +29,34 @@ struct TestApp {
     world: World,
     clock: Arc<FixedClock>,
     admin_id: String,
-    _stop: tokio_util::sync::DropGuard,
+    /// The server; stops when dropped.
+    _app: common::TestApp,
 }
 
 async fn spawn() -> TestApp {
     spawn_with(|_| {}).await
 }
 
+/// The `World::disjoint(4, 16)` week, imported but not published, on a server with the
+/// default rate limits and small request limits (so the limit errors are cheap to reach).
 async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = std::env::temp_dir().join("rota-api-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
-            .display()
-    );
-    let store = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
-    let world = World::disjoint(4, 16);
-    store.create_business_unit(&world.bu).await.unwrap();
-    store.create_agents(&world.agents).await.unwrap();
-    store
-        .import_schedule(&world.schedule, &ctx(world.now, "import"))
-        .await
-        .unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        max_swap_items: 5,
-        body_limit_bytes: 16 * 1024,
-        ..Config::default()
-    };
-    let mut config = config;
-    tune(&mut config);
-    let clock = Arc::new(FixedClock::new(world.now));
-    let app = Application::with_store(config, store.clone(), clock.clone())
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let anonymous = Client::new(&format!("http://{addr}"));
-    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
-        .await
-        .unwrap();
-    let token = anonymous
-        .token(&admin.client_id, &admin.client_secret)
-        .await
-        .unwrap();
+    let app = common::spawn_world(World::disjoint(4, 16), false, |config| {
+        let defaults = Config::default();
+        config.rate_limit_per_minute = defaults.rate_limit_per_minute;
+        config.rate_limit_burst = defaults.rate_limit_burst;
+        config.max_swap_items = 5;
+        config.body_limit_bytes = 16 * 1024;
+        tune(config);
+    })
+    .await;
     TestApp {
-        client: anonymous.clone().with_bearer(&token.access_token),
-        anonymous,
-        store,
-        world,
-        clock,
-        admin_id: admin.client_id,
-        _stop: stop.drop_guard(),
+        client: app.admin.clone(),
+        anonymous: app.anonymous.clone(),
+        store: app.store.clone(),
+        world: app.world.clone(),
+        clock: Arc::clone(&app.clock),
+        admin_id: app.admin_id.clone(),
+        _app: app,
     }
 }
 

@@ -3,18 +3,13 @@
 //! tests' servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
 
+mod common;
+
 use std::sync::Arc;
 
 use rota_api::swaps::SwapItemBody;
-use rota_client::Client;
-use rota_core::auth::Role;
-use rota_core::clock::FixedClock;
-use rota_core::store::{DirectoryStore, ScheduleStore};
-use rota_core::testkit::{World, ctx};
+use rota_core::testkit::World;
 use rota_core::version::{ScheduleVersion, ScheduleVersionId};
-use rota_server::{Application, Config};
-use rota_store::{Durability, SqliteStore, Store};
-use tokio_util::sync::CancellationToken;
 
 /// The server's request log, as the tests read it: every "request" line the telemetry
 /// middleware writes, with the time it was written.
@@ -66,47 +61,13 @@ async fn under_a_429_storm_the_batch_waits_as_retry_after_says() {
     let log = RequestLog::default();
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(log.clone()))
         .unwrap();
-    let dir = std::env::temp_dir().join("rota-api-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
-            .display()
-    );
-    let store = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
-    let world = World::disjoint(4, 16);
-    store.create_business_unit(&world.bu).await.unwrap();
-    store.create_agents(&world.agents).await.unwrap();
-    store
-        .import_schedule(&world.schedule, &ctx(world.now, "import"))
-        .await
-        .unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rate_limit_per_minute: 120,
-        rate_limit_burst: 2,
-        ..Config::default()
-    };
-    let app = Application::with_store(config, store.clone(), Arc::new(FixedClock::new(world.now)))
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let _stop = stop.drop_guard();
-    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
-        .await
-        .unwrap();
-    let anonymous = Client::new(&format!("http://{addr}"));
-    let token = anonymous
-        .token(&admin.client_id, &admin.client_secret)
-        .await
-        .unwrap();
-    let client = anonymous.with_bearer(&token.access_token);
+    let app = common::spawn_world(World::disjoint(4, 16), false, |config| {
+        config.rate_limit_per_minute = 120;
+        config.rate_limit_burst = 2;
+    })
+    .await;
+    let client = app.admin.clone();
+    let world = app.world.clone();
     let w = &world;
     let item = BatchItem {
         index: 0,

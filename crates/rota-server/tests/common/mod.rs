@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub admin: Client,
+    pub admin_id: String,
     pub anonymous: Client,
     pub store: Store,
     pub world: World,
@@ -28,6 +29,12 @@ pub struct TestApp {
 // World::disjoint(4, 20): shift k is owned by agent k % 5, and open when k % 5 == 4; one-hour
 // shifts two hours apart from Monday 2026-11-30 00:00 Chicago; now is 2026-11-25.
 pub async fn spawn(tune: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_world(World::disjoint(4, 20), true, tune).await
+}
+
+/// The server over `world` (imported, and published if asked), configured by `tune` after the
+/// tests' defaults (rate limits out of the way, loopback webhook targets, quick retries).
+pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Config)) -> TestApp {
     let dir = std::env::temp_dir().join("rota-trade-tests");
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!(
@@ -40,17 +47,18 @@ pub async fn spawn(tune: impl FnOnce(&mut Config)) -> TestApp {
             .await
             .unwrap(),
     );
-    let world = World::disjoint(4, 20);
     store.create_business_unit(&world.bu).await.unwrap();
     store.create_agents(&world.agents).await.unwrap();
     store
         .import_schedule(&world.schedule, &ctx(world.now, "import"))
         .await
         .unwrap();
-    store
-        .publish(world.schedule.id, &ctx(world.now, "publish"))
-        .await
-        .unwrap();
+    if publish {
+        store
+            .publish(world.schedule.id, &ctx(world.now, "publish"))
+            .await
+            .unwrap();
+    }
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         rate_limit_per_minute: 100_000,
@@ -69,16 +77,22 @@ pub async fn spawn(tune: impl FnOnce(&mut Config)) -> TestApp {
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let anonymous = Client::new(&format!("http://{addr}"));
-    let mut test = TestApp {
-        admin: anonymous.clone(),
+    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let token = anonymous
+        .token(&admin.client_id, &admin.client_secret)
+        .await
+        .unwrap();
+    TestApp {
+        admin: anonymous.clone().with_bearer(&token.access_token),
+        admin_id: admin.client_id,
         anonymous,
         store,
         world,
         clock,
         _stop: stop.drop_guard(),
-    };
-    test.admin = test.client(Role::Admin, None).await;
-    test
+    }
 }
 
 impl TestApp {
