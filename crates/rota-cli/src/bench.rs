@@ -24,7 +24,7 @@ use rota_store::{Durability, SqliteStore, Store};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::demo::{self, DemoArgs, Strategy};
+use crate::demo::{self, DemoArgs, Strategy, share};
 
 #[derive(Debug, Clone)]
 pub struct BenchArgs {
@@ -394,14 +394,6 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         args.out.display()
     )?;
     Ok(report)
-}
-
-fn share(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
-    }
 }
 
 fn machine() -> String {

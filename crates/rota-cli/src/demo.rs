@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
 use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
-use rota_client::{CallOptions, Client, ClientError};
+use rota_client::{CallOptions, Client};
 use rota_core::auth::Role;
 use rota_core::clock::SystemClock;
 use rota_core::command::{ConflictScope, ItemOutcome, SwapMode};
@@ -369,10 +369,6 @@ async fn run_one(
     })
 }
 
-fn problem(e: &ClientError) -> Option<&rota_api::problem::Problem> {
-    e.problem()
-}
-
 async fn current_version(client: &Client, schedule: &str) -> Option<String> {
     let reply = client
         .schedule(schedule, "limit=1", &CallOptions::default())
@@ -415,7 +411,7 @@ async fn strict_batches(
                     t.applied += n;
                     break;
                 }
-                Err(e) if problem(&e).is_some_and(|p| p.status == 409) => {
+                Err(e) if e.problem().is_some_and(|p| p.status == 409) => {
                     t.conflicts += 1;
                     if attempt >= max_attempts {
                         t.failed += n;
@@ -437,7 +433,8 @@ async fn strict_batches(
                 Err(e) => {
                     // A rule violation fails the whole atomic request; its swaps are lost to
                     // the batch (the rejected ones and the valid ones skipped with them).
-                    let rejected = problem(&e)
+                    let rejected = e
+                        .problem()
                         .map(|p| {
                             p.items
                                 .iter()
@@ -815,7 +812,8 @@ fn checks(reports: &[RunReport]) -> String {
     )
 }
 
-fn share(part: u64, whole: u64) -> f64 {
+/// `part` as a percentage of `whole` (0 when there is no whole).
+pub(crate) fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
