@@ -295,3 +295,31 @@ pub fn availability_updated(agent: &crate::directory::Agent) -> NewEvent {
         }),
     )
 }
+
+/// The event types some subscription of a business unit wants: a change builds and writes
+/// only these, so a business unit without subscribers pays for none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted(Vec<EventType>);
+
+impl Wanted {
+    pub fn new(types: Vec<EventType>) -> Self {
+        Self(types)
+    }
+
+    pub fn wants(&self, t: EventType) -> bool {
+        self.0.contains(&t)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The event `build` makes, if `t` is wanted.
+    pub fn one(&self, t: EventType, build: impl FnOnce() -> NewEvent) -> Vec<NewEvent> {
+        if self.wants(t) {
+            vec![build()]
+        } else {
+            Vec::new()
+        }
+    }
+}

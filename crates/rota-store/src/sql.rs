@@ -23,6 +23,7 @@ macro_rules! store_impl {
             DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
         };
         use rota_core::version::{CommitContext, ScheduleVersion, ShiftChange, VersionCause, VersionChanges, VersionRecord};
+        use rota_core::webhook::{EventType, NewEvent, Wanted};
         use sqlx::{QueryBuilder, Row};
         use uuid::Uuid;
 
@@ -238,23 +239,34 @@ macro_rules! store_impl {
             Ok(held)
         }
 
-        /// Writes `events` to the outbox with a delivery for every subscription that wants
-        /// each, in the caller's transaction: an event exists if and only if its change
-        /// commits. Events nobody subscribed to are not kept (the version history already
-        /// records every change), so a subscription receives the changes that commit after it.
-        async fn emit(conn: &mut Conn, events: &[rota_core::webhook::NewEvent], now: jiff::Timestamp) -> StoreResult<()> {
-            let Some(first) = events.first() else { return Ok(()) };
-            debug_assert!(events.iter().all(|e| e.business_unit_id == first.business_unit_id));
+        /// Writes the events `build` makes for the types business unit `bu`'s subscriptions
+        /// want to the outbox, with a delivery for every subscription that wants each, in the
+        /// caller's transaction: an event exists if and only if its change commits. Events
+        /// nobody subscribed to are neither built nor kept (the version history already records
+        /// every change), so a subscription receives the changes that commit after it.
+        async fn emit(
+            conn: &mut Conn,
+            bu: BusinessUnitId,
+            now: jiff::Timestamp,
+            build: impl FnOnce(&Wanted) -> Vec<NewEvent>,
+        ) -> StoreResult<()> {
             let wanted: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
                  JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = $1",
             )
-            .bind(first.business_unit_id.as_uuid())
+            .bind(bu.as_uuid())
             .fetch_all(&mut *conn)
             .await
             .map_err(db_error)?;
-            let events: Vec<&rota_core::webhook::NewEvent> =
-                events.iter().filter(|e| wanted.iter().any(|w| w == e.event_type.as_str())).collect();
+            let wanted = Wanted::new(wanted.iter().filter_map(|t| EventType::parse(t)).collect());
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            let events = build(&wanted);
+            let events: Vec<&NewEvent> = events
+                .iter()
+                .filter(|e| e.business_unit_id == bu && wanted.wants(e.event_type))
+                .collect();
             for chunk in events.chunks(CHUNK) {
                 let mut q = QueryBuilder::<$db>::new(
                     "INSERT INTO outbox_events (event_id, event_type, business_unit_id, ordering_key, data, created_at) ",
@@ -324,8 +336,14 @@ macro_rules! store_impl {
         }
 
         /// Writes a version on top of `schedule` (read under the write lock): the version row,
-        /// the changed shifts, and the change log, all in the caller's transaction.
-        async fn write_commit(conn: &mut Conn, schedule: &Schedule, commit: &Commit) -> StoreResult<()> {
+        /// the changed shifts, the change log, and its events (`schedule.version.created` and
+        /// what `also` adds), all in the caller's transaction.
+        async fn write_commit(
+            conn: &mut Conn,
+            schedule: &Schedule,
+            commit: &Commit,
+            also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
+        ) -> StoreResult<()> {
             let moved = sqlx::query("UPDATE schedules SET version = $1 WHERE id = $2 AND version = $3")
                 .bind(version_i64(commit.record.version))
                 .bind(schedule.id.as_uuid())
@@ -354,7 +372,18 @@ macro_rules! store_impl {
                 q.build().execute(&mut *conn).await.map_err(db_error)?;
             }
             insert_changes(conn, &commit.record, &commit.changes).await?;
-            emit(conn, &[rota_core::webhook::version_created(schedule, commit)], commit.record.created_at).await
+            emit(conn, schedule.business_unit_id, commit.record.created_at, |w| {
+                let mut events =
+                    w.one(EventType::ScheduleVersionCreated, || rota_core::webhook::version_created(schedule, commit));
+                events.extend(also(w));
+                events
+            })
+            .await
+        }
+
+        /// For commits that emit nothing besides their version.
+        fn no_events(_: &Wanted) -> Vec<NewEvent> {
+            Vec::new()
         }
 
         /// Commits what a plan decided, if anything, and answers with the outcomes.
@@ -364,11 +393,12 @@ macro_rules! store_impl {
             plan: Plan,
             cause: VersionCause,
             ctx: &CommitContext,
+            also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
         ) -> StoreResult<SwapResult> {
             let commit = Commit::after(schedule, cause, ctx, plan.changes);
             let current = match &commit {
                 Some(c) => {
-                    write_commit(conn, schedule, c).await?;
+                    write_commit(conn, schedule, c, also).await?;
                     c.record.version
                 }
                 None => schedule.version,
@@ -590,7 +620,10 @@ macro_rules! store_impl {
                     .await?
                     .pop()
                     .ok_or_else(|| StoreError::not_found("agent", id))?;
-                emit(&mut w.tx, &[rota_core::webhook::availability_updated(&agent)], jiff::Timestamp::now()).await?;
+                emit(&mut w.tx, agent.business_unit_id, jiff::Timestamp::now(), |w| {
+                    w.one(EventType::AgentAvailabilityUpdated, || rota_core::webhook::availability_updated(&agent))
+                })
+                .await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(agent)
             }
@@ -808,7 +841,10 @@ macro_rules! store_impl {
                 }
                 insert_version(&mut w.tx, &commit.record).await?;
                 insert_changes(&mut w.tx, &commit.record, &commit.changes).await?;
-                emit(&mut w.tx, &[rota_core::webhook::version_created(&schedule, &commit)], ctx.now).await?;
+                emit(&mut w.tx, schedule.business_unit_id, ctx.now, |w| {
+                    w.one(EventType::ScheduleVersionCreated, || rota_core::webhook::version_created(&schedule, &commit))
+                })
+                .await?;
                 record_result(&mut w.tx, ctx, &schedule).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(schedule)
@@ -958,20 +994,28 @@ macro_rules! store_impl {
                 let agents = Snapshot::involved_agents(&req.items, &touched);
                 let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
                 let plan = engine::plan_swaps(&snap, req, ctx.now)?;
-                let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::BulkSwap, ctx).await?;
-                if let Some(record) = &result.committed {
-                    let events: Vec<_> = req
-                        .items
+                let applied: Vec<&rota_core::command::SwapItem> = req
+                    .items
+                    .iter()
+                    .zip(&plan.outcomes)
+                    .filter(|(_, o)| o.is_applied())
+                    .map(|(item, _)| item)
+                    .collect();
+                let version = snap.schedule.version.next();
+                let swap_events = |w: &Wanted| {
+                    if !w.wants(EventType::ShiftSwapApplied) {
+                        return Vec::new();
+                    }
+                    applied
                         .iter()
-                        .zip(&result.outcomes)
-                        .filter(|(_, o)| o.is_applied())
-                        .map(|(item, _)| {
+                        .map(|item| {
                             let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
-                            rota_core::webhook::swap_applied(&snap.schedule, record.version, item, counterpart, None)
+                            rota_core::webhook::swap_applied(&snap.schedule, version, item, counterpart, None)
                         })
-                        .collect();
-                    emit(&mut w.tx, &events, ctx.now).await?;
-                }
+                        .collect()
+                };
+                let result =
+                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::BulkSwap, ctx, swap_events).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(result)
             }
@@ -995,7 +1039,8 @@ macro_rules! store_impl {
                 }
                 let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
                 let plan = engine::plan_edit(&snap, edit, ctx.now)?;
-                let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SupervisorEdit, ctx).await?;
+                let result =
+                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SupervisorEdit, ctx, no_events).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(result)
             }
@@ -1011,7 +1056,7 @@ macro_rules! store_impl {
                     return Ok(schedule);
                 }
                 let commit = Commit::new(schedule.id, schedule.version.next(), VersionCause::Publish, ctx, Vec::new());
-                write_commit(&mut w.tx, &schedule, &commit).await?;
+                write_commit(&mut w.tx, &schedule, &commit, no_events).await?;
                 sqlx::query("UPDATE schedules SET state = $1 WHERE id = $2")
                     .bind(ScheduleState::Published.as_str())
                     .bind(id.as_uuid())

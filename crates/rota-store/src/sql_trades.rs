@@ -13,7 +13,7 @@ macro_rules! trades_impl {
         use rota_core::store::{NewTrade, SubscriptionUpdate, TradeFilter, TradeReview, TradeStore, WebhookStore};
         use rota_core::trade::{BusinessUnitSettings, Decision, Trade, TradeError, TradeState, Verdict};
         use rota_core::webhook::{
-            AttemptResult, Delivery, DeliveryState, DueDelivery, Event, EventType, NewSubscription, Subscription,
+            AttemptResult, Delivery, DeliveryState, DueDelivery, Event, NewSubscription, Subscription,
         };
 
         /// The actor of what the system decides on its own (automatic review, expiry).
@@ -119,7 +119,10 @@ macro_rules! trades_impl {
                     .await
                     .map_err(db_error)?;
             }
-            emit(conn, &[rota_core::webhook::trade_changed(trade, Some(from))], now).await
+            emit(conn, trade.business_unit_id, now, |w| {
+                w.one(EventType::TradeStateChanged, || rota_core::webhook::trade_changed(trade, Some(from)))
+            })
+            .await
         }
 
         /// What the engine needs to decide a trade, read under the schedule's write lock: its
@@ -161,12 +164,14 @@ macro_rules! trades_impl {
                     detail: "the trade changes nothing".into(),
                 }]));
             };
-            write_commit(conn, &snap.schedule, &commit).await?;
-            if let Some(item) = item {
-                let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
-                let event = rota_core::webhook::swap_applied(&snap.schedule, commit.record.version, &item, counterpart, Some(trade.id));
-                emit(conn, &[event], ctx.now).await?;
-            }
+            write_commit(conn, &snap.schedule, &commit, |w| match item {
+                Some(item) => w.one(EventType::ShiftSwapApplied, || {
+                    let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
+                    rota_core::webhook::swap_applied(&snap.schedule, commit.record.version, &item, counterpart, Some(trade.id))
+                }),
+                None => Vec::new(),
+            })
+            .await?;
             Ok(Ok(rota_core::version::ScheduleVersionId::new(snap.schedule.id, commit.record.version)))
         }
 
@@ -311,7 +316,8 @@ macro_rules! trades_impl {
                 agents.dedup();
                 let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
                 let plan = engine::plan_self_service(&snap, shift_id, agent, action, &policy, ctx.now)?;
-                let result = commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SelfService, ctx).await?;
+                let result =
+                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SelfService, ctx, no_events).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(result)
             }
@@ -370,7 +376,10 @@ macro_rules! trades_impl {
                     updated_at: ctx.now,
                 };
                 insert_trade(&mut w.tx, &trade).await?;
-                emit(&mut w.tx, &[rota_core::webhook::trade_changed(&trade, None)], ctx.now).await?;
+                emit(&mut w.tx, trade.business_unit_id, ctx.now, |w| {
+                    w.one(EventType::TradeStateChanged, || rota_core::webhook::trade_changed(&trade, None))
+                })
+                .await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
                 w.tx.commit().await.map_err(db_error)?;
                 Ok(trade)
