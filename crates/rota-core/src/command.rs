@@ -144,6 +144,9 @@ pub enum ViolationCode {
     ShiftNotOpen,
     /// A shift of a trade changed after the trade was matched.
     ShiftChangedSinceMatch,
+    /// A shift must start within its schedule's week (local midnight of the first day to seven
+    /// days on): a week's schedule holds the shifts that start in it.
+    ShiftOutsideWeek,
 }
 
 impl ViolationCode {
@@ -172,6 +175,7 @@ impl ViolationCode {
             Self::ReleaseNotAllowed => "RELEASE_NOT_ALLOWED",
             Self::ShiftNotOpen => "SHIFT_NOT_OPEN",
             Self::ShiftChangedSinceMatch => "SHIFT_CHANGED_SINCE_MATCH",
+            Self::ShiftOutsideWeek => "SHIFT_OUTSIDE_WEEK",
         }
     }
 }

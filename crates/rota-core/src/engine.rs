@@ -601,6 +601,9 @@ pub fn plan_edit_waiving(
     working.check_not_past(shift, before.start, &mut violations);
     if after.start != before.start {
         working.check_not_past(shift, after.start, &mut violations);
+        if let Some(v) = outside_week(shift.id, after.start, working.week) {
+            violations.push(v);
+        }
     }
     if violations.is_empty() {
         working.overrides.insert(shift.id, after);
@@ -798,6 +801,37 @@ pub fn plan_trade(
                 .map_err(refused)
         }
     }
+}
+
+/// The violation of a shift of `id` starting at `start` outside `week`, if it does.
+fn outside_week(id: ShiftId, start: Timestamp, week: (Timestamp, Timestamp)) -> Option<Violation> {
+    (start < week.0 || start >= week.1).then(|| Violation {
+        code: ViolationCode::ShiftOutsideWeek,
+        agent_id: None,
+        shift_id: Some(id),
+        detail: format!(
+            "shift {id} would start at {start}, outside its schedule's week ({} to {})",
+            week.0, week.1
+        ),
+    })
+}
+
+/// What an import breaks: every shift must start within the imported week. Other rules
+/// (availability, rest, hours) are the planner's business at import; swaps and edits enforce
+/// them from then on.
+pub fn import_violations(new: &NewSchedule, zone: &Zone) -> Vec<Violation> {
+    let schedule = Schedule {
+        id: new.id,
+        business_unit_id: new.business_unit_id,
+        week_start: new.week_start,
+        state: ScheduleState::Draft,
+        version: ScheduleVersion::FIRST,
+    };
+    let week = schedule.week_window(zone);
+    new.shifts
+        .iter()
+        .filter_map(|s| outside_week(s.id, s.window.start(), week))
+        .collect()
 }
 
 /// The first version of an imported week: the schedule, its shifts, and the commit that

@@ -8,6 +8,7 @@
 //! - [`Store`]: either backend, chosen by the database URL.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod rows;
 mod sql;
 mod sql_trades;

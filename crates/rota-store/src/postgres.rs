@@ -4,20 +4,19 @@
 //! node commits versions of a schedule one at a time in version order.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres};
 
+use crate::cache::{WriteCache, WriteTx};
 use crate::rows::db_error;
 
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-}
-
-pub(crate) struct WriteTx {
-    pub tx: Transaction<'static, Postgres>,
+    cache: Arc<WriteCache>,
 }
 
 impl PgStore {
@@ -53,16 +52,19 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            cache: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<WriteTx, rota_core::store::StoreError> {
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>, rota_core::store::StoreError> {
         let tx = self.pool.begin().await.map_err(db_error)?;
-        Ok(WriteTx { tx })
+        Ok(WriteTx::new(tx, Arc::clone(&self.cache)))
     }
 }
 

@@ -30,6 +30,8 @@ macro_rules! store_impl {
         use crate::rows::{self, db_error, micros, version_i64};
 
         type Conn = <$db as sqlx::Database>::Connection;
+        type Tx = crate::cache::WriteTx<$db>;
+        use crate::cache::Refresh;
         type DbRow = <$db as sqlx::Database>::Row;
 
         /// Rows per multi-row statement: well under both drivers' bind-parameter limits.
@@ -174,42 +176,115 @@ macro_rules! store_impl {
             Ok(out)
         }
 
-        /// Every shift of `agents` that overlaps `[from, to)`, in any schedule.
-        async fn shifts_of_agents(
-            conn: &mut Conn,
-            agents: &[AgentId],
-            from: i64,
-            to: i64,
-        ) -> StoreResult<Vec<Shift>> {
-            let mut out = Vec::new();
-            for chunk in agents.chunks(CHUNK) {
-                let mut q =
-                    QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE start_at < "));
-                q.push_bind(to);
-                q.push(" AND end_at > ");
-                q.push_bind(from);
-                q.push(" AND owner_agent_id");
-                push_in_list(&mut q, chunk.iter().map(AgentId::as_uuid));
-                out.extend(rows::shifts_from_json(&fetch_json(&mut q, conn).await?)?);
+        /// Every schedule of `schedule`'s business unit whose shifts can be near its week (shifts
+        /// start within their week and last at most a day), brought up to date in the cache.
+        async fn fresh_neighbourhood(w: &mut Tx, schedule: &Schedule) -> StoreResult<Vec<ScheduleId>> {
+            let span = jiff::Span::new().days(14);
+            let (from, to) = (
+                schedule.week_start.checked_sub(span).map_err(rows::corrupt)?,
+                schedule.week_start.checked_add(span).map_err(rows::corrupt)?,
+            );
+            let rows = sqlx::query(
+                "SELECT id, version FROM schedules WHERE business_unit_id = $1 AND week_start > $2 AND week_start < $3",
+            )
+            .bind(schedule.business_unit_id.as_uuid())
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(db_error)?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id = ScheduleId::from_uuid(row.try_get(0).map_err(db_error)?);
+                // The locked schedule's own version, as read under the lock.
+                let version = if id == schedule.id {
+                    schedule.version
+                } else {
+                    rows::version(row.try_get(1).map_err(db_error)?)?
+                };
+                match w.cache.schedule_refresh(id, version) {
+                    Refresh::Current => {}
+                    Refresh::Whole => {
+                        let mut q = QueryBuilder::<$db>::new(concat!("SELECT ", $shift_json, " FROM shifts WHERE schedule_id = "));
+                        q.push_bind(id.as_uuid());
+                        let shifts = rows::shifts_from_json(&fetch_json(&mut q, &mut w.tx).await?)?;
+                        w.cache.put_schedule(id, version, shifts);
+                    }
+                    Refresh::Since(cached) => {
+                        let changed: Vec<Uuid> = sqlx::query_scalar(
+                            "SELECT DISTINCT shift_id FROM shift_changes WHERE schedule_id = $1 AND version > $2",
+                        )
+                        .bind(id.as_uuid())
+                        .bind(version_i64(cached))
+                        .fetch_all(&mut *w.tx)
+                        .await
+                        .map_err(db_error)?;
+                        let changed: Vec<ShiftId> = changed.into_iter().map(ShiftId::from_uuid).collect();
+                        let shifts = shifts_by_ids(&mut w.tx, &changed).await?;
+                        w.cache.refresh_schedule(id, cached, version, shifts);
+                    }
+                }
+                ids.push(id);
             }
-            Ok(out)
+            Ok(ids)
         }
 
-        /// What the engine needs: the touched shifts, the agents, and the agents' shifts near
-        /// the week.
+        /// `ids` as agents, current: re-reads the agents written since the cache last looked,
+        /// then whatever it has not seen.
+        async fn fresh_agents(w: &mut Tx, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
+            let revision: i64 = sqlx::query_scalar("SELECT revision FROM agent_revision WHERE id = 1")
+                .fetch_one(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+            let cached = w.cache.agents_revision();
+            if cached != Some(revision) {
+                let changed = match cached {
+                    Some(cached) if cached < revision => {
+                        let q = concat!("SELECT ", $agent_json, " FROM agents WHERE revision > $1");
+                        let doc: Option<String> =
+                            sqlx::query_scalar(q).bind(cached).fetch_one(&mut *w.tx).await.map_err(db_error)?;
+                        rows::agents_from_json(doc.as_deref().unwrap_or("[]"))?
+                    }
+                    _ => Vec::new(),
+                };
+                w.cache.refresh_agents(cached.filter(|c| *c < revision), revision, changed);
+            }
+            let missing = w.cache.missing_agents(ids);
+            if !missing.is_empty() {
+                w.cache.put_agents(agents_by_ids(&mut w.tx, &missing).await?);
+            }
+            Ok(w.cache.agents(ids))
+        }
+
+        /// What the engine needs, from the cache validated under the write lock: the shifts of
+        /// `touched` (read from the database when outside the schedule, so the engine can name
+        /// them), the agents `agents_of` them names, and those agents' shifts near the week.
         async fn snapshot(
-            conn: &mut Conn,
+            w: &mut Tx,
             schedule: Schedule,
             zone: Zone,
-            touched: Vec<Shift>,
-            agents: &[AgentId],
+            touched: &[ShiftId],
+            agents_of: impl FnOnce(&[Shift]) -> Vec<AgentId>,
         ) -> StoreResult<Snapshot> {
+            let neighbourhood = fresh_neighbourhood(w, &schedule).await?;
+            let (mut found, missing) = w.cache.touched(schedule.id, touched);
+            if !missing.is_empty() {
+                found.extend(shifts_by_ids(&mut w.tx, &missing).await?);
+            }
+            let mut agents = agents_of(&found);
+            agents.sort_unstable();
+            agents.dedup();
+            let agents = fresh_agents(w, &agents).await?;
             let (week_from, week_to) = schedule.week_window(&zone);
-            let margin = NEIGHBOURHOOD_MINUTES * 60 * 1_000_000;
-            let nearby = shifts_of_agents(conn, agents, micros(week_from) - margin, micros(week_to) + margin).await?;
-            let agents = agents_by_ids(conn, agents).await?;
-            let held = holds_of(conn, touched.iter().map(|s| s.id)).await?;
-            let shifts = touched.into_iter().chain(nearby).map(|s| (s.id, s)).collect();
+            let margin = jiff::SignedDuration::from_mins(NEIGHBOURHOOD_MINUTES);
+            let window = (
+                week_from.checked_sub(margin).map_err(rows::corrupt)?,
+                week_to.checked_add(margin).map_err(rows::corrupt)?,
+            );
+            let ids: Vec<AgentId> = agents.iter().map(|a| a.id).collect();
+            let nearby = w.cache.nearby(&neighbourhood, &ids, window);
+            let held = holds_of(&mut w.tx, found.iter().map(|s| s.id)).await?;
+            let shifts = found.into_iter().chain(nearby).map(|s| (s.id, s)).collect();
             Ok(Snapshot {
                 schedule,
                 zone,
@@ -339,11 +414,12 @@ macro_rules! store_impl {
         /// the changed shifts, the change log, and its events (`schedule.version.created` and
         /// what `also` adds), all in the caller's transaction.
         async fn write_commit(
-            conn: &mut Conn,
+            w: &mut Tx,
             schedule: &Schedule,
             commit: &Commit,
             also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
         ) -> StoreResult<()> {
+            let conn = &mut *w.tx;
             let moved = sqlx::query("UPDATE schedules SET version = $1 WHERE id = $2 AND version = $3")
                 .bind(version_i64(commit.record.version))
                 .bind(schedule.id.as_uuid())
@@ -378,7 +454,9 @@ macro_rules! store_impl {
                 events.extend(also(w));
                 events
             })
-            .await
+            .await?;
+            w.wrote(schedule.version, commit.clone());
+            Ok(())
         }
 
         /// For commits that emit nothing besides their version.
@@ -388,7 +466,7 @@ macro_rules! store_impl {
 
         /// Commits what a plan decided, if anything, and answers with the outcomes.
         async fn commit_plan(
-            conn: &mut Conn,
+            w: &mut Tx,
             schedule: &Schedule,
             plan: Plan,
             cause: VersionCause,
@@ -398,7 +476,7 @@ macro_rules! store_impl {
             let commit = Commit::after(schedule, cause, ctx, plan.changes);
             let current = match &commit {
                 Some(c) => {
-                    write_commit(conn, schedule, c, also).await?;
+                    write_commit(w, schedule, c, also).await?;
                     c.record.version
                 }
                 None => schedule.version,
@@ -408,7 +486,7 @@ macro_rules! store_impl {
                 committed: commit.map(|c| c.record),
                 current_version_id: rota_core::version::ScheduleVersionId::new(schedule.id, current),
             };
-            record_result(conn, ctx, &result).await?;
+            record_result(&mut w.tx, ctx, &result).await?;
             Ok(result)
         }
 
@@ -607,8 +685,16 @@ macro_rules! store_impl {
 
             async fn set_availability(&self, id: AgentId, availability: &Availability) -> StoreResult<Agent> {
                 let mut w = self.begin_write().await?;
-                let done = sqlx::query("UPDATE agents SET availability = $1 WHERE id = $2")
+                // Stamped with the next agent revision, so write caches re-read this agent.
+                let revision: i64 = sqlx::query_scalar(
+                    "UPDATE agent_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision",
+                )
+                .fetch_one(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                let done = sqlx::query("UPDATE agents SET availability = $1, revision = $2 WHERE id = $3")
                     .bind(rows::availability_json(availability))
+                    .bind(revision)
                     .bind(id.as_uuid())
                     .execute(&mut *w.tx)
                     .await
@@ -624,7 +710,7 @@ macro_rules! store_impl {
                     w.one(EventType::AgentAvailabilityUpdated, || rota_core::webhook::availability_updated(&agent))
                 })
                 .await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(agent)
             }
         }
@@ -717,7 +803,7 @@ macro_rules! store_impl {
                 .await
                 .map_err(db_error)?;
                 if inserted.rows_affected() == 1 {
-                    w.tx.commit().await.map_err(db_error)?;
+                    w.commit().await?;
                     return Ok(ClaimOutcome::Claimed);
                 }
                 let row = sqlx::query(concat!(
@@ -757,7 +843,7 @@ macro_rules! store_impl {
                     .map_err(db_error)?;
                     ClaimOutcome::Claimed
                 };
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(outcome)
             }
 
@@ -800,7 +886,7 @@ macro_rules! store_impl {
                 owners.sort_unstable();
                 owners.dedup();
                 let found = agents_by_ids(&mut w.tx, &owners).await?;
-                let foreign: Vec<Violation> = owners
+                let mut foreign: Vec<Violation> = owners
                     .iter()
                     .filter(|id| !found.iter().any(|a| a.id == **id && a.business_unit_id == bu.id))
                     .map(|id| Violation {
@@ -810,6 +896,7 @@ macro_rules! store_impl {
                         detail: format!("agent {id} is not an agent of business unit {}", bu.id),
                     })
                     .collect();
+                foreign.extend(engine::import_violations(new, &bu.time_zone));
                 if !foreign.is_empty() {
                     return Err(CommandError::Rejected(foreign).into());
                 }
@@ -846,7 +933,7 @@ macro_rules! store_impl {
                 })
                 .await?;
                 record_result(&mut w.tx, ctx, &schedule).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(schedule)
             }
 
@@ -990,9 +1077,10 @@ macro_rules! store_impl {
                 let (schedule, zone) = load_schedule(&mut w.tx, req.base.schedule(), true)
                     .await?
                     .ok_or(CommandError::ScheduleNotFound(req.base.schedule()))?;
-                let touched = shifts_by_ids(&mut w.tx, &req.touched_shifts()).await?;
-                let agents = Snapshot::involved_agents(&req.items, &touched);
-                let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
+                let snap = snapshot(&mut w, schedule, zone, &req.touched_shifts(), |touched| {
+                    Snapshot::involved_agents(&req.items, touched)
+                })
+                .await?;
                 let plan = engine::plan_swaps(&snap, req, ctx.now)?;
                 let applied: Vec<&rota_core::command::SwapItem> = req
                     .items
@@ -1015,8 +1103,8 @@ macro_rules! store_impl {
                         .collect()
                 };
                 let result =
-                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::BulkSwap, ctx, swap_events).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                    commit_plan(&mut w, &snap.schedule, plan, VersionCause::BulkSwap, ctx, swap_events).await?;
+                w.commit().await?;
                 Ok(result)
             }
 
@@ -1032,16 +1120,18 @@ macro_rules! store_impl {
                 let (schedule, zone) = load_schedule(&mut w.tx, schedule_id, true)
                     .await?
                     .ok_or(CommandError::ScheduleNotFound(schedule_id))?;
-                let touched = shifts_by_ids(&mut w.tx, &[edit.shift_id]).await?;
-                let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
-                if let EditChange::Reassign { agent_id } = edit.change {
-                    agents.push(agent_id);
-                }
-                let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
+                let snap = snapshot(&mut w, schedule, zone, &[edit.shift_id], |touched| {
+                    let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
+                    if let EditChange::Reassign { agent_id } = edit.change {
+                        agents.push(agent_id);
+                    }
+                    agents
+                })
+                .await?;
                 let plan = engine::plan_edit(&snap, edit, ctx.now)?;
                 let result =
-                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SupervisorEdit, ctx, no_events).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                    commit_plan(&mut w, &snap.schedule, plan, VersionCause::SupervisorEdit, ctx, no_events).await?;
+                w.commit().await?;
                 Ok(result)
             }
 
@@ -1052,11 +1142,11 @@ macro_rules! store_impl {
                     .ok_or_else(|| StoreError::not_found("schedule", id))?;
                 if schedule.state == ScheduleState::Published {
                     record_result(&mut w.tx, ctx, &schedule).await?;
-                    w.tx.commit().await.map_err(db_error)?;
+                    w.commit().await?;
                     return Ok(schedule);
                 }
                 let commit = Commit::new(schedule.id, schedule.version.next(), VersionCause::Publish, ctx, Vec::new());
-                write_commit(&mut w.tx, &schedule, &commit, no_events).await?;
+                write_commit(&mut w, &schedule, &commit, no_events).await?;
                 sqlx::query("UPDATE schedules SET state = $1 WHERE id = $2")
                     .bind(ScheduleState::Published.as_str())
                     .bind(id.as_uuid())
@@ -1066,7 +1156,7 @@ macro_rules! store_impl {
                 schedule.state = ScheduleState::Published;
                 schedule.version = commit.record.version;
                 record_result(&mut w.tx, ctx, &schedule).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(schedule)
             }
         }

@@ -127,17 +127,15 @@ macro_rules! trades_impl {
 
         /// What the engine needs to decide a trade, read under the schedule's write lock: its
         /// shifts, both agents with their shifts, and the holds of other trades (not its own).
-        async fn trade_snapshot(conn: &mut Conn, trade: &Trade) -> StoreResult<Snapshot> {
-            let (schedule, zone) = load_schedule(conn, trade.schedule_id, true)
+        async fn trade_snapshot(w: &mut Tx, trade: &Trade) -> StoreResult<Snapshot> {
+            let (schedule, zone) = load_schedule(&mut w.tx, trade.schedule_id, true)
                 .await?
                 .ok_or(CommandError::ScheduleNotFound(trade.schedule_id))?;
-            let touched = shifts_by_ids(conn, &trade.shifts()).await?;
-            let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
-            agents.extend(trade.receiving_agent_id);
-            agents.push(trade.initiating_agent_id);
-            agents.sort_unstable();
-            agents.dedup();
-            let mut snap = snapshot(conn, schedule, zone, touched, &agents).await?;
+            let mut snap = snapshot(w, schedule, zone, &trade.shifts(), |touched| {
+                let owners = touched.iter().filter_map(|s| s.owner);
+                owners.chain(trade.receiving_agent_id).chain([trade.initiating_agent_id]).collect()
+            })
+            .await?;
             snap.held.retain(|_, holder| *holder != trade.id);
             Ok(snap)
         }
@@ -145,13 +143,13 @@ macro_rules! trades_impl {
         /// Applies a matched trade as the engine decides, under the schedule's write lock:
         /// `Ok` with the version it created, or the violations that stop it.
         async fn apply_trade(
-            conn: &mut Conn,
+            w: &mut Tx,
             trade: &Trade,
             base: ScheduleVersion,
             waived: &[ViolationCode],
             ctx: &CommitContext,
         ) -> StoreResult<Result<rota_core::version::ScheduleVersionId, Vec<Violation>>> {
-            let snap = trade_snapshot(conn, trade).await?;
+            let snap = trade_snapshot(w, trade).await?;
             let (plan, item) = match engine::plan_trade(&snap, trade, base, ctx.now, waived) {
                 Ok(planned) => planned,
                 Err(violations) => return Ok(Err(violations)),
@@ -164,8 +162,8 @@ macro_rules! trades_impl {
                     detail: "the trade changes nothing".into(),
                 }]));
             };
-            write_commit(conn, &snap.schedule, &commit, |w| match item {
-                Some(item) => w.one(EventType::ShiftSwapApplied, || {
+            write_commit(w, &snap.schedule, &commit, |wanted| match item {
+                Some(item) => wanted.one(EventType::ShiftSwapApplied, || {
                     let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
                     rota_core::webhook::swap_applied(&snap.schedule, commit.record.version, &item, counterpart, Some(trade.id))
                 }),
@@ -178,12 +176,12 @@ macro_rules! trades_impl {
         /// The rule check of a match, against the schedule as it stands (locked): the trade's
         /// own rules and the engine's, nothing waived.
         async fn check_trade(
-            conn: &mut Conn,
+            w: &mut Tx,
             trade: &Trade,
             settings: &rota_core::trade::TradeSettings,
             now: jiff::Timestamp,
         ) -> StoreResult<(ScheduleVersion, Vec<Violation>)> {
-            let snap = trade_snapshot(conn, trade).await?;
+            let snap = trade_snapshot(w, trade).await?;
             let initiating = snap
                 .shifts
                 .get(&trade.initiating_shift_id)
@@ -309,16 +307,14 @@ macro_rules! trades_impl {
                     return Err(CommandError::ShiftNotFound(shift_id).into());
                 }
                 let policy = settings_of(&mut w.tx, schedule.business_unit_id).await?.self_service;
-                let touched = shifts_by_ids(&mut w.tx, &[shift_id]).await?;
-                let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
-                agents.push(agent);
-                agents.sort_unstable();
-                agents.dedup();
-                let snap = snapshot(&mut w.tx, schedule, zone, touched, &agents).await?;
+                let snap = snapshot(&mut w, schedule, zone, &[shift_id], |touched| {
+                    touched.iter().filter_map(|s| s.owner).chain([agent]).collect()
+                })
+                .await?;
                 let plan = engine::plan_self_service(&snap, shift_id, agent, action, &policy, ctx.now)?;
                 let result =
-                    commit_plan(&mut w.tx, &snap.schedule, plan, VersionCause::SelfService, ctx, no_events).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                    commit_plan(&mut w, &snap.schedule, plan, VersionCause::SelfService, ctx, no_events).await?;
+                w.commit().await?;
                 Ok(result)
             }
 
@@ -381,7 +377,7 @@ macro_rules! trades_impl {
                 })
                 .await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(trade)
             }
 
@@ -448,7 +444,7 @@ macro_rules! trades_impl {
                 let settings = settings_of(&mut w.tx, trade.business_unit_id).await?.trades;
                 // Under the schedule's lock from here on (check_trade takes it): holds of one
                 // schedule's shifts are taken one transaction at a time.
-                let (version, violations) = check_trade(&mut w.tx, &trade, &settings, ctx.now).await?;
+                let (version, violations) = check_trade(&mut w, &trade, &settings, ctx.now).await?;
                 if let Some((shift, holder)) = holds_of(&mut w.tx, trade.shifts()).await?.into_iter().next() {
                     return Err(TradeError::ShiftInTrade { shift, trade: holder }.into());
                 }
@@ -478,7 +474,7 @@ macro_rules! trades_impl {
                         transition(&mut w.tx, &mut trade, TradeState::Matched, ctx.now).await?;
                     }
                     Verdict::Approve => {
-                        let applied = apply_trade(&mut w.tx, &trade, version, &settings.waived(false), ctx).await?;
+                        let applied = apply_trade(&mut w, &trade, version, &settings.waived(false), ctx).await?;
                         trade.decision = Some(Decision {
                             by: SYSTEM.into(),
                             at: ctx.now,
@@ -496,7 +492,7 @@ macro_rules! trades_impl {
                     }
                 }
                 record_result(&mut w.tx, ctx, &trade).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(trade)
             }
 
@@ -508,7 +504,7 @@ macro_rules! trades_impl {
                 }
                 transition(&mut w.tx, &mut trade, TradeState::Canceled, ctx.now).await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(trade)
             }
 
@@ -533,7 +529,7 @@ macro_rules! trades_impl {
                         .unwrap_or_default();
                     broken.retain(|v| !waived.contains(&v.code));
                     let applied = if broken.is_empty() {
-                        apply_trade(&mut w.tx, &trade, base, &waived, ctx).await?
+                        apply_trade(&mut w, &trade, base, &waived, ctx).await?
                     } else {
                         Err(broken)
                     };
@@ -554,7 +550,7 @@ macro_rules! trades_impl {
                 trade.decision = Some(decision);
                 transition(&mut w.tx, &mut trade, to, ctx.now).await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(trade)
             }
 
@@ -575,7 +571,7 @@ macro_rules! trades_impl {
                     transition(&mut w.tx, &mut trade, TradeState::Expired, now).await?;
                     expired.push(trade);
                 }
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(expired)
             }
         }
@@ -598,7 +594,7 @@ macro_rules! trades_impl {
                 .await
                 .map_err(db_error)?;
                 set_events(&mut w.tx, s.id, &s.events).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(())
             }
 
@@ -669,7 +665,7 @@ macro_rules! trades_impl {
                     None => {}
                 }
                 let updated = load_subscription(&mut w.tx, id).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(updated)
             }
 
@@ -689,7 +685,7 @@ macro_rules! trades_impl {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::not_found("webhook subscription", id));
                 }
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(())
             }
 
@@ -772,7 +768,7 @@ macro_rules! trades_impl {
                     q.push(")");
                     q.build().execute(&mut *w.tx).await.map_err(db_error)?;
                 }
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(due)
             }
 
@@ -790,7 +786,7 @@ macro_rules! trades_impl {
                 .execute(&mut *w.tx)
                 .await
                 .map_err(db_error)?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(done.rows_affected())
             }
 
@@ -861,7 +857,7 @@ macro_rules! trades_impl {
                     }
                 }
                 let updated = load_subscription(&mut w.tx, SubscriptionId::from_uuid(subscription)).await?;
-                w.tx.commit().await.map_err(db_error)?;
+                w.commit().await?;
                 Ok(updated)
             }
         }

@@ -7,11 +7,13 @@
 //! another process then changes under it. Reads use a separate pool.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite, Transaction};
+use sqlx::{Pool, Sqlite};
 
+use crate::cache::{WriteCache, WriteTx};
 use crate::rows::db_error;
 
 /// How durable a commit is on SQLite (`PRAGMA synchronous`).
@@ -29,10 +31,7 @@ pub enum Durability {
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
     writer: Pool<Sqlite>,
-}
-
-pub(crate) struct WriteTx {
-    pub tx: Transaction<'static, Sqlite>,
+    cache: Arc<WriteCache>,
 }
 
 impl SqliteStore {
@@ -75,7 +74,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            cache: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &Pool<Sqlite> {
@@ -87,7 +90,7 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<WriteTx, rota_core::store::StoreError> {
+    async fn begin_write(&self) -> Result<WriteTx<Sqlite>, rota_core::store::StoreError> {
         let tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
@@ -98,7 +101,7 @@ impl SqliteStore {
                 sqlx::Error::PoolTimedOut => rota_core::store::StoreError::Busy(Box::new(e)),
                 other => db_error(other),
             })?;
-        Ok(WriteTx { tx })
+        Ok(WriteTx::new(tx, Arc::clone(&self.cache)))
     }
 }
 

@@ -97,6 +97,7 @@ conformance!(
     events_are_written_with_their_commit_and_leased_in_order,
     two_dispatchers_never_lease_the_same_delivery,
     expired_tokens_are_purged,
+    shifts_stay_in_their_week,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -783,6 +784,196 @@ async fn eight_postgres_connections_never_lose_an_update() {
     }
     let world = setup(&first, 8, 48).await;
     eight_writers(stores, world, Duration::from_secs(3)).await;
+}
+
+/// The codes of the violations of a single-item request's outcome.
+fn violation_codes(result: &SwapResult) -> Vec<&'static str> {
+    match &result.outcomes[0] {
+        ItemOutcome::Rejected { violations } => {
+            violations.iter().map(|v| v.code.as_str()).collect()
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// Each store instance keeps a write cache of decoded schedules and agents. Changes made
+/// through another instance (another API node, another process on the SQLite file) must reach
+/// the rule checks of this one: an agent's availability, a shift's owner and version, and a
+/// neighbouring week that did not exist when the cache was filled.
+async fn writes_of_another_instance_reach_the_rule_checks(a: Store, b: Store) {
+    let world = setup(&a, 3, 8).await;
+    let agent = |i: usize| world.agents[i].id;
+    let swap = |base, agent_ix: usize, o: usize, n: usize| {
+        swap_of(&world, base, vec![(agent_ix, o, n)], SwapMode::Atomic)
+    };
+    // Shift k is owned by agent k % 4 (3 = open). A fills its cache with this swap: agent 0
+    // gives shift 0 and takes shift 1 from agent 1.
+    let first = a
+        .apply_swaps(
+            &swap(ScheduleVersion::FIRST, 0, 0, 1),
+            &ctx(world.now, "a1"),
+        )
+        .await
+        .unwrap();
+    assert!(first.committed.is_some(), "{:?}", first.outcomes);
+    let base = first.current_version_id.version();
+
+    // Through B, agent 1 becomes available never; A must not give them a shift.
+    let never = rota_core::directory::Availability::new([], []);
+    b.set_availability(agent(1), &never).await.unwrap();
+    let refused = a
+        .apply_swaps(&swap(base, 0, 1, 0), &ctx(world.now, "a2"))
+        .await;
+    let refused = refused.unwrap();
+    assert!(refused.committed.is_none());
+    assert_eq!(violation_codes(&refused), vec!["NOT_AVAILABLE"]);
+
+    // Through B, shift 2 (agent 2's) goes to agent 0; A must see the new owner and version.
+    let shift2 = all_shifts(&b, world.schedule.id)
+        .await
+        .into_iter()
+        .find(|s| s.id == world.schedule.shifts[2].id)
+        .unwrap();
+    let edit = ShiftEdit {
+        shift_id: shift2.id,
+        expected_version: shift2.version,
+        change: EditChange::Reassign { agent_id: agent(0) },
+    };
+    let edited = b.edit_shift(&edit, &ctx(world.now, "b1")).await.unwrap();
+    let stale = a
+        .apply_swaps(&swap(base, 2, 2, 7), &ctx(world.now, "a3"))
+        .await
+        .unwrap();
+    assert!(stale.committed.is_none());
+    match &stale.outcomes[0] {
+        ItemOutcome::Conflict { shifts, .. } => {
+            assert_eq!(shifts.len(), 1);
+            assert_eq!(shifts[0].owner, Some(agent(0)));
+        }
+        other => panic!("expected a conflict on shift 2, got {other:?}"),
+    }
+    let now_version = edited.current_version_id.version();
+    let refused = a
+        .apply_swaps(&swap(now_version, 2, 2, 7), &ctx(world.now, "a4"))
+        .await
+        .unwrap();
+    assert_eq!(violation_codes(&refused), vec!["SHIFT_NOT_OWNED"]);
+
+    // Through B, the previous week is imported with a shift of agent 2 that runs into this
+    // week's first hour; A must check agent 2 against it (shift 0 is agent 1's now).
+    let zone = &world.bu.time_zone;
+    let week_start = zone.instant(World::WEEK, 0);
+    let late = week_start
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .unwrap();
+    let previous = rota_core::schedule::NewSchedule {
+        id: ScheduleId::new(),
+        business_unit_id: world.bu.id,
+        week_start: World::WEEK.checked_sub(jiff::Span::new().days(7)).unwrap(),
+        shifts: vec![testkit::shift(Some(&world.agents[2]), late, 150)],
+    };
+    b.import_schedule(&previous, &ctx(world.now, "b2"))
+        .await
+        .unwrap();
+    // Agent 2 gives shift 6 and takes shift 0 (agent 1's), which overlaps the late shift.
+    let overlap = a
+        .apply_swaps(&swap(now_version, 2, 6, 0), &ctx(world.now, "a5"))
+        .await
+        .unwrap();
+    assert!(overlap.committed.is_none());
+    assert!(
+        violation_codes(&overlap).contains(&"OVERLAP"),
+        "{:?}",
+        overlap.outcomes
+    );
+    assert_replays(&a, world.schedule.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_of_another_instance_reach_the_rule_checks() {
+    let url = temp_sqlite_url();
+    let a = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let b = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    writes_of_another_instance_reach_the_rule_checks(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_of_another_instance_reach_the_rule_checks() {
+    let Some((a, url)) = postgres().await else {
+        return;
+    };
+    let Store::Postgres(pg) = &a else {
+        unreachable!()
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    let b = Store::Postgres(PgStore::connect(&url, Some(&schema)).await.unwrap());
+    writes_of_another_instance_reach_the_rule_checks(a, b).await;
+}
+
+/// A shift starts within its schedule's week: an import with a shift outside it is refused,
+/// and so is a move out of the week.
+async fn shifts_stay_in_their_week(store: Store) {
+    let mut world = World::disjoint(2, 4);
+    store.create_business_unit(&world.bu).await.unwrap();
+    store.create_agents(&world.agents).await.unwrap();
+    let week_start = world.bu.time_zone.instant(World::WEEK, 0);
+    let before = week_start
+        .checked_sub(jiff::SignedDuration::from_mins(30))
+        .unwrap();
+    let mut outside = world.schedule.clone();
+    outside.shifts.push(testkit::shift(None, before, 60));
+    let refused = store.import_schedule(&outside, &ctx(world.now, "i1")).await;
+    match refused {
+        Err(StoreError::Command(CommandError::Rejected(v))) => {
+            assert_eq!(v.len(), 1);
+            assert_eq!(v[0].code.as_str(), "SHIFT_OUTSIDE_WEEK");
+        }
+        other => panic!("expected SHIFT_OUTSIDE_WEEK, got {other:?}"),
+    }
+    assert!(
+        store
+            .find_schedule(world.bu.id, World::WEEK)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    world.schedule.id = ScheduleId::new();
+    store
+        .import_schedule(&world.schedule, &ctx(world.now, "i2"))
+        .await
+        .unwrap();
+    let shift = &world.schedule.shifts[0];
+    let edit = ShiftEdit {
+        shift_id: shift.id,
+        expected_version: ScheduleVersion::FIRST,
+        change: EditChange::Move {
+            window: rota_core::schedule::TimeWindow::new(before, week_start).unwrap(),
+        },
+    };
+    match store.edit_shift(&edit, &ctx(world.now, "e1")).await {
+        Err(StoreError::Command(CommandError::Rejected(v))) => {
+            assert!(
+                v.iter().any(|v| v.code.as_str() == "SHIFT_OUTSIDE_WEEK"),
+                "{v:?}"
+            );
+        }
+        other => panic!("expected SHIFT_OUTSIDE_WEEK, got {other:?}"),
+    }
+    assert_eq!(
+        store.schedule(world.schedule.id).await.unwrap().version,
+        ScheduleVersion::FIRST
+    );
 }
 
 mod idempotency {
