@@ -54,7 +54,10 @@ impl SqliteStore {
             // A swap reads scattered rows of the shift and agent tables; a page cache that holds
             // a large schedule's working set keeps its cost independent of the schedule's size.
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456");
+            .pragma("mmap_size", "268435456")
+            // Multi-row statements keep a statement journal to undo a failed statement; in a
+            // temporary file that was a file created, written and deleted per statement.
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
