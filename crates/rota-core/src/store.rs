@@ -30,6 +30,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error")]
     Backend(#[source] BoxError),
+    /// The command's idempotency key was recorded by another request first (another node, or
+    /// a claim still running); the command rolled back. Look the key up to answer.
+    #[error("the idempotency key was recorded by another request")]
+    KeyTaken,
     /// A trade operation was refused; nothing was written.
     #[error(transparent)]
     Trade(#[from] crate::trade::TradeError),
@@ -99,6 +103,15 @@ pub struct IdempotencyClaim {
     pub key: String,
 }
 
+/// A command's idempotency key as the command records it, in its own transaction, with its
+/// result: the key, the request's fingerprint, and when the key is forgotten.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdempotencyRecord {
+    pub claim: IdempotencyClaim,
+    pub request_hash: String,
+    pub expires_at: jiff::Timestamp,
+}
+
 /// What claiming a key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -125,6 +138,14 @@ pub trait IdempotencyStore: Send + Sync {
         now: jiff::Timestamp,
         lease: std::time::Duration,
         keep: std::time::Duration,
+    ) -> impl Future<Output = StoreResult<ClaimOutcome>> + Send;
+    /// What a claim of `claim` would find, without claiming: `Claimed` when the key is free
+    /// (never used, forgotten, or its claim lapsed).
+    fn lookup(
+        &self,
+        claim: &IdempotencyClaim,
+        request_hash: &str,
+        now: jiff::Timestamp,
     ) -> impl Future<Output = StoreResult<ClaimOutcome>> + Send;
     fn complete(
         &self,

@@ -170,10 +170,10 @@ pub struct CommitContext {
     pub request_id: String,
     /// The commit's clock reading: rules about the past use it, and the version records it.
     pub now: Timestamp,
-    /// The idempotency key the request claimed, if any: the store records the command's
-    /// result under it in the command's own transaction.
+    /// The request's idempotency key, if any: the store records it with the command's result
+    /// in the command's own transaction, or rolls back if another request recorded it first.
     #[serde(default)]
-    pub idempotency: Option<crate::store::IdempotencyClaim>,
+    pub idempotency: Option<crate::store::IdempotencyRecord>,
 }
 
 /// The part of a shift that changes: who works it and when.

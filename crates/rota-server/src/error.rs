@@ -214,6 +214,7 @@ impl From<StoreError> for ApiError {
                 Self::Unavailable("the database is unreachable; retry".into())
             }
             StoreError::Trade(t) => t.into(),
+            StoreError::KeyTaken => Self::IdempotencyInProgress,
             other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
                 Self::Internal(Box::new(other))
             }

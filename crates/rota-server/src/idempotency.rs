@@ -1,15 +1,19 @@
 //! `Idempotency-Key` (IETF httpapi draft): the same key with the same request replays the
 //! recorded result without running it again (`Idempotent-Replayed: true`); the same key with
 //! another request is 422; the same key while the first request runs is 409. Keys are scoped
-//! to the client. Versioned commands record their result in their own transaction, so a crash
-//! can never leave a change without its key.
+//! to the client. Versioned commands record their key and result in their own transaction, so
+//! a crash can never leave a change without its key, and a request costs one write.
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyStore, StoreError};
+use rota_core::store::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, StoreError,
+};
 use rota_core::version::CommitContext;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -58,10 +62,64 @@ fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// Requests of this process that hold a key right now: a second request with the same key
+/// answers 409 at once instead of queueing behind the first.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+struct Entered<'a> {
+    in_flight: &'a InFlight,
+    key: (String, String),
+}
+
+impl InFlight {
+    fn enter(&self, claim: &IdempotencyClaim) -> Result<Entered<'_>, ApiError> {
+        let key = (claim.client.clone(), claim.key.clone());
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !held.insert(key.clone()) {
+            return Err(ApiError::IdempotencyInProgress);
+        }
+        Ok(Entered {
+            in_flight: self,
+            key,
+        })
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .in_flight
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        held.remove(&self.key);
+    }
+}
+
+/// The answer a stored key gives, or `None` when the key is free.
+fn answer<T: DeserializeOwned>(found: ClaimOutcome) -> Result<Option<Outcome<T>>, ApiError> {
+    match found {
+        ClaimOutcome::Claimed => Ok(None),
+        ClaimOutcome::Replay(json) => {
+            let value = serde_json::from_str(&json).map_err(|e| ApiError::Internal(Box::new(e)))?;
+            Ok(Some(Outcome {
+                value,
+                replayed: true,
+            }))
+        }
+        ClaimOutcome::InProgress => Err(ApiError::IdempotencyInProgress),
+        ClaimOutcome::Mismatch => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
 /// Runs `command` at most once per key of the caller, with this request's commit context (the
-/// caller is the actor the version history records). `transactional`: the command records its
-/// result itself through `ctx.idempotency` (versioned commands); otherwise it is recorded
-/// after.
+/// caller is the actor the version history records).
+///
+/// `transactional`: the command records its key and result itself, in its own transaction
+/// (`ctx.idempotency`), so a request costs one write transaction; if another node recorded the
+/// key first, the command rolls back and the stored answer is given. Otherwise (commands made
+/// of several transactions) the key is claimed first and the result recorded after.
 pub async fn once<T, F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
@@ -89,6 +147,32 @@ where
         client: caller.0.client_id.clone(),
         key,
     };
+    let _entered = state.in_flight.enter(&claim)?;
+    if transactional {
+        let stored = state.store.lookup(&claim, &fingerprint, ctx.now).await?;
+        if let Some(replay) = answer(stored)? {
+            return Ok(replay);
+        }
+        let keep = jiff::SignedDuration::try_from(state.config.idempotency_ttl)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        ctx.idempotency = Some(IdempotencyRecord {
+            claim: claim.clone(),
+            request_hash: fingerprint.clone(),
+            expires_at: ctx
+                .now
+                .saturating_add(keep)
+                .map_err(|e| ApiError::Internal(Box::new(e)))?,
+        });
+        let now = ctx.now;
+        return match command(ctx).await {
+            Ok(result) => Ok(Outcome::ran(result)),
+            Err(StoreError::KeyTaken) => {
+                let stored = state.store.lookup(&claim, &fingerprint, now).await?;
+                answer(stored)?.ok_or(ApiError::IdempotencyInProgress)
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     // A claim outlives the request's own timeout, so it lapses only for a request that died.
     let lease = state.config.request_timeout * 2 + Duration::from_secs(1);
     let outcome = state
@@ -101,35 +185,21 @@ where
             state.config.idempotency_ttl,
         )
         .await?;
-    match outcome {
-        ClaimOutcome::Replay(json) => {
-            let result =
-                serde_json::from_str(&json).map_err(|e| ApiError::Internal(Box::new(e)))?;
-            Ok(Outcome {
-                value: result,
-                replayed: true,
-            })
+    if let Some(replay) = answer(outcome)? {
+        return Ok(replay);
+    }
+    match command(ctx).await {
+        Ok(result) => {
+            let json =
+                serde_json::to_string(&result).map_err(|e| ApiError::Internal(Box::new(e)))?;
+            state.store.complete(&claim, &json).await?;
+            Ok(Outcome::ran(result))
         }
-        ClaimOutcome::InProgress => Err(ApiError::IdempotencyInProgress),
-        ClaimOutcome::Mismatch => Err(ApiError::IdempotencyKeyReused),
-        ClaimOutcome::Claimed => {
-            ctx.idempotency = Some(claim.clone());
-            match command(ctx).await {
-                Ok(result) => {
-                    if !transactional {
-                        let json = serde_json::to_string(&result)
-                            .map_err(|e| ApiError::Internal(Box::new(e)))?;
-                        state.store.complete(&claim, &json).await?;
-                    }
-                    Ok(Outcome::ran(result))
-                }
-                Err(e) => {
-                    if let Err(release) = state.store.release(&claim).await {
-                        tracing::warn!(error = %release, "could not release an idempotency claim; it will lapse");
-                    }
-                    Err(e.into())
-                }
+        Err(e) => {
+            if let Err(release) = state.store.release(&claim).await {
+                tracing::warn!(error = %release, "could not release an idempotency claim; it will lapse");
             }
+            Err(e.into())
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Wakes the webhook dispatcher after a change, so deliveries leave at once.
     pub wake_dispatcher: Arc<Notify>,
+    /// Idempotency keys held by requests of this process.
+    pub in_flight: Arc<crate::idempotency::InFlight>,
 }
 
 pub struct Application {
@@ -60,6 +62,7 @@ impl Application {
                 config.rate_limit_per_minute,
                 config.rate_limit_burst,
             )),
+            in_flight: Arc::default(),
         };
         crate::telemetry::init();
         let router = routes::router()

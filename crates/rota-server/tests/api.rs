@@ -1280,3 +1280,27 @@ async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_o
     rota_core::replay::replay(&history).unwrap();
     stop.cancel();
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_apply_once() {
+    let app = spawn().await;
+    let body = app.body(1, &[(0, 0, 1)]);
+    let key = CallOptions::default().header("Idempotency-Key", "together");
+    let calls = (0..6).map(|_| app.client.shift_swaps(&body, &key));
+    let (mut ran, mut replayed, mut busy) = (0, 0, 0);
+    for reply in futures_util::future::join_all(calls).await {
+        match reply {
+            Ok(reply) if reply.headers.contains_key("idempotent-replayed") => replayed += 1,
+            Ok(_) => ran += 1,
+            Err(e) => {
+                assert_eq!(problem_code(&e), (409, ErrorCode::IdempotencyInProgress));
+                busy += 1;
+            }
+        }
+    }
+    assert_eq!(ran, 1, "replayed {replayed}, in progress {busy}");
+    assert_eq!(app.version().await, 2);
+    let again = app.client.shift_swaps(&body, &key).await.unwrap();
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(app.version().await, 2);
+}

@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use common::{problem_code, spawn};
 use hmac::{KeyInit, Mac};
 use rota_api::problem::ErrorCode;
-use rota_core::store::{IdempotencyClaim, ScheduleStore};
+use rota_core::store::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, ScheduleStore,
+};
 use rota_core::webhook::DeliveryState;
 use serde_json::{Value, json};
 
@@ -228,8 +230,9 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         "two retries"
     );
 
-    // A change that writes its events and then rolls back (here: its idempotency claim is
-    // not held, which the commit checks last) leaves no event and no version behind.
+    // A change that writes its events and then rolls back (here: its idempotency key is held
+    // by another request still running, which the commit finds last) leaves no event and no
+    // version behind.
     let before = app
         .store
         .schedule(app.world.schedule.id)
@@ -237,9 +240,17 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         .unwrap()
         .version;
     let mut ctx = rota_core::testkit::ctx(app.world.now, "rolled-back");
-    ctx.idempotency = Some(IdempotencyClaim {
-        client: "nobody".into(),
-        key: "never-claimed".into(),
+    let claim = IdempotencyClaim {
+        client: "somebody".into(),
+        key: "held".into(),
+    };
+    let minute = Duration::from_secs(60);
+    let held = app.store.claim(&claim, "h", ctx.now, minute, minute).await;
+    assert_eq!(held.unwrap(), ClaimOutcome::Claimed);
+    ctx.idempotency = Some(IdempotencyRecord {
+        claim,
+        request_hash: "h".into(),
+        expires_at: ctx.now.checked_add(minute).unwrap(),
     });
     let req = rota_core::command::SwapRequest {
         base: app
@@ -259,7 +270,10 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         mode: rota_core::command::SwapMode::Atomic,
         scope: rota_core::command::ConflictScope::Shifts,
     };
-    assert!(app.store.apply_swaps(&req, &ctx).await.is_err());
+    assert!(matches!(
+        app.store.apply_swaps(&req, &ctx).await,
+        Err(rota_core::store::StoreError::KeyTaken)
+    ));
     assert_eq!(
         app.store
             .schedule(app.world.schedule.id)

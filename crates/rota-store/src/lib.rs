@@ -199,6 +199,14 @@ impl IdempotencyStore for Store {
     ) -> StoreResult<ClaimOutcome> {
         delegate!(self, s => s.claim(claim, request_hash, now, lease, keep))
     }
+    async fn lookup(
+        &self,
+        claim: &IdempotencyClaim,
+        request_hash: &str,
+        now: jiff::Timestamp,
+    ) -> StoreResult<ClaimOutcome> {
+        delegate!(self, s => s.lookup(claim, request_hash, now))
+    }
     async fn complete(&self, claim: &IdempotencyClaim, result: &str) -> StoreResult<()> {
         delegate!(self, s => s.complete(claim, result))
     }

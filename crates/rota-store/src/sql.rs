@@ -490,26 +490,58 @@ macro_rules! store_impl {
             Ok(result)
         }
 
-        /// Records a command's result under the request's idempotency key, in the command's
-        /// transaction: the change and its key commit together or not at all.
+        /// Records the request's idempotency key with the command's result, in the command's
+        /// transaction: the change and its key commit together or not at all. A key that is
+        /// live (recorded, or claimed by a request still running) is not taken over: the
+        /// command fails with `KeyTaken` and its transaction rolls back.
         async fn record_result<T: serde::Serialize>(conn: &mut Conn, ctx: &CommitContext, result: &T) -> StoreResult<()> {
-            let Some(claim) = &ctx.idempotency else { return Ok(()) };
+            let Some(record) = &ctx.idempotency else { return Ok(()) };
             let json = serde_json::to_string(result).map_err(|e| StoreError::Backend(Box::new(e)))?;
-            let updated = sqlx::query(
-                "UPDATE idempotency_keys SET result = $1 WHERE client_id = $2 AND idempotency_key = $3 AND result IS NULL",
+            let recorded = sqlx::query(
+                "INSERT INTO idempotency_keys (client_id, idempotency_key, request_hash, result, lease_until, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, idempotency_key) DO UPDATE SET \
+                 request_hash = excluded.request_hash, result = excluded.result, lease_until = excluded.lease_until, \
+                 expires_at = excluded.expires_at \
+                 WHERE idempotency_keys.expires_at <= $5 OR (idempotency_keys.result IS NULL AND idempotency_keys.lease_until <= $5)",
             )
+            .bind(&record.claim.client)
+            .bind(&record.claim.key)
+            .bind(&record.request_hash)
             .bind(json)
-            .bind(&claim.client)
-            .bind(&claim.key)
+            .bind(micros(ctx.now))
+            .bind(micros(record.expires_at))
             .execute(&mut *conn)
             .await
             .map_err(db_error)?;
-            if updated.rows_affected() != 1 {
-                // The claim lapsed and another request took the key over: this one must not
-                // commit a second time under it.
-                return Err(StoreError::Busy("the idempotency key's claim lapsed".into()));
+            if recorded.rows_affected() != 1 {
+                return Err(StoreError::KeyTaken);
             }
             Ok(())
+        }
+
+        /// What a stored key means for a request with `request_hash` at `now`; `None` when the
+        /// key is free (forgotten, or claimed by a request that died).
+        fn key_state(
+            row: &DbRow,
+            request_hash: &str,
+            now: jiff::Timestamp,
+        ) -> StoreResult<Option<rota_core::store::ClaimOutcome>> {
+            use rota_core::store::ClaimOutcome;
+            let hash: String = row.try_get(0).map_err(db_error)?;
+            let result: Option<String> = row.try_get(1).map_err(db_error)?;
+            let lease_until: i64 = row.try_get(2).map_err(db_error)?;
+            let expires_at: i64 = row.try_get(3).map_err(db_error)?;
+            Ok(if expires_at <= micros(now) {
+                None
+            } else if hash != request_hash {
+                Some(ClaimOutcome::Mismatch)
+            } else if let Some(result) = result {
+                Some(ClaimOutcome::Replay(result))
+            } else if lease_until > micros(now) {
+                Some(ClaimOutcome::InProgress)
+            } else {
+                None
+            })
         }
 
         async fn history(
@@ -816,17 +848,8 @@ macro_rules! store_impl {
                 .fetch_one(&mut *w.tx)
                 .await
                 .map_err(db_error)?;
-                let hash: String = row.try_get(0).map_err(db_error)?;
-                let result: Option<String> = row.try_get(1).map_err(db_error)?;
-                let lease_until: i64 = row.try_get(2).map_err(db_error)?;
-                let expires_at: i64 = row.try_get(3).map_err(db_error)?;
-                let expired = expires_at <= micros(now);
-                let outcome = if !expired && hash != request_hash {
-                    ClaimOutcome::Mismatch
-                } else if !expired && let Some(result) = result {
-                    ClaimOutcome::Replay(result)
-                } else if !expired && lease_until > micros(now) {
-                    ClaimOutcome::InProgress
+                let outcome = if let Some(outcome) = key_state(&row, request_hash, now)? {
+                    outcome
                 } else {
                     // Forgotten, or claimed by a request that died before changing anything.
                     sqlx::query(
@@ -845,6 +868,25 @@ macro_rules! store_impl {
                 };
                 w.commit().await?;
                 Ok(outcome)
+            }
+
+            async fn lookup(
+                &self,
+                claim: &rota_core::store::IdempotencyClaim,
+                request_hash: &str,
+                now: jiff::Timestamp,
+            ) -> StoreResult<rota_core::store::ClaimOutcome> {
+                let row = sqlx::query(
+                    "SELECT request_hash, result, lease_until, expires_at FROM idempotency_keys \
+                     WHERE client_id = $1 AND idempotency_key = $2",
+                )
+                .bind(&claim.client)
+                .bind(&claim.key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let state = row.as_ref().map(|r| key_state(r, request_hash, now)).transpose()?.flatten();
+                Ok(state.unwrap_or(rota_core::store::ClaimOutcome::Claimed))
             }
 
             async fn complete(&self, claim: &rota_core::store::IdempotencyClaim, result: &str) -> StoreResult<()> {

@@ -978,7 +978,7 @@ async fn shifts_stay_in_their_week(store: Store) {
 
 mod idempotency {
     use super::*;
-    use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyStore};
+    use rota_core::store::{ClaimOutcome, IdempotencyClaim, IdempotencyRecord, IdempotencyStore};
 
     async fn keys_replay_refuse_and_lapse(store: Store) {
         let world = setup(&store, 3, 6).await;
@@ -990,21 +990,18 @@ mod idempotency {
         let keep = Duration::from_secs(3600);
         let now = world.now;
         let later = |s: i64| now.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
+        let record = |claim: &IdempotencyClaim, hash: &str| IdempotencyRecord {
+            claim: claim.clone(),
+            request_hash: hash.into(),
+            expires_at: later(3600),
+        };
+        // A versioned command records its key with its result in its own transaction.
         assert_eq!(
-            store.claim(&claim, "h1", now, lease, keep).await.unwrap(),
+            store.lookup(&claim, "h1", now).await.unwrap(),
             ClaimOutcome::Claimed
         );
-        assert_eq!(
-            store.claim(&claim, "h1", now, lease, keep).await.unwrap(),
-            ClaimOutcome::InProgress
-        );
-        assert_eq!(
-            store.claim(&claim, "h2", now, lease, keep).await.unwrap(),
-            ClaimOutcome::Mismatch
-        );
-        // The command records its result in its own transaction.
         let mut context = ctx(now, "idem");
-        context.idempotency = Some(claim.clone());
+        context.idempotency = Some(record(&claim, "h1"));
         let req = swap_of(
             &world,
             ScheduleVersion::FIRST,
@@ -1012,25 +1009,81 @@ mod idempotency {
             SwapMode::Atomic,
         );
         let result = store.apply_swaps(&req, &context).await.unwrap();
-        match store.claim(&claim, "h1", now, lease, keep).await.unwrap() {
-            ClaimOutcome::Replay(json) => {
-                assert_eq!(serde_json::from_str::<SwapResult>(&json).unwrap(), result)
+        for found in [
+            store.lookup(&claim, "h1", now).await.unwrap(),
+            store.claim(&claim, "h1", now, lease, keep).await.unwrap(),
+        ] {
+            match found {
+                ClaimOutcome::Replay(json) => {
+                    assert_eq!(serde_json::from_str::<SwapResult>(&json).unwrap(), result)
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
-        // A claim whose request died lapses after its lease; a key is forgotten after `keep`.
-        let other = IdempotencyClaim {
-            client: "c1".into(),
-            key: "died".into(),
-        };
-        store.claim(&other, "h", now, lease, keep).await.unwrap();
+        assert_eq!(
+            store.lookup(&claim, "h2", now).await.unwrap(),
+            ClaimOutcome::Mismatch
+        );
+        // The same key cannot be recorded twice: the second command rolls back whole.
+        let again = swap_of(
+            &world,
+            ScheduleVersion::new(2).unwrap(),
+            vec![(2, 2, 3)],
+            SwapMode::Atomic,
+        );
+        assert!(matches!(
+            store.apply_swaps(&again, &context).await,
+            Err(StoreError::KeyTaken)
+        ));
         assert_eq!(
             store
-                .claim(&other, "h", later(31), lease, keep)
+                .schedule(world.schedule.id)
                 .await
-                .unwrap(),
+                .unwrap()
+                .version
+                .get(),
+            2
+        );
+        // Commands made of several transactions claim first and complete after; the claim is
+        // in progress meanwhile, and a command recording the same key backs off.
+        let other = IdempotencyClaim {
+            client: "c1".into(),
+            key: "multi".into(),
+        };
+        assert_eq!(
+            store.claim(&other, "h", now, lease, keep).await.unwrap(),
             ClaimOutcome::Claimed
         );
+        assert_eq!(
+            store.claim(&other, "h", now, lease, keep).await.unwrap(),
+            ClaimOutcome::InProgress
+        );
+        assert_eq!(
+            store.lookup(&other, "h", now).await.unwrap(),
+            ClaimOutcome::InProgress
+        );
+        let mut held = ctx(now, "held");
+        held.idempotency = Some(record(&other, "h"));
+        assert!(matches!(
+            store.apply_swaps(&again, &held).await,
+            Err(StoreError::KeyTaken)
+        ));
+        // A claim whose request died lapses after its lease, and a command may then record it.
+        assert_eq!(
+            store.lookup(&other, "h", later(31)).await.unwrap(),
+            ClaimOutcome::Claimed
+        );
+        let mut late = ctx(later(31), "late");
+        late.idempotency = Some(record(&other, "h"));
+        assert!(
+            store
+                .apply_swaps(&again, &late)
+                .await
+                .unwrap()
+                .committed
+                .is_some()
+        );
+        // A key is forgotten after `keep`.
         assert_eq!(
             store
                 .claim(&claim, "h9", later(3601), lease, keep)
@@ -1052,35 +1105,12 @@ mod idempotency {
             store.claim(&c2, "h2", now, lease, keep).await.unwrap(),
             ClaimOutcome::Claimed
         );
-        assert!(store.purge_idempotency(later(100_000)).await.unwrap() >= 3);
-        // A claim that lapsed and was taken over cannot record a second result.
-        let lapsed = IdempotencyClaim {
-            client: "c3".into(),
-            key: "k".into(),
-        };
-        store.claim(&lapsed, "h", now, lease, keep).await.unwrap();
-        store.complete(&lapsed, "{}").await.unwrap();
-        let mut context = ctx(now, "late");
-        context.idempotency = Some(lapsed);
-        let req = swap_of(
-            &world,
-            ScheduleVersion::new(2).unwrap(),
-            vec![(2, 2, 3)],
-            SwapMode::Atomic,
-        );
-        assert!(matches!(
-            store.apply_swaps(&req, &context).await,
-            Err(StoreError::Busy(_))
-        ));
+        store.complete(&c2, "{}").await.unwrap();
         assert_eq!(
-            store
-                .schedule(world.schedule.id)
-                .await
-                .unwrap()
-                .version
-                .get(),
-            2
+            store.lookup(&c2, "h2", now).await.unwrap(),
+            ClaimOutcome::Replay("{}".into())
         );
+        assert!(store.purge_idempotency(later(100_000)).await.unwrap() >= 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1280,10 +1310,21 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
         );
     }
     // A change that rolls back after writing its events leaves none.
+    use rota_core::store::IdempotencyStore;
     let mut lapsed = ctx(world.now, "rolled-back");
-    lapsed.idempotency = Some(rota_core::store::IdempotencyClaim {
+    let claim = rota_core::store::IdempotencyClaim {
         client: "x".into(),
-        key: "never".into(),
+        key: "held".into(),
+    };
+    let minute = Duration::from_secs(60);
+    store
+        .claim(&claim, "h", world.now, minute, minute)
+        .await
+        .unwrap();
+    lapsed.idempotency = Some(rota_core::store::IdempotencyRecord {
+        claim,
+        request_hash: "h".into(),
+        expires_at: world.now.checked_add(minute).unwrap(),
     });
     let req = swap_of(
         &world,
@@ -1293,7 +1334,7 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
     );
     assert!(matches!(
         store.apply_swaps(&req, &lapsed).await,
-        Err(StoreError::Busy(_))
+        Err(StoreError::KeyTaken)
     ));
     let log = store.deliveries(id, PageRequest::all()).await.unwrap();
     assert_eq!(log.total, 4, "two versions and two swaps: {log:?}");
