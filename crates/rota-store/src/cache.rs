@@ -194,6 +194,15 @@ impl WriteCache {
         cached.version = commit.record.version;
     }
 
+    /// Forgets everything (after a failed group commit whose members read each other's
+    /// uncommitted changes).
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.schedules.clear();
+        inner.agents.clear();
+        inner.agents_revision = None;
+    }
+
     /// The agent revision the cached agents are current at.
     pub(crate) fn agents_revision(&self) -> Option<i64> {
         self.lock().agents_revision
@@ -290,16 +299,27 @@ impl WriteCache {
     }
 }
 
-/// A write transaction of either backend: the database transaction, and the commits it made,
-/// which reach the cache once the transaction is durable.
-pub(crate) struct WriteTx<DB: sqlx::Database> {
-    pub tx: sqlx::Transaction<'static, DB>,
+/// How a backend's write transaction becomes durable.
+pub(crate) trait Finish: Send {
+    fn finish(self) -> impl std::future::Future<Output = StoreResult<()>> + Send;
+}
+
+impl Finish for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn finish(self) -> StoreResult<()> {
+        self.commit().await.map_err(db_error)
+    }
+}
+
+/// A write transaction of either backend (`X`: a PostgreSQL transaction, or a command's part
+/// of a SQLite group commit), and the commits it made, which reach the cache once durable.
+pub(crate) struct WriteTx<X> {
+    pub tx: X,
     pub cache: Arc<WriteCache>,
     committed: Vec<(ScheduleVersion, Commit)>,
 }
 
-impl<DB: sqlx::Database> WriteTx<DB> {
-    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, cache: Arc<WriteCache>) -> Self {
+impl<X: Finish> WriteTx<X> {
+    pub(crate) fn new(tx: X, cache: Arc<WriteCache>) -> Self {
         Self {
             tx,
             cache,
@@ -313,7 +333,7 @@ impl<DB: sqlx::Database> WriteTx<DB> {
     }
 
     pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await.map_err(db_error)?;
+        self.tx.finish().await?;
         for (base, commit) in &self.committed {
             self.cache.committed(*base, commit);
         }

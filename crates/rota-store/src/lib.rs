@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod group;
 mod rows;
 mod sql;
 mod sql_trades;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cache::{WriteCache, WriteTx};
 use crate::rows::db_error;
@@ -62,7 +62,9 @@ impl PgStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> Result<WriteTx<Postgres>, rota_core::store::StoreError> {
+    async fn begin_write(
+        &self,
+    ) -> Result<WriteTx<Transaction<'static, Postgres>>, rota_core::store::StoreError> {
         let tx = self.pool.begin().await.map_err(db_error)?;
         Ok(WriteTx::new(tx, Arc::clone(&self.cache)))
     }
@@ -72,6 +74,7 @@ mod queries {
     crate::sql::store_impl!(
         super::PgStore,
         sqlx::Postgres,
+        sqlx::Transaction<'static, sqlx::Postgres>,
         lock: " FOR UPDATE OF s",
         shift_json: "json_agg(json_build_array(id, schedule_id, owner_agent_id, start_at, end_at, \
                      required_skill, activity_code, version))::text",

@@ -9,7 +9,7 @@
 /// `agent_json` aggregate shift and agent columns (in the order of `SHIFT_COLS` and
 /// `AGENT_COLS`) into one JSON array text, in the backend's own JSON functions.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
+    ($store:ty, $db:ty, $tx:ty, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
         use std::collections::HashMap;
 
         use jiff::civil::Date;
@@ -30,7 +30,7 @@ macro_rules! store_impl {
         use crate::rows::{self, db_error, micros, version_i64};
 
         type Conn = <$db as sqlx::Database>::Connection;
-        type Tx = crate::cache::WriteTx<$db>;
+        type Tx = crate::cache::WriteTx<$tx>;
         use crate::cache::Refresh;
         type DbRow = <$db as sqlx::Database>::Row;
 

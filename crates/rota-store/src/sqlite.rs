@@ -1,19 +1,21 @@
 //! The embedded default: SQLite in WAL mode. Every write transaction of a process runs on one
-//! dedicated writer connection, taken from a pool of exactly one: writers of this process
-//! queue for it in order instead of spinning on SQLITE_BUSY, and its page cache stays warm
-//! (in WAL mode a connection drops its cache whenever another connection has written, so
-//! rotating writes over a pool made every swap re-read its pages). `BEGIN IMMEDIATE` takes the
-//! database write lock before the first read, so a transaction never reads a state that
-//! another process then changes under it. Reads use a separate pool.
+//! dedicated writer connection: writers of this process queue for it in order instead of
+//! spinning on SQLITE_BUSY, and its page cache stays warm (in WAL mode a connection drops its
+//! cache whenever another connection has written). Commands that queue behind each other share
+//! one transaction and one commit (group commit, see the `group` module). `BEGIN IMMEDIATE`
+//! takes the database write lock before the first read, so a transaction never reads a state
+//! that another process then changes under it. Reads use a separate pool.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
 use crate::cache::{WriteCache, WriteTx};
+use crate::group::{GroupTx, Writer};
 use crate::rows::db_error;
 
 /// How durable a commit is on SQLite (`PRAGMA synchronous`).
@@ -30,7 +32,7 @@ pub enum Durability {
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool<Sqlite>,
-    writer: Pool<Sqlite>,
+    writer: Arc<Writer>,
     cache: Arc<WriteCache>,
 }
 
@@ -63,24 +65,17 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_error)?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            // The one writer connection lives as long as the store, keeping its cache.
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(db_error)?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
+        // The one writer connection lives as long as the store, keeping its page cache.
+        let writer = options.connect().await.map_err(db_error)?;
+        let cache = Arc::<WriteCache>::default();
         Ok(Self {
             pool,
-            writer,
-            cache: Arc::default(),
+            writer: Writer::new(writer, Arc::clone(&cache), Duration::from_secs(30)),
+            cache,
         })
     }
 
@@ -88,23 +83,16 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Closes the read pool; the writer connection closes with the last handle on the store.
     pub async fn close(&self) {
-        self.writer.close().await;
         self.pool.close().await;
     }
 
-    async fn begin_write(&self) -> Result<WriteTx<Sqlite>, rota_core::store::StoreError> {
-        let tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| match e {
-                // Waiting for this process's other writers past the timeout is contention, not
-                // an outage: the command can be retried as it is.
-                sqlx::Error::PoolTimedOut => rota_core::store::StoreError::Busy(Box::new(e)),
-                other => db_error(other),
-            })?;
-        Ok(WriteTx::new(tx, Arc::clone(&self.cache)))
+    async fn begin_write(&self) -> Result<WriteTx<GroupTx>, rota_core::store::StoreError> {
+        Ok(WriteTx::new(
+            self.writer.begin().await?,
+            Arc::clone(&self.cache),
+        ))
     }
 }
 
@@ -112,6 +100,7 @@ mod queries {
     crate::sql::store_impl!(
         super::SqliteStore,
         sqlx::Sqlite,
+        crate::group::GroupTx,
         lock: "",
         shift_json: "json_group_array(json_array(lower(hex(id)), lower(hex(schedule_id)), \
                      lower(hex(owner_agent_id)), start_at, end_at, required_skill, activity_code, version))",
