@@ -168,12 +168,9 @@ impl WriteCache {
         let Some(cached) = inner.schedules.get_mut(&id) else {
             return;
         };
-        if cached.version == commit.record.version {
-            // Another transaction of this process read the commit back first.
-            return;
-        }
         if cached.version != base {
-            inner.schedules.remove(&id);
+            // Newer: a later transaction (of this group commit, or after it) read the commit
+            // back already. Older: it missed versions, which its next validation re-reads.
             return;
         }
         for change in &commit.changes {
