@@ -117,6 +117,10 @@ struct Working<'a> {
     now: Timestamp,
     week: (Timestamp, Timestamp),
     overrides: HashMap<ShiftId, ShiftState>,
+    /// The overridden shifts by an owner they were given (entries can be stale: `shifts_of`
+    /// checks the current state), so an agent's shifts are found without scanning every
+    /// change of the command.
+    gained: HashMap<AgentId, Vec<ShiftId>>,
     /// The snapshot's shifts by their owner before the command, so a rule check reads one
     /// agent's shifts instead of the whole snapshot.
     by_owner: HashMap<AgentId, Vec<&'a Shift>>,
@@ -137,9 +141,20 @@ impl<'a> Working<'a> {
             now,
             week: snap.schedule.week_window(&snap.zone),
             overrides: HashMap::new(),
+            gained: HashMap::new(),
             by_owner,
             waived,
         }
+    }
+
+    fn set(&mut self, id: ShiftId, state: ShiftState) {
+        if let Some(owner) = state.owner {
+            let gained = self.gained.entry(owner).or_default();
+            if !gained.contains(&id) {
+                gained.push(id);
+            }
+        }
+        self.overrides.insert(id, state);
     }
 
     fn state(&self, shift: &Shift) -> ShiftState {
@@ -160,8 +175,11 @@ impl<'a> Working<'a> {
             .copied()
             .filter(|s| !self.overrides.contains_key(&s.id));
         let changed = self
-            .overrides
-            .keys()
+            .gained
+            .get(&agent)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.overrides.contains_key(id))
             .filter_map(|id| self.snap.shifts.get(id));
         owned
             .chain(changed)
@@ -312,7 +330,7 @@ impl<'a> Working<'a> {
         for (shift, owner) in assignments {
             let mut state = self.state(shift);
             state.owner = *owner;
-            self.overrides.insert(shift.id, state);
+            self.set(shift.id, state);
         }
         let mut violations = Vec::new();
         for (shift, owner) in assignments {
@@ -324,9 +342,11 @@ impl<'a> Working<'a> {
         if !violations.is_empty() {
             for (id, prior) in saved {
                 match prior {
-                    Some(state) => self.overrides.insert(id, state),
-                    None => self.overrides.remove(&id),
-                };
+                    Some(state) => self.set(id, state),
+                    None => {
+                        self.overrides.remove(&id);
+                    }
+                }
             }
         }
         violations
@@ -606,7 +626,7 @@ pub fn plan_edit_waiving(
         }
     }
     if violations.is_empty() {
-        working.overrides.insert(shift.id, after);
+        working.set(shift.id, after);
         if let Some(owner) = after.owner {
             working.check_receiver(owner, shift, &mut violations);
         }
