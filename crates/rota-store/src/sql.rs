@@ -432,7 +432,23 @@ macro_rules! store_impl {
                 return Err(StoreError::Busy("schedule version moved under the write lock".into()));
             }
             insert_version(conn, &commit.record).await?;
-            for chunk in commit.changes.chunks(CHUNK) {
+            // Swaps change owners only. Assigning the times too would make the database rewrite
+            // the time index entries of every swapped shift, unchanged as they are.
+            let (moved, reassigned): (Vec<&ShiftChange>, Vec<&ShiftChange>) = commit
+                .changes
+                .iter()
+                .partition(|c| c.before.is_none_or(|b| (b.start, b.end) != (c.after.start, c.after.end)));
+            for chunk in reassigned.chunks(CHUNK) {
+                let mut q = QueryBuilder::<$db>::new("WITH v (id, owner) AS (");
+                q.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.shift_id.as_uuid()).push_bind(c.after.owner.map(|a| a.as_uuid()));
+                });
+                q.push(") UPDATE shifts SET owner_agent_id = v.owner, version = ");
+                q.push_bind(version_i64(commit.record.version));
+                q.push(" FROM v WHERE shifts.id = v.id");
+                q.build().execute(&mut *conn).await.map_err(db_error)?;
+            }
+            for chunk in moved.chunks(CHUNK) {
                 let mut q = QueryBuilder::<$db>::new("WITH v (id, owner, start_at, end_at) AS (");
                 q.push_values(chunk, |mut row, c| {
                     row.push_bind(c.shift_id.as_uuid())
