@@ -1,6 +1,7 @@
 //! The HTTP swap endpoint against the store beneath it, in one run:
 //! 1. the store alone: one 50-swap request at a time (the denominator of the ratio);
-//! 2. the bulk endpoint: 8 concurrent clients posting 50-swap requests over loopback;
+//! 2. the bulk endpoint: 8 concurrent clients posting 50-swap requests over loopback, without
+//!    and with an `Idempotency-Key` on each request;
 //! 3. single-swap requests sent open-loop at 500 requests/s: p50 and p99 latency.
 //!
 //! `cargo bench -p rota-server --bench http` (prints a markdown table; `-- --seconds N`).
@@ -157,6 +158,53 @@ async fn serve(store: Store) -> (Client, CancellationToken) {
     (anonymous.with_bearer(&token.access_token), stop)
 }
 
+/// Swaps per second applied by [`CLIENTS`] clients posting 50-swap requests for `run_for`.
+async fn bulk(run_for: Duration, keyed: bool) -> f64 {
+    let store = fresh_store("http").await;
+    let (pairs, version) = setup(&store, 500, CLIENTS, BATCH).await;
+    let (client, stop) = serve(store).await;
+    let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for group in pairs.groups {
+        let client = client.clone();
+        let owners = Arc::clone(&owners);
+        tasks.push(tokio::spawn(async move {
+            let mut base = version;
+            let mut applied = 0usize;
+            while start.elapsed() < run_for {
+                let items = items(&group, &mut *owners.lock().await);
+                let options = if keyed {
+                    let key = uuid::Uuid::now_v7().to_string();
+                    CallOptions::default().header("Idempotency-Key", &key)
+                } else {
+                    CallOptions::default()
+                };
+                let reply = client
+                    .shift_swaps(&body(base, &items), &options)
+                    .await
+                    .unwrap();
+                let reply = reply.body.unwrap();
+                applied += reply
+                    .results
+                    .iter()
+                    .filter(|r| r.outcome.is_applied())
+                    .count();
+                // Other clients' commits do not touch these shifts, so any recent base will do.
+                base = reply.schedule_version_id.parse().unwrap();
+            }
+            applied
+        }));
+    }
+    let mut swaps = 0;
+    for t in tasks {
+        swaps += t.await.unwrap();
+    }
+    let rate = swaps as f64 / start.elapsed().as_secs_f64();
+    stop.cancel();
+    rate
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let seconds: u64 = std::env::args()
@@ -187,43 +235,10 @@ async fn main() {
     }
     let store_rate = store_swaps as f64 / start.elapsed().as_secs_f64();
 
-    // 2. The bulk endpoint, 8 clients.
-    let store = fresh_store("http").await;
-    let (pairs, version) = setup(&store, 500, CLIENTS, BATCH).await;
-    let (client, stop) = serve(store).await;
-    let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for group in pairs.groups {
-        let client = client.clone();
-        let owners = Arc::clone(&owners);
-        tasks.push(tokio::spawn(async move {
-            let mut base = version;
-            let mut applied = 0usize;
-            while start.elapsed() < run_for {
-                let items = items(&group, &mut *owners.lock().await);
-                let reply = client
-                    .shift_swaps(&body(base, &items), &CallOptions::default())
-                    .await
-                    .unwrap();
-                let reply = reply.body.unwrap();
-                applied += reply
-                    .results
-                    .iter()
-                    .filter(|r| r.outcome.is_applied())
-                    .count();
-                // Other clients' commits do not touch these shifts, so any recent base will do.
-                base = reply.schedule_version_id.parse().unwrap();
-            }
-            applied
-        }));
-    }
-    let mut http_swaps = 0;
-    for t in tasks {
-        http_swaps += t.await.unwrap();
-    }
-    let http_rate = http_swaps as f64 / start.elapsed().as_secs_f64();
-    stop.cancel();
+    // 2. The bulk endpoint, 8 clients; then again with an Idempotency-Key on every request,
+    //    as rota-client's batch sends them.
+    let http_rate = bulk(run_for, false).await;
+    let keyed_rate = bulk(run_for, true).await;
 
     // 3. Single swaps, open loop at 500 requests/s.
     let store = fresh_store("latency").await;
@@ -295,6 +310,9 @@ async fn main() {
     println!("| store alone, 50-swap requests, SQLite FULL | {store_rate:.0} swaps/s |");
     println!("| bulk endpoint, 50-swap requests, {CLIENTS} clients | {http_rate:.0} swaps/s |");
     println!("| HTTP / store | {:.2} |", http_rate / store_rate);
+    println!(
+        "| bulk endpoint, 50-swap requests, {CLIENTS} clients, an Idempotency-Key each | {keyed_rate:.0} swaps/s |"
+    );
     println!(
         "| single swaps at 500 req/s (achieved {achieved:.0}/s, {} requests, {failed} not 2xx: {outcomes:?}) | p50 {:.2} ms, p99 {:.2} ms |",
         latencies.len(),
