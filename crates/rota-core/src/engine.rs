@@ -13,7 +13,7 @@ use crate::command::{
 };
 use crate::directory::{Agent, Zone};
 use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
-use crate::schedule::{NewSchedule, Schedule, ScheduleState, Shift};
+use crate::schedule::{NewSchedule, Schedule, Shift};
 use crate::trade::{SelfServiceSettings, Trade};
 use crate::version::{
     CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionRecord,
@@ -840,14 +840,7 @@ fn outside_week(id: ShiftId, start: Timestamp, week: (Timestamp, Timestamp)) -> 
 /// (availability, rest, hours) are the planner's business at import; swaps and edits enforce
 /// them from then on.
 pub fn import_violations(new: &NewSchedule, zone: &Zone) -> Vec<Violation> {
-    let schedule = Schedule {
-        id: new.id,
-        business_unit_id: new.business_unit_id,
-        week_start: new.week_start,
-        state: ScheduleState::Draft,
-        version: ScheduleVersion::FIRST,
-    };
-    let week = schedule.week_window(zone);
+    let week = new.first_version().week_window(zone);
     new.shifts
         .iter()
         .filter_map(|s| outside_week(s.id, s.window.start(), week))
@@ -857,13 +850,7 @@ pub fn import_violations(new: &NewSchedule, zone: &Zone) -> Vec<Violation> {
 /// The first version of an imported week: the schedule, its shifts, and the commit that
 /// creates them (every change has no `before`).
 pub fn plan_import(new: &NewSchedule, ctx: &CommitContext) -> (Schedule, Vec<Shift>, Commit) {
-    let schedule = Schedule {
-        id: new.id,
-        business_unit_id: new.business_unit_id,
-        week_start: new.week_start,
-        state: ScheduleState::Draft,
-        version: ScheduleVersion::FIRST,
-    };
+    let schedule = new.first_version();
     let mut shifts: Vec<Shift> = new
         .shifts
         .iter()

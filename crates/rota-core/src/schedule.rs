@@ -221,3 +221,16 @@ pub struct NewSchedule {
     pub week_start: Date,
     pub shifts: Vec<NewShift>,
 }
+
+impl NewSchedule {
+    /// The schedule this import creates: a draft at version 1.
+    pub fn first_version(&self) -> Schedule {
+        Schedule {
+            id: self.id,
+            business_unit_id: self.business_unit_id,
+            week_start: self.week_start,
+            state: ScheduleState::Draft,
+            version: crate::version::ScheduleVersion::FIRST,
+        }
+    }
+}

@@ -59,7 +59,11 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456")
             // Multi-row statements keep a statement journal to undo a failed statement; in a
             // temporary file that was a file created, written and deleted per statement.
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run in the background (see `checkpoints`); the writer checkpoints
+            // itself only if the log grows past this many pages (64 MiB), so a request does not
+            // pay for copying the log into the database.
+            .pragma("wal_autocheckpoint", "16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
@@ -69,6 +73,7 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
+        tokio::spawn(checkpoints(pool.clone()));
         // The one writer connection lives as long as the store, keeping its page cache.
         let writer = options.connect().await.map_err(db_error)?;
         let cache = Arc::<WriteCache>::default();
@@ -95,6 +100,30 @@ impl SqliteStore {
         ))
     }
 }
+
+/// Copies the write-ahead log into the database every [`CHECKPOINT_EVERY`], beside the
+/// writer: a passive checkpoint waits for no one and blocks no one. Ends when the pool closes.
+async fn checkpoints(pool: Pool<Sqlite>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "a background checkpoint failed");
+        }
+    }
+}
+
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 mod queries {
     crate::sql::store_impl!(

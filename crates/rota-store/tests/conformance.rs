@@ -60,6 +60,18 @@ async fn postgres() -> Option<(Store, String)> {
     Some((Store::Postgres(store), url))
 }
 
+/// Another store instance (as another API node would be) on `store`'s schema.
+async fn same_postgres(store: &Store, url: &str) -> Store {
+    let Store::Postgres(pg) = store else {
+        panic!("not a PostgreSQL store")
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    Store::Postgres(PgStore::connect(url, Some(&schema)).await.unwrap())
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -769,18 +781,9 @@ async fn eight_postgres_connections_never_lose_an_update() {
     let Some((first, url)) = postgres().await else {
         return;
     };
-    let Store::Postgres(pg) = &first else {
-        unreachable!()
-    };
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
     let mut stores = vec![first.clone()];
     for _ in 1..8 {
-        stores.push(Store::Postgres(
-            PgStore::connect(&url, Some(&schema)).await.unwrap(),
-        ));
+        stores.push(same_postgres(&first, &url).await);
     }
     let world = setup(&first, 8, 48).await;
     eight_writers(stores, world, Duration::from_secs(3)).await;
@@ -910,14 +913,7 @@ async fn postgres_writes_of_another_instance_reach_the_rule_checks() {
     let Some((a, url)) = postgres().await else {
         return;
     };
-    let Store::Postgres(pg) = &a else {
-        unreachable!()
-    };
-    let schema: String = sqlx::query_scalar("SELECT current_schema()")
-        .fetch_one(pg.pool())
-        .await
-        .unwrap();
-    let b = Store::Postgres(PgStore::connect(&url, Some(&schema)).await.unwrap());
+    let b = same_postgres(&a, &url).await;
     writes_of_another_instance_reach_the_rule_checks(a, b).await;
 }
 
