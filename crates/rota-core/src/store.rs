@@ -179,12 +179,13 @@ pub trait AuthStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes tokens expired at `now`; returns how many.
     fn purge_tokens(&self, now: jiff::Timestamp) -> impl Future<Output = StoreResult<u64>> + Send;
-    /// The principal a token stands for, if it exists and has not expired at `now`.
+    /// The principal a token stands for and when the token expires, if it exists and has not
+    /// expired at `now`.
     fn principal(
         &self,
         token_hash: &str,
         now: jiff::Timestamp,
-    ) -> impl Future<Output = StoreResult<Option<crate::auth::Principal>>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<(crate::auth::Principal, jiff::Timestamp)>>> + Send;
 }
 
 /// Business units, management units and agents.

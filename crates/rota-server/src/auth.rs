@@ -215,6 +215,42 @@ impl Caller {
     }
 }
 
+/// Tokens this node has seen, with their principal and expiry, so that a request does not read
+/// its token from the database again. Exact: a token is valid until it expires and tokens are
+/// never revoked earlier (a client's tokens die with their expiry), and the expiry is checked
+/// against the same clock as the database lookup.
+#[derive(Default)]
+pub struct TokenCache(
+    std::sync::Mutex<std::collections::HashMap<String, (Principal, jiff::Timestamp)>>,
+);
+
+/// Tokens kept at most; past this the cache starts empty again.
+const MAX_CACHED_TOKENS: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, token_hash: &str, now: jiff::Timestamp) -> Option<Principal> {
+        let tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tokens
+            .get(token_hash)
+            .filter(|(_, expires_at)| *expires_at > now)
+            .map(|(principal, _)| principal.clone())
+    }
+
+    fn put(&self, token_hash: String, principal: &Principal, expires_at: jiff::Timestamp) {
+        let mut tokens = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tokens.len() >= MAX_CACHED_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(token_hash, (principal.clone(), expires_at));
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -232,11 +268,22 @@ impl FromRequestParts<AppState> for Caller {
             })
             .map(str::trim)
             .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
-        let principal = state
-            .store
-            .principal(&hash(token), state.clock.now())
-            .await?
-            .ok_or_else(|| ApiError::Unauthenticated("the token is unknown or expired".into()))?;
+        let token_hash = hash(token);
+        let now = state.clock.now();
+        let principal = match state.tokens.get(&token_hash, now) {
+            Some(principal) => principal,
+            None => {
+                let (principal, expires_at) = state
+                    .store
+                    .principal(&token_hash, now)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Unauthenticated("the token is unknown or expired".into())
+                    })?;
+                state.tokens.put(token_hash, &principal, expires_at);
+                principal
+            }
+        };
         let caller = Caller(principal);
         parts.extensions.insert(caller.clone());
         Ok(caller)

@@ -27,6 +27,8 @@ pub struct AppState {
     pub wake_dispatcher: Arc<Notify>,
     /// Idempotency keys held by requests of this process.
     pub in_flight: Arc<crate::idempotency::InFlight>,
+    /// Bearer tokens this node has resolved.
+    pub tokens: Arc<crate::auth::TokenCache>,
 }
 
 pub struct Application {
@@ -63,6 +65,7 @@ impl Application {
                 config.rate_limit_burst,
             )),
             in_flight: Arc::default(),
+            tokens: Arc::default(),
         };
         crate::telemetry::init();
         let router = routes::router()

@@ -241,7 +241,7 @@ impl AuthStore for Store {
         &self,
         token_hash: &str,
         now: jiff::Timestamp,
-    ) -> StoreResult<Option<rota_core::auth::Principal>> {
+    ) -> StoreResult<Option<(rota_core::auth::Principal, jiff::Timestamp)>> {
         delegate!(self, s => s.principal(token_hash, now))
     }
 }

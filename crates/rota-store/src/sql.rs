@@ -811,9 +811,13 @@ macro_rules! store_impl {
                 Ok(done.rows_affected())
             }
 
-            async fn principal(&self, token_hash: &str, now: jiff::Timestamp) -> StoreResult<Option<rota_core::auth::Principal>> {
+            async fn principal(
+                &self,
+                token_hash: &str,
+                now: jiff::Timestamp,
+            ) -> StoreResult<Option<(rota_core::auth::Principal, jiff::Timestamp)>> {
                 let row = sqlx::query(
-                    "SELECT c.client_id, c.secret_hash, c.role, c.business_unit_id, c.agent_id \
+                    "SELECT c.client_id, c.secret_hash, c.role, c.business_unit_id, c.agent_id, t.expires_at \
                      FROM access_tokens t JOIN api_clients c ON c.client_id = t.client_id \
                      WHERE t.token_hash = $1 AND t.expires_at > $2",
                 )
@@ -822,7 +826,9 @@ macro_rules! store_impl {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(db_error)?;
-                Ok(row.as_ref().map(decode_client).transpose()?.map(|c| c.principal()))
+                let Some(row) = row else { return Ok(None) };
+                let expires_at = rows::instant(row.try_get(5).map_err(db_error)?)?;
+                Ok(Some((decode_client(&row)?.principal(), expires_at)))
             }
         }
 
