@@ -46,6 +46,18 @@ pub struct SwapItemBody {
     pub counterpart_agent_id: Option<String>,
 }
 
+impl From<&SwapItem> for SwapItemBody {
+    fn from(item: &SwapItem) -> Self {
+        Self {
+            agent_id: item.agent_id.to_string(),
+            original_shift_id: item.original_shift_id.to_string(),
+            new_shift_id: item.new_shift_id.to_string(),
+            reason_code: item.reason_code.as_str().to_owned(),
+            counterpart_agent_id: item.counterpart_agent_id.map(|a| a.to_string()),
+        }
+    }
+}
+
 /// Why a swap request body does not convert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwapBodyError {

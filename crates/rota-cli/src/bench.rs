@@ -269,16 +269,7 @@ async fn over_http(w: &mut Week, agents: usize, batch: usize, seconds: f64) -> R
                 let items = cursor.take(batch, &mut owners);
                 let body = SwapRequestBody {
                     schedule_version_id: base.clone(),
-                    shift_swaps: items
-                        .iter()
-                        .map(|i| SwapItemBody {
-                            agent_id: i.agent_id.to_string(),
-                            original_shift_id: i.original_shift_id.to_string(),
-                            new_shift_id: i.new_shift_id.to_string(),
-                            reason_code: "preference".into(),
-                            counterpart_agent_id: None,
-                        })
-                        .collect(),
+                    shift_swaps: items.iter().map(SwapItemBody::from).collect(),
                     effective_date: None,
                     mode: None,
                     conflict_scope: None,

@@ -21,6 +21,19 @@ pub enum ReasonCode {
     Other,
 }
 
+impl ReasonCode {
+    /// The code as the API and the history spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Personal => "personal",
+            Self::Coverage => "coverage",
+            Self::Preference => "preference",
+            Self::Supervisor => "supervisor",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// One swap: `agent_id` gives up `original_shift_id` and takes `new_shift_id`; the new shift's
 /// owner receives the original shift (or, if the new shift is open, the original becomes open).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -102,16 +102,7 @@ fn items(pairs: &[(ShiftId, ShiftId)], owners: &mut HashMap<ShiftId, AgentId>) -
 fn body(base: ScheduleVersionId, items: &[SwapItem]) -> SwapRequestBody {
     SwapRequestBody {
         schedule_version_id: base.to_string(),
-        shift_swaps: items
-            .iter()
-            .map(|i| SwapItemBody {
-                agent_id: i.agent_id.to_string(),
-                original_shift_id: i.original_shift_id.to_string(),
-                new_shift_id: i.new_shift_id.to_string(),
-                reason_code: "preference".into(),
-                counterpart_agent_id: None,
-            })
-            .collect(),
+        shift_swaps: items.iter().map(SwapItemBody::from).collect(),
         effective_date: None,
         mode: None,
         conflict_scope: None,

@@ -72,6 +72,24 @@ async fn same_postgres(store: &Store, url: &str) -> Store {
     Store::Postgres(PgStore::connect(url, Some(&schema)).await.unwrap())
 }
 
+/// A key claimed by a request that is still running (a multi-transaction command), as the
+/// record a command would try to store under it: any command using it must roll back.
+async fn held_key(store: &Store, now: jiff::Timestamp) -> rota_core::store::IdempotencyRecord {
+    use rota_core::store::IdempotencyStore;
+    let claim = rota_core::store::IdempotencyClaim {
+        client: "someone".into(),
+        key: "held".into(),
+    };
+    let minute = Duration::from_secs(60);
+    let claimed = store.claim(&claim, "h", now, minute, minute).await.unwrap();
+    assert_eq!(claimed, rota_core::store::ClaimOutcome::Claimed);
+    rota_core::store::IdempotencyRecord {
+        claim,
+        request_hash: "h".into(),
+        expires_at: now.checked_add(minute).unwrap(),
+    }
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1306,22 +1324,8 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
         );
     }
     // A change that rolls back after writing its events leaves none.
-    use rota_core::store::IdempotencyStore;
     let mut lapsed = ctx(world.now, "rolled-back");
-    let claim = rota_core::store::IdempotencyClaim {
-        client: "x".into(),
-        key: "held".into(),
-    };
-    let minute = Duration::from_secs(60);
-    store
-        .claim(&claim, "h", world.now, minute, minute)
-        .await
-        .unwrap();
-    lapsed.idempotency = Some(rota_core::store::IdempotencyRecord {
-        claim,
-        request_hash: "h".into(),
-        expires_at: world.now.checked_add(minute).unwrap(),
-    });
+    lapsed.idempotency = Some(held_key(&store, world.now).await);
     let req = swap_of(
         &world,
         ScheduleVersion::new(3).unwrap(),
@@ -1479,18 +1483,10 @@ async fn expired_tokens_are_purged(store: Store) {
 /// and every command that answered Ok is in the history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_group_commits_keep_each_command_whole() {
-    use rota_core::store::{IdempotencyClaim, IdempotencyRecord, IdempotencyStore};
+    use rota_core::store::IdempotencyStore;
     let store = sqlite().await;
     let world = Arc::new(setup(&store, 8, 64).await);
-    let taken = IdempotencyClaim {
-        client: "c".into(),
-        key: "taken".into(),
-    };
-    let hour = Duration::from_secs(3600);
-    store
-        .claim(&taken, "h", world.now, hour, hour)
-        .await
-        .unwrap();
+    let taken = held_key(&store, world.now).await;
     let mut tasks = Vec::new();
     for writer in 0..8usize {
         let store = store.clone();
@@ -1528,11 +1524,7 @@ async fn sqlite_group_commits_keep_each_command_whole() {
                 };
                 let mut context = ctx(world.now, &format!("w{writer}-{step}"));
                 if step % 5 == 4 {
-                    context.idempotency = Some(IdempotencyRecord {
-                        claim: taken.clone(),
-                        request_hash: "h".into(),
-                        expires_at: world.now.checked_add(hour).unwrap(),
-                    });
+                    context.idempotency = Some(taken.clone());
                 }
                 let run = store.apply_swaps(&req, &context);
                 let outcome = if step % 7 == 6 {
@@ -1585,7 +1577,7 @@ async fn sqlite_group_commits_keep_each_command_whole() {
     assert!(ok.len() > 100, "too few swaps applied: {}", ok.len());
     // The key nobody could take is still the claim's, untouched by the failed commands.
     assert_eq!(
-        store.lookup(&taken, "h", world.now).await.unwrap(),
+        store.lookup(&taken.claim, "h", world.now).await.unwrap(),
         rota_core::store::ClaimOutcome::InProgress
     );
 }
