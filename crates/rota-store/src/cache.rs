@@ -21,10 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rota_core::directory::Agent;
 use rota_core::engine::Commit;
-use rota_core::ids::{AgentId, ScheduleId, ShiftId};
+use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{Shift, TimeWindow};
 use rota_core::store::StoreResult;
 use rota_core::version::ScheduleVersion;
+use rota_core::webhook::Wanted;
 
 use crate::rows::db_error;
 
@@ -312,6 +313,9 @@ impl Finish for sqlx::Transaction<'_, sqlx::Postgres> {
 pub(crate) struct WriteTx<X> {
     pub tx: X,
     pub cache: Arc<WriteCache>,
+    /// The event types a business unit's subscriptions want, as read by this transaction's
+    /// snapshot, for the events of its commit.
+    pub wanted: Option<(BusinessUnitId, Wanted)>,
     committed: Vec<(ScheduleVersion, Commit)>,
 }
 
@@ -320,6 +324,7 @@ impl<X: Finish> WriteTx<X> {
         Self {
             tx,
             cache,
+            wanted: None,
             committed: Vec::new(),
         }
     }

@@ -152,25 +152,39 @@ impl Writer {
 
     async fn open_command(&self, state: &mut State) -> StoreResult<()> {
         self.undo_abandoned(state).await;
+        // One round trip to the connection's thread: the transaction (when the group is new)
+        // and the savepoint open together.
         if state.open.is_none() {
-            exec(&mut state.conn, "BEGIN IMMEDIATE").await?;
+            if let Err(e) = exec(&mut state.conn, "BEGIN IMMEDIATE; SAVEPOINT command").await {
+                // Nobody joined the transaction yet, if it began at all.
+                let _ = exec(&mut state.conn, "ROLLBACK").await;
+                return Err(e);
+            }
             state.generation += 1;
             state.open = Some(Group {
                 generation: state.generation,
                 started: Instant::now(),
                 members: Vec::new(),
             });
+        } else {
+            exec(&mut state.conn, "SAVEPOINT command").await?;
         }
         state.in_command = true;
-        exec(&mut state.conn, "SAVEPOINT command").await
+        Ok(())
     }
 
     /// Commits the open group, if any, and tells its members how it went.
     async fn commit_group(&self, state: &mut State) -> StoreResult<()> {
+        self.commit_group_with(state, "COMMIT").await
+    }
+
+    /// Commits the open group with `commit` (`COMMIT`, possibly after statements that must
+    /// succeed with it): on any error the whole group rolls back.
+    async fn commit_group_with(&self, state: &mut State, commit: &'static str) -> StoreResult<()> {
         let Some(group) = state.open.take() else {
             return Ok(());
         };
-        let done = exec(&mut state.conn, "COMMIT").await;
+        let done = exec(&mut state.conn, commit).await;
         if done.is_err() {
             // The transaction is gone: so is what later members read of earlier ones.
             let _ = exec(&mut state.conn, "ROLLBACK").await;
@@ -247,6 +261,20 @@ impl GroupTx {
         } = self;
         let writer = Arc::clone(&armed.writer);
         let state = &mut *guard;
+        let Some(group) = state.open.as_ref() else {
+            return Err(StoreError::Busy("the group transaction is gone".into()));
+        };
+        let join = writer.queued.load(Ordering::SeqCst) > 0
+            && group.members.len() + 1 < MAX_GROUP
+            && group.started.elapsed() < MAX_GROUP_AGE;
+        if !join {
+            // Release and commit in one round trip; if either fails, the group rolls back.
+            state.in_command = false;
+            armed.active = false;
+            return writer
+                .commit_group_with(state, "RELEASE command; COMMIT")
+                .await;
+        }
         // On an error from here on, `armed` is still active: its drop settles the writer.
         exec(&mut state.conn, "RELEASE command").await?;
         state.in_command = false;
@@ -254,12 +282,6 @@ impl GroupTx {
         let Some(group) = state.open.as_mut() else {
             return Err(StoreError::Busy("the group transaction is gone".into()));
         };
-        let join = writer.queued.load(Ordering::SeqCst) > 0
-            && group.members.len() + 1 < MAX_GROUP
-            && group.started.elapsed() < MAX_GROUP_AGE;
-        if !join {
-            return writer.commit_group(state).await;
-        }
         let (sender, mut told) = oneshot::channel();
         group.members.push(sender);
         let generation = group.generation;

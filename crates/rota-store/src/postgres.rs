@@ -75,6 +75,7 @@ mod queries {
         super::PgStore,
         sqlx::Postgres,
         sqlx::Transaction<'static, sqlx::Postgres>,
+        multi_statement: false,
         lock: " FOR UPDATE OF s",
         shift_json: "json_agg(json_build_array(id, schedule_id, owner_agent_id, start_at, end_at, \
                      required_skill, activity_code, version))::text",

@@ -3,13 +3,15 @@
 //! for each driver; the backends differ only in how a write transaction takes its lock, which
 //! each passes in.
 
-/// Implements rota-core's store traits for `$store` on the sqlx driver `$db`. `lock` is
+/// Implements rota-core's store traits for `$store` on the sqlx driver `$db`.
+/// `multi_statement`: the driver runs several statements with parameters in one query (SQLite
+/// does; PostgreSQL's extended protocol takes one statement per query). `lock` is
 /// appended to the statement that reads the schedule row inside a write transaction
 /// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock). `shift_json` and
 /// `agent_json` aggregate shift and agent columns (in the order of `SHIFT_COLS` and
 /// `AGENT_COLS`) into one JSON array text, in the backend's own JSON functions.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $tx:ty, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
+    ($store:ty, $db:ty, $tx:ty, multi_statement: $multi:literal, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
         use std::collections::HashMap;
 
         use jiff::civil::Date;
@@ -36,6 +38,83 @@ macro_rules! store_impl {
 
         /// Rows per multi-row statement: well under both drivers' bind-parameter limits.
         const CHUNK: usize = 500;
+
+        /// Statements that run one after another as one unit of work. Where the driver takes
+        /// several statements in one query they go to the database in one round trip (on
+        /// SQLite each round trip is a hand-over to the connection's own thread and back, which
+        /// cost more than most of a command's statements themselves); otherwise one by one.
+        /// Parameters must be bound with `push_bind`, never written as `$n`: numbered
+        /// parameters would count from the first statement of the batch.
+        struct Batch {
+            parts: Vec<QueryBuilder<$db>>,
+            /// Per statement, in order: the rows it must affect, and the error if it does not.
+            checks: Vec<Option<(u64, fn() -> StoreError)>>,
+        }
+
+        /// What one statement of a batch returned.
+        struct Done {
+            rows: Vec<DbRow>,
+        }
+
+        impl Batch {
+            fn new() -> Self {
+                Self { parts: Vec::new(), checks: Vec::new() }
+            }
+
+            /// Starts the next statement with `sql`; binds and more SQL go to what it returns.
+            fn push(&mut self, sql: &str) -> &mut QueryBuilder<$db> {
+                self.push_checked(sql, None)
+            }
+
+            /// Starts a statement that fails the batch with `check.1()` unless it affects
+            /// exactly `check.0` rows.
+            fn push_checked(&mut self, sql: &str, check: Option<(u64, fn() -> StoreError)>) -> &mut QueryBuilder<$db> {
+                self.checks.push(check);
+                match self.parts.last_mut() {
+                    Some(last) if $multi => {
+                        last.push("; ");
+                        last.push(sql);
+                    }
+                    _ => self.parts.push(QueryBuilder::new(sql)),
+                }
+                self.parts.last_mut().expect("a statement was just pushed")
+            }
+
+            fn is_empty(&self) -> bool {
+                self.checks.is_empty()
+            }
+
+            /// Runs the statements in order, stopping at the first that fails or misses its
+            /// check; answers what each returned.
+            async fn run(mut self, conn: &mut Conn) -> StoreResult<Vec<Done>> {
+                use futures_util::TryStreamExt;
+                use sqlx::Executor;
+                let mut out = Vec::with_capacity(self.checks.len());
+                let mut rows = Vec::new();
+                for part in &mut self.parts {
+                    let mut steps = (&mut *conn).fetch_many(part.build());
+                    while let Some(step) = steps.try_next().await.map_err(db_error)? {
+                        match step {
+                            sqlx::Either::Right(row) => rows.push(row),
+                            sqlx::Either::Left(done) => {
+                                if let Some(Some((want, fail))) = self.checks.get(out.len())
+                                    && done.rows_affected() != *want
+                                {
+                                    return Err(fail());
+                                }
+                                out.push(Done { rows: std::mem::take(&mut rows) });
+                            }
+                        }
+                    }
+                }
+                if out.len() != self.checks.len() {
+                    return Err(StoreError::Backend(
+                        format!("a batch of {} statements answered for {}", self.checks.len(), out.len()).into(),
+                    ));
+                }
+                Ok(out)
+            }
+        }
 
         const SHIFT_COLS: &str =
             "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, version";
@@ -176,25 +255,44 @@ macro_rules! store_impl {
             Ok(out)
         }
 
-        /// Every schedule of `schedule`'s business unit whose shifts can be near its week (shifts
-        /// start within their week and last at most a day), brought up to date in the cache.
-        async fn fresh_neighbourhood(w: &mut Tx, schedule: &Schedule) -> StoreResult<Vec<ScheduleId>> {
-            let span = jiff::Span::new().days(14);
-            let (from, to) = (
-                schedule.week_start.checked_sub(span).map_err(rows::corrupt)?,
-                schedule.week_start.checked_add(span).map_err(rows::corrupt)?,
-            );
-            let rows = sqlx::query(
-                "SELECT id, version FROM schedules WHERE business_unit_id = $1 AND week_start > $2 AND week_start < $3",
-            )
-            .bind(schedule.business_unit_id.as_uuid())
-            .bind(from.to_string())
-            .bind(to.to_string())
-            .fetch_all(&mut *w.tx)
-            .await
-            .map_err(db_error)?;
-            let mut ids = Vec::with_capacity(rows.len());
-            for row in &rows {
+        /// The statement that reads which event types business unit `bu`'s subscriptions want.
+        fn push_wanted(batch: &mut Batch, bu: BusinessUnitId) {
+            batch
+                .push(
+                    "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
+                     JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = ",
+                )
+                .push_bind(bu.as_uuid());
+        }
+
+        fn decode_wanted(done: &Done) -> StoreResult<Wanted> {
+            let mut types = Vec::with_capacity(done.rows.len());
+            for row in &done.rows {
+                if let Some(t) = EventType::parse(row.try_get::<&str, _>(0).map_err(db_error)?) {
+                    types.push(t);
+                }
+            }
+            Ok(Wanted::new(types))
+        }
+
+        /// What business unit `bu`'s subscriptions want: read with the transaction's snapshot
+        /// when that was for `bu`, else now.
+        async fn wanted_of(w: &mut Tx, bu: BusinessUnitId) -> StoreResult<Wanted> {
+            if let Some((read_for, wanted)) = w.wanted.take()
+                && read_for == bu
+            {
+                return Ok(wanted);
+            }
+            let mut batch = Batch::new();
+            push_wanted(&mut batch, bu);
+            decode_wanted(&batch.run(&mut w.tx).await?[0])
+        }
+
+        /// Brings the neighbourhood's schedules up to date in the cache, given their ids and
+        /// versions as read under the write lock (`schedule` itself among them).
+        async fn fresh_neighbourhood(w: &mut Tx, schedule: &Schedule, done: &Done) -> StoreResult<Vec<ScheduleId>> {
+            let mut ids = Vec::with_capacity(done.rows.len());
+            for row in &done.rows {
                 let id = ScheduleId::from_uuid(row.try_get(0).map_err(db_error)?);
                 // The locked schedule's own version, as read under the lock.
                 let version = if id == schedule.id {
@@ -229,13 +327,10 @@ macro_rules! store_impl {
             Ok(ids)
         }
 
-        /// `ids` as agents, current: re-reads the agents written since the cache last looked,
-        /// then whatever it has not seen.
-        async fn fresh_agents(w: &mut Tx, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
-            let revision: i64 = sqlx::query_scalar("SELECT revision FROM agent_revision WHERE id = 1")
-                .fetch_one(&mut *w.tx)
-                .await
-                .map_err(db_error)?;
+        /// `ids` as agents, current at agent revision `revision` (read under the write lock):
+        /// re-reads the agents written since the cache last looked, then whatever it has not
+        /// seen.
+        async fn fresh_agents(w: &mut Tx, revision: i64, ids: &[AgentId]) -> StoreResult<Vec<Agent>> {
             let cached = w.cache.agents_revision();
             if cached != Some(revision) {
                 let changed = match cached {
@@ -259,6 +354,9 @@ macro_rules! store_impl {
         /// What the engine needs, from the cache validated under the write lock: the shifts of
         /// `touched` (read from the database when outside the schedule, so the engine can name
         /// them), the agents `agents_of` them names, and those agents' shifts near the week.
+        /// What the cache is validated by (the neighbourhood's versions, the agent revision),
+        /// the trade holds on `touched` and the event types the business unit's subscriptions
+        /// want are read in one batch; the wanted types stay with `w` for the commit's events.
         async fn snapshot(
             w: &mut Tx,
             schedule: Schedule,
@@ -266,7 +364,43 @@ macro_rules! store_impl {
             touched: &[ShiftId],
             agents_of: impl FnOnce(&[Shift]) -> Vec<AgentId>,
         ) -> StoreResult<Snapshot> {
-            let neighbourhood = fresh_neighbourhood(w, &schedule).await?;
+            // Shifts start within their week and last at most a day: only schedules of weeks
+            // starting within 14 days of this one can hold shifts near it.
+            let span = jiff::Span::new().days(14);
+            let (from, to) = (
+                schedule.week_start.checked_sub(span).map_err(rows::corrupt)?,
+                schedule.week_start.checked_add(span).map_err(rows::corrupt)?,
+            );
+            let mut batch = Batch::new();
+            batch
+                .push("SELECT id, version FROM schedules WHERE business_unit_id = ")
+                .push_bind(schedule.business_unit_id.as_uuid())
+                .push(" AND week_start > ")
+                .push_bind(from.to_string())
+                .push(" AND week_start < ")
+                .push_bind(to.to_string());
+            batch.push("SELECT revision FROM agent_revision WHERE id = 1");
+            push_wanted(&mut batch, schedule.business_unit_id);
+            for chunk in touched.chunks(CHUNK) {
+                let q = batch.push("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
+                push_in_list(q, chunk.iter().map(ShiftId::as_uuid));
+            }
+            let done = batch.run(&mut w.tx).await?;
+            let revision: i64 = done[1]
+                .rows
+                .first()
+                .ok_or_else(|| rows::corrupt("the agent revision row is missing"))?
+                .try_get(0)
+                .map_err(db_error)?;
+            w.wanted = Some((schedule.business_unit_id, decode_wanted(&done[2])?));
+            let mut held = HashMap::new();
+            for row in done[3..].iter().flat_map(|d| &d.rows) {
+                held.insert(
+                    ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
+                    rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
+                );
+            }
+            let neighbourhood = fresh_neighbourhood(w, &schedule, &done[0]).await?;
             let (mut found, missing) = w.cache.touched(schedule.id, touched);
             if !missing.is_empty() {
                 found.extend(shifts_by_ids(&mut w.tx, &missing).await?);
@@ -274,7 +408,7 @@ macro_rules! store_impl {
             let mut agents = agents_of(&found);
             agents.sort_unstable();
             agents.dedup();
-            let agents = fresh_agents(w, &agents).await?;
+            let agents = fresh_agents(w, revision, &agents).await?;
             let (week_from, week_to) = schedule.week_window(&zone);
             let margin = jiff::SignedDuration::from_mins(NEIGHBOURHOOD_MINUTES);
             let window = (
@@ -283,7 +417,6 @@ macro_rules! store_impl {
             );
             let ids: Vec<AgentId> = agents.iter().map(|a| a.id).collect();
             let nearby = w.cache.nearby(&neighbourhood, &ids, window);
-            let held = holds_of(&mut w.tx, found.iter().map(|s| s.id)).await?;
             let shifts = found.into_iter().chain(nearby).map(|s| (s.id, s)).collect();
             Ok(Snapshot {
                 schedule,
@@ -314,124 +447,124 @@ macro_rules! store_impl {
             Ok(held)
         }
 
-        /// Writes the events `build` makes for the types business unit `bu`'s subscriptions
-        /// want to the outbox, with a delivery for every subscription that wants each, in the
-        /// caller's transaction: an event exists if and only if its change commits. Events
-        /// nobody subscribed to are neither built nor kept (the version history already records
-        /// every change), so a subscription receives the changes that commit after it.
-        async fn emit(
-            conn: &mut Conn,
+        /// Adds to `batch` the statements that write the events `build` makes for the types in
+        /// `wanted` (what business unit `bu`'s subscriptions want) to the outbox, with a
+        /// delivery for every subscription that wants each: an event exists if and only if
+        /// the transaction that wrote it commits. Events nobody subscribed to are neither built
+        /// nor kept (the version history already records every change), so a subscription
+        /// receives the changes that commit after it.
+        fn push_events(
+            batch: &mut Batch,
+            wanted: &Wanted,
             bu: BusinessUnitId,
             now: jiff::Timestamp,
             build: impl FnOnce(&Wanted) -> Vec<NewEvent>,
-        ) -> StoreResult<()> {
-            let wanted: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
-                 JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = $1",
-            )
-            .bind(bu.as_uuid())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            let wanted = Wanted::new(wanted.iter().filter_map(|t| EventType::parse(t)).collect());
+        ) {
             if wanted.is_empty() {
-                return Ok(());
+                return;
             }
-            let events = build(&wanted);
+            let events = build(wanted);
             let events: Vec<&NewEvent> = events
                 .iter()
                 .filter(|e| e.business_unit_id == bu && wanted.wants(e.event_type))
                 .collect();
             for chunk in events.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO outbox_events (event_id, event_type, business_unit_id, ordering_key, data, created_at) ",
-                );
-                q.push_values(chunk, |mut row, e| {
-                    row.push_bind(e.id.as_uuid())
-                        .push_bind(e.event_type.as_str())
-                        .push_bind(e.business_unit_id.as_uuid())
-                        .push_bind(e.ordering_key.clone())
-                        .push_bind(e.data.to_string())
-                        .push_bind(micros(now));
-                });
-                q.build().execute(&mut *conn).await.map_err(db_error)?;
-                let mut q = QueryBuilder::<$db>::new(
+                batch
+                    .push("INSERT INTO outbox_events (event_id, event_type, business_unit_id, ordering_key, data, created_at) ")
+                    .push_values(chunk, |mut row, e| {
+                        row.push_bind(e.id.as_uuid())
+                            .push_bind(e.event_type.as_str())
+                            .push_bind(e.business_unit_id.as_uuid())
+                            .push_bind(e.ordering_key.clone())
+                            .push_bind(e.data.to_string())
+                            .push_bind(micros(now));
+                    });
+                let q = batch.push(
                     "INSERT INTO webhook_deliveries (subscription_id, event_seq, ordering_key, state, attempts, next_attempt_at) \
                      SELECT s.id, o.seq, o.ordering_key, 'pending', 0, o.created_at FROM outbox_events o \
                      JOIN webhook_subscription_events e ON e.event_type = o.event_type \
                      JOIN webhook_subscriptions s ON s.id = e.subscription_id AND s.business_unit_id = o.business_unit_id \
                      WHERE o.event_id",
                 );
-                push_in_list(&mut q, chunk.iter().map(|e| e.id.as_uuid()));
+                push_in_list(q, chunk.iter().map(|e| e.id.as_uuid()));
                 q.push(" ORDER BY o.seq");
-                q.build().execute(&mut *conn).await.map_err(db_error)?;
             }
-            Ok(())
         }
 
-        async fn insert_version(conn: &mut Conn, record: &VersionRecord) -> StoreResult<()> {
-            sqlx::query(
-                "INSERT INTO schedule_versions \
-                 (schedule_id, version, cause, actor, request_id, created_at, change_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(record.schedule_id.as_uuid())
-            .bind(version_i64(record.version))
-            .bind(record.cause.as_str())
-            .bind(&record.actor)
-            .bind(&record.request_id)
-            .bind(micros(record.created_at))
-            .bind(i64::from(record.change_count))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            Ok(())
-        }
-
-        async fn insert_changes(conn: &mut Conn, record: &VersionRecord, changes: &[ShiftChange]) -> StoreResult<()> {
-            for chunk in changes.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new(
-                    "INSERT INTO shift_changes (schedule_id, version, shift_id, owner_before, start_before, \
-                     end_before, owner_after, start_after, end_after) ",
-                );
-                q.push_values(chunk, |mut row, c| {
-                    row.push_bind(record.schedule_id.as_uuid())
-                        .push_bind(version_i64(record.version))
-                        .push_bind(c.shift_id.as_uuid())
-                        .push_bind(c.before.and_then(|b| b.owner).map(|a| a.as_uuid()))
-                        .push_bind(c.before.map(|b| micros(b.start)))
-                        .push_bind(c.before.map(|b| micros(b.end)))
-                        .push_bind(c.after.owner.map(|a| a.as_uuid()))
-                        .push_bind(micros(c.after.start))
-                        .push_bind(micros(c.after.end));
-                });
-                q.build().execute(&mut *conn).await.map_err(db_error)?;
-            }
-            Ok(())
-        }
-
-        /// Writes a version on top of `schedule` (read under the write lock): the version row,
-        /// the changed shifts, the change log, and its events (`schedule.version.created` and
-        /// what `also` adds), all in the caller's transaction.
-        async fn write_commit(
+        /// Writes the events `build` makes to the outbox now (see [`push_events`]).
+        async fn emit(
             w: &mut Tx,
+            bu: BusinessUnitId,
+            now: jiff::Timestamp,
+            build: impl FnOnce(&Wanted) -> Vec<NewEvent>,
+        ) -> StoreResult<()> {
+            let wanted = wanted_of(w, bu).await?;
+            let mut batch = Batch::new();
+            push_events(&mut batch, &wanted, bu, now, build);
+            if !batch.is_empty() {
+                batch.run(&mut w.tx).await?;
+            }
+            Ok(())
+        }
+
+        fn push_version(batch: &mut Batch, record: &VersionRecord) {
+            batch
+                .push(
+                    "INSERT INTO schedule_versions \
+                     (schedule_id, version, cause, actor, request_id, created_at, change_count) VALUES (",
+                )
+                .separated(", ")
+                .push_bind(record.schedule_id.as_uuid())
+                .push_bind(version_i64(record.version))
+                .push_bind(record.cause.as_str())
+                .push_bind(record.actor.clone())
+                .push_bind(record.request_id.clone())
+                .push_bind(micros(record.created_at))
+                .push_bind(i64::from(record.change_count))
+                .push_unseparated(")");
+        }
+
+        fn push_changes(batch: &mut Batch, record: &VersionRecord, changes: &[ShiftChange]) {
+            for chunk in changes.chunks(CHUNK) {
+                batch
+                    .push(
+                        "INSERT INTO shift_changes (schedule_id, version, shift_id, owner_before, start_before, \
+                         end_before, owner_after, start_after, end_after) ",
+                    )
+                    .push_values(chunk, |mut row, c| {
+                        row.push_bind(record.schedule_id.as_uuid())
+                            .push_bind(version_i64(record.version))
+                            .push_bind(c.shift_id.as_uuid())
+                            .push_bind(c.before.and_then(|b| b.owner).map(|a| a.as_uuid()))
+                            .push_bind(c.before.map(|b| micros(b.start)))
+                            .push_bind(c.before.map(|b| micros(b.end)))
+                            .push_bind(c.after.owner.map(|a| a.as_uuid()))
+                            .push_bind(micros(c.after.start))
+                            .push_bind(micros(c.after.end));
+                    });
+            }
+        }
+
+        /// Adds to `batch` what writes a version on top of `schedule` (read under the write
+        /// lock): the version row, the changed shifts, the change log, and its events
+        /// (`schedule.version.created` and what `also` adds) for the types in `wanted`.
+        fn push_commit(
+            batch: &mut Batch,
+            wanted: &Wanted,
             schedule: &Schedule,
             commit: &Commit,
             also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
-        ) -> StoreResult<()> {
-            let conn = &mut *w.tx;
-            let moved = sqlx::query("UPDATE schedules SET version = $1 WHERE id = $2 AND version = $3")
-                .bind(version_i64(commit.record.version))
-                .bind(schedule.id.as_uuid())
-                .bind(version_i64(schedule.version))
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error)?;
-            if moved.rows_affected() != 1 {
-                // Only possible if the write lock was not held: refuse rather than fork history.
-                return Err(StoreError::Busy("schedule version moved under the write lock".into()));
-            }
-            insert_version(conn, &commit.record).await?;
+        ) {
+            // Only possible if the write lock was not held: refuse rather than fork history.
+            let moved_under_lock = || StoreError::Busy("schedule version moved under the write lock".into());
+            batch
+                .push_checked("UPDATE schedules SET version = ", Some((1, moved_under_lock)))
+                .push_bind(version_i64(commit.record.version))
+                .push(" WHERE id = ")
+                .push_bind(schedule.id.as_uuid())
+                .push(" AND version = ")
+                .push_bind(version_i64(schedule.version));
+            push_version(batch, &commit.record);
             // Swaps change owners only. Assigning the times too would make the database rewrite
             // the time index entries of every swapped shift, unchanged as they are.
             let (moved, reassigned): (Vec<&ShiftChange>, Vec<&ShiftChange>) = commit
@@ -439,17 +572,16 @@ macro_rules! store_impl {
                 .iter()
                 .partition(|c| c.before.is_none_or(|b| (b.start, b.end) != (c.after.start, c.after.end)));
             for chunk in reassigned.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new("WITH v (id, owner) AS (");
+                let q = batch.push("WITH v (id, owner) AS (");
                 q.push_values(chunk, |mut row, c| {
                     row.push_bind(c.shift_id.as_uuid()).push_bind(c.after.owner.map(|a| a.as_uuid()));
                 });
                 q.push(") UPDATE shifts SET owner_agent_id = v.owner, version = ");
                 q.push_bind(version_i64(commit.record.version));
                 q.push(" FROM v WHERE shifts.id = v.id");
-                q.build().execute(&mut *conn).await.map_err(db_error)?;
             }
             for chunk in moved.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new("WITH v (id, owner, start_at, end_at) AS (");
+                let q = batch.push("WITH v (id, owner, start_at, end_at) AS (");
                 q.push_values(chunk, |mut row, c| {
                     row.push_bind(c.shift_id.as_uuid())
                         .push_bind(c.after.owner.map(|a| a.as_uuid()))
@@ -461,16 +593,28 @@ macro_rules! store_impl {
                 );
                 q.push_bind(version_i64(commit.record.version));
                 q.push(" FROM v WHERE shifts.id = v.id");
-                q.build().execute(&mut *conn).await.map_err(db_error)?;
             }
-            insert_changes(conn, &commit.record, &commit.changes).await?;
-            emit(conn, schedule.business_unit_id, commit.record.created_at, |w| {
+            push_changes(batch, &commit.record, &commit.changes);
+            push_events(batch, wanted, schedule.business_unit_id, commit.record.created_at, |w| {
                 let mut events =
                     w.one(EventType::ScheduleVersionCreated, || rota_core::webhook::version_created(schedule, commit));
                 events.extend(also(w));
                 events
-            })
-            .await?;
+            });
+        }
+
+        /// Writes a version on top of `schedule` (see [`push_commit`]) in the caller's
+        /// transaction.
+        async fn write_commit(
+            w: &mut Tx,
+            schedule: &Schedule,
+            commit: &Commit,
+            also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
+        ) -> StoreResult<()> {
+            let wanted = wanted_of(w, schedule.business_unit_id).await?;
+            let mut batch = Batch::new();
+            push_commit(&mut batch, &wanted, schedule, commit, also);
+            batch.run(&mut w.tx).await?;
             w.wrote(schedule.version, commit.clone());
             Ok(())
         }
@@ -480,7 +624,8 @@ macro_rules! store_impl {
             Vec::new()
         }
 
-        /// Commits what a plan decided, if anything, and answers with the outcomes.
+        /// Commits what a plan decided, if anything, and answers with the outcomes: the
+        /// version, its events and the request's idempotency key go to the database together.
         async fn commit_plan(
             w: &mut Tx,
             schedule: &Schedule,
@@ -490,47 +635,67 @@ macro_rules! store_impl {
             also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
         ) -> StoreResult<SwapResult> {
             let commit = Commit::after(schedule, cause, ctx, plan.changes);
-            let current = match &commit {
-                Some(c) => {
-                    write_commit(w, schedule, c, also).await?;
-                    c.record.version
-                }
-                None => schedule.version,
-            };
+            let mut batch = Batch::new();
+            if let Some(c) = &commit {
+                let wanted = wanted_of(w, schedule.business_unit_id).await?;
+                push_commit(&mut batch, &wanted, schedule, c, also);
+            }
+            let current = commit.as_ref().map_or(schedule.version, |c| c.record.version);
             let result = SwapResult {
                 outcomes: plan.outcomes,
-                committed: commit.map(|c| c.record),
+                committed: commit.as_ref().map(|c| c.record.clone()),
                 current_version_id: rota_core::version::ScheduleVersionId::new(schedule.id, current),
             };
-            record_result(&mut w.tx, ctx, &result).await?;
+            push_key(&mut batch, ctx, &result)?;
+            if !batch.is_empty() {
+                batch.run(&mut w.tx).await?;
+            }
+            if let Some(c) = commit {
+                w.wrote(schedule.version, c);
+            }
             Ok(result)
         }
 
-        /// Records the request's idempotency key with the command's result, in the command's
-        /// transaction: the change and its key commit together or not at all. A key that is
-        /// live (recorded, or claimed by a request still running) is not taken over: the
-        /// command fails with `KeyTaken` and its transaction rolls back.
-        async fn record_result<T: serde::Serialize>(conn: &mut Conn, ctx: &CommitContext, result: &T) -> StoreResult<()> {
+        /// Adds to `batch` the statement that records the request's idempotency key with the
+        /// command's result, so the change and its key commit together or not at all. A key
+        /// that is live (recorded, or claimed by a request still running) is not taken over:
+        /// the batch fails with `KeyTaken` and the command's transaction rolls back.
+        fn push_key<T: serde::Serialize>(batch: &mut Batch, ctx: &CommitContext, result: &T) -> StoreResult<()> {
             let Some(record) = &ctx.idempotency else { return Ok(()) };
             let json = serde_json::to_string(result).map_err(|e| StoreError::Backend(Box::new(e)))?;
-            let recorded = sqlx::query(
-                "INSERT INTO idempotency_keys (client_id, idempotency_key, request_hash, result, lease_until, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id, idempotency_key) DO UPDATE SET \
-                 request_hash = excluded.request_hash, result = excluded.result, lease_until = excluded.lease_until, \
-                 expires_at = excluded.expires_at \
-                 WHERE idempotency_keys.expires_at <= $5 OR (idempotency_keys.result IS NULL AND idempotency_keys.lease_until <= $5)",
-            )
-            .bind(&record.claim.client)
-            .bind(&record.claim.key)
-            .bind(&record.request_hash)
-            .bind(json)
-            .bind(micros(ctx.now))
-            .bind(micros(record.expires_at))
-            .execute(&mut *conn)
-            .await
-            .map_err(db_error)?;
-            if recorded.rows_affected() != 1 {
-                return Err(StoreError::KeyTaken);
+            let now = micros(ctx.now);
+            batch
+                .push_checked(
+                    "INSERT INTO idempotency_keys (client_id, idempotency_key, request_hash, result, lease_until, expires_at) VALUES (",
+                    Some((1, || StoreError::KeyTaken)),
+                )
+                .separated(", ")
+                .push_bind(record.claim.client.clone())
+                .push_bind(record.claim.key.clone())
+                .push_bind(record.request_hash.clone())
+                .push_bind(json)
+                .push_bind(now)
+                .push_bind(micros(record.expires_at))
+                .push_unseparated(
+                    ") ON CONFLICT (client_id, idempotency_key) DO UPDATE SET \
+                     request_hash = excluded.request_hash, result = excluded.result, lease_until = excluded.lease_until, \
+                     expires_at = excluded.expires_at \
+                     WHERE idempotency_keys.expires_at <= ",
+                )
+                .push_bind_unseparated(now)
+                .push_unseparated(" OR (idempotency_keys.result IS NULL AND idempotency_keys.lease_until <= ")
+                .push_bind_unseparated(now)
+                .push_unseparated(")");
+            Ok(())
+        }
+
+        /// Records the request's idempotency key with the command's result now (see
+        /// [`push_key`]).
+        async fn record_result<T: serde::Serialize>(conn: &mut Conn, ctx: &CommitContext, result: &T) -> StoreResult<()> {
+            let mut batch = Batch::new();
+            push_key(&mut batch, ctx, result)?;
+            if !batch.is_empty() {
+                batch.run(conn).await?;
             }
             Ok(())
         }
@@ -754,7 +919,7 @@ macro_rules! store_impl {
                     .await?
                     .pop()
                     .ok_or_else(|| StoreError::not_found("agent", id))?;
-                emit(&mut w.tx, agent.business_unit_id, jiff::Timestamp::now(), |w| {
+                emit(&mut w, agent.business_unit_id, jiff::Timestamp::now(), |w| {
                     w.one(EventType::AgentAvailabilityUpdated, || rota_core::webhook::availability_updated(&agent))
                 })
                 .await?;
@@ -990,13 +1155,15 @@ macro_rules! store_impl {
                     });
                     q.build().execute(&mut *w.tx).await.map_err(db_error)?;
                 }
-                insert_version(&mut w.tx, &commit.record).await?;
-                insert_changes(&mut w.tx, &commit.record, &commit.changes).await?;
-                emit(&mut w.tx, schedule.business_unit_id, ctx.now, |w| {
+                let wanted = wanted_of(&mut w, schedule.business_unit_id).await?;
+                let mut batch = Batch::new();
+                push_version(&mut batch, &commit.record);
+                push_changes(&mut batch, &commit.record, &commit.changes);
+                push_events(&mut batch, &wanted, schedule.business_unit_id, ctx.now, |w| {
                     w.one(EventType::ScheduleVersionCreated, || rota_core::webhook::version_created(&schedule, &commit))
-                })
-                .await?;
-                record_result(&mut w.tx, ctx, &schedule).await?;
+                });
+                push_key(&mut batch, ctx, &schedule)?;
+                batch.run(&mut w.tx).await?;
                 w.commit().await?;
                 Ok(schedule)
             }

@@ -85,7 +85,7 @@ macro_rules! trades_impl {
         /// Moves a locked trade to `to` (one version up), releasing its holds when it closes,
         /// and writes its event.
         async fn transition(
-            conn: &mut Conn,
+            w: &mut Tx,
             trade: &mut Trade,
             to: TradeState,
             now: jiff::Timestamp,
@@ -97,6 +97,7 @@ macro_rules! trades_impl {
             trade.state = to;
             trade.version += 1;
             trade.updated_at = now;
+            let conn = &mut *w.tx;
             let updated = sqlx::query(
                 "UPDATE trades SET state = $1, receiving_agent_id = $2, version = $3, doc = $4 WHERE id = $5 AND version = $6",
             )
@@ -119,7 +120,7 @@ macro_rules! trades_impl {
                     .await
                     .map_err(db_error)?;
             }
-            emit(conn, trade.business_unit_id, now, |w| {
+            emit(w, trade.business_unit_id, now, |w| {
                 w.one(EventType::TradeStateChanged, || rota_core::webhook::trade_changed(trade, Some(from)))
             })
             .await
@@ -372,7 +373,7 @@ macro_rules! trades_impl {
                     updated_at: ctx.now,
                 };
                 insert_trade(&mut w.tx, &trade).await?;
-                emit(&mut w.tx, trade.business_unit_id, ctx.now, |w| {
+                emit(&mut w, trade.business_unit_id, ctx.now, |w| {
                     w.one(EventType::TradeStateChanged, || rota_core::webhook::trade_changed(&trade, None))
                 })
                 .await?;
@@ -460,7 +461,7 @@ macro_rules! trades_impl {
                             reason: Some("the automatic review denied the trade: it breaks rules the business unit denies".into()),
                             violations: Vec::new(),
                         });
-                        transition(&mut w.tx, &mut trade, TradeState::Denied, ctx.now).await?;
+                        transition(&mut w, &mut trade, TradeState::Denied, ctx.now).await?;
                     }
                     Verdict::Supervisor => {
                         for shift in trade.shifts() {
@@ -471,7 +472,7 @@ macro_rules! trades_impl {
                                 .await
                                 .map_err(db_error)?;
                         }
-                        transition(&mut w.tx, &mut trade, TradeState::Matched, ctx.now).await?;
+                        transition(&mut w, &mut trade, TradeState::Matched, ctx.now).await?;
                     }
                     Verdict::Approve => {
                         let applied = apply_trade(&mut w, &trade, version, &settings.waived(false), ctx).await?;
@@ -488,7 +489,7 @@ macro_rules! trades_impl {
                             }
                             Err(_) => TradeState::Denied,
                         };
-                        transition(&mut w.tx, &mut trade, to, ctx.now).await?;
+                        transition(&mut w, &mut trade, to, ctx.now).await?;
                     }
                 }
                 record_result(&mut w.tx, ctx, &trade).await?;
@@ -502,7 +503,7 @@ macro_rules! trades_impl {
                 if trade.initiating_agent_id != by {
                     return Err(TradeError::Forbidden(format!("only the initiator may cancel trade {id}")).into());
                 }
-                transition(&mut w.tx, &mut trade, TradeState::Canceled, ctx.now).await?;
+                transition(&mut w, &mut trade, TradeState::Canceled, ctx.now).await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
                 w.commit().await?;
                 Ok(trade)
@@ -548,7 +549,7 @@ macro_rules! trades_impl {
                     TradeState::Denied
                 };
                 trade.decision = Some(decision);
-                transition(&mut w.tx, &mut trade, to, ctx.now).await?;
+                transition(&mut w, &mut trade, to, ctx.now).await?;
                 record_result(&mut w.tx, ctx, &trade).await?;
                 w.commit().await?;
                 Ok(trade)
@@ -568,7 +569,7 @@ macro_rules! trades_impl {
                 for doc in docs {
                     let mut trade = decode_trade(&doc)?;
                     trade.decision = Some(Decision { by: SYSTEM.into(), at: now, reason: Some("expired".into()), violations: Vec::new() });
-                    transition(&mut w.tx, &mut trade, TradeState::Expired, now).await?;
+                    transition(&mut w, &mut trade, TradeState::Expired, now).await?;
                     expired.push(trade);
                 }
                 w.commit().await?;

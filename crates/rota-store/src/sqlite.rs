@@ -130,6 +130,7 @@ mod queries {
         super::SqliteStore,
         sqlx::Sqlite,
         crate::group::GroupTx,
+        multi_statement: true,
         lock: "",
         shift_json: "json_group_array(json_array(lower(hex(id)), lower(hex(schedule_id)), \
                      lower(hex(owner_agent_id)), start_at, end_at, required_skill, activity_code, version))",
