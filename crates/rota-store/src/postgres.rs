@@ -77,6 +77,10 @@ mod queries {
         sqlx::Transaction<'static, sqlx::Postgres>,
         multi_statement: false,
         lock: " FOR UPDATE OF s",
+        weeks: (
+            "to_char(s.week_start::date - 14, 'YYYY-MM-DD')",
+            "to_char(s.week_start::date + 14, 'YYYY-MM-DD')"
+        ),
         shift_json: "json_agg(json_build_array(id, schedule_id, owner_agent_id, start_at, end_at, \
                      required_skill, activity_code, version))::text",
         agent_json: "json_agg(json_build_array(id, business_unit_id, management_unit_id, name, skills, \

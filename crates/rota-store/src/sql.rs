@@ -7,11 +7,19 @@
 /// `multi_statement`: the driver runs several statements with parameters in one query (SQLite
 /// does; PostgreSQL's extended protocol takes one statement per query). `lock` is
 /// appended to the statement that reads the schedule row inside a write transaction
-/// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock). `shift_json` and
+/// (PostgreSQL's `FOR UPDATE`; SQLite already holds the database write lock). `weeks` are the
+/// week starts (text, `YYYY-MM-DD`) 14 days before and after schedule `s`'s. `shift_json` and
 /// `agent_json` aggregate shift and agent columns (in the order of `SHIFT_COLS` and
 /// `AGENT_COLS`) into one JSON array text, in the backend's own JSON functions.
 macro_rules! store_impl {
-    ($store:ty, $db:ty, $tx:ty, multi_statement: $multi:literal, lock: $lock:literal, shift_json: $shift_json:literal, agent_json: $agent_json:literal) => {
+    (
+        $store:ty, $db:ty, $tx:ty,
+        multi_statement: $multi:literal,
+        lock: $lock:literal,
+        weeks: ($weeks_before:literal, $weeks_after:literal),
+        shift_json: $shift_json:literal,
+        agent_json: $agent_json:literal
+    ) => {
         use std::collections::HashMap;
 
         use jiff::civil::Date;
@@ -351,56 +359,67 @@ macro_rules! store_impl {
             Ok(w.cache.agents(ids))
         }
 
-        /// What the engine needs, from the cache validated under the write lock: the shifts of
-        /// `touched` (read from the database when outside the schedule, so the engine can name
-        /// them), the agents `agents_of` them names, and those agents' shifts near the week.
-        /// What the cache is validated by (the neighbourhood's versions, the agent revision),
+        /// What the engine needs for a command on schedule `id`, from the cache validated under
+        /// the write lock: the schedule (locked), the shifts of `touched` (read from the
+        /// database when outside the schedule, so the engine can name them), the agents
+        /// `agents_of` them names, and those agents' shifts near the week. The schedule row,
+        /// what the cache is validated by (the neighbourhood's versions, the agent revision),
         /// the trade holds on `touched` and the event types the business unit's subscriptions
         /// want are read in one batch; the wanted types stay with `w` for the commit's events.
         async fn snapshot(
             w: &mut Tx,
-            schedule: Schedule,
-            zone: Zone,
+            id: ScheduleId,
             touched: &[ShiftId],
             agents_of: impl FnOnce(&[Shift]) -> Vec<AgentId>,
         ) -> StoreResult<Snapshot> {
-            // Shifts start within their week and last at most a day: only schedules of weeks
-            // starting within 14 days of this one can hold shifts near it.
-            let span = jiff::Span::new().days(14);
-            let (from, to) = (
-                schedule.week_start.checked_sub(span).map_err(rows::corrupt)?,
-                schedule.week_start.checked_add(span).map_err(rows::corrupt)?,
-            );
             let mut batch = Batch::new();
             batch
-                .push("SELECT id, version FROM schedules WHERE business_unit_id = ")
-                .push_bind(schedule.business_unit_id.as_uuid())
-                .push(" AND week_start > ")
-                .push_bind(from.to_string())
-                .push(" AND week_start < ")
-                .push_bind(to.to_string());
+                .push(
+                    "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
+                     FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = ",
+                )
+                .push_bind(id.as_uuid())
+                .push($lock);
+            // Shifts start within their week and last at most a day: only schedules of weeks
+            // starting within 14 days of this one can hold shifts near it.
+            batch
+                .push(concat!(
+                    "SELECT n.id, n.version FROM schedules s JOIN schedules n ON n.business_unit_id = s.business_unit_id \
+                     AND n.week_start > ", $weeks_before, " AND n.week_start < ", $weeks_after, " WHERE s.id = "
+                ))
+                .push_bind(id.as_uuid());
             batch.push("SELECT revision FROM agent_revision WHERE id = 1");
-            push_wanted(&mut batch, schedule.business_unit_id);
+            batch
+                .push(
+                    "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
+                     JOIN webhook_subscription_events e ON e.subscription_id = s.id \
+                     WHERE s.business_unit_id = (SELECT business_unit_id FROM schedules WHERE id = ",
+                )
+                .push_bind(id.as_uuid())
+                .push(")");
             for chunk in touched.chunks(CHUNK) {
                 let q = batch.push("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
                 push_in_list(q, chunk.iter().map(ShiftId::as_uuid));
             }
             let done = batch.run(&mut w.tx).await?;
-            let revision: i64 = done[1]
+            let row = done[0].rows.first().ok_or(CommandError::ScheduleNotFound(id))?;
+            let zone = Zone::parse(row.try_get::<&str, _>(5).map_err(db_error)?).map_err(rows::corrupt)?;
+            let schedule = decode_schedule(row)?;
+            let revision: i64 = done[2]
                 .rows
                 .first()
                 .ok_or_else(|| rows::corrupt("the agent revision row is missing"))?
                 .try_get(0)
                 .map_err(db_error)?;
-            w.wanted = Some((schedule.business_unit_id, decode_wanted(&done[2])?));
+            w.wanted = Some((schedule.business_unit_id, decode_wanted(&done[3])?));
             let mut held = HashMap::new();
-            for row in done[3..].iter().flat_map(|d| &d.rows) {
+            for row in done[4..].iter().flat_map(|d| &d.rows) {
                 held.insert(
                     ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
                     rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
                 );
             }
-            let neighbourhood = fresh_neighbourhood(w, &schedule, &done[0]).await?;
+            let neighbourhood = fresh_neighbourhood(w, &schedule, &done[1]).await?;
             let (mut found, missing) = w.cache.touched(schedule.id, touched);
             if !missing.is_empty() {
                 found.extend(shifts_by_ids(&mut w.tx, &missing).await?);
@@ -1305,10 +1324,7 @@ macro_rules! store_impl {
 
             async fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> StoreResult<SwapResult> {
                 let mut w = self.begin_write().await?;
-                let (schedule, zone) = load_schedule(&mut w.tx, req.base.schedule(), true)
-                    .await?
-                    .ok_or(CommandError::ScheduleNotFound(req.base.schedule()))?;
-                let snap = snapshot(&mut w, schedule, zone, &req.touched_shifts(), |touched| {
+                let snap = snapshot(&mut w, req.base.schedule(), &req.touched_shifts(), |touched| {
                     Snapshot::involved_agents(&req.items, touched)
                 })
                 .await?;
@@ -1348,10 +1364,7 @@ macro_rules! store_impl {
                     .map_err(db_error)?
                     .ok_or(CommandError::ShiftNotFound(edit.shift_id))?;
                 let schedule_id = ScheduleId::from_uuid(schedule_id);
-                let (schedule, zone) = load_schedule(&mut w.tx, schedule_id, true)
-                    .await?
-                    .ok_or(CommandError::ScheduleNotFound(schedule_id))?;
-                let snap = snapshot(&mut w, schedule, zone, &[edit.shift_id], |touched| {
+                let snap = snapshot(&mut w, schedule_id, &[edit.shift_id], |touched| {
                     let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
                     if let EditChange::Reassign { agent_id } = edit.change {
                         agents.push(agent_id);

@@ -129,10 +129,7 @@ macro_rules! trades_impl {
         /// What the engine needs to decide a trade, read under the schedule's write lock: its
         /// shifts, both agents with their shifts, and the holds of other trades (not its own).
         async fn trade_snapshot(w: &mut Tx, trade: &Trade) -> StoreResult<Snapshot> {
-            let (schedule, zone) = load_schedule(&mut w.tx, trade.schedule_id, true)
-                .await?
-                .ok_or(CommandError::ScheduleNotFound(trade.schedule_id))?;
-            let mut snap = snapshot(w, schedule, zone, &trade.shifts(), |touched| {
+            let mut snap = snapshot(w, trade.schedule_id, &trade.shifts(), |touched| {
                 let owners = touched.iter().filter_map(|s| s.owner);
                 owners.chain(trade.receiving_agent_id).chain([trade.initiating_agent_id]).collect()
             })
@@ -300,18 +297,15 @@ macro_rules! trades_impl {
                     .map_err(db_error)?
                     .ok_or(CommandError::ShiftNotFound(shift_id))?;
                 let schedule_id = ScheduleId::from_uuid(schedule_id);
-                let (schedule, zone) = load_schedule(&mut w.tx, schedule_id, true)
-                    .await?
-                    .ok_or(CommandError::ScheduleNotFound(schedule_id))?;
-                // Agents see published schedules only: a draft's shifts do not exist for them.
-                if schedule.state != ScheduleState::Published {
-                    return Err(CommandError::ShiftNotFound(shift_id).into());
-                }
-                let policy = settings_of(&mut w.tx, schedule.business_unit_id).await?.self_service;
-                let snap = snapshot(&mut w, schedule, zone, &[shift_id], |touched| {
+                let snap = snapshot(&mut w, schedule_id, &[shift_id], |touched| {
                     touched.iter().filter_map(|s| s.owner).chain([agent]).collect()
                 })
                 .await?;
+                // Agents see published schedules only: a draft's shifts do not exist for them.
+                if snap.schedule.state != ScheduleState::Published {
+                    return Err(CommandError::ShiftNotFound(shift_id).into());
+                }
+                let policy = settings_of(&mut w.tx, snap.schedule.business_unit_id).await?.self_service;
                 let plan = engine::plan_self_service(&snap, shift_id, agent, action, &policy, ctx.now)?;
                 let result =
                     commit_plan(&mut w, &snap.schedule, plan, VersionCause::SelfService, ctx, no_events).await?;

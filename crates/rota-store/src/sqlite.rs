@@ -56,7 +56,10 @@ impl SqliteStore {
             // A swap reads scattered rows of the shift and agent tables; a page cache that holds
             // a large schedule's working set keeps its cost independent of the schedule's size.
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456")
+            // No memory map: in WAL mode a connection unmaps the file whenever another one has
+            // written, so every read transaction after a commit paid an munmap (and the other
+            // core a TLB flush) to save copies the page cache makes anyway.
+            .pragma("mmap_size", "0")
             // Multi-row statements keep a statement journal to undo a failed statement; in a
             // temporary file that was a file created, written and deleted per statement.
             .pragma("temp_store", "memory")
@@ -132,6 +135,7 @@ mod queries {
         crate::group::GroupTx,
         multi_statement: true,
         lock: "",
+        weeks: ("date(s.week_start, '-14 days')", "date(s.week_start, '+14 days')"),
         shift_json: "json_group_array(json_array(lower(hex(id)), lower(hex(schedule_id)), \
                      lower(hex(owner_agent_id)), start_at, end_at, required_skill, activity_code, version))",
         agent_json: "json_group_array(json_array(lower(hex(id)), lower(hex(business_unit_id)), \
