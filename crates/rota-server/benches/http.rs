@@ -116,14 +116,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn fresh_store(tag: &str) -> Store {
-    let dir = std::env::temp_dir().join("rota-bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple()))
-            .display()
-    );
+/// A new database in `dir` (which the run removes at its end).
+async fn fresh_store(dir: &std::path::Path, tag: &str) -> Store {
+    let url = format!("sqlite://{}", dir.join(format!("{tag}.db")).display());
     Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap())
 }
 
@@ -153,8 +148,8 @@ async fn serve(store: Store) -> (Client, CancellationToken) {
 }
 
 /// Swaps per second applied by [`CLIENTS`] clients posting 50-swap requests for `run_for`.
-async fn bulk(run_for: Duration, keyed: bool) -> f64 {
-    let store = fresh_store("http").await;
+async fn bulk(dir: &std::path::Path, run_for: Duration, keyed: bool) -> f64 {
+    let store = fresh_store(dir, &format!("http-{keyed}")).await;
     let (pairs, version) = setup(&store, 500, CLIENTS, BATCH).await;
     let (client, stop) = serve(store).await;
     let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));
@@ -207,9 +202,10 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let run_for = Duration::from_secs(seconds);
+    let dir = tempfile::tempdir().unwrap();
 
     // 1. The store alone.
-    let store = fresh_store("store").await;
+    let store = fresh_store(dir.path(), "store").await;
     let (mut pairs, mut version) = setup(&store, 500, 1, BATCH).await;
     let start = Instant::now();
     let mut store_swaps = 0usize;
@@ -231,12 +227,12 @@ async fn main() {
 
     // 2. The bulk endpoint, 8 clients; then again with an Idempotency-Key on every request,
     //    as rota-client's batch sends them.
-    let http_rate = bulk(run_for, false).await;
-    let keyed_rate = bulk(run_for, true).await;
+    let http_rate = bulk(dir.path(), run_for, false).await;
+    let keyed_rate = bulk(dir.path(), run_for, true).await;
 
     // 3. Single swaps, open loop at 500 requests/s. The first second warms up (connections
     //    opened, the write cache filled) and is not measured: the figure is the steady state.
-    let store = fresh_store("latency").await;
+    let store = fresh_store(dir.path(), "latency").await;
     let (pairs, version) = setup(&store, 500, 1, 400).await;
     let (client, stop) = serve(store).await;
     let owners = Arc::new(tokio::sync::Mutex::new(pairs.owners));

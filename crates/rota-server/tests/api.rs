@@ -1174,13 +1174,8 @@ async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
 async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_once() {
     use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
     use rota_client::retry::{Retrier, RetryPolicy};
-    let dir = std::env::temp_dir().join("rota-api-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
-            .display()
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rota.db").display());
     let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap());
     let world = World::disjoint(4, 16);
     store.create_business_unit(&world.bu).await.unwrap();

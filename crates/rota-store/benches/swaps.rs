@@ -126,11 +126,11 @@ impl Bench {
     }
 }
 
-fn sqlite_url(tag: &str) -> String {
-    let dir = std::env::temp_dir().join("rota-bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{tag}-{}.db", uuid::Uuid::now_v7().simple()));
-    format!("sqlite://{}", path.display())
+fn sqlite_url(dir: &std::path::Path, tag: &str, agents: usize) -> String {
+    format!(
+        "sqlite://{}",
+        dir.join(format!("{tag}-{agents}.db")).display()
+    )
 }
 
 /// Benchmarks one backend at one size. The store is made and filled only when criterion's
@@ -180,6 +180,9 @@ fn swaps(c: &mut Criterion) {
         .build()
         .unwrap();
     let postgres = std::env::var("ROTA_TEST_DATABASE_URL").ok();
+    // The SQLite databases go with this directory at the end of the run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut schemas = Vec::new();
     for agents in [100, 10_000] {
         for (name, durability, subscribed) in [
             ("sqlite_normal", Durability::Normal, false),
@@ -188,17 +191,34 @@ fn swaps(c: &mut Criterion) {
         ] {
             run(c, &rt, name, agents, subscribed, || {
                 Store::Sqlite(
-                    rt.block_on(SqliteStore::connect(&sqlite_url(name), durability))
-                        .unwrap(),
+                    rt.block_on(SqliteStore::connect(
+                        &sqlite_url(dir.path(), name, agents),
+                        durability,
+                    ))
+                    .unwrap(),
                 )
             });
         }
         if let Some(url) = &postgres {
+            let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
             run(c, &rt, "postgres", agents, false, || {
-                let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
                 Store::Postgres(rt.block_on(PgStore::connect(url, Some(&schema))).unwrap())
             });
+            schemas.push(schema);
         }
+    }
+    if let Some(url) = &postgres {
+        rt.block_on(async {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            for schema in &schemas {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        });
     }
 }
 

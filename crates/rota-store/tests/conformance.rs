@@ -24,10 +24,48 @@ use rota_store::{Durability, PgStore, SqliteStore, Store};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Whether a test database named with a v7 UUID (`{prefix}{uuid}…`) is over an hour old: the
+/// leftover of an earlier run (tests do not remove their databases, which they may still use
+/// while others start), swept once per run.
+fn stale(name: &str, prefix: &str) -> bool {
+    let Some(id) = name
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.get(..32))
+        .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+    else {
+        return false;
+    };
+    let Some(at) = id.get_timestamp() else {
+        return false;
+    };
+    let (secs, _) = at.to_unix();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    now.saturating_sub(secs) > 3600
+}
+
+static SWEPT_FILES: std::sync::Once = std::sync::Once::new();
+static SWEPT_SCHEMAS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
 fn temp_sqlite_url() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join("rota-tests");
     let _ = std::fs::create_dir_all(&dir);
+    SWEPT_FILES.call_once(|| {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // `{pid}-{uuid}-{n}.db` and its -wal and -shm files.
+            let prefix = name
+                .split('-')
+                .next()
+                .map_or(String::new(), |p| format!("{p}-"));
+            if stale(&name, &prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    });
     let path = dir.join(format!(
         "{}-{}-{n}.db",
         std::process::id(),
@@ -51,6 +89,23 @@ async fn postgres() -> Option<(Store, String)> {
         eprintln!("skipped on PostgreSQL: ROTA_TEST_DATABASE_URL is not set");
         return None;
     };
+    SWEPT_SCHEMAS
+        .get_or_init(|| async {
+            let Ok(pool) = sqlx::PgPool::connect(&url).await else {
+                return;
+            };
+            let schemas: Vec<String> = sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'rota\\_test\\_%'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+            for schema in schemas.iter().filter(|s| stale(s, "rota_test_")) {
+                let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+            }
+        })
+        .await;
     let schema = format!("rota_test_{}", uuid::Uuid::now_v7().simple());
     let store = PgStore::connect(&url, Some(&schema))
         .await

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub world: World,
     pub clock: Arc<FixedClock>,
     _stop: tokio_util::sync::DropGuard,
+    /// The database's directory, removed with the app.
+    _dir: tempfile::TempDir,
 }
 
 // World::disjoint(4, 20): shift k is owned by agent k % 5, and open when k % 5 == 4; one-hour
@@ -35,13 +37,8 @@ pub async fn spawn(tune: impl FnOnce(&mut Config)) -> TestApp {
 /// The server over `world` (imported, and published if asked), configured by `tune` after the
 /// tests' defaults (rate limits out of the way, loopback webhook targets, quick retries).
 pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = std::env::temp_dir().join("rota-trade-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.join(format!("{}.db", uuid::Uuid::now_v7().simple()))
-            .display()
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rota.db").display());
     let store = Store::Sqlite(
         SqliteStore::connect(&url, Durability::Normal)
             .await
@@ -85,6 +82,7 @@ pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Con
         .await
         .unwrap();
     TestApp {
+        _dir: dir,
         admin: anonymous.clone().with_bearer(&token.access_token),
         admin_id: admin.client_id,
         anonymous,
