@@ -12,8 +12,11 @@
 //!   stamping the rows it wrote) is the one cached; a newer revision re-reads just the agents
 //!   stamped after it.
 //!
-//! A commit updates the cache only after it is durable (see [`WriteTx::commit`]), so a
-//! transaction that rolls back leaves nothing behind. Writes from another process (a second
+//! A commit updates the cache only once the next write transaction of the store reads its work
+//! (see [`WriteTx::commit`]): on PostgreSQL once committed; on SQLite once released into the
+//! group transaction of the one writer connection, which every later command of the group reads
+//! anyway (a group that then fails to commit empties the cache). A transaction that rolls back
+//! leaves nothing behind. Writes from another process (a second
 //! API node on PostgreSQL, `rota seed` on the same SQLite file) are caught by the same checks.
 
 use std::collections::HashMap;
@@ -299,17 +302,25 @@ impl WriteCache {
 
 /// How a backend's write transaction becomes durable.
 pub(crate) trait Finish: Send {
-    fn finish(self) -> impl std::future::Future<Output = StoreResult<()>> + Send;
+    /// Makes the transaction's work durable. `visible` runs once the store's next write
+    /// transaction reads that work, which may be before it is durable.
+    fn finish(
+        self,
+        visible: impl FnOnce() + Send + 'static,
+    ) -> impl std::future::Future<Output = StoreResult<()>> + Send;
 }
 
 impl Finish for sqlx::Transaction<'_, sqlx::Postgres> {
-    async fn finish(self) -> StoreResult<()> {
-        self.commit().await.map_err(db_error)
+    async fn finish(self, visible: impl FnOnce() + Send + 'static) -> StoreResult<()> {
+        self.commit().await.map_err(db_error)?;
+        visible();
+        Ok(())
     }
 }
 
 /// A write transaction of either backend (`X`: a PostgreSQL transaction, or a command's part
-/// of a SQLite group commit), and the commits it made, which reach the cache once durable.
+/// of a SQLite group commit), and the commits it made, which reach the cache once the store's
+/// next write transaction reads them (see [`Finish`]).
 pub(crate) struct WriteTx<X> {
     pub tx: X,
     pub cache: Arc<WriteCache>,
@@ -335,10 +346,17 @@ impl<X: Finish> WriteTx<X> {
     }
 
     pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.tx.finish().await?;
-        for (base, commit) in &self.committed {
-            self.cache.committed(*base, commit);
-        }
-        Ok(())
+        let Self {
+            tx,
+            cache,
+            committed,
+            ..
+        } = self;
+        tx.finish(move || {
+            for (base, commit) in &committed {
+                cache.committed(*base, commit);
+            }
+        })
+        .await
     }
 }

@@ -244,17 +244,18 @@ impl Writer {
 
 impl GroupTx {
     /// Finishes the command: releases its savepoint, and commits the group unless another
-    /// command is waiting to join it. Returns once the group that holds this command's work
-    /// is durable.
-    async fn settle(self) -> StoreResult<()> {
+    /// command is waiting to join it. `released` runs once the command's work is in the group
+    /// (before the next command takes the connection). Returns once the group that holds this
+    /// command's work is durable.
+    async fn settle(self, released: impl FnOnce() + Send + 'static) -> StoreResult<()> {
         // In a task of its own: once the command's work is in, a cancelled caller must not
         // stop the group from being committed (or this command from being rolled back).
-        tokio::spawn(self.settle_here())
+        tokio::spawn(self.settle_here(released))
             .await
             .map_err(|e| StoreError::Busy(Box::new(e)))?
     }
 
-    async fn settle_here(self) -> StoreResult<()> {
+    async fn settle_here(self, released: impl FnOnce()) -> StoreResult<()> {
         let GroupTx {
             mut guard,
             mut armed,
@@ -271,14 +272,17 @@ impl GroupTx {
             // Release and commit in one round trip; if either fails, the group rolls back.
             state.in_command = false;
             armed.active = false;
-            return writer
+            writer
                 .commit_group_with(state, "RELEASE command; COMMIT")
-                .await;
+                .await?;
+            released();
+            return Ok(());
         }
         // On an error from here on, `armed` is still active: its drop settles the writer.
         exec(&mut state.conn, "RELEASE command").await?;
         state.in_command = false;
         armed.active = false;
+        released();
         let Some(group) = state.open.as_mut() else {
             return Err(StoreError::Busy("the group transaction is gone".into()));
         };
@@ -324,7 +328,10 @@ impl DerefMut for GroupTx {
 }
 
 impl crate::cache::Finish for GroupTx {
-    fn finish(self) -> impl std::future::Future<Output = StoreResult<()>> + Send {
-        self.settle()
+    fn finish(
+        self,
+        visible: impl FnOnce() + Send + 'static,
+    ) -> impl std::future::Future<Output = StoreResult<()>> + Send {
+        self.settle(visible)
     }
 }
