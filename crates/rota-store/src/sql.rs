@@ -211,21 +211,27 @@ macro_rules! store_impl {
 
         /// The schedule and its business unit's zone; locked for the transaction when `lock`.
         async fn load_schedule(conn: &mut Conn, id: ScheduleId, lock: bool) -> StoreResult<Option<(Schedule, Zone)>> {
-            const PLAIN: &str = "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
-                                 FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = $1";
-            const LOCKED: &str = concat!(
-                "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
-                 FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = $1",
-                $lock
-            );
-            let row = sqlx::query(if lock { LOCKED } else { PLAIN })
-                .bind(id.as_uuid())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_error)?;
-            let Some(row) = row else { return Ok(None) };
+            let mut batch = Batch::new();
+            push_schedule(&mut batch, id, lock);
+            let done = batch.run(conn).await?;
+            done[0].rows.first().map(decode_schedule_zone).transpose()
+        }
+
+        /// The statement that reads schedule `id` with its business unit's zone (see
+        /// [`decode_schedule_zone`]), locking it for the transaction when `lock`.
+        fn push_schedule(batch: &mut Batch, id: ScheduleId, lock: bool) {
+            batch
+                .push(
+                    "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
+                     FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = ",
+                )
+                .push_bind(id.as_uuid())
+                .push(if lock { $lock } else { "" });
+        }
+
+        fn decode_schedule_zone(row: &DbRow) -> StoreResult<(Schedule, Zone)> {
             let zone = Zone::parse(row.try_get::<&str, _>(5).map_err(db_error)?).map_err(rows::corrupt)?;
-            Ok(Some((decode_schedule(&row)?, zone)))
+            Ok((decode_schedule(row)?, zone))
         }
 
         /// Appends ` IN ($n, …)` for `ids`.
@@ -263,14 +269,13 @@ macro_rules! store_impl {
             Ok(out)
         }
 
+        /// Which event types the subscriptions of the business unit that follows want.
+        const WANTED: &str = "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
+                              JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = ";
+
         /// The statement that reads which event types business unit `bu`'s subscriptions want.
         fn push_wanted(batch: &mut Batch, bu: BusinessUnitId) {
-            batch
-                .push(
-                    "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
-                     JOIN webhook_subscription_events e ON e.subscription_id = s.id WHERE s.business_unit_id = ",
-                )
-                .push_bind(bu.as_uuid());
+            batch.push(WANTED).push_bind(bu.as_uuid());
         }
 
         fn decode_wanted(done: &Done) -> StoreResult<Wanted> {
@@ -373,13 +378,7 @@ macro_rules! store_impl {
             agents_of: impl FnOnce(&[Shift]) -> Vec<AgentId>,
         ) -> StoreResult<Snapshot> {
             let mut batch = Batch::new();
-            batch
-                .push(
-                    "SELECT s.id, s.business_unit_id, s.week_start, s.state, s.version, b.time_zone \
-                     FROM schedules s JOIN business_units b ON b.id = s.business_unit_id WHERE s.id = ",
-                )
-                .push_bind(id.as_uuid())
-                .push($lock);
+            push_schedule(&mut batch, id, true);
             // Shifts start within their week and last at most a day: only schedules of weeks
             // starting within 14 days of this one can hold shifts near it.
             batch
@@ -390,21 +389,14 @@ macro_rules! store_impl {
                 .push_bind(id.as_uuid());
             batch.push("SELECT revision FROM agent_revision WHERE id = 1");
             batch
-                .push(
-                    "SELECT DISTINCT e.event_type FROM webhook_subscriptions s \
-                     JOIN webhook_subscription_events e ON e.subscription_id = s.id \
-                     WHERE s.business_unit_id = (SELECT business_unit_id FROM schedules WHERE id = ",
-                )
+                .push(WANTED)
+                .push("(SELECT business_unit_id FROM schedules WHERE id = ")
                 .push_bind(id.as_uuid())
                 .push(")");
-            for chunk in touched.chunks(CHUNK) {
-                let q = batch.push("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
-                push_in_list(q, chunk.iter().map(ShiftId::as_uuid));
-            }
+            push_holds(&mut batch, touched);
             let done = batch.run(&mut w.tx).await?;
-            let row = done[0].rows.first().ok_or(CommandError::ScheduleNotFound(id))?;
-            let zone = Zone::parse(row.try_get::<&str, _>(5).map_err(db_error)?).map_err(rows::corrupt)?;
-            let schedule = decode_schedule(row)?;
+            let (schedule, zone) =
+                decode_schedule_zone(done[0].rows.first().ok_or(CommandError::ScheduleNotFound(id))?)?;
             let revision: i64 = done[2]
                 .rows
                 .first()
@@ -412,13 +404,7 @@ macro_rules! store_impl {
                 .try_get(0)
                 .map_err(db_error)?;
             w.wanted = Some((schedule.business_unit_id, decode_wanted(&done[3])?));
-            let mut held = HashMap::new();
-            for row in done[4..].iter().flat_map(|d| &d.rows) {
-                held.insert(
-                    ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
-                    rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
-                );
-            }
+            let held = decode_holds(&done[4..])?;
             let neighbourhood = fresh_neighbourhood(w, &schedule, &done[1]).await?;
             let (mut found, missing) = w.cache.touched(schedule.id, touched);
             if !missing.is_empty() {
@@ -447,21 +433,30 @@ macro_rules! store_impl {
         }
 
         /// The trades holding any of `shifts`.
-        async fn holds_of(
-            conn: &mut Conn,
-            shifts: impl IntoIterator<Item = ShiftId>,
-        ) -> StoreResult<HashMap<ShiftId, rota_core::ids::TradeId>> {
-            let ids: Vec<Uuid> = shifts.into_iter().map(|s| s.as_uuid()).collect();
+        async fn holds_of(conn: &mut Conn, shifts: &[ShiftId]) -> StoreResult<HashMap<ShiftId, rota_core::ids::TradeId>> {
+            let mut batch = Batch::new();
+            push_holds(&mut batch, shifts);
+            if batch.is_empty() {
+                return Ok(HashMap::new());
+            }
+            decode_holds(&batch.run(conn).await?)
+        }
+
+        /// The statements that read the trade holds on `shifts` (see [`decode_holds`]).
+        fn push_holds(batch: &mut Batch, shifts: &[ShiftId]) {
+            for chunk in shifts.chunks(CHUNK) {
+                let q = batch.push("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
+                push_in_list(q, chunk.iter().map(ShiftId::as_uuid));
+            }
+        }
+
+        fn decode_holds(done: &[Done]) -> StoreResult<HashMap<ShiftId, rota_core::ids::TradeId>> {
             let mut held = HashMap::new();
-            for chunk in ids.chunks(CHUNK) {
-                let mut q = QueryBuilder::<$db>::new("SELECT shift_id, trade_id FROM trade_holds WHERE shift_id");
-                push_in_list(&mut q, chunk.iter().copied());
-                for row in q.build().fetch_all(&mut *conn).await.map_err(db_error)? {
-                    held.insert(
-                        ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
-                        rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
-                    );
-                }
+            for row in done.iter().flat_map(|d| &d.rows) {
+                held.insert(
+                    ShiftId::from_uuid(row.try_get(0).map_err(db_error)?),
+                    rota_core::ids::TradeId::from_uuid(row.try_get(1).map_err(db_error)?),
+                );
             }
             Ok(held)
         }

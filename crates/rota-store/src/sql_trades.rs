@@ -440,7 +440,7 @@ macro_rules! trades_impl {
                 // Under the schedule's lock from here on (check_trade takes it): holds of one
                 // schedule's shifts are taken one transaction at a time.
                 let (version, violations) = check_trade(&mut w, &trade, &settings, ctx.now).await?;
-                if let Some((shift, holder)) = holds_of(&mut w.tx, trade.shifts()).await?.into_iter().next() {
+                if let Some((shift, holder)) = holds_of(&mut w.tx, &trade.shifts()).await?.into_iter().next() {
                     return Err(TradeError::ShiftInTrade { shift, trade: holder }.into());
                 }
                 let check = settings.review(violations);
