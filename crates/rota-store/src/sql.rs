@@ -88,12 +88,8 @@ macro_rules! store_impl {
                 self.parts.last_mut().expect("a statement was just pushed")
             }
 
-            fn is_empty(&self) -> bool {
-                self.checks.is_empty()
-            }
-
             /// Runs the statements in order, stopping at the first that fails or misses its
-            /// check; answers what each returned.
+            /// check; answers what each returned. An empty batch goes nowhere near the database.
             async fn run(mut self, conn: &mut Conn) -> StoreResult<Vec<Done>> {
                 use futures_util::TryStreamExt;
                 use sqlx::Executor;
@@ -436,9 +432,6 @@ macro_rules! store_impl {
         async fn holds_of(conn: &mut Conn, shifts: &[ShiftId]) -> StoreResult<HashMap<ShiftId, rota_core::ids::TradeId>> {
             let mut batch = Batch::new();
             push_holds(&mut batch, shifts);
-            if batch.is_empty() {
-                return Ok(HashMap::new());
-            }
             decode_holds(&batch.run(conn).await?)
         }
 
@@ -515,9 +508,7 @@ macro_rules! store_impl {
             let wanted = wanted_of(w, bu).await?;
             let mut batch = Batch::new();
             push_events(&mut batch, &wanted, bu, now, build);
-            if !batch.is_empty() {
-                batch.run(&mut w.tx).await?;
-            }
+            batch.run(&mut w.tx).await?;
             Ok(())
         }
 
@@ -661,9 +652,7 @@ macro_rules! store_impl {
                 current_version_id: rota_core::version::ScheduleVersionId::new(schedule.id, current),
             };
             push_key(&mut batch, ctx, &result)?;
-            if !batch.is_empty() {
-                batch.run(&mut w.tx).await?;
-            }
+            batch.run(&mut w.tx).await?;
             if let Some(c) = commit {
                 w.wrote(schedule.version, c);
             }
@@ -708,9 +697,7 @@ macro_rules! store_impl {
         async fn record_result<T: serde::Serialize>(conn: &mut Conn, ctx: &CommitContext, result: &T) -> StoreResult<()> {
             let mut batch = Batch::new();
             push_key(&mut batch, ctx, result)?;
-            if !batch.is_empty() {
-                batch.run(conn).await?;
-            }
+            batch.run(conn).await?;
             Ok(())
         }
 
