@@ -28,6 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 const CLIENTS: usize = 8;
 const BATCH: usize = 50;
+
+/// The allocator the `rota` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sent at the open loop's rate before its latencies count.
 const WARM_UP: Duration = Duration::from_secs(1);
 

@@ -22,6 +22,10 @@ use rota_scenario::Params;
 use rota_store::{Durability, PgStore, SqliteStore, Store};
 use tokio::sync::Mutex;
 
+/// The allocator the `rota` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SWAPS: usize = 50;
 
 /// A schedule and 50 pairs of shifts with identical windows and skills but different owners:

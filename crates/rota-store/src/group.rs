@@ -45,8 +45,12 @@ struct State {
     conn: SqliteConnection,
     /// A transaction is open: the group so far.
     open: Option<Group>,
-    /// A command's savepoint is open (its command has not finished).
+    /// A command is running (it has not finished).
     in_command: bool,
+    /// The running command has a savepoint of its own. The first command of a group has
+    /// none: undoing it is rolling back the transaction. That spares it the sub-journal,
+    /// where SQLite copies every page a savepoint changes before changing it.
+    savepoint: bool,
     /// Numbers the groups, so a member can tell whether its group is still the open one.
     generation: u64,
 }
@@ -108,6 +112,7 @@ impl Writer {
                 conn,
                 open: None,
                 in_command: false,
+                savepoint: false,
                 generation: 0,
             })),
             queued: AtomicUsize::new(0),
@@ -152,10 +157,8 @@ impl Writer {
 
     async fn open_command(&self, state: &mut State) -> StoreResult<()> {
         self.undo_abandoned(state).await;
-        // One round trip to the connection's thread: the transaction (when the group is new)
-        // and the savepoint open together.
         if state.open.is_none() {
-            if let Err(e) = exec(&mut state.conn, "BEGIN IMMEDIATE; SAVEPOINT command").await {
+            if let Err(e) = exec(&mut state.conn, "BEGIN IMMEDIATE").await {
                 // Nobody joined the transaction yet, if it began at all.
                 let _ = exec(&mut state.conn, "ROLLBACK").await;
                 return Err(e);
@@ -166,8 +169,10 @@ impl Writer {
                 started: Instant::now(),
                 members: Vec::new(),
             });
+            state.savepoint = false;
         } else {
             exec(&mut state.conn, "SAVEPOINT command").await?;
+            state.savepoint = true;
         }
         state.in_command = true;
         Ok(())
@@ -197,18 +202,29 @@ impl Writer {
         done
     }
 
-    /// Rolls back the savepoint of a command that was dropped before it finished. Without
-    /// the savepoint the whole group must go: its members are told it failed.
+    /// Undoes a command that was dropped before it finished: its savepoint rolled back, or
+    /// the transaction when the command opened it (nobody else's work is in it then). When
+    /// the savepoint cannot be rolled back the whole group must go: its members are told it
+    /// failed.
     async fn undo_abandoned(&self, state: &mut State) {
         if !state.in_command {
             return;
         }
         state.in_command = false;
-        if exec(&mut state.conn, "ROLLBACK TO command; RELEASE command")
-            .await
-            .is_ok()
-        {
-            return;
+        if state.savepoint {
+            if exec(&mut state.conn, "ROLLBACK TO command; RELEASE command")
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        } else {
+            // The command opened the transaction, so the group holds no one else's work and
+            // the cache holds only committed state.
+            state.open = None;
+            if exec(&mut state.conn, "ROLLBACK").await.is_ok() {
+                return;
+            }
         }
         let _ = exec(&mut state.conn, "ROLLBACK").await;
         self.cache.clear();
@@ -272,14 +288,19 @@ impl GroupTx {
             // Release and commit in one round trip; if either fails, the group rolls back.
             state.in_command = false;
             armed.active = false;
-            writer
-                .commit_group_with(state, "RELEASE command; COMMIT")
-                .await?;
+            let commit = if state.savepoint {
+                "RELEASE command; COMMIT"
+            } else {
+                "COMMIT"
+            };
+            writer.commit_group_with(state, commit).await?;
             released();
             return Ok(());
         }
         // On an error from here on, `armed` is still active: its drop settles the writer.
-        exec(&mut state.conn, "RELEASE command").await?;
+        if state.savepoint {
+            exec(&mut state.conn, "RELEASE command").await?;
+        }
         state.in_command = false;
         armed.active = false;
         released();
