@@ -46,6 +46,12 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(db_error)?
             .create_if_missing(true)
+            // Pages of 1 KiB for a new database (an existing one keeps its own). A swap changes
+            // a few scattered shift rows, each on a page of its own once the schedule is large,
+            // and a commit writes every page it changed, whole, to the log and syncs it: at
+            // 10,000 agents a 50-swap commit wrote ~100 pages, so the page size set how many
+            // bytes each commit waited on (`docs/BENCHMARKS.md`).
+            .page_size(1024)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(match durability {
                 Durability::Full => SqliteSynchronous::Full,
