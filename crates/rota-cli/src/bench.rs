@@ -181,54 +181,103 @@ fn summarise(
     }
 }
 
-/// The store alone: one writer, requests of `batch` swaps, for `seconds`. Every request is
-/// checked to have applied (a benchmark of failures would measure nothing).
+/// The store alone: one writer, requests of `batch` swaps, for `seconds`.
 async fn store_alone(
     w: &mut Week,
     agents: usize,
     batch: usize,
     seconds: f64,
 ) -> Result<Throughput> {
-    use rota_core::store::ScheduleStore;
-    let mut cursor = Cursor {
-        pairs: w.groups.concat(),
-        next: 0,
-    };
-    let mut latencies = Vec::new();
-    let mut swaps = 0u64;
-    let started = Instant::now();
-    while started.elapsed().as_secs_f64() < seconds {
-        let items = cursor.take(batch, &mut w.owners);
-        let req = SwapRequest {
-            base: w.base,
-            items,
-            effective_date: None,
-            mode: SwapMode::Atomic,
-            scope: ConflictScope::Shifts,
-        };
-        let t = Instant::now();
-        let result = w.store.apply_swaps(&req, &context()).await?;
-        latencies.push(t.elapsed());
-        // Its pairs come round again: the next request's base is this one's version.
-        w.base = result.current_version_id;
-        anyhow::ensure!(
-            result.committed.is_some(),
-            "a benchmark request did not apply: {:?}",
-            result
-                .outcomes
-                .iter()
-                .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
-        );
-        swaps += req.items.len() as u64;
+    let mut run = Run::default();
+    run.measure(w, batch, seconds).await?;
+    Ok(run.summarise("store", agents, batch))
+}
+
+/// The two schedule sizes take turns in short slices, `seconds` each in all, so that a change
+/// in the speed of the machine (it is shared) during the run falls on both alike.
+async fn by_schedule_size(
+    dir: &std::path::Path,
+    seed: u64,
+    seconds: f64,
+) -> Result<Vec<Throughput>> {
+    const SIZES: [usize; 2] = [100, 10_000];
+    const SLICES: u32 = 6;
+    let mut weeks = Vec::new();
+    for agents in SIZES {
+        weeks.push(week(dir, &format!("size-{agents}"), agents, seed).await?);
     }
-    Ok(summarise(
-        "store",
-        agents,
-        batch,
-        latencies,
-        swaps,
-        started.elapsed(),
-    ))
+    let mut runs = [Run::default(), Run::default()];
+    for _ in 0..SLICES {
+        for (w, run) in weeks.iter_mut().zip(&mut runs) {
+            run.measure(w, 50, seconds / f64::from(SLICES)).await?;
+        }
+    }
+    for w in &weeks {
+        w.store.close().await;
+    }
+    Ok(SIZES
+        .into_iter()
+        .zip(runs)
+        .map(|(agents, run)| run.summarise("store", agents, 50))
+        .collect())
+}
+
+/// The requests of one measurement, possibly taken in several slices.
+#[derive(Default)]
+struct Run {
+    latencies: Vec<Duration>,
+    swaps: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn summarise(self, target: &str, agents: usize, batch: usize) -> Throughput {
+        summarise(
+            target,
+            agents,
+            batch,
+            self.latencies,
+            self.swaps,
+            self.elapsed,
+        )
+    }
+
+    /// Adds `seconds` of requests of `batch` swaps from one writer. Every request is checked
+    /// to have applied (a benchmark of failures would measure nothing).
+    async fn measure(&mut self, w: &mut Week, batch: usize, seconds: f64) -> Result<()> {
+        use rota_core::store::ScheduleStore;
+        let mut cursor = Cursor {
+            pairs: w.groups.concat(),
+            next: 0,
+        };
+        let started = Instant::now();
+        while started.elapsed().as_secs_f64() < seconds {
+            let items = cursor.take(batch, &mut w.owners);
+            let req = SwapRequest {
+                base: w.base,
+                items,
+                effective_date: None,
+                mode: SwapMode::Atomic,
+                scope: ConflictScope::Shifts,
+            };
+            let t = Instant::now();
+            let result = w.store.apply_swaps(&req, &context()).await?;
+            self.latencies.push(t.elapsed());
+            // Its pairs come round again: the next request's base is this one's version.
+            w.base = result.current_version_id;
+            anyhow::ensure!(
+                result.committed.is_some(),
+                "a benchmark request did not apply: {:?}",
+                result
+                    .outcomes
+                    .iter()
+                    .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
+            );
+            self.swaps += req.items.len() as u64;
+        }
+        self.elapsed += started.elapsed();
+        Ok(())
+    }
 }
 
 /// The HTTP endpoint: the service in-process, `CLIENTS` concurrent clients over loopback, each
@@ -324,13 +373,8 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         throughput.push(over_http(&mut w, 2000, batch, args.seconds).await?);
         writeln!(out, "measured batch size {batch}")?;
     }
-    let mut schedule_size = Vec::new();
-    for agents in [100usize, 10_000] {
-        let mut w = week(&dir, &format!("size-{agents}"), agents, args.seed).await?;
-        schedule_size.push(store_alone(&mut w, agents, 50, args.seconds).await?);
-        w.store.close().await;
-        writeln!(out, "measured {agents} agents")?;
-    }
+    let schedule_size = by_schedule_size(&dir, args.seed, args.seconds).await?;
+    writeln!(out, "measured 100 and 10,000 agents")?;
     let mut strategies = Vec::new();
     for &rate in &args.portal_rates {
         let demo = DemoArgs {
