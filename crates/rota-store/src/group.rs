@@ -3,15 +3,16 @@
 //! With `synchronous=FULL` every commit waits for an fsync, and commands of one process queue
 //! for the one writer connection, so under concurrent load most of a command's wait was other
 //! commands' fsyncs. Here commands that arrive while another is running share its transaction:
-//! each runs inside its own savepoint (a command that fails rolls back only its own work), and
-//! the last command of the group commits for all of them, with one fsync. No command answers
+//! each joining command runs inside its own savepoint (a command that fails rolls back only its
+//! own work; the first, which opened the transaction, rolls the transaction back), and the last
+//! command of the group commits for all of them, with one fsync. No command answers
 //! before the commit that holds its work is durable, and no reader sees a change before that
 //! commit either, so the durability a client observes is exactly `FULL`'s.
 //!
 //! The group ends when nobody is queued, or when it holds [`MAX_GROUP`] commands or has been
 //! open [`MAX_GROUP_AGE`] (bounding the latency of its first command). A command that is
-//! dropped half way (an error returned with `?`, a cancelled request) has its savepoint rolled
-//! back by a task its drop spawns, which also commits the group if nobody else will.
+//! dropped half way (an error returned with `?`, a cancelled request) is rolled back by a task
+//! its drop spawns, which also commits the group if nobody else will.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -62,7 +63,8 @@ struct Group {
     members: Vec<oneshot::Sender<Result<(), String>>>,
 }
 
-/// A command's part of a group transaction: the connection with the command's savepoint open.
+/// A command's part of a group transaction: the connection with the command's transaction or
+/// savepoint open.
 pub(crate) struct GroupTx {
     guard: OwnedMutexGuard<State>,
     armed: Armed,
@@ -80,7 +82,7 @@ impl Drop for Armed {
             return;
         }
         // The rollback is async: a task takes the writer once the command's guard is gone.
-        // Whichever comes first, that task or the next command, rolls the savepoint back.
+        // Whichever comes first, that task or the next command, rolls the command back.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(Arc::clone(&self.writer).abandon());
         }
@@ -122,7 +124,7 @@ impl Writer {
     }
 
     /// Starts a command: joins the open group or opens one (`BEGIN IMMEDIATE`, which takes
-    /// the database write lock before the first read), and opens the command's savepoint.
+    /// the database write lock before the first read), or opens the command's savepoint in it.
     pub(crate) async fn begin(self: &Arc<Self>) -> StoreResult<GroupTx> {
         self.queued.fetch_add(1, Ordering::SeqCst);
         let queued = Queued(&self.queued);
@@ -235,7 +237,7 @@ impl Writer {
         }
     }
 
-    /// Settles the writer after a command was dropped: its savepoint rolled back, and the
+    /// Settles the writer after a command was dropped: the command rolled back, and the
     /// group committed unless another command is queued to continue it.
     async fn abandon(self: Arc<Self>) {
         let mut guard = Arc::clone(&self.state).lock_owned().await;
@@ -259,10 +261,10 @@ impl Writer {
 }
 
 impl GroupTx {
-    /// Finishes the command: releases its savepoint, and commits the group unless another
-    /// command is waiting to join it. `released` runs once the command's work is in the group
-    /// (before the next command takes the connection). Returns once the group that holds this
-    /// command's work is durable.
+    /// Finishes the command: releases its savepoint (if any), and commits the group unless
+    /// another command is waiting to join it. `released` runs once the command's work is in the
+    /// group (before the next command takes the connection). Returns once the group that holds
+    /// this command's work is durable.
     async fn settle(self, released: impl FnOnce() + Send + 'static) -> StoreResult<()> {
         // In a task of its own: once the command's work is in, a cancelled caller must not
         // stop the group from being committed (or this command from being rolled back).
