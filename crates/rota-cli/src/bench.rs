@@ -228,6 +228,8 @@ struct Run {
     latencies: Vec<Duration>,
     swaps: u64,
     elapsed: Duration,
+    /// Where the next slice goes on in the week's pairs.
+    next: usize,
 }
 
 impl Run {
@@ -248,7 +250,7 @@ impl Run {
         use rota_core::store::ScheduleStore;
         let mut cursor = Cursor {
             pairs: w.groups.concat(),
-            next: 0,
+            next: self.next,
         };
         let started = Instant::now();
         while started.elapsed().as_secs_f64() < seconds {
@@ -276,6 +278,7 @@ impl Run {
             self.swaps += req.items.len() as u64;
         }
         self.elapsed += started.elapsed();
+        self.next = cursor.next;
         Ok(())
     }
 }
