@@ -401,6 +401,10 @@ async fn store_scenario(
     if publish {
         schedule = store.publish(schedule.id, ctx).await?;
     }
+    // A large week leaves tens of MB of log behind; copied now, not under what runs next.
+    if let Store::Sqlite(sqlite) = store {
+        sqlite.checkpoint().await?;
+    }
     Ok(schedule)
 }
 
