@@ -710,6 +710,21 @@ macro_rules! trades_impl {
             }
 
             async fn lease_due(&self, now: jiff::Timestamp, lease_until: jiff::Timestamp, limit: u32) -> StoreResult<Vec<DueDelivery>> {
+                // The dispatcher asks after every change; most of the time nothing is due. Only
+                // then does it queue for the write lock, beside the requests that need it.
+                let any_due: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                     JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+                     WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
+                     AND (d.leased_until IS NULL OR d.leased_until <= $1))",
+                )
+                .bind(micros(now))
+                .fetch_one(self.pool())
+                .await
+                .map_err(db_error)?;
+                if !any_due {
+                    return Ok(Vec::new());
+                }
                 let mut w = self.begin_write().await?;
                 // The head of each (subscription, ordering key) queue only: a later event waits
                 // until every earlier one of its queue is delivered, leased ones included.
