@@ -47,6 +47,12 @@ macro_rules! store_impl {
         /// Rows per multi-row statement: well under both drivers' bind-parameter limits.
         const CHUNK: usize = 500;
 
+        /// Rows per `UPDATE shifts … FROM v`. Without table statistics SQLite's planner guesses
+        /// the shift table's size; from about 250 rows in `v` on it chose to scan the schedule's
+        /// shifts and probe `v` for each (SQLite 3.51, checked with `EXPLAIN QUERY PLAN`), so a
+        /// large request's cost grew with the schedule. At 100 it seeks each shift by its key.
+        const UPDATE_CHUNK: usize = 100;
+
         /// Statements that run one after another as one unit of work. Where the driver takes
         /// several statements in one query they go to the database in one round trip (on
         /// SQLite each round trip is a hand-over to the connection's own thread and back, which
@@ -576,19 +582,36 @@ macro_rules! store_impl {
                 .changes
                 .iter()
                 .partition(|c| c.before.is_none_or(|b| (b.start, b.end) != (c.after.start, c.after.end)));
-            for chunk in reassigned.chunks(CHUNK) {
-                let q = batch.push("WITH v (id, owner) AS (");
+            // Each shift is found by its whole key as the plan saw it (schedule, start before the
+            // change, id): on SQLite that is the table's own order, one b-tree descent per shift
+            // instead of one through the id index and another into the table, whose depth grows
+            // with the schedule. The schedule id is a column of `v`, not a constant: given
+            // `shifts.schedule_id = constant`, SQLite's planner scanned the schedule's shifts and
+            // probed `v` for each. Each statement must change exactly its chunk's rows: a miss
+            // would mean the plan was made against a state that is not the stored one.
+            let missed = || StoreError::Corrupt("a changed shift was not found under its key".into());
+            let start_before = |c: &ShiftChange| micros(c.before.map_or(c.after.start, |b| b.start));
+            for chunk in reassigned.chunks(UPDATE_CHUNK) {
+                let q = batch.push_checked("WITH v (id, schedule_id, start_before, owner) AS (", Some((chunk.len() as u64, missed)));
                 q.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.shift_id.as_uuid()).push_bind(c.after.owner.map(|a| a.as_uuid()));
+                    row.push_bind(c.shift_id.as_uuid())
+                        .push_bind(schedule.id.as_uuid())
+                        .push_bind(start_before(c))
+                        .push_bind(c.after.owner.map(|a| a.as_uuid()));
                 });
                 q.push(") UPDATE shifts SET owner_agent_id = v.owner, version = ");
                 q.push_bind(version_i64(commit.record.version));
-                q.push(" FROM v WHERE shifts.id = v.id");
+                q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
             }
-            for chunk in moved.chunks(CHUNK) {
-                let q = batch.push("WITH v (id, owner, start_at, end_at) AS (");
+            for chunk in moved.chunks(UPDATE_CHUNK) {
+                let q = batch.push_checked(
+                    "WITH v (id, schedule_id, start_before, owner, start_at, end_at) AS (",
+                    Some((chunk.len() as u64, missed)),
+                );
                 q.push_values(chunk, |mut row, c| {
                     row.push_bind(c.shift_id.as_uuid())
+                        .push_bind(schedule.id.as_uuid())
+                        .push_bind(start_before(c))
                         .push_bind(c.after.owner.map(|a| a.as_uuid()))
                         .push_bind(micros(c.after.start))
                         .push_bind(micros(c.after.end));
@@ -597,7 +620,7 @@ macro_rules! store_impl {
                     ") UPDATE shifts SET owner_agent_id = v.owner, start_at = v.start_at, end_at = v.end_at, version = ",
                 );
                 q.push_bind(version_i64(commit.record.version));
-                q.push(" FROM v WHERE shifts.id = v.id");
+                q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
             }
             push_changes(batch, &commit.record, &commit.changes);
             push_events(batch, wanted, schedule.business_unit_id, commit.record.created_at, |w| {

@@ -183,6 +183,7 @@ conformance!(
     two_dispatchers_never_lease_the_same_delivery,
     expired_tokens_are_purged,
     shifts_stay_in_their_week,
+    a_request_larger_than_one_update_statement_applies_whole,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -246,6 +247,71 @@ async fn assert_replays(store: &Store, id: ScheduleId) -> Vec<VersionChanges> {
         "the current schedule differs from the replay of its history"
     );
     history
+}
+
+/// 150 swaps change 300 shifts: more than one `UPDATE shifts` statement of the commit holds.
+async fn a_request_larger_than_one_update_statement_applies_whole(store: Store) {
+    let scenario = rota_scenario::generate(&rota_scenario::Params {
+        business_unit: "Chicago".into(),
+        time_zone: rota_core::directory::Zone::parse("America/Chicago").unwrap(),
+        week_start: World::WEEK,
+        agents: 600,
+        seed: 3,
+    })
+    .unwrap();
+    store
+        .create_business_unit(&scenario.business_unit)
+        .await
+        .unwrap();
+    for mu in &scenario.management_units {
+        store.create_management_unit(mu).await.unwrap();
+    }
+    store.create_agents(&scenario.agents).await.unwrap();
+    let now = "2026-11-25T00:00:00Z".parse().unwrap();
+    let schedule = store
+        .import_schedule(&scenario.schedule, &ctx(now, "import"))
+        .await
+        .unwrap();
+    let (mut pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
+    pairs.truncate(150);
+    assert_eq!(
+        pairs.len(),
+        150,
+        "the scenario has too few interchangeable pairs"
+    );
+    let req = SwapRequest {
+        base: schedule.version_id(),
+        items: pairs
+            .iter()
+            .map(|&(a, b)| SwapItem {
+                agent_id: owners[&a],
+                original_shift_id: a,
+                new_shift_id: b,
+                reason_code: ReasonCode::Preference,
+                counterpart_agent_id: Some(owners[&b]),
+            })
+            .collect(),
+        effective_date: None,
+        mode: SwapMode::Atomic,
+        scope: ConflictScope::Shifts,
+    };
+    let result = store.apply_swaps(&req, &ctx(now, "big")).await.unwrap();
+    assert!(
+        result.outcomes.iter().all(ItemOutcome::is_applied),
+        "{:?}",
+        result.outcomes.iter().find(|o| !o.is_applied())
+    );
+    assert_eq!(result.committed.unwrap().change_count, 300);
+    let after: BTreeMap<ShiftId, Option<AgentId>> = all_shifts(&store, schedule.id)
+        .await
+        .into_iter()
+        .map(|s| (s.id, s.owner))
+        .collect();
+    for (a, b) in &pairs {
+        assert_eq!(after[a], Some(owners[b]));
+        assert_eq!(after[b], Some(owners[a]));
+    }
+    assert_replays(&store, schedule.id).await;
 }
 
 async fn an_imported_week_reads_back_as_version_1(store: Store) {
