@@ -33,6 +33,8 @@ pub struct BenchArgs {
     pub out: std::path::PathBuf,
     /// Portal rates (actions per second) for part 3.
     pub portal_rates: Vec<f64>,
+    /// One-way network delay between the batch and the service in part 3.
+    pub network_delay_ms: u64,
     pub seed: u64,
 }
 
@@ -387,6 +389,7 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
             portal_rate: rate,
             seed: args.seed,
             retry_delay: Duration::from_millis(20),
+            network_delay: Duration::from_millis(args.network_delay_ms),
             database_url: None,
         };
         let mut sink = Vec::new();

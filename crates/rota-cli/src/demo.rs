@@ -38,6 +38,8 @@ pub struct DemoArgs {
     pub seed: u64,
     /// The user's fixed retry delay, scaled down (theirs was 2 s).
     pub retry_delay: Duration,
+    /// One-way delay of the network between the batch and the service (`link`); zero: none.
+    pub network_delay: Duration,
     /// `None`: SQLite files in a temporary directory.
     pub database_url: Option<String>,
 }
@@ -85,6 +87,8 @@ pub struct Tally {
     pub stale: u64,
     pub rejected: u64,
     pub failed: u64,
+    /// Of the failed, those whose request was still answered 409 when its attempts ran out.
+    pub failed_on_conflict: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -295,8 +299,17 @@ async fn run_one(
     let app = rota_server::Application::with_store(config, store.clone(), Arc::new(SystemClock))
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    let base = Client::new(&format!("http://{}", app.local_addr()?));
+    let addr = app.local_addr()?;
+    let base = Client::new(&format!("http://{addr}"));
     let stop = CancellationToken::new();
+    // The batch crosses the network to the service; the portal's pace is its rate, wherever
+    // its users sit.
+    let batch_base = if args.network_delay.is_zero() {
+        base.clone()
+    } else {
+        let link = crate::link::start(addr, args.network_delay, stop.clone()).await?;
+        Client::new(&format!("http://{link}"))
+    };
     let server = tokio::spawn(app.run_until_stopped(stop.clone()));
 
     let bu = scenario.business_unit.id;
@@ -318,7 +331,7 @@ async fn run_one(
         agents.insert(*id, client(store, &base, Role::Agent, bu, Some(*id)).await?);
     }
     let clients = Clients {
-        batch: client(store, &base, Role::Integration, bu, None).await?,
+        batch: client(store, &batch_base, Role::Integration, bu, None).await?,
         supervisor: client(store, &base, Role::Supervisor, bu, None).await?,
         agents,
     };
@@ -415,6 +428,7 @@ async fn strict_batches(
                     t.conflicts += 1;
                     if attempt >= max_attempts {
                         t.failed += n;
+                        t.failed_on_conflict += n;
                         break;
                     }
                     t.retries += 1;
@@ -831,18 +845,44 @@ pub fn conclusion(reports: &[RunReport]) -> String {
     ) else {
         return String::new();
     };
+    // Why a whole-schedule strategy lost swaps, in the terms of what happened in this run.
+    let causes = |t: &Tally| {
+        let mut causes = Vec::new();
+        if t.failed_on_conflict > 0 {
+            causes.push(format!("{} to 409s", t.failed_on_conflict));
+        }
+        let with_rejected = t.failed + t.rejected - t.failed_on_conflict;
+        if with_rejected > 0 {
+            causes.push(format!(
+                "{with_rejected} to atomic requests refused because {} swap(s) in them broke a rule after a portal change",
+                t.rejected
+            ));
+        }
+        if causes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", causes.join(", "))
+        }
+    };
     let mut text = format!(
         "With the portal committing {} version(s) during the batch, the user's setup got 409 on {:.1}% of its requests and \
-         lost {} of {} swaps: retrying the same payload with a stale version can never succeed. ",
+         lost {} of {} swaps{}",
         user.portal_commits,
         share(user.tally.conflicts, user.tally.requests),
         user.tally.failed + user.tally.rejected,
         user.tally.applied + user.tally.failed + user.tally.rejected + user.tally.stale,
+        causes(&user.tally),
     );
+    text.push_str(if user.tally.failed_on_conflict > 0 {
+        ": sending the same payload again with a stale version can never succeed. "
+    } else {
+        ". "
+    });
     text.push_str(&format!(
-        "The report's advice (refresh, back off) got {} swaps through and failed {}, at the cost of {} retries and {:.2} s. ",
+        "The report's advice (refresh, back off) got {} swaps through and failed {}{}, at the cost of {} retries and {:.2} s. ",
         advice.tally.applied,
         advice.tally.failed + advice.tally.rejected,
+        causes(&advice.tally),
         advice.tally.retries,
         advice.wall.as_secs_f64()
     ));
@@ -874,6 +914,7 @@ mod tests {
             portal_rate: 20.0,
             seed: 7,
             retry_delay: Duration::from_millis(5),
+            network_delay: Duration::from_millis(2),
             database_url: None,
         }
         .quick();

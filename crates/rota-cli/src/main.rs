@@ -14,6 +14,7 @@ use rota_store::Store;
 mod batch;
 mod bench;
 mod demo;
+mod link;
 
 /// The allocator of the whole process. The write path clones and drops many small values
 /// (shifts, agents, statement arguments) beside a large long-lived cache; the system allocator
@@ -73,6 +74,10 @@ enum Command {
         /// Portal actions per second for the strategy runs (the first is the idle baseline).
         #[arg(long, value_delimiter = ',', default_value = "0,2,10")]
         portal_rates: Vec<f64>,
+        /// One-way network delay in milliseconds between the batch and the service in the
+        /// strategy runs, as `rota demo --network-delay-ms`.
+        #[arg(long, default_value_t = 10)]
+        network_delay_ms: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -122,6 +127,10 @@ struct DemoCli {
     /// The user's fixed retry delay in milliseconds (theirs was 2,000; scaled down).
     #[arg(long, default_value_t = 20)]
     retry_delay_ms: u64,
+    /// One-way network delay in milliseconds between the batch and the service, as between
+    /// the user's site and their cloud region (0: none).
+    #[arg(long, default_value_t = 10)]
+    network_delay_ms: u64,
     /// A run of under 30 seconds: fewer agents and swaps.
     #[arg(long)]
     quick: bool,
@@ -223,6 +232,7 @@ async fn main() -> Result<()> {
             seconds,
             out,
             portal_rates,
+            network_delay_ms,
             seed,
         } => {
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
@@ -230,6 +240,7 @@ async fn main() -> Result<()> {
                 seconds,
                 out,
                 portal_rates,
+                network_delay_ms,
                 seed,
             };
             bench::run(&args, &mut std::io::stdout()).await?;
@@ -243,6 +254,7 @@ async fn main() -> Result<()> {
                 portal_rate: args.portal_rate,
                 seed: args.seed,
                 retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
+                network_delay: std::time::Duration::from_millis(args.network_delay_ms),
                 database_url: args.database_url,
             };
             if args.quick {
