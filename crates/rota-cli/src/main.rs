@@ -401,15 +401,7 @@ async fn store_scenario(
         ),
         other => anyhow::Error::new(other),
     };
-    store
-        .create_business_unit(&s.business_unit)
-        .await
-        .map_err(exists)?;
-    for mu in &s.management_units {
-        store.create_management_unit(mu).await?;
-    }
-    store.create_agents(&s.agents).await?;
-    let mut schedule = store.import_schedule(&s.schedule, ctx).await?;
+    let mut schedule = rota_scenario::store(store, s, ctx).await.map_err(exists)?;
     if publish {
         schedule = store.publish(schedule.id, ctx).await?;
     }

@@ -14,7 +14,9 @@ use rota_core::directory::{
     Skill, Zone,
 };
 use rota_core::ids::{AgentId, BusinessUnitId, ManagementUnitId, ScheduleId, ShiftId};
-use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, ShiftError, TimeWindow};
+use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, ShiftError, TimeWindow};
+use rota_core::store::{DirectoryStore, ScheduleStore, StoreResult};
+use rota_core::version::CommitContext;
 use uuid::Uuid;
 
 /// What to generate.
@@ -227,6 +229,21 @@ pub fn interchangeable_pairs(
         }
     }
     (pairs, owners)
+}
+
+/// Stores `scenario` through any store: its business unit, management units and agents, then
+/// its week as version 1. Answers the imported schedule.
+pub async fn store<S: DirectoryStore + ScheduleStore>(
+    store: &S,
+    scenario: &Scenario,
+    ctx: &CommitContext,
+) -> StoreResult<Schedule> {
+    store.create_business_unit(&scenario.business_unit).await?;
+    for mu in &scenario.management_units {
+        store.create_management_unit(mu).await?;
+    }
+    store.create_agents(&scenario.agents).await?;
+    store.import_schedule(&scenario.schedule, ctx).await
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use rota_core::clock::FixedClock;
 use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
 use rota_core::directory::Zone;
 use rota_core::ids::{AgentId, ShiftId};
-use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::store::ScheduleStore;
 use rota_core::version::{CommitContext, ScheduleVersionId};
 use rota_server::{Application, Config};
 use rota_store::{Durability, SqliteStore, Store};
@@ -59,17 +59,7 @@ async fn setup(
         seed: 7,
     })
     .unwrap();
-    let ctx = context();
-    store
-        .create_business_unit(&scenario.business_unit)
-        .await
-        .unwrap();
-    for mu in &scenario.management_units {
-        store.create_management_unit(mu).await.unwrap();
-    }
-    store.create_agents(&scenario.agents).await.unwrap();
-    let schedule = store
-        .import_schedule(&scenario.schedule, &ctx)
+    let schedule = rota_scenario::store(store, &scenario, &context())
         .await
         .unwrap();
     // The import's log is copied into the database before measuring, not during it.

@@ -16,7 +16,7 @@ use jiff::civil::date;
 use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
 use rota_core::directory::Zone;
 use rota_core::ids::{AgentId, ShiftId};
-use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::store::ScheduleStore;
 use rota_core::version::{CommitContext, ScheduleVersionId};
 use rota_scenario::Params;
 use rota_store::{Durability, PgStore, SqliteStore, Store};
@@ -54,18 +54,7 @@ impl Bench {
             now: "2026-11-25T00:00:00Z".parse().unwrap(),
             idempotency: None,
         };
-        store
-            .create_business_unit(&scenario.business_unit)
-            .await
-            .unwrap();
-        for mu in &scenario.management_units {
-            store.create_management_unit(mu).await.unwrap();
-        }
-        store.create_agents(&scenario.agents).await.unwrap();
-        let schedule = store
-            .import_schedule(&scenario.schedule, &ctx)
-            .await
-            .unwrap();
+        let schedule = rota_scenario::store(&store, &scenario, &ctx).await.unwrap();
         if subscribed {
             use rota_core::store::WebhookStore;
             use rota_core::webhook::{EventType, NewSubscription, Subscription};

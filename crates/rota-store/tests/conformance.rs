@@ -259,17 +259,8 @@ async fn a_request_larger_than_one_update_statement_applies_whole(store: Store) 
         seed: 3,
     })
     .unwrap();
-    store
-        .create_business_unit(&scenario.business_unit)
-        .await
-        .unwrap();
-    for mu in &scenario.management_units {
-        store.create_management_unit(mu).await.unwrap();
-    }
-    store.create_agents(&scenario.agents).await.unwrap();
     let now = "2026-11-25T00:00:00Z".parse().unwrap();
-    let schedule = store
-        .import_schedule(&scenario.schedule, &ctx(now, "import"))
+    let schedule = rota_scenario::store(&store, &scenario, &ctx(now, "import"))
         .await
         .unwrap();
     let (mut pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
