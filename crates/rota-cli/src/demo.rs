@@ -89,6 +89,8 @@ pub struct Tally {
     pub failed: u64,
     /// Of the failed, those whose request was still answered 409 when its attempts ran out.
     pub failed_on_conflict: u64,
+    /// Of the failed, valid swaps of atomic requests refused because another item was rejected.
+    pub failed_with_rejected: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -458,6 +460,9 @@ async fn strict_batches(
                         .unwrap_or(0);
                     t.rejected += rejected;
                     t.failed += n - rejected;
+                    if rejected > 0 {
+                        t.failed_with_rejected += n - rejected;
+                    }
                     break;
                 }
             }
@@ -851,12 +856,16 @@ pub fn conclusion(reports: &[RunReport]) -> String {
         if t.failed_on_conflict > 0 {
             causes.push(format!("{} to 409s", t.failed_on_conflict));
         }
-        let with_rejected = t.failed + t.rejected - t.failed_on_conflict;
-        if with_rejected > 0 {
+        if t.rejected > 0 {
             causes.push(format!(
-                "{with_rejected} to atomic requests refused because {} swap(s) in them broke a rule after a portal change",
+                "{} to atomic requests refused because {} swap(s) in them broke a rule after a portal change",
+                t.rejected + t.failed_with_rejected,
                 t.rejected
             ));
+        }
+        let other = t.failed - t.failed_on_conflict - t.failed_with_rejected;
+        if other > 0 {
+            causes.push(format!("{other} to other errors"));
         }
         if causes.is_empty() {
             String::new()
