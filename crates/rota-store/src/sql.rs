@@ -48,9 +48,10 @@ macro_rules! store_impl {
         const CHUNK: usize = 500;
 
         /// Rows per `UPDATE shifts … FROM v`. Without table statistics SQLite's planner guesses
-        /// the shift table's size; from about 250 rows in `v` on it chose to scan the schedule's
-        /// shifts and probe `v` for each (SQLite 3.51, checked with `EXPLAIN QUERY PLAN`), so a
-        /// large request's cost grew with the schedule. At 100 it seeks each shift by its key.
+        /// the shift table's size; from about 250 rows in `v` on it chose to scan the whole
+        /// shift table and probe `v` for each row (SQLite 3.51, checked with `EXPLAIN QUERY
+        /// PLAN`), so a large request's cost grew with the schedule. At 100 it seeks each shift
+        /// by its key.
         const UPDATE_CHUNK: usize = 100;
 
         /// Statements that run one after another as one unit of work. Where the driver takes
@@ -591,36 +592,29 @@ macro_rules! store_impl {
             // would mean the plan was made against a state that is not the stored one.
             let missed = || StoreError::Corrupt("a changed shift was not found under its key".into());
             let start_before = |c: &ShiftChange| micros(c.before.map_or(c.after.start, |b| b.start));
-            for chunk in reassigned.chunks(UPDATE_CHUNK) {
-                let q = batch.push_checked("WITH v (id, schedule_id, start_before, owner) AS (", Some((chunk.len() as u64, missed)));
-                q.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.shift_id.as_uuid())
-                        .push_bind(schedule.id.as_uuid())
-                        .push_bind(start_before(c))
-                        .push_bind(c.after.owner.map(|a| a.as_uuid()));
-                });
-                q.push(") UPDATE shifts SET owner_agent_id = v.owner, version = ");
-                q.push_bind(version_i64(commit.record.version));
-                q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
-            }
-            for chunk in moved.chunks(UPDATE_CHUNK) {
-                let q = batch.push_checked(
-                    "WITH v (id, schedule_id, start_before, owner, start_at, end_at) AS (",
-                    Some((chunk.len() as u64, missed)),
-                );
-                q.push_values(chunk, |mut row, c| {
-                    row.push_bind(c.shift_id.as_uuid())
-                        .push_bind(schedule.id.as_uuid())
-                        .push_bind(start_before(c))
-                        .push_bind(c.after.owner.map(|a| a.as_uuid()))
-                        .push_bind(micros(c.after.start))
-                        .push_bind(micros(c.after.end));
-                });
-                q.push(
-                    ") UPDATE shifts SET owner_agent_id = v.owner, start_at = v.start_at, end_at = v.end_at, version = ",
-                );
-                q.push_bind(version_i64(commit.record.version));
-                q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
+            for (changes, moves) in [(&reassigned, false), (&moved, true)] {
+                for chunk in changes.chunks(UPDATE_CHUNK) {
+                    let (columns, set) = if moves {
+                        ("WITH v (id, schedule_id, start_before, owner, start_at, end_at) AS (",
+                         ") UPDATE shifts SET owner_agent_id = v.owner, start_at = v.start_at, end_at = v.end_at, version = ")
+                    } else {
+                        ("WITH v (id, schedule_id, start_before, owner) AS (",
+                         ") UPDATE shifts SET owner_agent_id = v.owner, version = ")
+                    };
+                    let q = batch.push_checked(columns, Some((chunk.len() as u64, missed)));
+                    q.push_values(chunk.iter(), |mut row, c| {
+                        row.push_bind(c.shift_id.as_uuid())
+                            .push_bind(schedule.id.as_uuid())
+                            .push_bind(start_before(c))
+                            .push_bind(c.after.owner.map(|a| a.as_uuid()));
+                        if moves {
+                            row.push_bind(micros(c.after.start)).push_bind(micros(c.after.end));
+                        }
+                    });
+                    q.push(set);
+                    q.push_bind(version_i64(commit.record.version));
+                    q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
+                }
             }
             push_changes(batch, &commit.record, &commit.changes);
             push_events(batch, wanted, schedule.business_unit_id, commit.record.created_at, |w| {
