@@ -2,40 +2,42 @@
 //!
 //! 1. Swap throughput and request latency (p50, p99) of the store alone and of the HTTP
 //!    endpoint (8 concurrent clients over loopback), batch sizes 1, 10, 50 and 200.
+//!    With `--database-url postgres://…` the HTTP endpoint runs on PostgreSQL, and with
+//!    `--nodes N` as one node and as N nodes on that database, in the same run.
 //! 2. The store on a 100-agent and a 10,000-agent schedule (50-swap requests).
-//! 3. The weekly batch of `rota demo` with the portal idle, slow and busy, for each of the
-//!    three strategies: 409 rate, failed swaps, retries, throughput, wall time.
+//! 3. The weekly batch of `rota demo` with the portal idle, slow and busy, for each of its
+//!    strategies: 409 rate, failed swaps, retries, throughput, wall time.
 //!
 //! Writes `bench.json`, `bench.md` and `bench.svg` (the third part as a chart) to `--out`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::{CallOptions, Client};
 use rota_core::auth::Role;
-use rota_core::clock::SystemClock;
 use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
 use rota_core::ids::{AgentId, ShiftId};
 use rota_core::version::{CommitContext, ScheduleVersionId};
+use rota_demo::{Cluster, Database, DemoArgs, Strategy, share};
 use rota_store::{Durability, SqliteStore, Store};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
-
-use crate::demo::{self, DemoArgs, Strategy, share};
 
 #[derive(Debug, Clone)]
 pub struct BenchArgs {
     /// Per throughput measurement.
     pub seconds: f64,
     pub out: std::path::PathBuf,
-    /// Portal rates (actions per second) for part 3.
+    /// Portal rates (versions committed per second) for part 3.
     pub portal_rates: Vec<f64>,
     /// One-way network delay between the batch and the service in part 3.
     pub network_delay_ms: u64,
     pub seed: u64,
+    /// `postgres://…`: the HTTP part on PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// With more than one, the HTTP part runs as one node and as this many on the database.
+    pub nodes: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,15 +92,20 @@ struct Week {
 async fn week(dir: &std::path::Path, name: &str, agents: usize, seed: u64) -> Result<Week> {
     let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
     let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await?);
+    seed_week(store, agents, seed).await
+}
+
+/// Generates a week of `agents` and loads it into `store`, published.
+async fn seed_week(store: Store, agents: usize, seed: u64) -> Result<Week> {
     let zone = rota_core::directory::Zone::parse("America/Chicago")?;
     let scenario = rota_scenario::generate(&rota_scenario::Params {
         business_unit: "Chicago".into(),
         time_zone: zone.clone(),
-        week_start: crate::next_monday(&zone)?,
+        week_start: rota_demo::next_monday(&zone)?,
         agents,
         seed,
     })?;
-    let schedule = crate::store_scenario(&store, &scenario, &context(), true).await?;
+    let schedule = rota_demo::load(&store, &scenario, &context(), true).await?;
     let (pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
     Ok(Week {
         store,
@@ -285,31 +292,66 @@ impl Run {
     }
 }
 
-/// The HTTP endpoint: the service in-process, `CLIENTS` concurrent clients over loopback, each
-/// swapping its own pairs.
-async fn over_http(w: &mut Week, agents: usize, batch: usize, seconds: f64) -> Result<Throughput> {
-    let config = rota_server::Config {
-        listen: "127.0.0.1:0".parse()?,
-        max_swap_items: 1000,
-        rate_limit_per_minute: 10_000_000,
-        rate_limit_burst: 1_000_000,
-        ..rota_server::Config::default()
-    };
-    let app = rota_server::Application::with_store(config, w.store.clone(), Arc::new(SystemClock))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let base = Client::new(&format!("http://{}", app.local_addr()?));
-    let stop = CancellationToken::new();
-    // Not `run_until_stopped`'s store close: the week is measured again afterwards.
-    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
+/// The HTTP endpoint: the service in-process as `nodes` nodes on `db`, `CLIENTS` concurrent
+/// clients over loopback spread over the nodes, each swapping its own pairs.
+async fn over_http(
+    db: &Database,
+    name: &str,
+    nodes: usize,
+    agents: usize,
+    batch: usize,
+    seed: u64,
+    seconds: f64,
+) -> Result<Throughput> {
+    let mut cluster = Cluster::open(db, name, nodes).await?;
+    let measured = async {
+        let mut w = seed_week(cluster.stores[0].clone(), agents, seed).await?;
+        cluster
+            .serve(&rota_server::Config {
+                listen: "127.0.0.1:0".parse()?,
+                max_swap_items: 1000,
+                rate_limit_per_minute: 10_000_000,
+                rate_limit_burst: 1_000_000,
+                ..rota_server::Config::default()
+            })
+            .await?;
+        let target = format!(
+            "http, {} node{} on {} ({CLIENTS} clients)",
+            nodes,
+            if nodes == 1 { "" } else { "s" },
+            w.store.backend()
+        );
+        let latencies = clients(&mut w, &cluster, batch, seconds).await?;
+        Ok::<_, anyhow::Error>((target, latencies))
+    }
+    .await;
+    cluster.shut_down().await;
+    let (target, (latencies, swaps, elapsed)) = measured?;
+    Ok(summarise(&target, agents, batch, latencies, swaps, elapsed))
+}
+
+/// `CLIENTS` clients, client `i` on node `i % nodes`, for `seconds`: the latencies, the swaps
+/// applied and the time taken.
+async fn clients(
+    w: &mut Week,
+    cluster: &Cluster,
+    batch: usize,
+    seconds: f64,
+) -> Result<(Vec<Duration>, u64, Duration)> {
+    let bases: Vec<Client> = cluster
+        .addrs
+        .iter()
+        .map(|a| Client::new(&format!("http://{a}")))
+        .collect();
     let c = rota_server::auth::create_client(&w.store, Role::Integration, None, None).await?;
-    let token = base.token(&c.client_id, &c.client_secret).await?;
-    let client = base.with_bearer(&token.access_token);
+    let token = bases[0].token(&c.client_id, &c.client_secret).await?;
     w.split(CLIENTS);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for group in w.groups.clone() {
-        let client = client.clone();
+    for (i, group) in w.groups.clone().into_iter().enumerate() {
+        let client = bases[i % bases.len()]
+            .clone()
+            .with_bearer(&token.access_token);
         let mut owners = w.owners.clone();
         let mut base = w.base.to_string();
         tasks.spawn(async move {
@@ -351,17 +393,7 @@ async fn over_http(w: &mut Week, agents: usize, batch: usize, seconds: f64) -> R
         latencies.extend(l);
         swaps += s;
     }
-    let elapsed = started.elapsed();
-    stop.cancel();
-    let _ = server.await;
-    Ok(summarise(
-        "http (8 clients)",
-        agents,
-        batch,
-        latencies,
-        swaps,
-        elapsed,
-    ))
+    Ok((latencies, swaps, started.elapsed()))
 }
 
 pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<BenchReport> {
@@ -369,13 +401,20 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
     let dir = std::env::temp_dir().join(format!("rota-bench-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut throughput = Vec::new();
+    let db = Database::new(args.database_url.as_deref(), &dir)?;
+    let mut node_counts = vec![1];
+    if args.nodes > 1 {
+        node_counts.push(args.nodes);
+    }
     for batch in [1usize, 10, 50, 200] {
-        // A fresh week per batch size and target: the server closes its store when stopped.
         let mut w = week(&dir, &format!("store-{batch}"), 2000, args.seed).await?;
         throughput.push(store_alone(&mut w, 2000, batch, args.seconds).await?);
         w.store.close().await;
-        let mut w = week(&dir, &format!("http-{batch}"), 2000, args.seed).await?;
-        throughput.push(over_http(&mut w, 2000, batch, args.seconds).await?);
+        for &nodes in &node_counts {
+            let name = format!("http{batch}x{nodes}");
+            throughput
+                .push(over_http(&db, &name, nodes, 2000, batch, args.seed, args.seconds).await?);
+        }
         writeln!(out, "measured batch size {batch}")?;
     }
     let schedule_size = by_schedule_size(&dir, args.seed, args.seconds).await?;
@@ -386,14 +425,15 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
             agents: 2000,
             swaps: 2000,
             batch_size: 50,
-            portal_rate: rate,
+            portal_rate: Some(rate),
             seed: args.seed,
             retry_delay: Duration::from_millis(20),
             network_delay: Duration::from_millis(args.network_delay_ms),
             database_url: None,
+            nodes: 1,
         };
         let mut sink = Vec::new();
-        for r in demo::run(&demo, &mut sink).await? {
+        for r in rota_demo::run(&demo, &mut sink).await? {
             let t = &r.tally;
             strategies.push(StrategyRun {
                 strategy: r.strategy.label().into(),
@@ -557,7 +597,7 @@ fn chart(r: &BenchReport, path: &std::path::Path) -> Result<()> {
         ("failed swaps", |x| x.failed as f64),
         ("batch throughput, swaps/s", |x| x.swaps_per_second),
     ];
-    let colors = [RED, BLUE, GREEN];
+    let colors = [RED, MAGENTA, BLUE, GREEN];
     for (panel, (title, metric)) in panels.iter().zip(metrics) {
         let max_y = r.strategies.iter().map(metric).fold(1.0, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(panel)
@@ -569,7 +609,7 @@ fn chart(r: &BenchReport, path: &std::path::Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         chart
             .configure_mesh()
-            .x_desc("portal actions per second")
+            .x_desc("portal versions per second")
             .draw()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for (strategy, color) in Strategy::ALL.into_iter().zip(colors) {

@@ -6,15 +6,13 @@ use clap::{Parser, Subcommand};
 use jiff::civil::Date;
 use rota_core::directory::Zone;
 use rota_core::schedule::Schedule;
-use rota_core::store::{DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, StoreError};
+use rota_core::store::{DirectoryStore, PageRequest, ScheduleStore, ShiftFilter};
 use rota_core::version::CommitContext;
 use rota_scenario::{Params, Scenario};
 use rota_store::Store;
 
 mod batch;
 mod bench;
-mod demo;
-mod link;
 
 /// The allocator of the whole process. The write path clones and drops many small values
 /// (shifts, agents, statement arguments) beside a large long-lived cache; the system allocator
@@ -71,15 +69,25 @@ enum Command {
         /// Where bench.json, bench.md and bench.svg go.
         #[arg(long, default_value = "bench-results")]
         out: std::path::PathBuf,
-        /// Portal actions per second for the strategy runs (the first is the idle baseline).
+        /// Versions the portal commits per second in the strategy runs (the first is the idle
+        /// baseline).
         #[arg(long, value_delimiter = ',', default_value = "0,2,10")]
         portal_rates: Vec<f64>,
         /// One-way network delay in milliseconds between the batch and the service in the
         /// strategy runs, as `rota demo --network-delay-ms`.
         #[arg(long, default_value_t = 10)]
         network_delay_ms: u64,
+        /// Random seed of the generated weeks.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// postgres://… to measure the HTTP endpoint on PostgreSQL (a fresh schema per
+        /// measurement); SQLite otherwise.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Also measure the HTTP endpoint as this many nodes sharing the database (needs
+        /// --database-url postgres://…), beside one node in the same run.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// Manage OAuth clients.
     Clients {
@@ -112,32 +120,42 @@ struct CreateClientArgs {
 
 #[derive(clap::Args)]
 struct DemoCli {
-    #[arg(long, default_value_t = 2000)]
+    /// Agents in the generated Chicago week.
+    #[arg(long, default_value_t = 10_000)]
     agents: usize,
     /// Swaps in the weekly batch (at most about one per agent: pairs of same-time shifts).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 20_000)]
     swaps: usize,
+    /// Swaps per request, as the user's `batch_size`.
     #[arg(long, default_value_t = 50)]
     batch_size: usize,
-    /// Portal actions per second (pickups, releases, trades, supervisor edits).
-    #[arg(long, default_value_t = 2.0)]
-    portal_rate: f64,
+    /// Schedule versions the portal commits per second (pickups, releases, approved trades,
+    /// supervisor edits). Default: set from the measured round trip, so that the user's setup
+    /// expects the report's ~15% of requests answered 409.
+    #[arg(long)]
+    portal_rate: Option<f64>,
+    /// Random seed of the data and of the portal's choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// The user's fixed retry delay in milliseconds (theirs was 2,000; scaled down).
     #[arg(long, default_value_t = 20)]
     retry_delay_ms: u64,
     /// One-way network delay in milliseconds between the batch and the service, as between
-    /// the user's site and their cloud region (0: none).
-    #[arg(long, default_value_t = 10)]
+    /// the user's site in Chicago and their cloud region, us-east-2 in Ohio (0: none).
+    #[arg(long, default_value_t = 3)]
     network_delay_ms: u64,
-    /// A run of under 30 seconds: fewer agents and swaps.
+    /// A run of a few seconds: 600 agents and swaps.
     #[arg(long)]
     quick: bool,
     /// postgres://… to run on PostgreSQL (a fresh schema per run); SQLite files in a
     /// temporary directory otherwise.
     #[arg(long, env = "ROTA_DATABASE_URL")]
     database_url: Option<String>,
+    /// Nodes of the service sharing the database, each with its own pool, webhook dispatcher
+    /// and rate limiter; the batch and the portal are spread over them (more than one needs
+    /// --database-url postgres://…).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[derive(clap::Args)]
@@ -234,20 +252,25 @@ async fn main() -> Result<()> {
             portal_rates,
             network_delay_ms,
             seed,
+            database_url,
+            nodes,
         } => {
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
+            anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
             let args = bench::BenchArgs {
                 seconds,
                 out,
                 portal_rates,
                 network_delay_ms,
                 seed,
+                database_url,
+                nodes,
             };
             bench::run(&args, &mut std::io::stdout()).await?;
             Ok(())
         }
         Command::Demo(args) => {
-            let mut demo = demo::DemoArgs {
+            let mut demo = rota_demo::DemoArgs {
                 agents: args.agents,
                 swaps: args.swaps,
                 batch_size: args.batch_size,
@@ -256,15 +279,20 @@ async fn main() -> Result<()> {
                 retry_delay: std::time::Duration::from_millis(args.retry_delay_ms),
                 network_delay: std::time::Duration::from_millis(args.network_delay_ms),
                 database_url: args.database_url,
+                nodes: args.nodes,
             };
             if args.quick {
                 demo = demo.quick();
             }
             anyhow::ensure!(
-                demo.agents > 0 && demo.swaps > 0 && demo.batch_size > 0,
-                "--agents, --swaps and --batch-size must be at least 1"
+                demo.agents > 0 && demo.swaps > 0 && demo.batch_size > 0 && demo.nodes > 0,
+                "--agents, --swaps, --batch-size and --nodes must be at least 1"
             );
-            demo::run(&demo, &mut std::io::stdout()).await?;
+            anyhow::ensure!(
+                demo.portal_rate.is_none_or(|r| r.is_finite() && r >= 0.0),
+                "--portal-rate must be a number of versions per second, 0 or more"
+            );
+            rota_demo::run(&demo, &mut std::io::stdout()).await?;
             Ok(())
         }
     }
@@ -358,7 +386,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
     let zone = Zone::parse(&args.time_zone)?;
     let week_start = match args.week {
         Some(week) => week,
-        None => next_monday(&zone)?,
+        None => rota_demo::next_monday(&zone)?,
     };
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
     let scenario = rota_scenario::generate(&Params {
@@ -377,7 +405,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
         now: jiff::Timestamp::now(),
         idempotency: None,
     };
-    let schedule = store_scenario(&store, &scenario, &ctx, args.publish).await?;
+    let schedule = rota_demo::load(&store, &scenario, &ctx, args.publish).await?;
     let out = serde_json::json!({
         "businessUnitId": scenario.business_unit.id,
         "scheduleId": schedule.id,
@@ -387,36 +415,6 @@ async fn seed(args: SeedArgs) -> Result<()> {
     });
     println!("{out}");
     summarise(&store, &scenario, &schedule).await
-}
-
-async fn store_scenario(
-    store: &Store,
-    s: &Scenario,
-    ctx: &CommitContext,
-    publish: bool,
-) -> Result<Schedule> {
-    let exists = |e: StoreError| match e {
-        StoreError::AlreadyExists(_) => anyhow::anyhow!(
-            "this database already holds the data of this --seed; pick another --seed or database"
-        ),
-        other => anyhow::Error::new(other),
-    };
-    let mut schedule = rota_scenario::store(store, s, ctx).await.map_err(exists)?;
-    if publish {
-        schedule = store.publish(schedule.id, ctx).await?;
-    }
-    // A large week leaves tens of MB of log behind; copied now, not under what runs next.
-    if let Store::Sqlite(sqlite) = store {
-        sqlite.checkpoint().await?;
-    }
-    Ok(schedule)
-}
-
-fn next_monday(zone: &Zone) -> Result<Date> {
-    let today = zone.local_date(jiff::Timestamp::now());
-    let ahead = i64::from(7 - today.weekday().to_monday_zero_offset()) % 7;
-    let ahead = if ahead == 0 { 7 } else { ahead };
-    Ok(today.checked_add(jiff::Span::new().days(ahead))?)
 }
 
 /// A human summary of what was stored, read back from the store.

@@ -62,6 +62,22 @@ impl PgStore {
         &self.pool
     }
 
+    /// Drops `schema` and everything in it, on a connection of its own (the stores that used
+    /// it may have closed their pools already): how a demo or bench run on a fresh schema of
+    /// [`PgStore::connect`] cleans up.
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), rota_core::store::StoreError> {
+        let ident = schema.replace('"', "\"\"");
+        let pool = PgPool::connect(url).await.map_err(db_error)?;
+        let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{ident}\" CASCADE"
+        )))
+        .execute(&pool)
+        .await
+        .map_err(db_error);
+        pool.close().await;
+        dropped.map(|_| ())
+    }
+
     async fn begin_write(
         &self,
     ) -> Result<WriteTx<Transaction<'static, Postgres>>, rota_core::store::StoreError> {

@@ -86,6 +86,10 @@ async fn sqlite() -> Store {
 /// A set but unreachable database fails the test: CI must not pass by skipping.
 async fn postgres() -> Option<(Store, String)> {
     let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("ROTA_REQUIRE_POSTGRES").is_none(),
+            "ROTA_REQUIRE_POSTGRES is set: the PostgreSQL case must run, set ROTA_TEST_DATABASE_URL"
+        );
         eprintln!("skipped on PostgreSQL: ROTA_TEST_DATABASE_URL is not set");
         return None;
     };

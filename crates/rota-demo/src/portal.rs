@@ -1,0 +1,316 @@
+//! The self-service portal during the publish window: agents with their own tokens release and
+//! pick up shifts, trade same-time shifts and save their availability; a supervisor approves
+//! trades and moves open shifts. It runs at a set pace of committed schedule versions, since a
+//! committed version, not a click, is what makes a whole-schedule version stale.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rota_client::{CallOptions, Client};
+use rota_core::command::ItemOutcome;
+use rota_core::directory::AvailabilityDoc;
+use rota_core::ids::{AgentId, ShiftId};
+use rota_scenario::Scenario;
+use tokio_util::sync::CancellationToken;
+
+/// What the portal knows of the week at the start, and how it picks actions.
+#[derive(Clone)]
+pub struct PortalPlan {
+    /// Owned shifts by owner (the portal's agents release these).
+    owned: HashMap<AgentId, Vec<ShiftId>>,
+    open: Vec<ShiftId>,
+    /// Pairs with the same window and skill, owned by two agents: safe trades.
+    tradeable: Vec<(ShiftId, ShiftId, AgentId, AgentId)>,
+    /// Open shifts and their windows, for supervisor moves.
+    moves: Vec<(ShiftId, jiff::Timestamp, jiff::Timestamp)>,
+    availability: HashMap<AgentId, AvailabilityDoc>,
+}
+
+impl PortalPlan {
+    pub fn new(s: &Scenario, tradeable: &[(ShiftId, ShiftId)]) -> Self {
+        let mut owned: HashMap<AgentId, Vec<ShiftId>> = HashMap::new();
+        let mut open = Vec::new();
+        let mut moves = Vec::new();
+        for shift in &s.schedule.shifts {
+            match shift.owner {
+                Some(o) => owned.entry(o).or_default().push(shift.id),
+                None => {
+                    open.push(shift.id);
+                    moves.push((shift.id, shift.window.start(), shift.window.end()));
+                }
+            }
+        }
+        let owners: HashMap<ShiftId, AgentId> = s
+            .schedule
+            .shifts
+            .iter()
+            .filter_map(|x| Some((x.id, x.owner?)))
+            .collect();
+        let tradeable = tradeable
+            .iter()
+            .filter_map(|(a, b)| Some((*a, *b, *owners.get(a)?, *owners.get(b)?)))
+            .collect();
+        let availability = s
+            .agents
+            .iter()
+            .map(|a| (a.id, AvailabilityDoc::from(&a.availability)))
+            .collect();
+        Self {
+            owned,
+            open,
+            tradeable,
+            moves,
+            availability,
+        }
+    }
+
+    /// An open shift a supervisor may move: its id and window.
+    pub fn movable(&self) -> Option<(ShiftId, jiff::Timestamp, jiff::Timestamp)> {
+        self.moves.first().copied()
+    }
+
+    /// The agents the portal acts for: the first `sample` by id and every owner of a
+    /// tradeable shift.
+    pub fn agents(&self, sample: usize) -> Vec<AgentId> {
+        let mut ids: Vec<AgentId> = self.availability.keys().copied().collect();
+        ids.sort_unstable();
+        ids.truncate(sample);
+        ids.extend(self.tradeable.iter().flat_map(|t| [t.2, t.3]));
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Who works in the portal: each agent's client (bound to one node) and a supervisor's client
+/// per node.
+#[derive(Clone)]
+pub struct PortalUsers {
+    pub agents: HashMap<AgentId, Client>,
+    pub supervisors: Vec<Client>,
+}
+
+/// Runs the portal until `stop`: every `1 / rate` seconds on average (each gap drawn
+/// uniformly from half to one and a half of it, as people do not act on a clock) it makes one
+/// change that commits a schedule version, trying other actions when the rules refuse one; an
+/// availability save now and then comes on top. Counts the versions it committed in `commits`.
+pub async fn run(
+    plan: PortalPlan,
+    users: PortalUsers,
+    rate: f64,
+    seed: u64,
+    commits: tokio::sync::watch::Sender<u64>,
+    stop: CancellationToken,
+) {
+    if rate <= 0.0 || users.agents.is_empty() {
+        return;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut ids: Vec<AgentId> = users.agents.keys().copied().collect();
+    ids.sort_unstable();
+    let state = Arc::new(tokio::sync::Mutex::new(State {
+        trades: plan.tradeable.clone(),
+        moved: 0,
+    }));
+    let plan = Arc::new(plan);
+    let ids = Arc::new(ids);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut next = tokio::time::Instant::now();
+    loop {
+        next += Duration::from_secs_f64(rng.random_range(0.5..1.5) / rate);
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        let act = Act {
+            plan: Arc::clone(&plan),
+            users: users.clone(),
+            ids: Arc::clone(&ids),
+            state: Arc::clone(&state),
+            seed: rng.random(),
+        };
+        let committed = commits.clone();
+        in_flight.spawn(async move {
+            if act.commit_one().await {
+                committed.send_modify(|n| *n += 1);
+            }
+        });
+        if rng.random_bool(0.3) {
+            let agent = ids[rng.random_range(0..ids.len())];
+            if let Some(doc) = plan.availability.get(&agent).cloned() {
+                let client = users.agents[&agent].clone();
+                in_flight.spawn(async move {
+                    // Saved as it was: the rules the batch meets stay the same.
+                    let _ = client.set_availability(&agent.to_string(), &doc).await;
+                });
+            }
+        }
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// What the portal's actions change as they go.
+struct State {
+    trades: Vec<(ShiftId, ShiftId, AgentId, AgentId)>,
+    moved: usize,
+}
+
+/// One paced portal change.
+struct Act {
+    plan: Arc<PortalPlan>,
+    users: PortalUsers,
+    ids: Arc<Vec<AgentId>>,
+    state: Arc<tokio::sync::Mutex<State>>,
+    seed: u64,
+}
+
+/// Actions tried for one paced change before the portal waits for its next turn.
+const TRIES: usize = 6;
+
+impl Act {
+    /// Tries actions until one commits a version; answers whether one did.
+    async fn commit_one(&self) -> bool {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        for _ in 0..TRIES {
+            let roll: f64 = rng.random();
+            let agent = self.ids[rng.random_range(0..self.ids.len())];
+            let committed = if roll < 0.3 {
+                self.release(agent, &mut rng).await
+            } else if roll < 0.55 {
+                self.pickup(agent, &mut rng).await
+            } else if roll < 0.8 {
+                self.trade().await
+            } else {
+                self.move_open_shift(rng.random_range(0..self.users.supervisors.len()))
+                    .await
+            };
+            if committed {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// An agent releases one of their shifts (sometimes one the batch wants).
+    async fn release(&self, agent: AgentId, rng: &mut ChaCha8Rng) -> bool {
+        let Some(shifts) = self.plan.owned.get(&agent).filter(|s| !s.is_empty()) else {
+            return false;
+        };
+        let shift = shifts[rng.random_range(0..shifts.len())];
+        self.users.agents[&agent]
+            .release(&shift.to_string())
+            .await
+            .is_ok()
+    }
+
+    /// An agent picks up an open shift (the rules may refuse it).
+    async fn pickup(&self, agent: AgentId, rng: &mut ChaCha8Rng) -> bool {
+        if self.plan.open.is_empty() {
+            return false;
+        }
+        let shift = self.plan.open[rng.random_range(0..self.plan.open.len())];
+        self.users.agents[&agent]
+            .pickup(&shift.to_string())
+            .await
+            .is_ok()
+    }
+
+    /// Two agents trade a pair of same-time shifts: offer, match, a supervisor approves.
+    async fn trade(&self) -> bool {
+        let Some((a, b, x, y)) = self.state.lock().await.trades.pop() else {
+            return false;
+        };
+        let (Some(offerer), Some(taker)) = (self.users.agents.get(&x), self.users.agents.get(&y))
+        else {
+            return false;
+        };
+        let expires = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(jiff::Timestamp::MAX);
+        let offer = serde_json::json!({
+            "shiftId": a,
+            "acceptableIntervals": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}],
+            "expiresAt": expires,
+        });
+        let Ok(trade) = offerer
+            .create_trade(&offer)
+            .await
+            .and_then(|r| r.into_body())
+        else {
+            return false;
+        };
+        let matched = taker
+            .match_trade(
+                &trade.id.to_string(),
+                &serde_json::json!({"version": trade.version, "shiftId": b}),
+            )
+            .await;
+        let Some(matched) = matched.ok().and_then(|r| r.into_body().ok()) else {
+            return false;
+        };
+        let review = serde_json::json!({"reviews": [{"tradeId": matched.id, "version": matched.version, "decision": "approve"}]});
+        let reviewer = &self.users.supervisors[0];
+        let reviewed = reviewer
+            .review_trades(&review)
+            .await
+            .ok()
+            .and_then(|r| r.into_body().ok());
+        reviewed.is_some_and(|r| r["results"][0]["outcome"] == "approved")
+    }
+
+    /// A supervisor moves an open shift by half an hour, and later back.
+    async fn move_open_shift(&self, node: usize) -> bool {
+        let (shift, start, end, offset) = {
+            let mut state = self.state.lock().await;
+            let moves = &self.plan.moves;
+            if moves.is_empty() {
+                return false;
+            }
+            let (shift, start, end) = moves[state.moved % moves.len()];
+            let offset = if (state.moved / moves.len()).is_multiple_of(2) {
+                30
+            } else {
+                0
+            };
+            state.moved += 1;
+            (shift, start, end, offset)
+        };
+        let by = jiff::SignedDuration::from_mins(offset);
+        let (Ok(s), Ok(e)) = (start.checked_add(by), end.checked_add(by)) else {
+            return false;
+        };
+        let client = &self.users.supervisors[node];
+        // The first try names version 1; a conflict answers with the shift's current version,
+        // so the second try needs no extra read.
+        let mut expected = 1;
+        for _ in 0..2 {
+            let body = serde_json::json!({"expectedVersion": expected, "change": {"kind": "move", "window": {"start": s, "end": e}}});
+            match client
+                .edit_shift(&shift.to_string(), &body, &CallOptions::default())
+                .await
+            {
+                Ok(_) => return true,
+                Err(e) => {
+                    let current = e
+                        .problem()
+                        .and_then(|p| p.items.first())
+                        .and_then(|i| match &i.outcome {
+                            ItemOutcome::Conflict { shifts, .. } => {
+                                shifts.first().map(|s| s.version.get())
+                            }
+                            _ => None,
+                        });
+                    match current {
+                        Some(v) => expected = v,
+                        None => return false,
+                    }
+                }
+            }
+        }
+        false
+    }
+}
