@@ -507,7 +507,9 @@ fn markdown(r: &BenchReport) -> String {
                 .iter()
                 .find(|t| t.batch_size == batch && t.target.starts_with(target))
         };
-        if let (Some(store), Some(http)) = (find("store"), find("http")) {
+        // The store alone runs on SQLite: a ratio against HTTP on PostgreSQL would mean nothing.
+        let http = find("http").filter(|t| t.target.contains("sqlite"));
+        if let (Some(store), Some(http)) = (find("store"), http) {
             s.push_str(&format!(
                 "\nHTTP / store at {batch} swaps per request: {:.2}",
                 http.swaps_per_second / store.swaps_per_second
