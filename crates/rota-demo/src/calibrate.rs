@@ -3,15 +3,18 @@
 //! report's share of 409s whatever the machine, the schedule's size and the link.
 //!
 //! A portal commit makes the script's version stale if the service assigns it after the read
-//! of the version and before the check of the request that carries it, or just before the read
-//! while it is not yet visible to readers. Rather than add up those parts (the service's work
-//! after the read, the network, the client, the service's work before the check, the commit's
-//! own time), the window is measured whole: the script's cycle is run with one portal commit
-//! sent at a known offset from it, the offset swept in small steps across the cycle, and the
-//! window is the number of offsets at which the cycle's request conflicted times the step. The
-//! cycle's requests are real swaps (pairs the batch does not touch, swapped and swapped back),
-//! so that the service works as it does during the batch: checking, writing and committing
-//! 100 shifts a request, its log growing under the reads.
+//! of the version and before the check of the request that carries it, or before the read while
+//! it is not yet visible to readers. Rather than add up those parts (the service's work after
+//! the read, the network, the client, the service's work before the check, the commit's own
+//! time, and its wait for the writer while the batch's previous request commits), the window is
+//! measured whole: two of the script's cycles run back to back, as the batch runs them, with one
+//! portal commit sent at a known offset from the first; the offset is swept in small steps
+//! across one cycle, and the window is the number of offsets at which either cycle's request
+//! conflicted, times the step. (A commit delayed behind the first cycle's commit can still be
+//! under way when the second reads: that part of the window exists only back to back.) The
+//! cycles' requests are real swaps (pairs the batch does not touch, swapped and swapped back),
+//! so that the service works as it does during the batch: checking, writing and committing 100
+//! shifts a request, its log growing under the reads.
 
 use std::time::Duration;
 
@@ -29,10 +32,6 @@ const STEP: Duration = Duration::from_micros(1500);
 /// Sweeps, each shifted by a fraction of a step from the last: finer than one step, and two
 /// looks at each edge of the window.
 const PASSES: u32 = 2;
-/// How far before the cycle the sweep starts (a commit that early is visible in time).
-const LEAD: Duration = Duration::from_millis(8);
-/// How far past a typical cycle's length it ends.
-const MARGIN: Duration = Duration::from_millis(8);
 
 /// The window, measured as the module describes. `pairs` are swapped and swapped back by the
 /// cycle's requests (atomic, `conflictScope: schedule`, as the user's script sends them; a
@@ -71,7 +70,9 @@ pub async fn exposure(
         cycles.push(started.elapsed());
     }
     cycles.sort_unstable();
-    let typical = cycles[cycles.len() / 2];
+    // Offsets across one cycle: a commit sent later than that belongs to the next cycle's
+    // offsets, and would be counted twice.
+    let span = cycles[cycles.len() / 2];
     let later = jiff::SignedDuration::from_mins(30);
     let mut mover = Mover {
         supervisor,
@@ -84,29 +85,21 @@ pub async fn exposure(
         expected: 1,
         moves: 0,
     };
-    // The window ends with the request's check, well inside the cycle.
-    let span = LEAD + typical + MARGIN;
     let mut conflicted = 0u32;
     for pass in 0..PASSES {
         let mut offset = STEP * pass / PASSES;
         while offset < span {
             let began = Instant::now();
-            // The commit is sent `offset − LEAD` after the cycle starts (before it, if negative).
-            let (stale, moved) = if offset < LEAD {
-                let commit = mover.commit();
-                let cycle_after = async {
-                    tokio::time::sleep_until(began + (LEAD - offset)).await;
-                    cycle.conflicted().await
-                };
-                let (moved, stale) = tokio::join!(commit, cycle_after);
-                (stale, moved)
-            } else {
-                let commit = async {
-                    tokio::time::sleep_until(began + (offset - LEAD)).await;
-                    mover.commit().await
-                };
-                tokio::join!(cycle.conflicted(), commit)
+            let commit = async {
+                tokio::time::sleep_until(began + offset).await;
+                mover.commit().await
             };
+            let cycles = async {
+                let first = cycle.conflicted().await?;
+                let second = cycle.conflicted().await?;
+                Ok::<_, anyhow::Error>(first || second)
+            };
+            let (stale, moved) = tokio::join!(cycles, commit);
             moved?;
             if stale? {
                 conflicted += 1;

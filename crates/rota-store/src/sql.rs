@@ -1,7 +1,8 @@
 //! The SQL of both backends, written once. SQLite and PostgreSQL accept the same statements
 //! here (`$n` parameters, `WITH … UPDATE … FROM`), so one macro instantiates the same functions
-//! for each driver; the backends differ only in how a write transaction takes its lock, which
-//! each passes in.
+//! for each driver. Each backend passes in what differs: how a write transaction takes its
+//! lock, whether several statements go in one round trip, its JSON aggregation and its date
+//! arithmetic (see the macro's parameters).
 
 /// Implements rota-core's store traits for `$store` on the sqlx driver `$db`.
 /// `multi_statement`: the driver runs several statements with parameters in one query (SQLite
