@@ -8,8 +8,8 @@ cargo build --release -q -p rota-cli
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2 3 4 5 6 7 8 9 10)
 within=0
-echo "| seed | portal pace | conflicted requests | 409s of requests (share, 95% interval) |"
-echo "| ---: | --- | ---: | --- |"
+echo "| seed | portal pace | conflicted requests | 409s of requests (share, 95% interval) | rota's way: failed, retries | history checks |"
+echo "| ---: | --- | ---: | --- | --- | --- |"
 for seed in "${seeds[@]}"; do
   # shellcheck disable=SC2086
   out=$(target/release/rota demo --seed "$seed" ${ROTA_DEMO_FLAGS:-})
@@ -18,7 +18,11 @@ for seed in "${seeds[@]}"; do
   conflicted=$(cut -d'|' -f4 <<<"$row" | xargs)
   shares=$(cut -d'|' -f5 <<<"$row" | xargs)
   share=$(grep -o '([0-9.]*%' <<<"$shares" | tr -d '(%')
-  echo "| $seed | $pace/s | $conflicted | $shares |"
+  rota_row=$(grep "^| rota's way |" <<<"$out")
+  rota_failed=$(cut -d'|' -f10 <<<"$rota_row" | xargs)
+  rota_retries=$(cut -d'|' -f6 <<<"$rota_row" | xargs)
+  if grep -q "Checked against each run's history.*NO" <<<"$out"; then checks="FAILED"; else checks="passed"; fi
+  echo "| $seed | $pace/s | $conflicted | $shares | $rota_failed, $rota_retries | $checks |"
   if awk -v s="$share" 'BEGIN { exit !(s >= 10 && s <= 20) }'; then within=$((within + 1)); fi
 done
 echo
