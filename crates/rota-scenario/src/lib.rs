@@ -231,6 +231,24 @@ pub fn interchangeable_pairs(
     (pairs, owners)
 }
 
+/// The swap of an interchangeable pair by its current owners, with `owners` updated to the
+/// owners after it: what the benchmarks send, round after round, over the same pairs.
+pub fn swap_pair(
+    (a, b): (ShiftId, ShiftId),
+    owners: &mut HashMap<ShiftId, AgentId>,
+) -> rota_core::command::SwapItem {
+    let (oa, ob) = (owners[&a], owners[&b]);
+    owners.insert(a, ob);
+    owners.insert(b, oa);
+    rota_core::command::SwapItem {
+        agent_id: oa,
+        original_shift_id: a,
+        new_shift_id: b,
+        reason_code: rota_core::command::ReasonCode::Preference,
+        counterpart_agent_id: None,
+    }
+}
+
 /// Stores `scenario` through any store: its business unit, management units and agents, then
 /// its week as version 1. Answers the imported schedule.
 pub async fn store<S: DirectoryStore + ScheduleStore>(

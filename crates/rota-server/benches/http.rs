@@ -19,7 +19,7 @@ use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::{CallOptions, Client};
 use rota_core::auth::Role;
 use rota_core::clock::FixedClock;
-use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
+use rota_core::command::{ConflictScope, SwapItem, SwapMode, SwapRequest};
 use rota_core::directory::Zone;
 use rota_core::ids::{AgentId, ShiftId};
 use rota_core::store::ScheduleStore;
@@ -88,18 +88,7 @@ fn context() -> CommitContext {
 fn items(pairs: &[(ShiftId, ShiftId)], owners: &mut HashMap<ShiftId, AgentId>) -> Vec<SwapItem> {
     pairs
         .iter()
-        .map(|&(a, b)| {
-            let (oa, ob) = (owners[&a], owners[&b]);
-            owners.insert(a, ob);
-            owners.insert(b, oa);
-            SwapItem {
-                agent_id: oa,
-                original_shift_id: a,
-                new_shift_id: b,
-                reason_code: ReasonCode::Preference,
-                counterpart_agent_id: None,
-            }
-        })
+        .map(|&pair| rota_scenario::swap_pair(pair, owners))
         .collect()
 }
 

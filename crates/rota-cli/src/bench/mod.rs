@@ -17,7 +17,7 @@ use anyhow::Result;
 use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::{CallOptions, Client};
 use rota_core::auth::Role;
-use rota_core::command::{ConflictScope, ReasonCode, SwapItem, SwapMode, SwapRequest};
+use rota_core::command::{ConflictScope, SwapItem, SwapMode, SwapRequest};
 use rota_core::ids::{AgentId, ShiftId};
 use rota_core::version::{CommitContext, ScheduleVersionId};
 use rota_demo::{Cluster, Database, DemoArgs, share};
@@ -149,18 +149,9 @@ impl Cursor {
         let batch = batch.min(self.pairs.len());
         (0..batch)
             .map(|_| {
-                let (a, b) = self.pairs[self.next % self.pairs.len()];
+                let pair = self.pairs[self.next % self.pairs.len()];
                 self.next += 1;
-                let (oa, ob) = (owners[&a], owners[&b]);
-                owners.insert(a, ob);
-                owners.insert(b, oa);
-                SwapItem {
-                    agent_id: oa,
-                    original_shift_id: a,
-                    new_shift_id: b,
-                    reason_code: ReasonCode::Preference,
-                    counterpart_agent_id: None,
-                }
+                rota_scenario::swap_pair(pair, owners)
             })
             .collect()
     }
