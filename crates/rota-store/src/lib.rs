@@ -1,7 +1,8 @@
 //! rota's storage: SQLite (the embedded default) and PostgreSQL behind rota-core's store
 //! traits, with migrations per backend run at start.
 //!
-//! - [`sql`]: the SQL of both backends, written once and instantiated per driver.
+//! - `sql` (`src/sql/`): the SQL of both backends, written once, one module per aggregate,
+//!   compiled per backend against its `dialect`.
 //! - [`sqlite`]: the SQLite store (WAL, `BEGIN IMMEDIATE`).
 //! - [`postgres`]: the PostgreSQL store (schedule row locks).
 //! - [`rows`]: conversions between columns and domain values.
@@ -11,8 +12,6 @@
 mod cache;
 mod group;
 mod rows;
-mod sql;
-mod sql_trades;
 
 pub mod postgres;
 pub mod sqlite;

@@ -86,26 +86,34 @@ impl PgStore {
     }
 }
 
-mod queries {
-    crate::sql::store_impl!(
-        super::PgStore,
-        sqlx::Postgres,
-        sqlx::Transaction<'static, sqlx::Postgres>,
-        multi_statement: false,
-        lock: " FOR UPDATE OF s",
-        weeks: (
-            "to_char(s.week_start::date - 14, 'YYYY-MM-DD')",
-            "to_char(s.week_start::date + 14, 'YYYY-MM-DD')"
-        ),
-        shift_json: "json_agg(json_build_array(id, schedule_id, owner_agent_id, start_at, end_at, \
-                     required_skill, activity_code, version))::text",
-        agent_json: "json_agg(json_build_array(id, business_unit_id, management_unit_id, name, skills, \
-                     max_paid_minutes_per_week, min_rest_minutes, availability))::text"
-    );
-    crate::sql_trades::trades_impl!(
-        super::PgStore,
-        sqlx::Postgres,
-        row_lock: " FOR UPDATE",
-        skip_locked: " FOR UPDATE OF d SKIP LOCKED"
-    );
+/// What PostgreSQL's SQL differs in, for the statements of [`sql`].
+mod dialect {
+    pub type Db = sqlx::Postgres;
+    pub type Backend = super::PgStore;
+    pub type WriteConn = sqlx::Transaction<'static, sqlx::Postgres>;
+    /// The extended protocol takes one statement per query.
+    pub const MULTI_STATEMENT: bool = false;
+    /// Appended to the read of the schedule row inside a write transaction: writers of one
+    /// schedule queue on its row.
+    pub const SCHEDULE_LOCK: &str = " FOR UPDATE OF s";
+    /// Appended to reads of a trade row inside a write transaction.
+    pub const ROW_LOCK: &str = " FOR UPDATE";
+    /// Appended to the dispatcher's lease query, so two dispatchers never lease the same
+    /// delivery.
+    pub const SKIP_LOCKED: &str = " FOR UPDATE OF d SKIP LOCKED";
+    /// The week starts (text, `YYYY-MM-DD`) 14 days before and after schedule `s`'s.
+    pub const WEEKS_BEFORE: &str = "to_char(s.week_start::date - 14, 'YYYY-MM-DD')";
+    pub const WEEKS_AFTER: &str = "to_char(s.week_start::date + 14, 'YYYY-MM-DD')";
+    /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
+    /// array text.
+    pub const SHIFT_JSON: &str = "json_agg(json_build_array(id, schedule_id, owner_agent_id, \
+        start_at, end_at, required_skill, activity_code, version))::text";
+    pub const AGENT_JSON: &str = "json_agg(json_build_array(id, business_unit_id, \
+        management_unit_id, name, skills, max_paid_minutes_per_week, min_rest_minutes, \
+        availability))::text";
 }
+
+// Compiled once per backend against its `dialect` (see the module's own doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;

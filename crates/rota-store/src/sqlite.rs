@@ -146,19 +146,31 @@ async fn checkpoints(pool: Pool<Sqlite>) {
 
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-mod queries {
-    crate::sql::store_impl!(
-        super::SqliteStore,
-        sqlx::Sqlite,
-        crate::group::GroupTx,
-        multi_statement: true,
-        lock: "",
-        weeks: ("date(s.week_start, '-14 days')", "date(s.week_start, '+14 days')"),
-        shift_json: "json_group_array(json_array(lower(hex(id)), lower(hex(schedule_id)), \
-                     lower(hex(owner_agent_id)), start_at, end_at, required_skill, activity_code, version))",
-        agent_json: "json_group_array(json_array(lower(hex(id)), lower(hex(business_unit_id)), \
-                     lower(hex(management_unit_id)), name, skills, max_paid_minutes_per_week, \
-                     min_rest_minutes, availability))"
-    );
-    crate::sql_trades::trades_impl!(super::SqliteStore, sqlx::Sqlite, row_lock: "", skip_locked: "");
+/// What SQLite's SQL differs in, for the statements of [`sql`].
+mod dialect {
+    pub type Db = sqlx::Sqlite;
+    pub type Backend = super::SqliteStore;
+    pub type WriteConn = crate::group::GroupTx;
+    /// SQLite takes several statements with parameters in one query: one round trip.
+    pub const MULTI_STATEMENT: bool = true;
+    /// `BEGIN IMMEDIATE` already holds the database write lock: rows need no lock of their own.
+    pub const SCHEDULE_LOCK: &str = "";
+    pub const ROW_LOCK: &str = "";
+    pub const SKIP_LOCKED: &str = "";
+    /// The week starts (text, `YYYY-MM-DD`) 14 days before and after schedule `s`'s.
+    pub const WEEKS_BEFORE: &str = "date(s.week_start, '-14 days')";
+    pub const WEEKS_AFTER: &str = "date(s.week_start, '+14 days')";
+    /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
+    /// array text.
+    pub const SHIFT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
+        lower(hex(schedule_id)), lower(hex(owner_agent_id)), start_at, end_at, required_skill, \
+        activity_code, version))";
+    pub const AGENT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
+        lower(hex(business_unit_id)), lower(hex(management_unit_id)), name, skills, \
+        max_paid_minutes_per_week, min_rest_minutes, availability))";
 }
+
+// Compiled once per backend against its `dialect` (see the module's own doc).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;

@@ -1,0 +1,363 @@
+//! The commit-time engine: decides, against a snapshot read inside the write transaction, what a
+//! command changes. Pure: every backend and the in-memory model commit through it, so there is
+//! one implementation of the conflict and rule semantics.
+//!
+//! - `swaps`: bulk swaps and supervisors' shift edits.
+//! - `self_service`: pickups, releases and trades.
+//! - `import`: a new schedule's checks and first version.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use crate::command::{ItemOutcome, SwapItem, Violation, ViolationCode};
+use crate::directory::{Agent, Zone};
+use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
+use crate::schedule::{Schedule, Shift};
+use crate::version::{
+    CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionRecord,
+};
+
+/// How far around its week a schedule's rules look for an agent's other shifts: minimum rest is
+/// at most this long, so shifts further away cannot break a rule.
+pub const NEIGHBOURHOOD_MINUTES: i64 = 24 * 60;
+
+/// What a command needs to see, read under the transaction's write lock: the schedule, the
+/// touched shifts, and every agent who could receive a shift with all of their shifts within
+/// [`NEIGHBOURHOOD_MINUTES`] of the week.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub schedule: Schedule,
+    pub zone: Zone,
+    pub shifts: HashMap<ShiftId, Shift>,
+    pub agents: HashMap<AgentId, Agent>,
+    /// The touched shifts that a matched trade holds, with the trade.
+    pub held: HashMap<ShiftId, TradeId>,
+}
+
+impl Snapshot {
+    /// The agents whose shifts and rules a swap request involves, given its touched shifts:
+    /// the item agents, the counterparts, and the current owners of the touched shifts.
+    pub fn involved_agents<'a>(
+        items: &[SwapItem],
+        touched: impl IntoIterator<Item = &'a Shift>,
+    ) -> Vec<AgentId> {
+        let mut ids: Vec<AgentId> = items
+            .iter()
+            .flat_map(|i| [Some(i.agent_id), i.counterpart_agent_id])
+            .chain(touched.into_iter().map(|s| s.owner))
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// What a command decided: per-item outcomes and the net shift changes to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub outcomes: Vec<ItemOutcome>,
+    pub changes: Vec<ShiftChange>,
+}
+
+/// A version ready to write: the record and its changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub record: VersionRecord,
+    pub changes: Vec<ShiftChange>,
+}
+
+impl Commit {
+    /// The version that `changes` make on top of `schedule`, or `None` if there are none.
+    pub fn after(
+        schedule: &Schedule,
+        cause: VersionCause,
+        ctx: &CommitContext,
+        changes: Vec<ShiftChange>,
+    ) -> Option<Self> {
+        if changes.is_empty() {
+            return None;
+        }
+        Some(Self::new(
+            schedule.id,
+            schedule.version.next(),
+            cause,
+            ctx,
+            changes,
+        ))
+    }
+
+    pub fn new(
+        schedule_id: ScheduleId,
+        version: ScheduleVersion,
+        cause: VersionCause,
+        ctx: &CommitContext,
+        changes: Vec<ShiftChange>,
+    ) -> Self {
+        Self {
+            record: VersionRecord {
+                schedule_id,
+                version,
+                cause,
+                actor: ctx.actor.clone(),
+                request_id: ctx.request_id.clone(),
+                created_at: ctx.now,
+                change_count: u32::try_from(changes.len()).unwrap_or(u32::MAX),
+            },
+            changes,
+        }
+    }
+}
+
+/// The shifts of a snapshot as the command has changed them so far.
+struct Working<'a> {
+    snap: &'a Snapshot,
+    now: Timestamp,
+    week: (Timestamp, Timestamp),
+    overrides: HashMap<ShiftId, ShiftState>,
+    /// The overridden shifts by an owner they were given (entries can be stale: `shifts_of`
+    /// checks the current state), so an agent's shifts are found without scanning every
+    /// change of the command.
+    gained: HashMap<AgentId, Vec<ShiftId>>,
+    /// The snapshot's shifts by their owner before the command, so a rule check reads one
+    /// agent's shifts instead of the whole snapshot.
+    by_owner: HashMap<AgentId, Vec<&'a Shift>>,
+    /// Rules not enforced for this command (what a trade's settings allow).
+    waived: &'a [ViolationCode],
+}
+
+impl<'a> Working<'a> {
+    fn new(snap: &'a Snapshot, now: Timestamp, waived: &'a [ViolationCode]) -> Self {
+        let mut by_owner: HashMap<AgentId, Vec<&'a Shift>> = HashMap::new();
+        for shift in snap.shifts.values() {
+            if let Some(owner) = shift.owner {
+                by_owner.entry(owner).or_default().push(shift);
+            }
+        }
+        Self {
+            snap,
+            now,
+            week: snap.schedule.week_window(&snap.zone),
+            overrides: HashMap::new(),
+            gained: HashMap::new(),
+            by_owner,
+            waived,
+        }
+    }
+
+    fn set(&mut self, id: ShiftId, state: ShiftState) {
+        if let Some(owner) = state.owner {
+            let gained = self.gained.entry(owner).or_default();
+            if !gained.contains(&id) {
+                gained.push(id);
+            }
+        }
+        self.overrides.insert(id, state);
+    }
+
+    fn state(&self, shift: &Shift) -> ShiftState {
+        self.overrides
+            .get(&shift.id)
+            .copied()
+            .unwrap_or_else(|| shift.state())
+    }
+
+    /// The agent's shifts as the command has left them: those they owned before it that the
+    /// command did not give away, and those it gave them.
+    fn shifts_of(&self, agent: AgentId) -> impl Iterator<Item = (&'a Shift, ShiftState)> + '_ {
+        let owned = self
+            .by_owner
+            .get(&agent)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|s| !self.overrides.contains_key(&s.id));
+        let changed = self
+            .gained
+            .get(&agent)
+            .into_iter()
+            .flatten()
+            .filter(|id| self.overrides.contains_key(id))
+            .filter_map(|id| self.snap.shifts.get(id));
+        owned
+            .chain(changed)
+            .map(|s| (s, self.state(s)))
+            .filter(move |(_, st)| st.owner == Some(agent))
+    }
+
+    /// The net changes so far, in shift order so that the stored history is deterministic.
+    fn changes(&self) -> Vec<ShiftChange> {
+        let mut changes: Vec<ShiftChange> = self
+            .overrides
+            .iter()
+            .filter_map(|(id, after)| {
+                let before = self.snap.shifts.get(id)?.state();
+                (before != *after).then_some(ShiftChange {
+                    shift_id: *id,
+                    before: Some(before),
+                    after: *after,
+                })
+            })
+            .collect();
+        changes.sort_unstable_by_key(|c| c.shift_id);
+        changes
+    }
+
+    fn check_not_past(&self, shift: &Shift, start: Timestamp, out: &mut Vec<Violation>) {
+        if start < self.now {
+            out.push(Violation {
+                code: ViolationCode::ShiftInPast,
+                agent_id: None,
+                shift_id: Some(shift.id),
+                detail: format!(
+                    "shift {} starts at {start}, before now ({}); past shifts are immutable",
+                    shift.id, self.now
+                ),
+            });
+        }
+    }
+
+    /// The rules for `agent` working `shift` with the working state as it stands (which already
+    /// holds the shift as theirs).
+    fn check_receiver(&self, agent_id: AgentId, shift: &Shift, out: &mut Vec<Violation>) {
+        let violation = |code, detail: String| Violation {
+            code,
+            agent_id: Some(agent_id),
+            shift_id: Some(shift.id),
+            detail,
+        };
+        let Some(agent) = self.snap.agents.get(&agent_id) else {
+            out.push(violation(
+                ViolationCode::AgentNotFound,
+                format!("agent {agent_id} does not exist"),
+            ));
+            return;
+        };
+        if agent.business_unit_id != self.snap.schedule.business_unit_id {
+            out.push(violation(
+                ViolationCode::AgentOutsideBusinessUnit,
+                format!(
+                    "agent {agent_id} belongs to another business unit than schedule {}",
+                    shift.schedule_id
+                ),
+            ));
+            return;
+        }
+        let state = self.state(shift);
+        if let Some(skill) = &shift.required_skill
+            && !agent.skills.contains(skill)
+        {
+            out.push(violation(
+                ViolationCode::SkillMissing,
+                format!(
+                    "agent {agent_id} lacks skill `{skill}` that shift {} requires",
+                    shift.id
+                ),
+            ));
+        }
+        if !agent
+            .availability
+            .covers(&self.snap.zone, state.start, state.end)
+        {
+            out.push(violation(
+                ViolationCode::NotAvailable,
+                format!(
+                    "agent {agent_id} is not available for the whole of shift {} ({} to {}, local time {})",
+                    shift.id,
+                    state.start,
+                    state.end,
+                    self.snap.zone.name()
+                ),
+            ));
+        }
+        let rest = jiff::SignedDuration::from_mins(i64::from(agent.min_rest_minutes));
+        let mut week_minutes = 0i64;
+        for (other, other_state) in self.shifts_of(agent_id) {
+            if other_state.start >= self.week.0 && other_state.start < self.week.1 {
+                week_minutes += other_state.end.duration_since(other_state.start).as_mins();
+            }
+            if other.id == shift.id {
+                continue;
+            }
+            if other_state.start < state.end && state.start < other_state.end {
+                out.push(violation(
+                    ViolationCode::Overlap,
+                    format!(
+                        "shift {} overlaps shift {} that agent {agent_id} already works",
+                        shift.id, other.id
+                    ),
+                ));
+                continue;
+            }
+            let gap = if other_state.start >= state.end {
+                other_state.start.duration_since(state.end)
+            } else {
+                state.start.duration_since(other_state.end)
+            };
+            if gap < rest {
+                out.push(violation(
+                    ViolationCode::MinRest,
+                    format!(
+                        "only {} minutes between shift {} and shift {}; agent {agent_id} needs {} minutes of rest",
+                        gap.as_mins(),
+                        shift.id,
+                        other.id,
+                        agent.min_rest_minutes
+                    ),
+                ));
+            }
+        }
+        if week_minutes > i64::from(agent.max_paid_minutes_per_week) {
+            out.push(violation(
+                ViolationCode::WeeklyMaxExceeded,
+                format!(
+                    "agent {agent_id} would work {week_minutes} paid minutes this week, over their maximum of {}",
+                    agent.max_paid_minutes_per_week
+                ),
+            ));
+        }
+    }
+
+    /// Tries to give each shift its new owner; keeps the change only if every receiver obeys
+    /// the rules afterwards.
+    fn try_assign(&mut self, assignments: &[(&Shift, Option<AgentId>)]) -> Vec<Violation> {
+        let saved: Vec<(ShiftId, Option<ShiftState>)> = assignments
+            .iter()
+            .map(|(s, _)| (s.id, self.overrides.get(&s.id).copied()))
+            .collect();
+        for (shift, owner) in assignments {
+            let mut state = self.state(shift);
+            state.owner = *owner;
+            self.set(shift.id, state);
+        }
+        let mut violations = Vec::new();
+        for (shift, owner) in assignments {
+            if let Some(agent) = owner {
+                self.check_receiver(*agent, shift, &mut violations);
+            }
+        }
+        violations.retain(|v| !self.waived.contains(&v.code));
+        if !violations.is_empty() {
+            for (id, prior) in saved {
+                match prior {
+                    Some(state) => self.set(id, state),
+                    None => {
+                        self.overrides.remove(&id);
+                    }
+                }
+            }
+        }
+        violations
+    }
+}
+
+mod import;
+mod self_service;
+mod swaps;
+#[cfg(test)]
+mod tests;
+
+pub use import::{import_violations, plan_import};
+pub use self_service::{SelfServiceAction, plan_self_service, plan_trade};
+pub use swaps::{plan_edit, plan_edit_waiving, plan_swaps, plan_swaps_waiving};

@@ -1,0 +1,47 @@
+//! The SQL of both backends, written once. SQLite and PostgreSQL accept the same statements
+//! here (`$n` parameters, `WITH … UPDATE … FROM`), so each backend compiles this module tree as
+//! its own (`#[path = "sql/mod.rs"] mod sql;` in `sqlite.rs` and `postgres.rs`) against its
+//! `dialect` module: the sqlx driver, the store type, and what differs in the SQL itself (how a
+//! write transaction locks rows, whether several statements go in one round trip, JSON
+//! aggregation, date arithmetic). A trait generic over `sqlx::Database` was the alternative;
+//! sqlx's executor, encode and decode bounds are not implied from a trait's bounds, so every
+//! function here would have carried a dozen where-clauses. Compiled per backend, each function
+//! is ordinary Rust on a concrete driver, type-checked for both.
+//!
+//! - `batch`: several statements as one unit of work (one round trip where the driver allows).
+//! - `decode`: rows of this driver into domain values; reads of shifts and agents by id.
+//! - `snapshot`: what the engine needs for a command, from the write cache validated under lock.
+//! - `commands`: writing a version (row, shifts, change log, events) and committing a plan.
+//! - `outbox`: which events subscriptions want, and writing them with their deliveries.
+//! - `idempotency`: keys recorded in the command's own transaction; claims for the others.
+//! - `trade_rows`: a trade's row, its state moves, and a match checked and applied.
+//! - `directory`, `auth`, `schedules`, `trades`, `webhooks`: the store traits, one per file.
+
+mod auth;
+mod batch;
+mod commands;
+mod decode;
+mod directory;
+mod idempotency;
+mod outbox;
+mod schedules;
+mod snapshot;
+mod trade_rows;
+mod trades;
+mod webhooks;
+
+use super::dialect::{self, Db, WriteConn};
+
+type Conn = <Db as sqlx::Database>::Connection;
+type Tx = crate::cache::WriteTx<WriteConn>;
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Rows per multi-row statement: well under both drivers' bind-parameter limits.
+const CHUNK: usize = 500;
+
+/// Rows per `UPDATE shifts … FROM v`. Without table statistics SQLite's planner guesses
+/// the shift table's size; from about 250 rows in `v` on it chose to scan the whole
+/// shift table and probe `v` for each row (SQLite 3.51, checked with `EXPLAIN QUERY
+/// PLAN`), so a large request's cost grew with the schedule. At 100 it seeks each shift
+/// by its key.
+const UPDATE_CHUNK: usize = 100;

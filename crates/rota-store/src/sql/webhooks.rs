@@ -1,0 +1,461 @@
+//! Webhook subscriptions and their deliveries: leases, attempts, purges.
+
+use const_format::concatcp;
+use rota_core::ids::{BusinessUnitId, SubscriptionId};
+use rota_core::store::{
+    Page, PageRequest, StoreError, StoreResult, SubscriptionUpdate, WebhookStore,
+};
+use rota_core::webhook::{
+    AttemptResult, Delivery, DeliveryState, DueDelivery, Event, EventType, NewSubscription,
+    Subscription,
+};
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::decode::{page_args, total};
+use super::dialect::{Backend, Db, SKIP_LOCKED};
+use super::{Conn, DbRow};
+use crate::rows::{self, db_error, micros};
+
+pub(super) async fn decode_subscription(conn: &mut Conn, row: &DbRow) -> StoreResult<Subscription> {
+    let id: Uuid = row.try_get(0).map_err(db_error)?;
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM webhook_subscription_events WHERE subscription_id = $1 ORDER BY event_type",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    Ok(Subscription {
+        id: SubscriptionId::from_uuid(id),
+        business_unit_id: BusinessUnitId::from_uuid(row.try_get(1).map_err(db_error)?),
+        url: row.try_get(2).map_err(db_error)?,
+        enabled: row.try_get(3).map_err(db_error)?,
+        disabled_reason: row.try_get(4).map_err(db_error)?,
+        consecutive_failures: u32::try_from(row.try_get::<i64, _>(5).map_err(db_error)?)
+            .unwrap_or(u32::MAX),
+        created_at: rows::instant(row.try_get(6).map_err(db_error)?)?,
+        events: events
+            .iter()
+            .map(|e| EventType::parse(e).ok_or_else(|| rows::corrupt(format!("event type `{e}`"))))
+            .collect::<StoreResult<_>>()?,
+    })
+}
+
+pub(super) async fn load_subscription(
+    conn: &mut Conn,
+    id: SubscriptionId,
+) -> StoreResult<Subscription> {
+    let row = sqlx::query("SELECT id, business_unit_id, url, enabled, disabled_reason, consecutive_failures, created_at FROM webhook_subscriptions WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| StoreError::not_found("webhook subscription", id))?;
+    decode_subscription(conn, &row).await
+}
+
+pub(super) async fn set_events(
+    conn: &mut Conn,
+    id: SubscriptionId,
+    events: &[EventType],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM webhook_subscription_events WHERE subscription_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    for event in events {
+        sqlx::query(
+            "INSERT INTO webhook_subscription_events (subscription_id, event_type) VALUES ($1, $2)",
+        )
+        .bind(id.as_uuid())
+        .bind(event.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+pub(super) fn decode_delivery(r: &DbRow) -> StoreResult<Delivery> {
+    let state: String = r.try_get(5).map_err(db_error)?;
+    let event_type: String = r.try_get(3).map_err(db_error)?;
+    Ok(Delivery {
+        id: r.try_get(0).map_err(db_error)?,
+        subscription_id: SubscriptionId::from_uuid(r.try_get(1).map_err(db_error)?),
+        event_id: rota_core::ids::EventId::from_uuid(r.try_get(2).map_err(db_error)?),
+        event_type: EventType::parse(&event_type)
+            .ok_or_else(|| rows::corrupt(format!("event type `{event_type}`")))?,
+        sequence: u64::try_from(r.try_get::<i64, _>(4).map_err(db_error)?).unwrap_or(0),
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| rows::corrupt(format!("delivery state `{state}`")))?,
+        attempts: u32::try_from(r.try_get::<i64, _>(6).map_err(db_error)?).unwrap_or(u32::MAX),
+        last_status: r
+            .try_get::<Option<i64>, _>(7)
+            .map_err(db_error)?
+            .and_then(|s| u16::try_from(s).ok()),
+        last_error: r.try_get(8).map_err(db_error)?,
+        next_attempt_at: rows::instant(r.try_get(9).map_err(db_error)?)?,
+        delivered_at: r
+            .try_get::<Option<i64>, _>(10)
+            .map_err(db_error)?
+            .map(rows::instant)
+            .transpose()?,
+    })
+}
+
+impl WebhookStore for Backend {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn create_subscription(&self, new: &NewSubscription) -> StoreResult<()> {
+        let s = &new.subscription;
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO webhook_subscriptions (id, business_unit_id, url, secret, enabled, disabled_reason, \
+             consecutive_failures, created_at) VALUES ($1, $2, $3, $4, $5, NULL, 0, $6)",
+        )
+        .bind(s.id.as_uuid())
+        .bind(s.business_unit_id.as_uuid())
+        .bind(&s.url)
+        .bind(&new.secret)
+        .bind(s.enabled)
+        .bind(micros(s.created_at))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_error)?;
+        set_events(&mut w.tx, s.id, &s.events).await?;
+        w.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn subscription(&self, id: SubscriptionId) -> StoreResult<Subscription> {
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        load_subscription(&mut conn, id).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn subscriptions(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Subscription>> {
+        let (limit, offset) = page_args(page);
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        let rows = sqlx::query(
+            "SELECT id, business_unit_id, url, enabled, disabled_reason, consecutive_failures, created_at FROM webhook_subscriptions \
+             WHERE business_unit_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+        )
+        .bind(bu.as_uuid())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(decode_subscription(&mut conn, row).await?);
+        }
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_subscriptions WHERE business_unit_id = $1",
+        )
+        .bind(bu.as_uuid())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_error)?;
+        Ok(Page {
+            items,
+            total: total(count),
+            offset: page.offset,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn update_subscription(
+        &self,
+        id: SubscriptionId,
+        update: &SubscriptionUpdate,
+    ) -> StoreResult<Subscription> {
+        let mut w = self.begin_write().await?;
+        load_subscription(&mut w.tx, id).await?;
+        if let Some(url) = &update.url {
+            sqlx::query("UPDATE webhook_subscriptions SET url = $1 WHERE id = $2")
+                .bind(url)
+                .bind(id.as_uuid())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+        }
+        if let Some(events) = &update.events {
+            set_events(&mut w.tx, id, events).await?;
+        }
+        match update.enabled {
+            Some(true) => {
+                sqlx::query(
+                    "UPDATE webhook_subscriptions SET enabled = $1, disabled_reason = NULL, consecutive_failures = 0 WHERE id = $2",
+                )
+                .bind(true)
+                .bind(id.as_uuid())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+            }
+            Some(false) => {
+                sqlx::query("UPDATE webhook_subscriptions SET enabled = $1, disabled_reason = $2 WHERE id = $3")
+                    .bind(false)
+                    .bind("turned off")
+                    .bind(id.as_uuid())
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            None => {}
+        }
+        let updated = load_subscription(&mut w.tx, id).await?;
+        w.commit().await?;
+        Ok(updated)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn delete_subscription(&self, id: SubscriptionId) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        for statement in [
+            "DELETE FROM webhook_deliveries WHERE subscription_id = $1",
+            "DELETE FROM webhook_subscription_events WHERE subscription_id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(id.as_uuid())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let done = sqlx::query("DELETE FROM webhook_subscriptions WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("webhook subscription", id));
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn deliveries(
+        &self,
+        id: SubscriptionId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        let (limit, offset) = page_args(page);
+        let rows = sqlx::query(
+            "SELECT d.id, d.subscription_id, o.event_id, o.event_type, o.seq, d.state, d.attempts, d.last_status, \
+             d.last_error, d.next_attempt_at, d.delivered_at FROM webhook_deliveries d \
+             JOIN outbox_events o ON o.seq = d.event_seq WHERE d.subscription_id = $1 ORDER BY d.id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(id.as_uuid())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_error)?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE subscription_id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error)?;
+        Ok(Page {
+            items: rows
+                .iter()
+                .map(decode_delivery)
+                .collect::<StoreResult<_>>()?,
+            total: total(count),
+            offset: page.offset,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn lease_due(
+        &self,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        // The dispatcher asks after every change; most of the time nothing is due. Only
+        // then does it queue for the write lock, beside the requests that need it.
+        let any_due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries d \
+             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
+             AND (d.leased_until IS NULL OR d.leased_until <= $1))",
+        )
+        .bind(micros(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_error)?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
+        let mut w = self.begin_write().await?;
+        // The head of each (subscription, ordering key) queue only: a later event waits
+        // until every earlier one of its queue is delivered, leased ones included.
+        let rows = sqlx::query(concatcp!(
+            "SELECT d.id, d.attempts, d.subscription_id, s.url, s.secret, o.event_id, o.event_type, \
+             o.business_unit_id, o.seq, o.created_at, o.data \
+             FROM webhook_deliveries d \
+             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+             JOIN outbox_events o ON o.seq = d.event_seq \
+             WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
+             AND (d.leased_until IS NULL OR d.leased_until <= $1) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id \
+             AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.event_seq < d.event_seq) \
+             ORDER BY d.event_seq LIMIT $2",
+            SKIP_LOCKED
+        ))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(db_error)?;
+        let mut due = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let event_type: String = r.try_get(6).map_err(db_error)?;
+            let data: String = r.try_get(10).map_err(db_error)?;
+            due.push(DueDelivery {
+                delivery_id: r.try_get(0).map_err(db_error)?,
+                attempt: u32::try_from(r.try_get::<i64, _>(1).map_err(db_error)?)
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1),
+                subscription_id: SubscriptionId::from_uuid(r.try_get(2).map_err(db_error)?),
+                url: r.try_get(3).map_err(db_error)?,
+                secret: r.try_get(4).map_err(db_error)?,
+                event: Event {
+                    id: rota_core::ids::EventId::from_uuid(r.try_get(5).map_err(db_error)?),
+                    event_type: EventType::parse(&event_type)
+                        .ok_or_else(|| rows::corrupt(format!("event type `{event_type}`")))?,
+                    business_unit_id: BusinessUnitId::from_uuid(r.try_get(7).map_err(db_error)?),
+                    sequence: u64::try_from(r.try_get::<i64, _>(8).map_err(db_error)?).unwrap_or(0),
+                    created_at: rows::instant(r.try_get(9).map_err(db_error)?)?,
+                    data: serde_json::from_str(&data).map_err(rows::corrupt)?,
+                },
+            });
+        }
+        if !due.is_empty() {
+            let mut q = QueryBuilder::<Db>::new(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, leased_until = ",
+            );
+            q.push_bind(micros(lease_until));
+            q.push(" WHERE id IN (");
+            let mut list = q.separated(", ");
+            for d in &due {
+                list.push_bind(d.delivery_id);
+            }
+            q.push(")");
+            q.build().execute(&mut *w.tx).await.map_err(db_error)?;
+        }
+        w.commit().await?;
+        Ok(due)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn purge_deliveries(&self, before: jiff::Timestamp) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < $1",
+        )
+        .bind(micros(before))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query(
+            "DELETE FROM outbox_events WHERE NOT EXISTS \
+             (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = outbox_events.seq)",
+        )
+        .execute(&mut *w.tx)
+        .await
+        .map_err(db_error)?;
+        w.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        result: &AttemptResult,
+        now: jiff::Timestamp,
+        max_failures: u32,
+    ) -> StoreResult<Subscription> {
+        let mut w = self.begin_write().await?;
+        let subscription: Uuid =
+            sqlx::query_scalar("SELECT subscription_id FROM webhook_deliveries WHERE id = $1")
+                .bind(delivery_id)
+                .fetch_optional(&mut *w.tx)
+                .await
+                .map_err(db_error)?
+                .ok_or_else(|| StoreError::not_found("webhook delivery", delivery_id))?;
+        match result {
+            AttemptResult::Delivered { status } => {
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, last_status = $2, \
+                     last_error = NULL, leased_until = NULL WHERE id = $3",
+                )
+                .bind(micros(now))
+                .bind(i64::from(*status))
+                .bind(delivery_id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                sqlx::query(
+                    "UPDATE webhook_subscriptions SET consecutive_failures = 0 WHERE id = $1",
+                )
+                .bind(subscription)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+            }
+            AttemptResult::Failed {
+                status,
+                error,
+                retry_at,
+            } => {
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET next_attempt_at = $1, last_status = $2, last_error = $3, \
+                     leased_until = NULL WHERE id = $4",
+                )
+                .bind(micros(*retry_at))
+                .bind(status.map(i64::from))
+                .bind(error)
+                .bind(delivery_id)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                let failures: i64 = sqlx::query_scalar(
+                    "UPDATE webhook_subscriptions SET consecutive_failures = consecutive_failures + 1 \
+                     WHERE id = $1 RETURNING consecutive_failures",
+                )
+                .bind(subscription)
+                .fetch_one(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+                if failures >= i64::from(max_failures) {
+                    sqlx::query(
+                        "UPDATE webhook_subscriptions SET enabled = $1, disabled_reason = $2 WHERE id = $3 AND enabled = $4",
+                    )
+                    .bind(false)
+                    .bind(format!("disabled after {failures} failed deliveries in a row; the last: {error}"))
+                    .bind(subscription)
+                    .bind(true)
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+            }
+        }
+        let updated = load_subscription(&mut w.tx, SubscriptionId::from_uuid(subscription)).await?;
+        w.commit().await?;
+        Ok(updated)
+    }
+}
