@@ -2,13 +2,23 @@
 //! Request bodies take ids and dates as strings and convert into rota-core's types once, here,
 //! so every malformed value is reported with its field path.
 //!
-//! - [`oauth`]: the token endpoint's answer.
+//! - [`events`]: the body of each webhook delivery, typed per event.
+//! - [`health`]: liveness and readiness answers.
+//! - [`oauth`]: the token endpoint's request and answer.
+//! - [`paging`]: listing pages and the query that asks for one.
 //! - [`problem`]: the RFC 9457 error body and its stable codes.
 //! - [`swaps`]: the bulk shift-swap request and response.
-//! - [`schedules`]: schedules, shifts and versions as the API shows them.
+//! - [`schedules`]: schedules, shifts and versions as the API shows them; import and edit bodies.
+//! - [`trades`]: agent self-service and shift trades.
+//! - [`webhooks`]: webhook subscriptions.
 #![forbid(unsafe_code)]
 
+pub mod events;
+pub mod health;
 pub mod oauth;
+pub mod paging;
 pub mod problem;
 pub mod schedules;
 pub mod swaps;
+pub mod trades;
+pub mod webhooks;

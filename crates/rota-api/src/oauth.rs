@@ -9,3 +9,21 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     pub expires_in: u64,
 }
+
+/// The token request's form (`application/x-www-form-urlencoded`); every field optional so
+/// that a missing one answers RFC 6749's `invalid_request`, not a generic 400.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Accepted and ignored: a client's scope is fixed when it is created.
+    pub scope: Option<String>,
+}
+
+/// RFC 6749 §5.2: the token endpoint's errors have their own JSON shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OAuthError {
+    pub error: String,
+    pub error_description: String,
+}

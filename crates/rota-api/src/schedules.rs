@@ -1,18 +1,14 @@
-//! Schedules, shifts and versions as the API shows them.
+//! Schedules, shifts and versions as the API shows them; the import and edit bodies.
 
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rota_core::command::EditChange;
+use rota_core::ids::ScheduleId;
 use rota_core::schedule::{Schedule, Shift};
-use rota_core::version::VersionRecord;
+use rota_core::version::{ScheduleVersion, VersionChanges, VersionRecord};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[derive(utoipa::ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-    pub offset: u64,
-    pub next_offset: Option<u64>,
-}
+pub use crate::paging::Page;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -40,4 +36,118 @@ impl From<VersionRecord> for VersionBody {
             record,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindQuery {
+    pub business_unit_id: String,
+    #[param(value_type = String, format = Date)]
+    pub week_date: Date,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadQuery {
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default = "crate::paging::default_shift_limit")]
+    pub limit: u32,
+    pub agent_id: Option<String>,
+}
+
+impl ReadQuery {
+    /// The first `limit` shifts: `with_limit(1)` reads little more than the version.
+    pub fn with_limit(limit: u32) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for ReadQuery {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: crate::paging::default_shift_limit(),
+            agent_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionsQuery {
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default = "crate::paging::default_shift_limit")]
+    pub limit: u32,
+    pub since: Option<String>,
+}
+
+impl Default for VersionsQuery {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: crate::paging::default_shift_limit(),
+            since: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VersionsBody {
+    Page(Page<VersionBody>),
+    Changes(Vec<VersionChanges>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
+pub struct AsOfBody {
+    pub schedule_id: ScheduleId,
+    pub schedule_version_id: String,
+    pub version: ScheduleVersion,
+    pub shifts: Vec<Shift>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+pub struct EditBody {
+    /// The shift's version as the caller read it (409 if it changed since).
+    pub expected_version: u64,
+    pub change: EditChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+pub struct ImportBody {
+    pub business_unit_id: String,
+    #[schema(value_type = String, format = Date)]
+    pub week_start: Date,
+    pub shifts: Vec<ImportShift>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+pub struct ImportShift {
+    pub id: Option<String>,
+    pub agent_id: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+    pub required_skill: Option<String>,
+    pub activity_code: String,
 }

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
+use rota_api::schedules::ReadQuery;
 use rota_api::swaps::SwapItemBody;
 use rota_client::batch::{BatchItem, BatchRunner, FinalStatus, ItemReport};
 use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
 use rota_client::{CallOptions, Client};
+use rota_core::ids::ScheduleId;
 use serde::{Deserialize, Serialize};
 
 /// The batch configuration. It takes the user's keys as they wrote them (`batch_size`,
@@ -215,6 +217,10 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
     let config = BatchConfig::load(&args.config)?;
     let items = read_input(&args.input)?;
     let base_url = config.base_url()?;
+    let schedule_id: ScheduleId = config
+        .schedule_id
+        .parse()
+        .with_context(|| format!("`schedule_id` in {}", args.config.display()))?;
     let client_id = config
         .client_id
         .clone()
@@ -245,7 +251,11 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         }
         let schedule = client
             .clone()
-            .schedule(&config.schedule_id, "limit=1", &CallOptions::default())
+            .schedule(
+                schedule_id,
+                &ReadQuery::with_limit(1),
+                &CallOptions::default(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("reading schedule {}: {e}", config.schedule_id))?
             .into_body()?;
@@ -334,7 +344,7 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
         if let Some(seed) = &mut runner_seed {
             *seed = seed.wrapping_add(chunk_no as u64);
         }
-        let (batch_id, schedule_id) = (header.batch_id.clone(), config.schedule_id.clone());
+        let batch_id = header.batch_id.clone();
         let (planned, effective_date) = (
             header.planned_version.clone(),
             config.effective_date.clone(),

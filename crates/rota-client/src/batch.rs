@@ -71,13 +71,16 @@ pub struct BatchStats {
     pub retries: u64,
     /// Pauses taken to stay within the rate limit.
     pub paced: u64,
+    /// Time spent waiting before retries, as the retry policy decided (Retry-After when the
+    /// server named one).
+    pub waited: std::time::Duration,
 }
 
 pub struct BatchRunner {
     /// Replaceable between chunks (a renewed token).
     pub client: Client,
     pub batch_id: String,
-    pub schedule_id: String,
+    pub schedule_id: rota_core::ids::ScheduleId,
     pub batch_size: usize,
     pub effective_date: Option<String>,
     /// The version the swaps were planned against, if known: each chunk is sent against it,
@@ -127,6 +130,7 @@ impl BatchStats {
         self.conflicts_seen += other.conflicts_seen;
         self.retries += other.retries;
         self.paced += other.paced;
+        self.waited += other.waited;
     }
 }
 
@@ -144,7 +148,14 @@ impl BatchRunner {
     async fn current_version(&mut self) -> Result<String, ClientError> {
         let reply = self
             .client
-            .schedule(&self.schedule_id, "limit=1", &CallOptions::default())
+            .schedule(
+                self.schedule_id,
+                &rota_api::schedules::ReadQuery {
+                    limit: 1,
+                    ..Default::default()
+                },
+                &CallOptions::default(),
+            )
             .await?;
         Ok(reply.into_body()?.schedule_version_id)
     }
@@ -324,6 +335,7 @@ impl BatchRunner {
             match decision {
                 Decision::RetryAfter(delay) => {
                     self.stats.retries += 1;
+                    self.stats.waited += delay;
                     tokio::time::sleep(delay).await;
                 }
                 Decision::GiveUp(reason) => {

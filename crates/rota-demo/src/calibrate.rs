@@ -19,9 +19,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rota_api::schedules::EditBody;
 use rota_api::swaps::SwapRequestBody;
 use rota_client::{CallOptions, Client};
-use rota_core::command::{ConflictScope, ItemOutcome, SwapMode};
+use rota_core::command::{ConflictScope, EditChange, ItemOutcome, SwapMode};
+use rota_core::ids::{ScheduleId, ShiftId};
+use rota_core::schedule::TimeWindow;
 use tokio::time::Instant;
 
 use crate::portal::PortalPlan;
@@ -42,7 +45,7 @@ const PASSES: u32 = 5;
 pub async fn exposure(
     batch: &Client,
     supervisor: &Client,
-    schedule: &str,
+    schedule: ScheduleId,
     plan: &PortalPlan,
     pairs: &[PlannedSwap],
 ) -> Result<Duration> {
@@ -78,7 +81,7 @@ pub async fn exposure(
     let later = jiff::SignedDuration::from_mins(30);
     let mut mover = Mover {
         supervisor,
-        shift: shift.to_string(),
+        shift,
         windows: [
             (start, end),
             (start.checked_add(later)?, end.checked_add(later)?),
@@ -117,7 +120,7 @@ pub async fn exposure(
 /// The user's script's cycle: read the version, send a request with it.
 struct Cycle<'a> {
     client: &'a Client,
-    schedule: &'a str,
+    schedule: ScheduleId,
     /// The pairs one way and back.
     swaps: [Vec<PlannedSwap>; 2],
     /// Whether the pairs are swapped now.
@@ -171,7 +174,7 @@ impl Cycle<'_> {
 /// A supervisor moving one open shift out by half an hour and back.
 struct Mover<'a> {
     supervisor: &'a Client,
-    shift: String,
+    shift: ShiftId,
     windows: [(jiff::Timestamp, jiff::Timestamp); 2],
     expected: u64,
     moves: usize,
@@ -180,13 +183,15 @@ struct Mover<'a> {
 impl Mover<'_> {
     async fn commit(&mut self) -> Result<()> {
         let (start, end) = self.windows[(self.moves + 1) % 2];
-        let body = serde_json::json!({
-            "expectedVersion": self.expected,
-            "change": {"kind": "move", "window": {"start": start, "end": end}},
-        });
+        let body = EditBody {
+            expected_version: self.expected,
+            change: EditChange::Move {
+                window: TimeWindow::new(start, end).context("the probe's window")?,
+            },
+        };
         let answer = self
             .supervisor
-            .edit_shift(&self.shift, &body, &CallOptions::default())
+            .edit_shift(self.shift, &body, &CallOptions::default())
             .await
             .and_then(|r| r.into_body())
             .context("moving an open shift")?;

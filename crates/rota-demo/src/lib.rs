@@ -265,14 +265,14 @@ impl Run<'_> {
                 .map(|c| c.clone().with_bearer(&supervisor))
                 .collect(),
         };
-        let schedule_id = schedule.id.to_string();
+        let schedule_id = schedule.id;
         let rate = match *pace {
             Some(rate) => rate,
             None => {
                 let window = calibrate::exposure(
                     &batch_clients[0],
                     &users.supervisors[0],
-                    &schedule_id,
+                    schedule_id,
                     &plan,
                     self.calibration,
                 )
@@ -312,7 +312,7 @@ impl Run<'_> {
             Strategy::Rota => {
                 let (tally, statuses) = strategies::rota_batch(
                     &batch_clients,
-                    &schedule_id,
+                    schedule_id,
                     self.batch,
                     args.batch_size,
                     args.seed,
@@ -323,7 +323,7 @@ impl Run<'_> {
             other => (
                 strategies::whole_requests(
                     &batch_clients,
-                    &schedule_id,
+                    schedule_id,
                     self.batch,
                     args.batch_size,
                     args.retry_delay,

@@ -9,10 +9,16 @@ use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rota_api::schedules::EditBody;
+use rota_api::trades::{
+    MatchBody, NewTradeBody, ReviewBody, ReviewDecision, ReviewItem, ReviewOutcome,
+};
 use rota_client::{CallOptions, Client};
-use rota_core::command::ItemOutcome;
+use rota_core::command::{EditChange, ItemOutcome};
 use rota_core::directory::AvailabilityDoc;
 use rota_core::ids::{AgentId, ShiftId};
+use rota_core::schedule::TimeWindow;
+use rota_core::trade::Interval;
 use rota_scenario::Scenario;
 use tokio_util::sync::CancellationToken;
 
@@ -144,7 +150,7 @@ pub async fn run(
                 let client = users.agents[&agent].clone();
                 in_flight.spawn(async move {
                     // Saved as it was: the rules the batch meets stay the same.
-                    let _ = client.set_availability(&agent.to_string(), &doc).await;
+                    let _ = client.set_availability(agent, &doc).await;
                 });
             }
         }
@@ -201,10 +207,7 @@ impl Act {
             return false;
         };
         let shift = shifts[rng.random_range(0..shifts.len())];
-        self.users.agents[&agent]
-            .release(&shift.to_string())
-            .await
-            .is_ok()
+        self.users.agents[&agent].release(shift).await.is_ok()
     }
 
     /// An agent picks up an open shift (the rules may refuse it).
@@ -213,10 +216,7 @@ impl Act {
             return false;
         }
         let shift = self.plan.open[rng.random_range(0..self.plan.open.len())];
-        self.users.agents[&agent]
-            .pickup(&shift.to_string())
-            .await
-            .is_ok()
+        self.users.agents[&agent].pickup(shift).await.is_ok()
     }
 
     /// Two agents trade a pair of same-time shifts: offer, match, a supervisor approves.
@@ -231,11 +231,21 @@ impl Act {
         let expires = jiff::Timestamp::now()
             .checked_add(jiff::SignedDuration::from_hours(1))
             .unwrap_or(jiff::Timestamp::MAX);
-        let offer = serde_json::json!({
-            "shiftId": a,
-            "acceptableIntervals": [{"start": "2000-01-01T00:00:00Z", "end": "2100-01-01T00:00:00Z"}],
-            "expiresAt": expires,
-        });
+        let (Ok(from), Ok(to)) = (
+            "2000-01-01T00:00:00Z".parse(),
+            "2100-01-01T00:00:00Z".parse(),
+        ) else {
+            return false;
+        };
+        let Ok(any_time) = Interval::new(from, to) else {
+            return false;
+        };
+        let offer = NewTradeBody {
+            shift_id: a,
+            target_agent_id: None,
+            acceptable_intervals: vec![any_time],
+            expires_at: expires,
+        };
         let Ok(trade) = offerer
             .create_trade(&offer)
             .await
@@ -245,21 +255,35 @@ impl Act {
         };
         let matched = taker
             .match_trade(
-                &trade.id.to_string(),
-                &serde_json::json!({"version": trade.version, "shiftId": b}),
+                trade.id,
+                &MatchBody {
+                    version: trade.version,
+                    shift_id: Some(b),
+                },
             )
             .await;
         let Some(matched) = matched.ok().and_then(|r| r.into_body().ok()) else {
             return false;
         };
-        let review = serde_json::json!({"reviews": [{"tradeId": matched.id, "version": matched.version, "decision": "approve"}]});
+        let review = ReviewBody {
+            reviews: vec![ReviewItem {
+                trade_id: matched.id,
+                version: matched.version,
+                decision: ReviewDecision::Approve,
+                reason: None,
+            }],
+        };
         let reviewer = &self.users.supervisors[0];
         let reviewed = reviewer
             .review_trades(&review)
             .await
             .ok()
             .and_then(|r| r.into_body().ok());
-        reviewed.is_some_and(|r| r["results"][0]["outcome"] == "approved")
+        reviewed.is_some_and(|r| {
+            r.results
+                .first()
+                .is_some_and(|r| r.outcome == ReviewOutcome::Approved)
+        })
     }
 
     /// A supervisor moves an open shift by half an hour, and later back.
@@ -288,9 +312,15 @@ impl Act {
         // so the second try needs no extra read.
         let mut expected = 1;
         for _ in 0..2 {
-            let body = serde_json::json!({"expectedVersion": expected, "change": {"kind": "move", "window": {"start": s, "end": e}}});
+            let Ok(window) = TimeWindow::new(s, e) else {
+                return false;
+            };
+            let body = EditBody {
+                expected_version: expected,
+                change: EditChange::Move { window },
+            };
             match client
-                .edit_shift(&shift.to_string(), &body, &CallOptions::default())
+                .edit_shift(shift, &body, &CallOptions::default())
                 .await
             {
                 Ok(_) => return true,

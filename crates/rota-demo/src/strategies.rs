@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rota_api::schedules::ReadQuery;
 use rota_api::swaps::{SwapItemBody, SwapRequestBody};
 use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
 use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
 use rota_client::{CallOptions, Client};
 use rota_core::command::{ConflictScope, ItemOutcome, SwapMode};
-use rota_core::ids::{AgentId, ShiftId};
+use rota_core::ids::{AgentId, ScheduleId, ShiftId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
@@ -102,9 +103,9 @@ impl PlannedSwap {
 }
 
 /// The current version id of `schedule`, as the user's script reads it before a request.
-pub async fn current_version(client: &Client, schedule: &str) -> Option<String> {
+pub async fn current_version(client: &Client, schedule: ScheduleId) -> Option<String> {
     let reply = client
-        .schedule(schedule, "limit=1", &CallOptions::default())
+        .schedule(schedule, &ReadQuery::with_limit(1), &CallOptions::default())
         .await
         .ok()?;
     Some(reply.into_body().ok()?.schedule_version_id)
@@ -114,7 +115,7 @@ pub async fn current_version(client: &Client, schedule: &str) -> Option<String> 
 /// and a 409 sends it again after a delay. Request `n` goes to node `n % nodes.len()`.
 pub async fn whole_requests(
     nodes: &[Client],
-    schedule: &str,
+    schedule: ScheduleId,
     batch: &[PlannedSwap],
     batch_size: usize,
     retry_delay: Duration,
@@ -200,7 +201,7 @@ pub async fn whole_requests(
 /// rota's way: the batch runner of `rota batch`, its chunks spread over the nodes.
 pub async fn rota_batch(
     nodes: &[Client],
-    schedule: &str,
+    schedule: ScheduleId,
     batch: &[PlannedSwap],
     batch_size: usize,
     seed: u64,
@@ -209,7 +210,7 @@ pub async fn rota_batch(
     let mut runner = BatchRunner {
         client: nodes[0].clone(),
         batch_id: format!("demo-{seed}"),
-        schedule_id: schedule.to_owned(),
+        schedule_id: schedule,
         batch_size,
         effective_date: None,
         planned_version: planned,

@@ -15,7 +15,7 @@ use rand::RngExt;
 use rota_core::auth::{Action, ApiClient, Principal, Role};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::AuthStore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use sha2::{Digest, Sha256};
 
@@ -81,22 +81,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token))
 }
 
-#[derive(Debug, Deserialize)]
-struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    #[allow(dead_code)] // accepted and ignored: a client's scope is fixed when it is created
-    scope: Option<String>,
-}
-
 pub use rota_api::oauth::TokenResponse;
 
 /// RFC 6749 §5.2: token endpoint errors have their own JSON shape.
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut response = (
         status,
-        Json(serde_json::json!({"error": error, "error_description": description})),
+        Json(rota_api::oauth::OAuthError {
+            error: error.to_owned(),
+            error_description: description.to_owned(),
+        }),
     )
         .into_response();
     response
@@ -129,7 +123,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    form: Result<Form<rota_api::oauth::TokenRequest>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return oauth_error(

@@ -40,6 +40,10 @@ pub struct WebhookConfig {
     pub timeout_secs: u64,
     /// How often the dispatcher looks for due deliveries when nothing woke it.
     pub poll_ms: u64,
+    /// Whether this node runs a dispatcher. Every node of a cluster may (each delivery is
+    /// leased by one at a time); off on a node that only serves the API, and in tests that
+    /// drive [`crate::webhooks::Dispatcher::round`] themselves.
+    pub dispatch: bool,
 }
 
 impl Default for WebhookConfig {
@@ -51,6 +55,7 @@ impl Default for WebhookConfig {
             retry_cap_secs: 600,
             timeout_secs: 10,
             poll_ms: 1_000,
+            dispatch: true,
         }
     }
 }

@@ -61,7 +61,7 @@ use crate::{auth, routes, telemetry};
         rota_api::swaps::SwapResponseBody,
         rota_core::schedule::Shift,
         rota_core::version::VersionChanges,
-        rota_core::webhook::Event,
+        rota_api::events::WebhookEvent,
     )),
     modifiers(&BearerAuth),
     tags(

@@ -116,14 +116,18 @@ impl Application {
         ));
         // Retries and leases are wall-clock matters: the dispatcher keeps real time even
         // when the domain clock is set to another day (tests, simulations).
-        let dispatcher = crate::webhooks::Dispatcher::new(
-            self.store.clone(),
-            Arc::new(SystemClock),
-            self.config.webhooks.clone(),
-            Arc::clone(&self.wake_dispatcher),
-        )
-        .map_err(std::io::Error::other)?;
-        let dispatch = tokio::spawn(dispatcher.run(shutdown.clone()));
+        let dispatch = if self.config.webhooks.dispatch {
+            let dispatcher = crate::webhooks::Dispatcher::new(
+                self.store.clone(),
+                Arc::new(SystemClock),
+                self.config.webhooks.clone(),
+                Arc::clone(&self.wake_dispatcher),
+            )
+            .map_err(std::io::Error::other)?;
+            Some(tokio::spawn(dispatcher.run(shutdown.clone())))
+        } else {
+            None
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
@@ -131,7 +135,9 @@ impl Application {
         sweep.abort();
         // The dispatcher stops at shutdown; an attempt in flight is recorded or, if cut
         // short, its lease lapses and it is delivered again (receivers de-duplicate).
-        let _ = dispatch.await;
+        if let Some(dispatch) = dispatch {
+            let _ = dispatch.await;
+        }
         self.store.close().await;
         served
     }

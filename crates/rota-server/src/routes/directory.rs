@@ -5,12 +5,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use rota_api::paging::Paging;
 use rota_api::schedules::Page;
 use rota_core::directory::{Agent, Availability, AvailabilityDoc, BusinessUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::DirectoryStore;
 
-use super::{Paging, page, parse_id};
+use super::{page, parse_id};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
@@ -22,14 +23,17 @@ use rota_core::auth::Action;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/wfm/business-units", get(list_business_units))
-        .route("/api/v2/wfm/business-units/{id}/agents", get(list_agents))
         .route(
-            "/api/v2/wfm/agents/{id}/availability",
+            "/api/v2/wfm/business-units/{businessUnitId}/agents",
+            get(list_agents),
+        )
+        .route(
+            "/api/v2/wfm/agents/{agentId}/availability",
             put(set_availability),
         )
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/business-units", tag = "directory", params(super::Paging),
+#[utoipa::path(get, path = "/api/v2/wfm/business-units", tag = "directory", params(Paging),
     responses((status = 200, description = "Business units the client may see", body = rota_api::schedules::Page<rota_core::directory::BusinessUnit>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_business_units(
@@ -52,8 +56,8 @@ async fn list_business_units(
     )))
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/business-units/{id}/agents", tag = "directory",
-    params(("id" = String, Path, description = "Business unit id"), super::Paging),
+#[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/agents", tag = "directory",
+    params(("businessUnitId" = String, Path, description = "Business unit id"), Paging),
     responses((status = 200, description = "Agents, paged", body = rota_api::schedules::Page<rota_core::directory::Agent>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_agents(
@@ -70,8 +74,8 @@ async fn list_agents(
 
 /// Replaces an agent's availability; windows are normalised (merged) and empty or inverted
 /// ones rejected before anything is stored.
-#[utoipa::path(put, path = "/api/v2/wfm/agents/{id}/availability", tag = "directory",
-    params(("id" = String, Path, description = "Agent id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+#[utoipa::path(put, path = "/api/v2/wfm/agents/{agentId}/availability", tag = "directory",
+    params(("agentId" = String, Path, description = "Agent id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = rota_core::directory::AvailabilityDoc,
     responses((status = 200, description = "The agent with normalised availability (overlapping windows merged)", body = rota_core::directory::Agent), crate::openapi::Problems),
     security(("bearer" = [])))]

@@ -4,6 +4,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use rota_api::health::Health;
+
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -13,16 +15,20 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up")))]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        database: None,
+    })
 }
 
 /// Ready when the database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "The database answers"), (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")))]
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "The database answers", body = Health), (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await?;
-    Ok(Json(
-        serde_json::json!({"status": "ok", "database": state.store.backend()}),
-    ))
+    Ok(Json(Health {
+        status: "ok".into(),
+        database: Some(state.store.backend().into()),
+    }))
 }

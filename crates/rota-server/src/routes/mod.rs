@@ -25,27 +25,6 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
 }
 
-/// Paging parameters shared by listings.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct Paging {
-    #[serde(default)]
-    pub offset: u64,
-    #[serde(default = "default_limit")]
-    pub limit: u32,
-}
-
-fn default_limit() -> u32 {
-    100
-}
-
-impl From<&Paging> for rota_core::store::PageRequest {
-    fn from(p: &Paging) -> Self {
-        Self::new(p.offset, p.limit)
-    }
-}
-
 pub fn page<T>(p: rota_core::store::Page<T>) -> rota_api::schedules::Page<T> {
     rota_api::schedules::Page {
         next_offset: p.next_offset(),

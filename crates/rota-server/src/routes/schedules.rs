@@ -5,52 +5,43 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jiff::Timestamp;
-use jiff::civil::Date;
+use rota_api::paging::Paging;
 use rota_api::schedules::{Page, ScheduleBody, VersionBody};
 use rota_api::swaps::SwapResponseBody;
-use rota_core::command::{EditChange, ShiftEdit};
+use rota_core::command::ShiftEdit;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
-use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, Shift, TimeWindow};
+use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, TimeWindow};
 use rota_core::store::{ScheduleStore, ShiftFilter};
-use rota_core::version::{ScheduleVersion, ScheduleVersionId, VersionChanges};
-use serde::Deserialize;
+use rota_core::version::{ScheduleVersion, ScheduleVersionId};
 
-use super::{Paging, page, parse_id};
+use super::{page, parse_id};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use rota_api::schedules::{
+    AsOfBody, EditBody, FindQuery, ImportBody, ReadQuery, VersionsBody, VersionsQuery,
+};
 use rota_core::auth::Action;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v2/wfm/schedules", get(find).post(import))
-        .route("/api/v2/wfm/schedules/{id}", get(read))
-        .route("/api/v2/wfm/schedules/{id}/versions", get(versions))
+        .route("/api/v2/wfm/schedules/{scheduleId}", get(read))
+        .route("/api/v2/wfm/schedules/{scheduleId}/versions", get(versions))
         .route(
-            "/api/v2/wfm/schedules/{id}/versions/{version_id}",
+            "/api/v2/wfm/schedules/{scheduleId}/versions/{versionId}",
             get(as_of),
         )
-        .route("/api/v2/wfm/schedules/{id}/publish", post(publish))
-        .route("/api/v2/wfm/shifts/{shift_id}/edits", post(edit_shift))
+        .route("/api/v2/wfm/schedules/{scheduleId}/publish", post(publish))
+        .route("/api/v2/wfm/shifts/{shiftId}/edits", post(edit_shift))
 }
 
 /// The strong entity tag of a schedule version.
 pub fn etag(id: ScheduleVersionId) -> String {
     format!("\"{id}\"")
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct FindQuery {
-    business_unit_id: String,
-    #[param(value_type = String, format = Date)]
-    week_date: Date,
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/schedules", tag = "schedules", params(FindQuery),
@@ -77,24 +68,8 @@ async fn find(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReadQuery {
-    #[serde(default)]
-    offset: u64,
-    #[serde(default = "default_limit")]
-    limit: u32,
-    agent_id: Option<String>,
-}
-
-fn default_limit() -> u32 {
-    500
-}
-
-#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}", tag = "schedules",
-    params(("id" = String, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}", tag = "schedules",
+    params(("scheduleId" = String, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
     responses((status = 200, description = "The schedule with a page of shifts; ETag is the version id", body = rota_api::schedules::ScheduleBody),
         (status = 304, description = "Not modified"), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -157,28 +132,9 @@ async fn read(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VersionsQuery {
-    #[serde(default)]
-    offset: u64,
-    #[serde(default = "default_limit")]
-    limit: u32,
-    since: Option<String>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum VersionsBody {
-    Page(Page<VersionBody>),
-    Changes(Vec<VersionChanges>),
-}
-
 /// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
-#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions", tag = "schedules",
-    params(("id" = String, Path, description = "Schedule id"), VersionsQuery),
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}/versions", tag = "schedules",
+    params(("scheduleId" = String, Path, description = "Schedule id"), VersionsQuery),
     responses((status = 200, description = "Versions newest first (paged), or with `since` the versions after it with their changes", body = rota_api::schedules::Page<rota_api::schedules::VersionBody>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn versions(
@@ -218,18 +174,8 @@ async fn versions(
     })))
 }
 
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-#[derive(utoipa::ToSchema)]
-pub struct AsOfBody {
-    schedule_id: ScheduleId,
-    schedule_version_id: String,
-    version: ScheduleVersion,
-    shifts: Vec<Shift>,
-}
-
-#[utoipa::path(get, path = "/api/v2/wfm/schedules/{id}/versions/{version_id}", tag = "schedules",
-    params(("id" = String, Path, description = "Schedule id"), ("version_id" = String, Path, description = "Schedule version id")),
+#[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}/versions/{versionId}", tag = "schedules",
+    params(("scheduleId" = String, Path, description = "Schedule id"), ("versionId" = String, Path, description = "Schedule version id")),
     responses((status = 200, description = "The shifts as they stood at that version", body = AsOfBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn as_of(
@@ -257,8 +203,8 @@ async fn as_of(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/wfm/schedules/{id}/publish", tag = "schedules",
-    params(("id" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+#[utoipa::path(post, path = "/api/v2/wfm/schedules/{scheduleId}/publish", tag = "schedules",
+    params(("scheduleId" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn publish(
@@ -293,19 +239,10 @@ async fn publish(
     Ok(done.respond(StatusCode::OK))
 }
 
-#[derive(Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct EditBody {
-    /// The shift's version as the caller read it (409 if it changed since).
-    expected_version: u64,
-    change: EditChange,
-}
-
 /// A supervisor's change to one shift (move, reassign, open), checked against the shift's
 /// version and the rules at commit.
-#[utoipa::path(post, path = "/api/v2/wfm/shifts/{shift_id}/edits", tag = "schedules",
-    params(("shift_id" = String, Path, description = "Shift id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+#[utoipa::path(post, path = "/api/v2/wfm/shifts/{shiftId}/edits", tag = "schedules",
+    params(("shiftId" = String, Path, description = "Shift id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = EditBody,
     responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -350,30 +287,6 @@ async fn edit_shift(
     )
     .await?;
     Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct ImportBody {
-    business_unit_id: String,
-    #[schema(value_type = String, format = Date)]
-    week_start: Date,
-    shifts: Vec<ImportShift>,
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[derive(utoipa::ToSchema)]
-pub struct ImportShift {
-    id: Option<String>,
-    agent_id: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    start: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    end: Timestamp,
-    required_skill: Option<String>,
-    activity_code: String,
 }
 
 /// Imports a week's shifts as version 1 of a new schedule.

@@ -6,27 +6,30 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jiff::Timestamp;
-use jiff::civil::Date;
+use rota_api::paging::Paging;
 use rota_api::swaps::SwapResponseBody;
 use rota_core::auth::Action;
 use rota_core::engine::SelfServiceAction;
 use rota_core::ids::{AgentId, ShiftId, TradeId};
-use rota_core::schedule::{ScheduleState, Shift};
+use rota_core::schedule::ScheduleState;
 use rota_core::store::{
     DirectoryStore, NewTrade, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeReview,
     TradeStore,
 };
-use rota_core::trade::{Interval, Trade, TradeState};
-use serde::{Deserialize, Serialize};
+use rota_core::trade::{Trade, TradeState};
+use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency;
 use crate::request_id::RequestId;
-use crate::routes::{Paging, page, parse_id};
+use crate::routes::{page, parse_id};
 use crate::startup::AppState;
+use rota_api::trades::{
+    CancelBody, MatchBody, MySchedule, NewTradeBody, ReviewBody, ReviewDecision, ReviewError,
+    ReviewItem, ReviewOutcome, ReviewResponse, ReviewResult, TradeQuery, WeekQuery,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,28 +57,6 @@ fn me(caller: &Caller) -> Result<AgentId, ApiError> {
             caller.0.client_id
         ))
     })
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct WeekQuery {
-    /// The first day of the week (local date of the business unit).
-    #[param(value_type = String, format = Date)]
-    week_date: Date,
-}
-
-/// An agent's week: their shifts and the open shifts they could pick up.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MySchedule {
-    #[schema(value_type = String)]
-    pub schedule_id: rota_core::ids::ScheduleId,
-    pub schedule_version_id: String,
-    #[schema(value_type = String, format = Date)]
-    pub week_start: Date,
-    pub shifts: Vec<Shift>,
-    pub open_shifts: Vec<Shift>,
 }
 
 /// The caller's own shifts in a published week, and the week's open shifts.
@@ -197,22 +178,6 @@ async fn self_service(
     Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewTradeBody {
-    /// The caller's shift on offer.
-    #[schema(value_type = String)]
-    pub shift_id: ShiftId,
-    /// Only this agent may match.
-    #[schema(value_type = Option<String>)]
-    pub target_agent_id: Option<AgentId>,
-    /// Times the caller would take a shift in; empty or absent: the shift is given away.
-    #[serde(default)]
-    pub acceptable_intervals: Vec<Interval>,
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: Timestamp,
-}
-
 /// Offers one of the caller's shifts in a published schedule.
 #[utoipa::path(post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
@@ -247,24 +212,6 @@ async fn create(
     )
     .await?;
     Ok(done.respond(StatusCode::CREATED))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct TradeQuery {
-    /// Unmatched, Matched, Approved, Denied, Canceled or Expired.
-    state: Option<String>,
-    /// For unscoped supervisors and admins.
-    business_unit_id: Option<String>,
-    #[serde(default)]
-    offset: u64,
-    #[serde(default = "default_limit")]
-    limit: u32,
-}
-
-fn default_limit() -> u32 {
-    100
 }
 
 /// Trades, newest first. Agents see theirs, those offered to them, and unmatched ones open to
@@ -353,16 +300,6 @@ async fn read(
     Ok(Json(trade))
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MatchBody {
-    /// The trade's version as the caller saw it (409 TRADE_VERSION_CONFLICT otherwise).
-    pub version: u32,
-    /// The caller's shift in return; absent to take a shift given away.
-    #[schema(value_type = Option<String>)]
-    pub shift_id: Option<ShiftId>,
-}
-
 /// Matches a trade as the caller. The rule check runs at once and is in the answer: the
 /// business unit's settings may approve (applying the swap), deny, or leave the trade
 /// Matched for a supervisor, holding both shifts.
@@ -435,12 +372,6 @@ where
     Ok(done.respond(StatusCode::OK))
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CancelBody {
-    pub version: u32,
-}
-
 /// The initiator withdraws an Unmatched or Matched trade (its holds are released).
 #[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/cancel", tag = "trades", request_body = CancelBody,
     params(("tradeId" = String, Path, description = "Trade id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
@@ -466,65 +397,6 @@ async fn cancel(
         },
     )
     .await
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ReviewDecision {
-    Approve,
-    Deny,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ReviewItem {
-    #[schema(value_type = String)]
-    pub trade_id: TradeId,
-    pub version: u32,
-    pub decision: ReviewDecision,
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ReviewBody {
-    pub reviews: Vec<ReviewItem>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ReviewOutcome {
-    /// Approved and applied: `trade.appliedVersionId` is the version it created.
-    Approved,
-    /// Denied: by the supervisor, or because the approval could not apply (the violations
-    /// are in `trade.decision.violations`).
-    Denied,
-    /// Nothing changed: `error` says why (stale version, wrong state, expired, not allowed).
-    Failed,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewResult {
-    #[schema(value_type = String)]
-    pub trade_id: TradeId,
-    pub outcome: ReviewOutcome,
-    pub trade: Option<Trade>,
-    pub error: Option<ReviewError>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewError {
-    pub status: u16,
-    pub code: rota_api::problem::ErrorCode,
-    pub detail: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewResponse {
-    pub results: Vec<ReviewResult>,
 }
 
 /// Most reviews in one request.

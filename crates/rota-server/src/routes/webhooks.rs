@@ -14,50 +14,34 @@ use rota_core::ids::{BusinessUnitId, SubscriptionId};
 use rota_core::store::{DirectoryStore, SubscriptionUpdate, TradeStore, WebhookStore};
 use rota_core::trade::BusinessUnitSettings;
 use rota_core::webhook::{Delivery, EventType, NewSubscription, Subscription};
-use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::routes::{Paging, page, parse_id};
+use crate::routes::{page, parse_id};
 use crate::startup::AppState;
+use rota_api::paging::Paging;
 use rota_api::problem::ErrorCode;
+use rota_api::webhooks::{CreatedSubscription, NewSubscriptionBody, SubscriptionPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
-            "/api/v2/wfm/business-units/{id}/webhooks",
+            "/api/v2/wfm/business-units/{businessUnitId}/webhooks",
             get(list).post(create),
         )
         .route(
-            "/api/v2/wfm/webhooks/{id}",
+            "/api/v2/wfm/webhooks/{webhookId}",
             get(read).patch(update).delete(remove),
         )
-        .route("/api/v2/wfm/webhooks/{id}/deliveries", get(deliveries))
         .route(
-            "/api/v2/wfm/business-units/{id}/settings",
+            "/api/v2/wfm/webhooks/{webhookId}/deliveries",
+            get(deliveries),
+        )
+        .route(
+            "/api/v2/wfm/business-units/{businessUnitId}/settings",
             get(read_settings).put(write_settings),
         )
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewSubscriptionBody {
-    /// An http or https URL; private and loopback targets only where the configuration
-    /// allows them.
-    pub url: String,
-    pub events: Vec<EventType>,
-    /// The signing secret (at least 16 characters); generated when absent.
-    pub secret: Option<String>,
-}
-
-/// A new subscription with its signing secret, which is shown this once.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedSubscription {
-    #[serde(flatten)]
-    pub subscription: Subscription,
-    pub secret: String,
 }
 
 fn check_events(events: &[EventType]) -> Result<Vec<EventType>, ApiError> {
@@ -83,8 +67,8 @@ async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
 
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
 /// events of changes committed after the subscription are delivered, in order per schedule.
-#[utoipa::path(post, path = "/api/v2/wfm/business-units/{id}/webhooks", tag = "webhooks",
-    params(("id" = String, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
+#[utoipa::path(post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
+    params(("businessUnitId" = String, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
     responses((status = 201, description = "The subscription and its secret (shown once)", body = CreatedSubscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(
@@ -132,8 +116,8 @@ async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/business-units/{id}/webhooks", tag = "webhooks",
-    params(("id" = String, Path, description = "Business unit id"), Paging),
+#[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
+    params(("businessUnitId" = String, Path, description = "Business unit id"), Paging),
     responses((status = 200, description = "The business unit's subscriptions", body = rota_api::schedules::Page<Subscription>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list(
@@ -156,8 +140,8 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscripti
 }
 
 /// The subscription, with whether it is enabled and why not.
-#[utoipa::path(get, path = "/api/v2/wfm/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Subscription id")),
+#[utoipa::path(get, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
+    params(("webhookId" = String, Path, description = "Subscription id")),
     responses((status = 200, description = "The subscription", body = Subscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read(
@@ -168,18 +152,8 @@ async fn read(
     Ok(Json(owned(&state, &caller, &id).await?))
 }
 
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SubscriptionPatch {
-    pub url: Option<String>,
-    pub events: Option<Vec<EventType>>,
-    /// `true` re-enables a disabled subscription (clearing its failure count); pending
-    /// deliveries resume in order.
-    pub enabled: Option<bool>,
-}
-
-#[utoipa::path(patch, path = "/api/v2/wfm/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Subscription id")), request_body = SubscriptionPatch,
+#[utoipa::path(patch, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
+    params(("webhookId" = String, Path, description = "Subscription id")), request_body = SubscriptionPatch,
     responses((status = 200, description = "The subscription as changed", body = Subscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn update(
@@ -207,8 +181,8 @@ async fn update(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v2/wfm/webhooks/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "Subscription id")),
+#[utoipa::path(delete, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
+    params(("webhookId" = String, Path, description = "Subscription id")),
     responses((status = 204, description = "Deleted, with its delivery log"), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn remove(
@@ -222,8 +196,8 @@ async fn remove(
 }
 
 /// The delivery log, newest first: state, attempts, the receiver's last status or error.
-#[utoipa::path(get, path = "/api/v2/wfm/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path, description = "Subscription id"), Paging),
+#[utoipa::path(get, path = "/api/v2/wfm/webhooks/{webhookId}/deliveries", tag = "webhooks",
+    params(("webhookId" = String, Path, description = "Subscription id"), Paging),
     responses((status = 200, description = "A page of deliveries", body = rota_api::schedules::Page<Delivery>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn deliveries(
@@ -242,8 +216,8 @@ async fn deliveries(
 }
 
 /// The business unit's self-service and trade settings (defaults until set).
-#[utoipa::path(get, path = "/api/v2/wfm/business-units/{id}/settings", tag = "webhooks",
-    params(("id" = String, Path, description = "Business unit id")),
+#[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/settings", tag = "webhooks",
+    params(("businessUnitId" = String, Path, description = "Business unit id")),
     responses((status = 200, description = "The settings", body = BusinessUnitSettings), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read_settings(
@@ -258,8 +232,8 @@ async fn read_settings(
 }
 
 /// Replaces the settings; absent fields take their defaults, unknown ones are refused.
-#[utoipa::path(put, path = "/api/v2/wfm/business-units/{id}/settings", tag = "webhooks",
-    params(("id" = String, Path, description = "Business unit id")), request_body = BusinessUnitSettings,
+#[utoipa::path(put, path = "/api/v2/wfm/business-units/{businessUnitId}/settings", tag = "webhooks",
+    params(("businessUnitId" = String, Path, description = "Business unit id")), request_body = BusinessUnitSettings,
     responses((status = 200, description = "The settings as stored", body = BusinessUnitSettings), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn write_settings(

@@ -129,7 +129,7 @@ pub(super) fn push_commit(
         commit.record.created_at,
         |w| {
             let mut events = w.one(EventType::ScheduleVersionCreated, || {
-                rota_core::webhook::version_created(schedule, commit)
+                rota_api::events::version_created(schedule, commit)
             });
             events.extend(also(w));
             events

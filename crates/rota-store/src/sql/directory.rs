@@ -169,7 +169,7 @@ impl DirectoryStore for Backend {
             jiff::Timestamp::now(),
             |w| {
                 w.one(EventType::AgentAvailabilityUpdated, || {
-                    rota_core::webhook::availability_updated(&agent)
+                    rota_api::events::availability_updated(&agent)
                 })
             },
         )

@@ -168,7 +168,7 @@ impl ScheduleStore for Backend {
             ctx.now,
             |w| {
                 w.one(EventType::ScheduleVersionCreated, || {
-                    rota_core::webhook::version_created(&schedule, &commit)
+                    rota_api::events::version_created(&schedule, &commit)
                 })
             },
         );
@@ -388,13 +388,7 @@ impl ScheduleStore for Backend {
                 .iter()
                 .map(|item| {
                     let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
-                    rota_core::webhook::swap_applied(
-                        &snap.schedule,
-                        version,
-                        item,
-                        counterpart,
-                        None,
-                    )
+                    rota_api::events::swap_applied(&snap.schedule, version, item, counterpart, None)
                 })
                 .collect()
         };

@@ -138,7 +138,7 @@ pub(super) async fn transition(
     }
     emit(w, trade.business_unit_id, now, |w| {
         w.one(EventType::TradeStateChanged, || {
-            rota_core::webhook::trade_changed(trade, Some(from))
+            rota_api::events::trade_changed(trade, Some(from))
         })
     })
     .await
@@ -185,7 +185,7 @@ pub(super) async fn apply_trade(
     write_commit(w, &snap.schedule, &commit, |wanted| match item {
         Some(item) => wanted.one(EventType::ShiftSwapApplied, || {
             let counterpart = snap.shifts.get(&item.new_shift_id).and_then(|s| s.owner);
-            rota_core::webhook::swap_applied(
+            rota_api::events::swap_applied(
                 &snap.schedule,
                 commit.record.version,
                 &item,

@@ -166,7 +166,7 @@ impl TradeStore for Backend {
         insert_trade(&mut w.tx, &trade).await?;
         emit(&mut w, trade.business_unit_id, ctx.now, |w| {
             w.one(EventType::TradeStateChanged, || {
-                rota_core::webhook::trade_changed(&trade, None)
+                rota_api::events::trade_changed(&trade, None)
             })
         })
         .await?;

@@ -2,23 +2,28 @@
 //! fails its first deliveries (which come again later), and sees each schedule's events in
 //! version order; a change that rolls back produces no event; a target that keeps failing
 //! disables its subscription visibly; private targets are refused unless allowed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{TestApp, problem_code, spawn};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
-use common::{problem_code, spawn};
 use hmac::{KeyInit, Mac};
+use rota_api::events::{EventPayload, WebhookEvent};
+use rota_api::paging::Paging;
 use rota_api::problem::ErrorCode;
+use rota_api::trades::NewTradeBody;
+use rota_api::webhooks::{NewSubscriptionBody, SubscriptionPatch};
+use rota_core::clock::{Clock, FixedClock};
 use rota_core::store::{
     ClaimOutcome, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, ScheduleStore,
 };
-use rota_core::webhook::DeliveryState;
-use serde_json::{Value, json};
+use rota_core::webhook::{DeliveryState, EventType};
+use rota_server::config::WebhookConfig;
+use rota_server::webhooks::Dispatcher;
+use serde_json::Value;
+use tokio::sync::Notify;
 
 const SECRET: &str = "a-test-secret-of-some-length";
 
@@ -92,15 +97,64 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Received>>) {
     (format!("http://{addr}/hook"), seen)
 }
 
-/// Waits (bounded) until `done` holds for what the receiver saw.
-async fn until(seen: &Arc<Mutex<Received>>, done: impl Fn(&Received) -> bool) {
-    for _ in 0..400 {
-        if done(&seen.lock().unwrap()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+/// A dispatcher the test steps by hand (the server runs none: `dispatch` is off), on a clock
+/// of its own. It starts at the system's now, as the server's dispatcher would: deliveries are
+/// due from their commit time, which is the world's (fixed, earlier) clock for schedule
+/// commands and the system's for others.
+struct Steps {
+    dispatcher: Dispatcher,
+    clock: Arc<FixedClock>,
+}
+
+impl Steps {
+    fn new(app: &TestApp, max_consecutive_failures: u32) -> Self {
+        let clock = Arc::new(FixedClock::new(jiff::Timestamp::now()));
+        let config = WebhookConfig {
+            allow_private_targets: true,
+            max_consecutive_failures,
+            dispatch: false,
+            ..WebhookConfig::default()
+        };
+        let dispatcher = Dispatcher::new(
+            app.store.clone(),
+            clock.clone(),
+            config,
+            Arc::new(Notify::new()),
+        )
+        .unwrap();
+        Self { dispatcher, clock }
     }
-    panic!("the receiver did not get what was expected in time");
+
+    /// Delivers until nothing is left to attempt: each round sends what is due; when nothing
+    /// is, the clock steps past the longest retry wait, and a round that still finds nothing
+    /// ends it. Bounded, so a dispatcher that never settles fails the test.
+    async fn drain(&self) {
+        let cap = jiff::SignedDuration::from_secs(
+            i64::try_from(WebhookConfig::default().retry_cap_secs).unwrap() + 1,
+        );
+        for _ in 0..200 {
+            if self.dispatcher.round().await.unwrap() > 0 {
+                continue;
+            }
+            self.clock.set(self.clock.now().checked_add(cap).unwrap());
+            if self.dispatcher.round().await.unwrap() == 0 {
+                return;
+            }
+        }
+        panic!("the dispatcher kept finding deliveries");
+    }
+}
+
+fn no_dispatcher(config: &mut rota_server::Config) {
+    config.webhooks.dispatch = false;
+}
+
+fn subscribe(url: &str, events: &[EventType], secret: Option<&str>) -> NewSubscriptionBody {
+    NewSubscriptionBody {
+        url: url.to_owned(),
+        events: events.to_vec(),
+        secret: secret.map(str::to_owned),
+    }
 }
 
 /// The delivered events (2xx answers), in arrival order.
@@ -114,23 +168,20 @@ fn delivered(r: &Received) -> Vec<Value> {
 
 #[tokio::test]
 async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_committed_changes() {
-    let app = spawn(|_| {}).await;
+    let app = spawn(no_dispatcher).await;
+    let steps = Steps::new(&app, 20);
     let (url, seen) = receiver(2).await;
-    let bu = app.world.bu.id.to_string();
+    let bu = app.world.bu.id;
     let created = app
         .admin
-        .create_webhook(&bu, &json!({
-            "url": url,
-            "events": ["schedule.version.created", "shift.swap.applied", "trade.state.changed", "agent.availability.updated"],
-            "secret": SECRET,
-        }))
+        .create_webhook(bu, &subscribe(&url, &EventType::ALL, Some(SECRET)))
         .await
         .unwrap()
         .into_body()
         .unwrap();
-    assert_eq!(created["secret"], SECRET);
-    let id = created["id"].as_str().unwrap().to_owned();
-    let listed = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
+    assert_eq!(created.secret, SECRET);
+    let id = created.subscription.id;
+    let listed = app.admin.webhook(id).await.unwrap().into_body().unwrap();
     assert!(listed.enabled);
 
     // Four bulk swaps of shifts 0 and 1 back and forth, an availability change and a trade.
@@ -143,13 +194,15 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
     let a2 = app.agent(2).await;
     let availability =
         rota_core::directory::AvailabilityDoc::from(&rota_core::directory::Availability::always());
-    a2.set_availability(&app.world.agents[2].id.to_string(), &availability)
+    a2.set_availability(app.world.agents[2].id, &availability)
         .await
         .unwrap();
-    a2.create_trade(&json!({
-        "shiftId": app.shift(2),
-        "expiresAt": app.at(48),
-    }))
+    a2.create_trade(&NewTradeBody {
+        shift_id: app.shift(2),
+        target_agent_id: None,
+        acceptable_intervals: Vec::new(),
+        expires_at: app.at(48),
+    })
     .await
     .unwrap();
     // An atomic request that breaks a rule commits nothing, so it emits nothing.
@@ -160,8 +213,7 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
     assert_eq!(problem_code(&refused).0, 422);
 
     // 4 versions + 4 swaps + 1 availability + 1 trade = 10 events.
-    until(&seen, |r| delivered(r).len() >= 10).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    steps.drain().await;
     {
         let received = seen.lock().unwrap();
         assert!(
@@ -203,17 +255,30 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
             schedule_events.windows(2).all(|w| w[0].1 < w[1].1),
             "{schedule_events:?}"
         );
-        let versions: Vec<u64> = events
+        // Every body is one of the typed events of the API document, data and all.
+        let typed: Vec<WebhookEvent> = events
             .iter()
-            .filter(|e| e["type"] == "schedule.version.created")
-            .map(|e| e["data"]["version"].as_u64().unwrap())
+            .map(|e| serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{err}: {e}")))
+            .collect();
+        let versions: Vec<u64> = typed
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EventPayload::ScheduleVersionCreated(v) => Some(v.version.get()),
+                _ => None,
+            })
             .collect();
         assert_eq!(versions, vec![3, 4, 5, 6]);
+        let kinds = |t: EventType| typed.iter().filter(|e| e.payload.event_type() == t).count();
+        assert_eq!(
+            EventType::ALL.map(kinds),
+            [4, 4, 1, 1],
+            "versions, swaps, trades, availability"
+        );
     }
 
     let log = app
         .admin
-        .webhook_deliveries(&id)
+        .webhook_deliveries(id, &Paging::default())
         .await
         .unwrap()
         .into_body()
@@ -282,10 +347,10 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
             .version,
         before
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    steps.drain().await;
     let log = app
         .admin
-        .webhook_deliveries(&id)
+        .webhook_deliveries(id, &Paging::default())
         .await
         .unwrap()
         .into_body()
@@ -300,29 +365,24 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
 
 #[tokio::test]
 async fn a_subscription_that_keeps_failing_is_disabled_visibly_and_can_be_turned_on_again() {
-    let app = spawn(|c| c.webhooks.max_consecutive_failures = 3).await;
+    let app = spawn(no_dispatcher).await;
+    let steps = Steps::new(&app, 3);
     let (url, seen) = receiver(usize::MAX).await;
-    let bu = app.world.bu.id.to_string();
+    let bu = app.world.bu.id;
     let created = app
         .admin
         .create_webhook(
-            &bu,
-            &json!({"url": url, "events": ["schedule.version.created"]}),
+            bu,
+            &subscribe(&url, &[EventType::ScheduleVersionCreated], None),
         )
         .await
         .unwrap()
         .into_body()
         .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = created.subscription.id;
     app.swap(&app.version_id().await, 0, 0, 1).await.unwrap();
-    let mut subscription = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
-    for _ in 0..400 {
-        if !subscription.enabled {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        subscription = app.admin.webhook(&id).await.unwrap().into_body().unwrap();
-    }
+    steps.drain().await;
+    let subscription = app.admin.webhook(id).await.unwrap().into_body().unwrap();
     assert!(!subscription.enabled, "{subscription:?}");
     let reason = subscription.disabled_reason.unwrap();
     assert!(reason.contains("3 failed deliveries in a row"), "{reason}");
@@ -331,7 +391,7 @@ async fn a_subscription_that_keeps_failing_is_disabled_visibly_and_can_be_turned
     assert_eq!(attempts, 3, "no attempt after it was disabled");
     let log = app
         .admin
-        .webhook_deliveries(&id)
+        .webhook_deliveries(id, &Paging::default())
         .await
         .unwrap()
         .into_body()
@@ -343,19 +403,27 @@ async fn a_subscription_that_keeps_failing_is_disabled_visibly_and_can_be_turned
     seen.lock().unwrap().fail_next = 0;
     let on = app
         .admin
-        .update_webhook(&id, &json!({"enabled": true}))
+        .update_webhook(
+            id,
+            &SubscriptionPatch {
+                url: None,
+                events: None,
+                enabled: Some(true),
+            },
+        )
         .await
         .unwrap()
         .into_body()
         .unwrap();
     assert!(on.enabled && on.disabled_reason.is_none() && on.consecutive_failures == 0);
-    until(&seen, |r| delivered(r).len() == 1).await;
+    steps.drain().await;
+    assert_eq!(delivered(&seen.lock().unwrap()).len(), 1);
 }
 
 #[tokio::test]
 async fn private_and_non_http_targets_are_refused_unless_allowed() {
     let app = spawn(|c| c.webhooks.allow_private_targets = false).await;
-    let bu = app.world.bu.id.to_string();
+    let bu = app.world.bu.id;
     for url in [
         "http://127.0.0.1:9/hook",
         "http://10.0.0.8/hook",
@@ -365,7 +433,7 @@ async fn private_and_non_http_targets_are_refused_unless_allowed() {
     ] {
         let err = app
             .admin
-            .create_webhook(&bu, &json!({"url": url, "events": ["shift.swap.applied"]}))
+            .create_webhook(bu, &subscribe(url, &[EventType::ShiftSwapApplied], None))
             .await
             .unwrap_err();
         assert_eq!(
@@ -377,8 +445,12 @@ async fn private_and_non_http_targets_are_refused_unless_allowed() {
     let agent = app.agent(0).await;
     let err = agent
         .create_webhook(
-            &bu,
-            &json!({"url": "https://93.184.216.34/", "events": ["shift.swap.applied"]}),
+            bu,
+            &subscribe(
+                "https://93.184.216.34/",
+                &[EventType::ShiftSwapApplied],
+                None,
+            ),
         )
         .await
         .unwrap_err();

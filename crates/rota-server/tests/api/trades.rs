@@ -1,42 +1,59 @@
 //! Agent self-service and shift trades over real HTTP: the whole trade lifecycle, the
 //! automatic review by rule, holds, expiry on a controlled clock, the race of an approval
 //! against a bulk swap, and who may do what.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{TestApp, problem_code, spawn};
+use crate::common::{TestApp, problem_code, spawn};
 use rota_api::problem::ErrorCode;
+use rota_api::trades::{
+    MatchBody, NewTradeBody, ReviewBody, ReviewDecision, ReviewItem, ReviewOutcome, TradeQuery,
+};
 use rota_client::ClientError;
 use rota_core::auth::Role;
 use rota_core::command::{ItemOutcome, ViolationCode};
+use rota_core::ids::{ShiftId, TradeId};
 use rota_core::store::{ScheduleStore, TradeStore};
+use rota_core::trade::Interval;
 use rota_core::trade::{BusinessUnitSettings, RuleAction, TradeRule, TradeState, Verdict};
 use rota_core::version::VersionCause;
-use serde_json::json;
 
 /// The whole week as the one acceptable interval.
-fn whole_week(app: &TestApp) -> serde_json::Value {
+fn whole_week(app: &TestApp) -> Vec<Interval> {
     let start = app.world.schedule.shifts[0].window.start();
     let end = start
         .checked_add(jiff::SignedDuration::from_hours(24 * 7))
         .unwrap();
-    json!([{ "start": start, "end": end }])
+    vec![Interval::new(start, end).unwrap()]
 }
 
-fn offer(app: &TestApp, k: usize, expires_in_hours: i64) -> serde_json::Value {
-    json!({
-        "shiftId": app.shift(k),
-        "acceptableIntervals": whole_week(app),
-        "expiresAt": app.at(expires_in_hours),
-    })
+fn offer(app: &TestApp, k: usize, expires_in_hours: i64) -> NewTradeBody {
+    NewTradeBody {
+        shift_id: app.shift(k),
+        target_agent_id: None,
+        acceptable_intervals: whole_week(app),
+        expires_at: app.at(expires_in_hours),
+    }
+}
+
+fn matching(version: u32, shift_id: Option<ShiftId>) -> MatchBody {
+    MatchBody { version, shift_id }
+}
+
+fn approve(trade_id: TradeId, version: u32) -> ReviewBody {
+    ReviewBody {
+        reviews: vec![ReviewItem {
+            trade_id,
+            version,
+            decision: ReviewDecision::Approve,
+            reason: None,
+        }],
+    }
 }
 
 async fn set_settings(app: &TestApp, tune: impl FnOnce(&mut BusinessUnitSettings)) {
     let mut settings = BusinessUnitSettings::default();
     tune(&mut settings);
     app.admin
-        .set_settings(&app.world.bu.id.to_string(), &settings)
+        .set_settings(app.world.bu.id, &settings)
         .await
         .unwrap();
 }
@@ -55,32 +72,28 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
     let app = spawn(|_| {}).await;
     let a0 = app.agent(0).await;
     let mine = a0
-        .my_schedule("2026-11-30")
+        .my_schedule(jiff::civil::date(2026, 11, 30))
         .await
         .unwrap()
         .into_body()
         .unwrap();
-    let ids = |key: &str| -> Vec<String> {
-        mine[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["id"].as_str().unwrap().to_owned())
-            .collect()
+    let ids = |shifts: &[rota_core::schedule::Shift]| -> Vec<ShiftId> {
+        shifts.iter().map(|s| s.id).collect()
     };
-    let expect =
-        |ks: &[usize]| -> Vec<String> { ks.iter().map(|&k| app.shift(k).to_string()).collect() };
-    assert_eq!(ids("shifts"), expect(&[0, 5, 10, 15]), "only my own shifts");
-    assert_eq!(ids("openShifts"), expect(&[4, 9, 14, 19]));
-    let none = a0.my_schedule("2026-12-07").await.unwrap_err();
+    let expect = |ks: &[usize]| -> Vec<ShiftId> { ks.iter().map(|&k| app.shift(k)).collect() };
+    assert_eq!(
+        ids(&mine.shifts),
+        expect(&[0, 5, 10, 15]),
+        "only my own shifts"
+    );
+    assert_eq!(ids(&mine.open_shifts), expect(&[4, 9, 14, 19]));
+    let none = a0
+        .my_schedule(jiff::civil::date(2026, 12, 7))
+        .await
+        .unwrap_err();
     assert_eq!(problem_code(&none), (404, ErrorCode::NotFound));
 
-    let picked = a0
-        .pickup(&app.shift(4).to_string())
-        .await
-        .unwrap()
-        .into_body()
-        .unwrap();
+    let picked = a0.pickup(app.shift(4)).await.unwrap().into_body().unwrap();
     assert_eq!(app.owner(4).await, Some(app.world.agents[0].id));
     let versions = app
         .store
@@ -92,19 +105,14 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
         .unwrap();
     assert_eq!(versions.items[0].cause, VersionCause::SelfService);
     assert_eq!(picked.schedule_version_id, app.version_id().await);
-    let again = app
-        .agent(1)
-        .await
-        .pickup(&app.shift(4).to_string())
-        .await
-        .unwrap_err();
+    let again = app.agent(1).await.pickup(app.shift(4)).await.unwrap_err();
     assert_eq!(problem_code(&again), (422, ErrorCode::RuleViolation));
     assert_eq!(violation_codes(&again), vec![ViolationCode::ShiftNotOpen]);
 
     let a1 = app.agent(1).await;
-    a1.release(&app.shift(1).to_string()).await.unwrap();
+    a1.release(app.shift(1)).await.unwrap();
     assert_eq!(app.owner(1).await, None);
-    let not_mine = a1.release(&app.shift(2).to_string()).await.unwrap_err();
+    let not_mine = a1.release(app.shift(2)).await.unwrap_err();
     assert_eq!(
         violation_codes(&not_mine),
         vec![ViolationCode::ShiftNotOwned]
@@ -114,10 +122,10 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
         s.self_service.release_min_hours_before_start = 24 * 30
     })
     .await;
-    let late = a1.release(&app.shift(6).to_string()).await.unwrap_err();
+    let late = a1.release(app.shift(6)).await.unwrap_err();
     assert_eq!(violation_codes(&late), vec![ViolationCode::TooCloseToStart]);
     set_settings(&app, |s| s.self_service.allow_release = false).await;
-    let off = a1.release(&app.shift(6).to_string()).await.unwrap_err();
+    let off = a1.release(app.shift(6)).await.unwrap_err();
     assert_eq!(
         violation_codes(&off),
         vec![ViolationCode::ReleaseNotAllowed]
@@ -125,10 +133,7 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
     assert_eq!(app.owner(6).await, Some(app.world.agents[1].id));
 
     let supervisor = app.client(Role::Supervisor, None).await;
-    let refused = supervisor
-        .pickup(&app.shift(9).to_string())
-        .await
-        .unwrap_err();
+    let refused = supervisor.pickup(app.shift(9)).await.unwrap_err();
     assert_eq!(problem_code(&refused), (403, ErrorCode::Forbidden));
 }
 
@@ -148,32 +153,32 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
         .unwrap();
     assert_eq!((trade.state, trade.version), (TradeState::Unmatched, 1));
     let listed = a1
-        .trades("state=Unmatched")
+        .trades(&TradeQuery {
+            state: Some("Unmatched".into()),
+            ..TradeQuery::default()
+        })
         .await
         .unwrap()
         .into_body()
         .unwrap();
     assert!(listed.items.iter().any(|t| t.id == trade.id));
-    let id = trade.id.to_string();
+    let id = trade.id;
 
     // A shift outside the acceptable times is refused; agent 1's shift 1 matches.
-    let narrow = json!({
-        "shiftId": app.shift(5),
-        "acceptableIntervals": [{"start": app.world.schedule.shifts[1].window.start(), "end": app.world.schedule.shifts[1].window.end()}],
-        "expiresAt": app.at(48),
-    });
+    let shift_1 = app.world.schedule.shifts[1].window;
+    let narrow = NewTradeBody {
+        acceptable_intervals: vec![Interval::new(shift_1.start(), shift_1.end()).unwrap()],
+        ..offer(&app, 5, 48)
+    };
     let narrow = a0.create_trade(&narrow).await.unwrap().into_body().unwrap();
     let outside = a1
-        .match_trade(
-            &narrow.id.to_string(),
-            &json!({"version": 1, "shiftId": app.shift(6)}),
-        )
+        .match_trade(narrow.id, &matching(1, Some(app.shift(6))))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&outside), (422, ErrorCode::TradeInvalid));
 
     let matched = a1
-        .match_trade(&id, &json!({"version": 1, "shiftId": app.shift(1)}))
+        .match_trade(id, &matching(1, Some(app.shift(1))))
         .await
         .unwrap()
         .into_body()
@@ -186,10 +191,10 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
         "automatic review is off"
     );
     assert!(check.violations.is_empty(), "{check:?}");
-    let stale = a0.cancel_trade(&id, 1).await.unwrap_err();
+    let stale = a0.cancel_trade(id, 1).await.unwrap_err();
     assert_eq!(problem_code(&stale), (409, ErrorCode::TradeVersionConflict));
     let twice = a1
-        .match_trade(&id, &json!({"version": 2, "shiftId": app.shift(6)}))
+        .match_trade(id, &matching(2, Some(app.shift(6))))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&twice), (409, ErrorCode::TradeStateConflict));
@@ -203,10 +208,7 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
         .into_body()
         .unwrap();
     let held = a1
-        .match_trade(
-            &other.id.to_string(),
-            &json!({"version": 1, "shiftId": app.shift(1)}),
-        )
+        .match_trade(other.id, &matching(1, Some(app.shift(1))))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&held), (409, ErrorCode::ShiftInTrade));
@@ -216,27 +218,32 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
         .unwrap_err();
     assert_eq!(problem_code(&bulk), (422, ErrorCode::RuleViolation));
     assert_eq!(violation_codes(&bulk), vec![ViolationCode::ShiftInTrade]);
-    let release = a1.release(&app.shift(1).to_string()).await.unwrap_err();
+    let release = a1.release(app.shift(1)).await.unwrap_err();
     assert_eq!(violation_codes(&release), vec![ViolationCode::ShiftInTrade]);
 
     // The supervisor reviews two trades in one request: a result for each.
     let missing = rota_core::ids::TradeId::new();
     let reviewed = supervisor
-        .review_trades(&json!({"reviews": [
-            {"tradeId": id, "version": 2, "decision": "approve", "reason": "fine"},
-            {"tradeId": missing, "version": 1, "decision": "approve"},
-        ]}))
+        .review_trades(&ReviewBody {
+            reviews: vec![
+                ReviewItem {
+                    reason: Some("fine".into()),
+                    ..approve(id, 2).reviews.remove(0)
+                },
+                approve(missing, 1).reviews.remove(0),
+            ],
+        })
         .await
         .unwrap()
         .into_body()
         .unwrap();
-    let results = reviewed["results"].as_array().unwrap();
-    assert_eq!(results[0]["outcome"], "approved", "{reviewed}");
-    assert_eq!(results[1]["outcome"], "failed");
-    assert_eq!(results[1]["error"]["code"], "NOT_FOUND");
+    let results = &reviewed.results;
+    assert_eq!(results[0].outcome, ReviewOutcome::Approved, "{reviewed:?}");
+    assert_eq!(results[1].outcome, ReviewOutcome::Failed);
+    assert_eq!(results[1].error.as_ref().unwrap().code, ErrorCode::NotFound);
     assert_eq!(app.owner(0).await, Some(app.world.agents[1].id));
     assert_eq!(app.owner(1).await, Some(app.world.agents[0].id));
-    let approved = a0.trade(&id).await.unwrap().into_body().unwrap();
+    let approved = a0.trade(id).await.unwrap().into_body().unwrap();
     assert_eq!(approved.state, TradeState::Approved);
     assert_eq!(
         approved.applied_version_id.unwrap().to_string(),
@@ -252,13 +259,10 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
     assert_eq!(last.changes.len(), 2);
 
     // Done trades stay done; the holds are gone, so shift 1 trades again.
-    let late = a0.cancel_trade(&id, approved.version).await.unwrap_err();
+    let late = a0.cancel_trade(id, approved.version).await.unwrap_err();
     assert_eq!(problem_code(&late), (409, ErrorCode::TradeStateConflict));
     let rematch = a0
-        .match_trade(
-            &other.id.to_string(),
-            &json!({"version": 1, "shiftId": app.shift(1)}),
-        )
+        .match_trade(other.id, &matching(1, Some(app.shift(1))))
         .await
         .unwrap()
         .into_body()
@@ -266,7 +270,7 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
     assert_eq!(rematch.state, TradeState::Matched);
     // The initiator cancels; the supervisor denies nothing that is not matched.
     let canceled = a2
-        .cancel_trade(&other.id.to_string(), rematch.version)
+        .cancel_trade(other.id, rematch.version)
         .await
         .unwrap()
         .into_body()
@@ -299,10 +303,7 @@ async fn the_automatic_review_allows_denies_or_defers_each_rule_as_the_business_
             .into_body()
             .unwrap();
         let matched = a1
-            .match_trade(
-                &trade.id.to_string(),
-                &json!({"version": 1, "shiftId": app.shift(pair.1)}),
-            )
+            .match_trade(trade.id, &matching(1, Some(app.shift(pair.1))))
             .await
             .unwrap()
             .into_body()
@@ -322,12 +323,16 @@ async fn the_automatic_review_allows_denies_or_defers_each_rule_as_the_business_
             assert_eq!(check.needs_supervisor, vec![TradeRule::MinHoursBeforeStart]);
             // A supervisor's approval accepts what the settings sent to them.
             let reviewed = supervisor
-                .review_trades(&json!({"reviews": [{"tradeId": matched.id, "version": matched.version, "decision": "approve"}]}))
+                .review_trades(&approve(matched.id, matched.version))
                 .await
                 .unwrap()
                 .into_body()
                 .unwrap();
-            assert_eq!(reviewed["results"][0]["outcome"], "approved", "{reviewed}");
+            assert_eq!(
+                reviewed.results[0].outcome,
+                ReviewOutcome::Approved,
+                "{reviewed:?}"
+            );
             assert_eq!(app.owner(pair.0).await, Some(app.world.agents[1].id));
         }
     }
@@ -351,10 +356,7 @@ async fn trades_expire_at_their_expiry_and_release_their_holds() {
         .into_body()
         .unwrap();
     let held = a1
-        .match_trade(
-            &held.id.to_string(),
-            &json!({"version": 1, "shiftId": app.shift(6)}),
-        )
+        .match_trade(held.id, &matching(1, Some(app.shift(6))))
         .await
         .unwrap()
         .into_body()
@@ -365,10 +367,7 @@ async fn trades_expire_at_their_expiry_and_release_their_holds() {
     // Tokens live an hour: the clients of the earlier time have expired with it.
     let (a0, a1) = (app.agent(0).await, app.agent(1).await);
     let late = a1
-        .match_trade(
-            &open.id.to_string(),
-            &json!({"version": 1, "shiftId": app.shift(1)}),
-        )
+        .match_trade(open.id, &matching(1, Some(app.shift(1))))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&late), (409, ErrorCode::TradeExpired));
@@ -380,12 +379,7 @@ async fn trades_expire_at_their_expiry_and_release_their_holds() {
     assert_eq!(ids, want);
     for t in [&open, &held] {
         assert_eq!(
-            a0.trade(&t.id.to_string())
-                .await
-                .unwrap()
-                .into_body()
-                .unwrap()
-                .state,
+            a0.trade(t.id).await.unwrap().into_body().unwrap().state,
             TradeState::Expired
         );
     }
@@ -434,11 +428,8 @@ async fn an_approval_racing_a_bulk_swap_on_the_same_shift_has_exactly_one_winner
             .unwrap_or_else(|e| panic!("offering shift {o} as agent {x}: {e:?}"))
             .into_body()
             .unwrap();
-        let (trade_id, match_body) = (
-            trade.id.to_string(),
-            json!({"version": 1, "shiftId": app.shift(n)}),
-        );
-        let matching = agents[y].match_trade(&trade_id, &match_body);
+        let (trade_id, match_body) = (trade.id, matching(1, Some(app.shift(n))));
+        let matching = agents[y].match_trade(trade_id, &match_body);
         let bulk = app.swap(&base, x, o, n);
         let (matched, bulk) = tokio::join!(matching, bulk);
         // The bulk swap may win before the match is even checked: then the receiver's shift
@@ -489,18 +480,20 @@ async fn an_approval_racing_a_bulk_swap_on_the_same_shift_has_exactly_one_winner
 async fn agents_act_only_for_themselves() {
     let app = spawn(|_| {}).await;
     let (a0, a1, a2) = (app.agent(0).await, app.agent(1).await, app.agent(2).await);
-    let mut body = offer(&app, 0, 48);
-    body["targetAgentId"] = json!(app.world.agents[1].id);
+    let body = NewTradeBody {
+        target_agent_id: Some(app.world.agents[1].id),
+        ..offer(&app, 0, 48)
+    };
     let trade = a0.create_trade(&body).await.unwrap().into_body().unwrap();
-    let id = trade.id.to_string();
+    let id = trade.id;
     // Offered to agent 1 only: agent 2 neither sees nor matches it.
     let hidden = a2
-        .match_trade(&id, &json!({"version": 1, "shiftId": app.shift(2)}))
+        .match_trade(id, &matching(1, Some(app.shift(2))))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&hidden), (404, ErrorCode::NotFound));
     assert!(
-        a2.trades("")
+        a2.trades(&TradeQuery::default())
             .await
             .unwrap()
             .into_body()
@@ -509,24 +502,21 @@ async fn agents_act_only_for_themselves() {
             .is_empty()
     );
     // Agent 1 may match but not cancel or approve it.
-    let cancel = a1.cancel_trade(&id, 1).await.unwrap_err();
+    let cancel = a1.cancel_trade(id, 1).await.unwrap_err();
     assert_eq!(problem_code(&cancel), (403, ErrorCode::Forbidden));
-    let review = a1
-        .review_trades(&json!({"reviews": [{"tradeId": id, "version": 1, "decision": "approve"}]}))
-        .await
-        .unwrap_err();
+    let review = a1.review_trades(&approve(id, 1)).await.unwrap_err();
     assert_eq!(problem_code(&review), (403, ErrorCode::Forbidden));
     // Nobody offers another agent's shift, and a supervisor has no agent to match as.
     let foreign = a0.create_trade(&offer(&app, 1, 48)).await.unwrap_err();
     assert_eq!(problem_code(&foreign), (422, ErrorCode::TradeInvalid));
     let supervisor = app.client(Role::Supervisor, None).await;
     let as_supervisor = supervisor
-        .match_trade(&id, &json!({"version": 1}))
+        .match_trade(id, &matching(1, None))
         .await
         .unwrap_err();
     assert_eq!(problem_code(&as_supervisor), (403, ErrorCode::Forbidden));
     assert_eq!(
-        a0.trade(&id).await.unwrap().into_body().unwrap().version,
+        a0.trade(id).await.unwrap().into_body().unwrap().version,
         1,
         "nothing changed"
     );

@@ -1,0 +1,9 @@
+//! The API over real HTTP, driven through rota-client: the server on port 0 over its own SQLite
+//! file. One binary with a module per area, so the helpers are written and compiled once.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
+
+mod common;
+mod contract;
+mod swaps;
+mod trades;
+mod webhooks;
