@@ -7,6 +7,7 @@
 //! - [`error`]: the one mapping from failures to problem+json.
 //! - [`request_id`]: request ids and their aliases.
 //! - [`extract`]: JSON and query extraction with field-path errors.
+//! - [`command`]: the one path of a write command (caller, request id, key, fingerprint).
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
 //! - [`rate_limit`]: per-client token buckets and their headers.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod extract;

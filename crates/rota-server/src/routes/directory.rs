@@ -1,7 +1,7 @@
 //! Business units, their agents, and agent availability.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -13,10 +13,9 @@ use rota_core::store::DirectoryStore;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
+use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency;
-use crate::request_id::RequestId;
 use crate::startup::AppState;
 use rota_core::auth::Action;
 
@@ -80,34 +79,21 @@ async fn list_agents(
     responses((status = 200, description = "The agent with normalised availability (overlapping windows merged)", body = rota_core::directory::Agent), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn set_availability(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     Path(id): Path<String>,
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Response, ApiError> {
-    let id: AgentId = parse_id("id", &id)?;
-    let owner = state.store.agent(id).await?;
-    caller.require(Action::SetAvailability(id), owner.business_unit_id)?;
-    let fingerprint = idempotency::fingerprint(
-        "PUT",
-        &format!("/api/v2/wfm/agents/{id}/availability"),
-        &doc,
-        &[],
-    );
-    let availability = Availability::try_from(doc)
+    let id: AgentId = parse_id("agentId", &id)?;
+    let owner = cmd.state.store.agent(id).await?;
+    cmd.caller
+        .require(Action::SetAvailability(id), owner.business_unit_id)?;
+    let availability = Availability::try_from(doc.clone())
         .map_err(|e| ApiError::validation("availability", e.to_string()))?;
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        false,
-        |_| async move { store.set_availability(id, &availability).await },
-    )
-    .await?;
+    let store = cmd.state.store.clone();
+    let done = cmd
+        .once(&doc, false, |_| async move {
+            store.set_availability(id, &availability).await
+        })
+        .await?;
     Ok(done.respond(StatusCode::OK))
 }

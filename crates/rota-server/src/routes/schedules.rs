@@ -16,10 +16,9 @@ use rota_core::version::{ScheduleVersion, ScheduleVersionId};
 
 use super::{page, parse_id};
 use crate::auth::Caller;
+use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency;
-use crate::request_id::RequestId;
 use crate::startup::AppState;
 use rota_api::schedules::{
     AsOfBody, EditBody, FindQuery, ImportBody, ReadQuery, VersionsBody, VersionsQuery,
@@ -207,35 +206,18 @@ async fn as_of(
     params(("scheduleId" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn publish(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn publish(cmd: Command, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    caller.require(
-        Action::Publish,
-        state.store.schedule(id).await?.business_unit_id,
-    )?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/api/v2/wfm/schedules/{id}/publish"),
-        &(),
-        &[],
-    );
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.publish(id, &ctx).await },
-    )
-    .await?;
+    let store = cmd.state.store.clone();
+    cmd.caller
+        .require(Action::Publish, store.schedule(id).await?.business_unit_id)?;
+    let done = cmd
+        .once(
+            &(),
+            true,
+            |ctx| async move { store.publish(id, &ctx).await },
+        )
+        .await?;
     Ok(done.respond(StatusCode::OK))
 }
 
@@ -247,27 +229,19 @@ async fn publish(
     responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn edit_shift(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     Path(shift_id): Path<String>,
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Response, ApiError> {
     let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
+    let state = &cmd.state;
     let shift = state.store.shift(shift_id).await?;
     let bu = state
         .store
         .schedule(shift.schedule_id)
         .await?
         .business_unit_id;
-    caller.require(Action::EditShift, bu)?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/api/v2/wfm/shifts/{shift_id}/edits"),
-        &body,
-        &[],
-    );
+    cmd.caller.require(Action::EditShift, bu)?;
     let expected_version = ScheduleVersion::new(body.expected_version)
         .map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
     let edit = ShiftEdit {
@@ -276,16 +250,11 @@ async fn edit_shift(
         change: body.change,
     };
     let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.edit_shift(&edit, &ctx).await },
-    )
-    .await?;
+    let done = cmd
+        .once(&body, true, |ctx| async move {
+            store.edit_shift(&edit, &ctx).await
+        })
+        .await?;
     Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
 }
 
@@ -295,18 +264,11 @@ async fn edit_shift(
     request_body = ImportBody,
     responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn import(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<ImportBody>,
-) -> Result<Response, ApiError> {
-    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/schedules", &body, &[]);
+async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Response, ApiError> {
     let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
-    caller.require(Action::Import, business_unit_id)?;
+    cmd.caller.require(Action::Import, business_unit_id)?;
     let mut shifts = Vec::with_capacity(body.shifts.len());
-    for (i, s) in body.shifts.into_iter().enumerate() {
+    for (i, s) in body.shifts.iter().enumerate() {
         let at = |f: &str| format!("shifts[{i}].{f}");
         shifts.push(NewShift {
             id: s
@@ -338,16 +300,11 @@ async fn import(
         week_start: body.week_start,
         shifts,
     };
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.import_schedule(&new, &ctx).await },
-    )
-    .await?;
+    let store = cmd.state.store.clone();
+    let done = cmd
+        .once(&body, true, |ctx| async move {
+            store.import_schedule(&new, &ctx).await
+        })
+        .await?;
     Ok(done.respond(StatusCode::CREATED))
 }

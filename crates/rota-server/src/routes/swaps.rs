@@ -1,6 +1,5 @@
 //! `POST /api/v2/wfm/schedules/shift-swaps`: the bulk swap.
 
-use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -10,11 +9,10 @@ use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
 use rota_core::store::ScheduleStore;
 use rota_core::version::ScheduleVersionId;
 
-use crate::auth::Caller;
+use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::idempotency;
-use crate::request_id::RequestId;
 use crate::startup::AppState;
 use rota_core::auth::Action;
 
@@ -62,19 +60,12 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
     security(("bearer" = []))
 )]
 async fn shift_swaps(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     ApiJson(body): ApiJson<SwapRequestBody>,
 ) -> Result<Response, ApiError> {
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        PATH,
-        &body,
-        &[headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())],
-    );
+    let state = &cmd.state;
     let mut req = body
+        .clone()
         .into_request(state.config.max_swap_items)
         .map_err(|e| match e {
             SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems { max, got },
@@ -87,7 +78,7 @@ async fn shift_swaps(
                 errors,
             },
         })?;
-    caller.require(
+    cmd.caller.require(
         Action::BulkSwap,
         state
             .store
@@ -95,7 +86,7 @@ async fn shift_swaps(
             .await?
             .business_unit_id,
     )?;
-    let strict = if_match(&headers)?;
+    let strict = if_match(cmd.headers())?;
     if let Some(expected) = strict {
         if expected.schedule() != req.base.schedule() {
             return Err(ApiError::PreconditionFailed(
@@ -107,16 +98,11 @@ async fn shift_swaps(
     }
     let store = state.store.clone();
     let mode = req.mode;
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.apply_swaps(&req, &ctx).await },
-    )
-    .await?;
+    let done = cmd
+        .once_varying(&body, &[header::IF_MATCH], true, |ctx| async move {
+            store.apply_swaps(&req, &ctx).await
+        })
+        .await?;
     if !done.replayed {
         crate::telemetry::swap_outcomes(&done.value.outcomes);
     }

@@ -2,7 +2,7 @@
 //! match, cancel, supervisor review).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,10 +20,9 @@ use rota_core::trade::{Trade, TradeState};
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency;
-use crate::request_id::RequestId;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 use rota_api::trades::{
@@ -105,22 +104,8 @@ async fn my_schedule(
     params(("shiftId" = String, Path, description = "An open shift"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 200, description = "Picked up; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn pickup(
-    state: State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    Path(shift): Path<String>,
-) -> Result<Response, ApiError> {
-    self_service(
-        state,
-        caller,
-        request_id,
-        headers,
-        shift,
-        SelfServiceAction::Pickup,
-    )
-    .await
+async fn pickup(cmd: Command, Path(shift): Path<String>) -> Result<Response, ApiError> {
+    self_service(cmd, shift, SelfServiceAction::Pickup).await
 }
 
 /// Gives up one's shift (it becomes open), when the business unit allows releases and the
@@ -129,52 +114,25 @@ async fn pickup(
     params(("shiftId" = String, Path, description = "A shift of mine"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 200, description = "Released; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn release(
-    state: State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    Path(shift): Path<String>,
-) -> Result<Response, ApiError> {
-    self_service(
-        state,
-        caller,
-        request_id,
-        headers,
-        shift,
-        SelfServiceAction::Release,
-    )
-    .await
+async fn release(cmd: Command, Path(shift): Path<String>) -> Result<Response, ApiError> {
+    self_service(cmd, shift, SelfServiceAction::Release).await
 }
 
 async fn self_service(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     shift: String,
     action: SelfServiceAction,
 ) -> Result<Response, ApiError> {
     let shift: ShiftId = parse_id("shiftId", &shift)?;
-    let agent = state.store.agent(me(&caller)?).await?;
-    caller.require(Action::SelfService, agent.business_unit_id)?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/api/v2/wfm/agents/me/shifts/{shift}/{action:?}"),
-        &(),
-        &[],
-    );
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.self_service(shift, agent.id, action, &ctx).await },
-    )
-    .await?;
+    let store = cmd.state.store.clone();
+    let agent = store.agent(me(&cmd.caller)?).await?;
+    cmd.caller
+        .require(Action::SelfService, agent.business_unit_id)?;
+    let done = cmd
+        .once(&(), true, |ctx| async move {
+            store.self_service(shift, agent.id, action, &ctx).await
+        })
+        .await?;
     Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
 }
 
@@ -183,34 +141,23 @@ async fn self_service(
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<NewTradeBody>,
-) -> Result<Response, ApiError> {
-    let agent = state.store.agent(me(&caller)?).await?;
-    caller.require(Action::SelfService, agent.business_unit_id)?;
-    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/trades", &body, &[]);
+async fn create(cmd: Command, ApiJson(body): ApiJson<NewTradeBody>) -> Result<Response, ApiError> {
+    let store = cmd.state.store.clone();
+    let agent = store.agent(me(&cmd.caller)?).await?;
+    cmd.caller
+        .require(Action::SelfService, agent.business_unit_id)?;
     let new = NewTrade {
         initiating_agent_id: agent.id,
         shift_id: body.shift_id,
         target_agent_id: body.target_agent_id,
-        acceptable_intervals: body.acceptable_intervals,
+        acceptable_intervals: body.acceptable_intervals.clone(),
         expires_at: body.expires_at,
     };
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| async move { store.create_trade(&new, &ctx).await },
-    )
-    .await?;
+    let done = cmd
+        .once(&body, true, |ctx| async move {
+            store.create_trade(&new, &ctx).await
+        })
+        .await?;
     Ok(done.respond(StatusCode::CREATED))
 }
 
@@ -308,67 +255,43 @@ async fn read(
     responses((status = 200, description = "The trade after the match and its automatic review", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn match_trade(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MatchBody>,
 ) -> Result<Response, ApiError> {
-    on_trade(
-        state,
-        caller,
-        request_id,
-        headers,
-        (&id, "match"),
-        body,
-        |store, id, me, body, ctx| async move {
-            store
-                .match_trade(id, body.version, me, body.shift_id, &ctx)
-                .await
-        },
-    )
+    on_trade(cmd, &id, body, |store, id, me, body, ctx| async move {
+        store
+            .match_trade(id, body.version, me, body.shift_id, &ctx)
+            .await
+    })
     .await
 }
 
 /// Runs an agent's operation on a trade they may see, in its business unit, once per
 /// idempotency key; answers the trade as it then stands.
 async fn on_trade<B, F, Fut>(
-    state: AppState,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    (id, verb): (&str, &str),
+    cmd: Command,
+    id: &str,
     body: B,
     operation: F,
 ) -> Result<Response, ApiError>
 where
-    B: Serialize,
+    B: Serialize + Clone,
     F: FnOnce(rota_store::Store, TradeId, AgentId, B, rota_core::version::CommitContext) -> Fut,
     Fut: std::future::Future<Output = Result<Trade, rota_core::store::StoreError>>,
 {
     let id: TradeId = parse_id("tradeId", id)?;
-    let agent = me(&caller)?;
-    let trade = state.store.trade(id).await?;
-    may_see(&caller, &trade)?;
-    caller.require(Action::SelfService, trade.business_unit_id)?;
-    let fingerprint = idempotency::fingerprint(
-        "POST",
-        &format!("/api/v2/wfm/trades/{id}/{verb}"),
-        &body,
-        &[],
-    );
-    let store = state.store.clone();
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        true,
-        |ctx| operation(store, id, agent, body, ctx),
-    )
-    .await?;
+    let agent = me(&cmd.caller)?;
+    let store = cmd.state.store.clone();
+    let trade = store.trade(id).await?;
+    may_see(&cmd.caller, &trade)?;
+    cmd.caller
+        .require(Action::SelfService, trade.business_unit_id)?;
+    let done = cmd
+        .once(&body, true, |ctx| {
+            operation(store, id, agent, body.clone(), ctx)
+        })
+        .await?;
     Ok(done.respond(StatusCode::OK))
 }
 
@@ -378,24 +301,13 @@ where
     responses((status = 200, description = "The trade, Canceled", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn cancel(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
+    cmd: Command,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
-    on_trade(
-        state,
-        caller,
-        request_id,
-        headers,
-        (&id, "cancel"),
-        body,
-        |store, id, me, body, ctx| async move {
-            store.cancel_trade(id, body.version, me, &ctx).await
-        },
-    )
+    on_trade(cmd, &id, body, |store, id, me, body, ctx| async move {
+        store.cancel_trade(id, body.version, me, &ctx).await
+    })
     .await
 }
 
@@ -410,13 +322,7 @@ const MAX_REVIEWS: usize = 500;
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 200, description = "A result per review, in request order", body = ReviewResponse), crate::openapi::Problems),
     security(("bearer" = [])))]
-async fn review(
-    State(state): State<AppState>,
-    caller: Caller,
-    request_id: RequestId,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<ReviewBody>,
-) -> Result<Response, ApiError> {
+async fn review(cmd: Command, ApiJson(body): ApiJson<ReviewBody>) -> Result<Response, ApiError> {
     if body.reviews.is_empty() {
         return Err(ApiError::validation(
             "reviews",
@@ -429,29 +335,23 @@ async fn review(
             got: body.reviews.len(),
         });
     }
-    if caller.is_agent() {
+    if cmd.caller.is_agent() {
         return Err(ApiError::Forbidden("agents cannot review trades".into()));
     }
-    let fingerprint = idempotency::fingerprint("POST", "/api/v2/wfm/trades/reviews", &body, &[]);
-    let store = state.store.clone();
-    let reviewer = caller.clone();
+    let store = cmd.state.store.clone();
+    let reviewer = cmd.caller.clone();
+    let reviews = body.reviews.clone();
     // Each review commits on its own, so the response is recorded under the key after all of
     // them; a retry after a crash in between finds the reviewed trades at a newer version
     // and answers TRADE_VERSION_CONFLICT for them, never applying one twice.
-    let done = idempotency::once(
-        &state,
-        &headers,
-        &caller,
-        &request_id,
-        fingerprint,
-        false,
-        |ctx| async move {
+    let done = cmd
+        .once(&body, false, |ctx| async move {
             let ctx = rota_core::version::CommitContext {
                 idempotency: None,
                 ..ctx
             };
-            let mut results = Vec::with_capacity(body.reviews.len());
-            for item in body.reviews {
+            let mut results = Vec::with_capacity(reviews.len());
+            for item in reviews {
                 let outcome = review_one(&store, &reviewer, &item, &ctx).await;
                 results.push(match outcome {
                     Ok(trade) => ReviewResult {
@@ -473,9 +373,8 @@ async fn review(
                 });
             }
             Ok::<_, rota_core::store::StoreError>(ReviewResponse { results })
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(done.respond(StatusCode::OK))
 }
 
