@@ -2,9 +2,11 @@
 //! on SQLite (both durability levels) and PostgreSQL, on a 100-, a 1,000- and a 10,000-agent
 //! schedule. Throughput is in swaps applied per second.
 //!
-//! `cargo bench -p rota-store` (PostgreSQL too when ROTA_TEST_DATABASE_URL is set). The variant
-//! `sqlite_full_subscribed` adds a webhook subscription to every event, so each request also
-//! writes its events and deliveries to the outbox.
+//! `cargo bench -p rota-store` (PostgreSQL too when ROTA_TEST_DATABASE_URL is set). The
+//! variants `sqlite_full_subscribed` and `sqlite_full_subscribed_10` add one and ten webhook
+//! subscriptions to every event, so each request also writes its events to the outbox;
+//! `sqlite_full_subscribed_fanned` also fans each request's events out into deliveries (what
+//! the dispatcher does later, on the same writer) before the next request.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
 
 use std::collections::HashMap;
@@ -28,6 +30,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const SWAPS: usize = 50;
 
+/// What a variant adds to the bare request.
+#[derive(Clone, Copy)]
+struct Outbox {
+    /// Webhook subscriptions to every event.
+    subscriptions: usize,
+    /// Fan each request's events out into deliveries before the next request.
+    fan_out: bool,
+}
+
+const BARE: Outbox = Outbox {
+    subscriptions: 0,
+    fan_out: false,
+};
+
 /// A schedule and 50 pairs of shifts with identical windows and skills but different owners:
 /// exchanging them keeps every rule satisfied, so the same pairs swap back and forth forever.
 struct Bench {
@@ -36,10 +52,11 @@ struct Bench {
     pairs: Vec<(ShiftId, ShiftId)>,
     owners: HashMap<ShiftId, AgentId>,
     ctx: CommitContext,
+    fan_out: bool,
 }
 
 impl Bench {
-    async fn new(store: Store, agents: usize, subscribed: bool) -> Self {
+    async fn new(store: Store, agents: usize, outbox: Outbox) -> Self {
         let scenario = rota_scenario::generate(&Params {
             business_unit: "Chicago".into(),
             time_zone: Zone::parse("America/Chicago").unwrap(),
@@ -55,7 +72,7 @@ impl Bench {
             idempotency: None,
         };
         let schedule = rota_scenario::store(&store, &scenario, &ctx).await.unwrap();
-        if subscribed {
+        for _ in 0..outbox.subscriptions {
             use rota_core::store::WebhookStore;
             use rota_core::webhook::{EventType, NewSubscription, Subscription};
             let subscription = Subscription {
@@ -63,7 +80,7 @@ impl Bench {
                 business_unit_id: scenario.business_unit.id,
                 url: "https://example.invalid/hook".into(),
                 events: EventType::ALL.to_vec(),
-                // Off: deliveries are written, never sent (no dispatcher runs here anyway).
+                // Off: deliveries are made (when fanned out), never sent.
                 enabled: false,
                 disabled_reason: None,
                 consecutive_failures: 0,
@@ -91,6 +108,7 @@ impl Bench {
             pairs,
             owners,
             ctx,
+            fan_out: outbox.fan_out,
         }
     }
 
@@ -121,6 +139,13 @@ impl Bench {
             self.owners.insert(a, ob);
             self.owners.insert(b, oa);
         }
+        if self.fan_out {
+            use rota_core::store::WebhookStore;
+            // The subscriptions are off: this fans out and leases nothing.
+            let now = jiff::Timestamp::now();
+            let due = self.store.lease_due(now, now, 32).await.unwrap();
+            assert!(due.is_empty());
+        }
     }
 }
 
@@ -138,7 +163,7 @@ fn run(
     rt: &tokio::runtime::Runtime,
     name: &str,
     agents: usize,
-    subscribed: bool,
+    outbox: Outbox,
     connect: impl Fn() -> Store,
 ) {
     let bench: OnceLock<Arc<Mutex<Bench>>> = OnceLock::new();
@@ -153,7 +178,7 @@ fn run(
             Arc::new(Mutex::new(rt.block_on(Bench::new(
                 connect(),
                 agents,
-                subscribed,
+                outbox,
             ))))
         });
         b.to_async(rt).iter_custom(|iters| {
@@ -182,12 +207,30 @@ fn swaps(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut schemas = Vec::new();
     for agents in [100, 1_000, 10_000] {
-        for (name, durability, subscribed) in [
-            ("sqlite_normal", Durability::Normal, false),
-            ("sqlite_full", Durability::Full, false),
-            ("sqlite_full_subscribed", Durability::Full, true),
+        let subscribed = |subscriptions, fan_out| Outbox {
+            subscriptions,
+            fan_out,
+        };
+        for (name, durability, outbox) in [
+            ("sqlite_normal", Durability::Normal, BARE),
+            ("sqlite_full", Durability::Full, BARE),
+            (
+                "sqlite_full_subscribed",
+                Durability::Full,
+                subscribed(1, false),
+            ),
+            (
+                "sqlite_full_subscribed_10",
+                Durability::Full,
+                subscribed(10, false),
+            ),
+            (
+                "sqlite_full_subscribed_fanned",
+                Durability::Full,
+                subscribed(1, true),
+            ),
         ] {
-            run(c, &rt, name, agents, subscribed, || {
+            run(c, &rt, name, agents, outbox, || {
                 Store::Sqlite(
                     rt.block_on(SqliteStore::connect(
                         &sqlite_url(dir.path(), name, agents),
@@ -199,7 +242,7 @@ fn swaps(c: &mut Criterion) {
         }
         if let Some(url) = &postgres {
             let schema = format!("rota_bench_{}", uuid::Uuid::now_v7().simple());
-            run(c, &rt, "postgres", agents, false, || {
+            run(c, &rt, "postgres", agents, BARE, || {
                 Store::Postgres(rt.block_on(PgStore::connect(url, Some(&schema))).unwrap())
             });
             schemas.push(schema);

@@ -157,6 +157,8 @@ mod dialect {
     pub const SCHEDULE_LOCK: &str = "";
     pub const ROW_LOCK: &str = "";
     pub const SKIP_LOCKED: &str = "";
+    /// The outbox's fan-out runs in a write transaction: the writer is already alone.
+    pub const FAN_OUT_LOCK: &str = "SELECT 1";
     /// The week starts (text, `YYYY-MM-DD`) 14 days before and after schedule `s`'s.
     pub const WEEKS_BEFORE: &str = "date(s.week_start, '-14 days')";
     pub const WEEKS_AFTER: &str = "date(s.week_start, '+14 days')";

@@ -185,6 +185,8 @@ conformance!(
     a_matched_trade_holds_its_shifts_and_applies_through_the_engine,
     events_are_written_with_their_commit_and_leased_in_order,
     two_dispatchers_never_lease_the_same_delivery,
+    ten_subscriptions_each_get_every_event_in_commit_order,
+    a_re_enabled_subscription_delivers_its_backlog_in_order,
     expired_tokens_are_purged,
     shifts_stay_in_their_week,
     a_request_larger_than_one_update_statement_applies_whole,
@@ -1562,6 +1564,132 @@ async fn two_dispatchers_never_lease_the_same_delivery(store: Store) {
     }
     assert_eq!(seen.len(), 12);
     assert!(store.lease_due(now, lease, 12).await.unwrap().is_empty());
+}
+
+/// `rounds` swaps of shifts 0 and 1 back and forth, each its own version.
+async fn swap_back_and_forth(store: &Store, world: &World, first_base: u64, rounds: u64) {
+    for r in 0..rounds {
+        let req = swap_of(
+            world,
+            ScheduleVersion::new(first_base + r).unwrap(),
+            vec![(usize::from((first_base + r).is_multiple_of(2)), 0, 1)],
+            SwapMode::Atomic,
+        );
+        let result = store.apply_swaps(&req, &ctx(world.now, "swap")).await;
+        assert!(result.unwrap().committed.is_some());
+    }
+}
+
+/// Leases and delivers until nothing is due: what each subscription received, in order.
+async fn deliver_all(
+    store: &Store,
+) -> BTreeMap<rota_core::ids::SubscriptionId, Vec<rota_core::webhook::Event>> {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::AttemptResult;
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let mut received: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for _ in 0..1000 {
+        let due = store.lease_due(now, lease, 32).await.unwrap();
+        if due.is_empty() {
+            return received;
+        }
+        for d in due {
+            let delivered = AttemptResult::Delivered { status: 204 };
+            store
+                .record_attempt(d.delivery_id, &delivered, now, 3)
+                .await
+                .unwrap();
+            received.entry(d.subscription_id).or_default().push(d.event);
+        }
+    }
+    panic!("deliveries kept coming");
+}
+
+/// The outbox writes a commit's events once, however many subscriptions want them; each of
+/// ten subscriptions still gets every event once, in commit order.
+async fn ten_subscriptions_each_get_every_event_in_commit_order(store: Store) {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::EventType;
+    let world = setup(&store, 4, 10).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let types = vec![
+            EventType::ScheduleVersionCreated,
+            EventType::ShiftSwapApplied,
+        ];
+        ids.push(subscribe(&store, &world, types).await);
+    }
+    swap_back_and_forth(&store, &world, 1, 5).await;
+    for id in &ids {
+        let log = store.deliveries(*id, PageRequest::all()).await.unwrap();
+        assert_eq!(log.total, 10, "five versions and five swaps each");
+    }
+    let received = deliver_all(&store).await;
+    assert_eq!(received.len(), 10);
+    let first = &received[&ids[0]];
+    for events in received.values() {
+        let versions: Vec<u64> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::ScheduleVersionCreated)
+            .map(|e| e.data["version"].as_u64().unwrap())
+            .collect();
+        assert_eq!(versions, vec![2, 3, 4, 5, 6]);
+        assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
+        let ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            first.iter().map(|e| e.id).collect::<Vec<_>>(),
+            "the same events"
+        );
+    }
+}
+
+/// A subscription disabled by failures keeps its queue; the changes that commit meanwhile
+/// join it, and turning it on again delivers all of it in commit order.
+async fn a_re_enabled_subscription_delivers_its_backlog_in_order(store: Store) {
+    use rota_core::store::{SubscriptionUpdate, WebhookStore};
+    use rota_core::webhook::{AttemptResult, EventType};
+    let world = setup(&store, 4, 10).await;
+    let id = subscribe(&store, &world, vec![EventType::ScheduleVersionCreated]).await;
+    swap_back_and_forth(&store, &world, 1, 1).await;
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    for _ in 0..3 {
+        let due = store.lease_due(now, lease, 10).await.unwrap();
+        let failed = AttemptResult::Failed {
+            status: Some(500),
+            error: "down".into(),
+            retry_at: now,
+        };
+        store
+            .record_attempt(due[0].delivery_id, &failed, now, 3)
+            .await
+            .unwrap();
+    }
+    assert!(!store.subscription(id).await.unwrap().enabled);
+    swap_back_and_forth(&store, &world, 2, 4).await;
+    assert!(store.lease_due(now, lease, 10).await.unwrap().is_empty());
+    let on = SubscriptionUpdate {
+        url: None,
+        events: None,
+        enabled: Some(true),
+    };
+    store.update_subscription(id, &on).await.unwrap();
+    let received = deliver_all(&store).await;
+    let versions: Vec<u64> = received[&id]
+        .iter()
+        .map(|e| e.data["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        vec![2, 3, 4, 5, 6],
+        "the failed one first, then the backlog"
+    );
 }
 
 async fn expired_tokens_are_purged(store: Store) {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::decode::{page_args, total};
 use super::dialect::{Backend, Db, SKIP_LOCKED};
+use super::outbox::fan_out;
 use super::{Conn, DbRow};
 use crate::rows::{self, db_error, micros};
 
@@ -247,6 +248,16 @@ impl WebhookStore for Backend {
         id: SubscriptionId,
         page: PageRequest,
     ) -> StoreResult<Page<Delivery>> {
+        // The log shows every event committed so far, fanned out or not.
+        let pending: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox_commits)")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db_error)?;
+        if pending {
+            let mut w = self.begin_write().await?;
+            fan_out(&mut w).await?;
+            w.commit().await?;
+        }
         let (limit, offset) = page_args(page);
         let rows = sqlx::query(
             "SELECT d.id, d.subscription_id, o.event_id, o.event_type, o.seq, d.state, d.attempts, d.last_status, \
@@ -283,10 +294,11 @@ impl WebhookStore for Backend {
         lease_until: jiff::Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
-        // The dispatcher asks after every change; most of the time nothing is due. Only
-        // then does it queue for the write lock, beside the requests that need it.
+        // The dispatcher asks after every change; most of the time nothing is due and no
+        // commit waits to be fanned out. Only then does it queue for the write lock, beside
+        // the requests that need it.
         let any_due: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries d \
+            "SELECT EXISTS (SELECT 1 FROM outbox_commits) OR EXISTS (SELECT 1 FROM webhook_deliveries d \
              JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
              AND (d.leased_until IS NULL OR d.leased_until <= $1))",
@@ -299,6 +311,7 @@ impl WebhookStore for Backend {
             return Ok(Vec::new());
         }
         let mut w = self.begin_write().await?;
+        fan_out(&mut w).await?;
         // The head of each (subscription, ordering key) queue only: a later event waits
         // until every earlier one of its queue is delivered, leased ones included.
         let rows = sqlx::query(concatcp!(
