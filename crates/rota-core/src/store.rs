@@ -415,14 +415,18 @@ pub trait WebhookStore: Send + Sync {
         id: crate::ids::SubscriptionId,
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<crate::webhook::Delivery>>> + Send;
-    /// Leases up to `limit` due deliveries, each the oldest pending one of its subscription
-    /// and ordering key, until `lease_until`. Two dispatchers never lease the same delivery
-    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the write lock).
+    /// Leases due deliveries until `lease_until`: the heads of up to `queues` queues (a queue is
+    /// a subscription's pending deliveries of one ordering key, oldest first), each with up to
+    /// `per_queue - 1` of the deliveries behind it. A queue's deliveries come out together and
+    /// in order: the dispatcher sends them one after another. Two dispatchers never lease the
+    /// same delivery (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: the write lock). Pending
+    /// commits are fanned out into deliveries first.
     fn lease_due(
         &self,
         now: jiff::Timestamp,
         lease_until: jiff::Timestamp,
-        limit: u32,
+        queues: u32,
+        per_queue: u32,
     ) -> impl Future<Output = StoreResult<Vec<crate::webhook::DueDelivery>>> + Send;
     /// Forgets deliveries delivered before `before`, and the events no delivery refers to any
     /// more; returns how many deliveries.
@@ -430,13 +434,13 @@ pub trait WebhookStore: Send + Sync {
         &self,
         before: jiff::Timestamp,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
-    /// Records an attempt. A failure counts against the subscription, which is disabled after
-    /// `max_failures` in a row; returns the subscription as it now stands.
-    fn record_attempt(
+    /// Records the attempts of a round in one transaction, in order: each failure counts
+    /// against its subscription, which is disabled after `max_failures` in a row, and a
+    /// delivery resets the count; returns the subscriptions as they now stand.
+    fn record_attempts(
         &self,
-        delivery_id: i64,
-        result: &crate::webhook::AttemptResult,
+        attempts: &[(i64, crate::webhook::AttemptResult)],
         now: jiff::Timestamp,
         max_failures: u32,
-    ) -> impl Future<Output = StoreResult<crate::webhook::Subscription>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<crate::webhook::Subscription>>> + Send;
 }

@@ -172,6 +172,8 @@ pub struct DueDelivery {
     pub delivery_id: i64,
     pub attempt: u32,
     pub subscription_id: SubscriptionId,
+    /// The ordering key: deliveries of one subscription and key go out one after another.
+    pub queue: String,
     pub url: String,
     pub secret: String,
     pub event: Event,
@@ -183,6 +185,9 @@ pub enum AttemptResult {
     Delivered {
         status: u16,
     },
+    /// Leased behind a delivery of its queue that failed, so not sent: it goes back to the
+    /// queue as it was, no attempt counted.
+    NotSent,
     Failed {
         status: Option<u16>,
         error: String,

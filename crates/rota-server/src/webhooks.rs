@@ -136,8 +136,12 @@ pub struct Dispatcher {
     wake: Arc<Notify>,
 }
 
-/// Deliveries leased per round; each is the head of its own queue, so they go out together.
-const BATCH: u32 = 32;
+/// Queues leased per round: their deliveries go out concurrently, queue by queue.
+const QUEUES: u32 = 32;
+
+/// Deliveries leased per queue and round: sent one after another (a queue is in order), their
+/// outcomes recorded together, so a busy schedule's events do not cost a transaction each.
+const PER_QUEUE: u32 = 64;
 
 impl Dispatcher {
     pub fn new(
@@ -185,40 +189,83 @@ impl Dispatcher {
         }
     }
 
-    /// Leases what is due, delivers it concurrently, records each attempt; returns how many.
+    /// Leases what is due and delivers it, queues concurrently and each queue in order (after
+    /// a failure, the rest of that queue waits for the retry); records every outcome in one
+    /// transaction; returns how many deliveries it leased.
     pub async fn round(&self) -> Result<usize, rota_core::store::StoreError> {
         let now = self.clock.now();
+        // A queue's deliveries start only within one attempt timeout of the lease, and the
+        // last one started takes at most another: the lease (three timeouts) outlasts them, so
+        // no other dispatcher takes a queue this one is still sending.
+        let timeout = Duration::from_secs(self.config.timeout_secs);
         let lease = jiff::SignedDuration::from_secs(
             i64::try_from(self.config.timeout_secs).unwrap_or(10) * 3,
         );
+        let start_by = std::time::Instant::now() + timeout;
         let due = self
             .store
-            .lease_due(now, now.saturating_add(lease).unwrap_or(now), BATCH)
+            .lease_due(
+                now,
+                now.saturating_add(lease).unwrap_or(now),
+                QUEUES,
+                PER_QUEUE,
+            )
             .await?;
         let count = due.len();
-        let attempts = due.into_iter().map(|d| async move {
-            let result = self.attempt(&d).await;
-            (d, result)
-        });
-        for (due, result) in futures_util::future::join_all(attempts).await {
-            let outcome = if matches!(result, AttemptResult::Delivered { .. }) {
-                "delivered"
-            } else {
-                "failed"
-            };
-            metrics::counter!("rota_webhook_attempts_total", "outcome" => outcome).increment(1);
-            let subscription = self
-                .store
-                .record_attempt(
-                    due.delivery_id,
-                    &result,
-                    self.clock.now(),
-                    self.config.max_consecutive_failures,
-                )
-                .await?;
-            if let AttemptResult::Failed { error, .. } = &result {
-                tracing::info!(subscription = %due.subscription_id, event = %due.event.id, attempt = due.attempt, error = %error, "webhook delivery failed");
+        let mut queues: Vec<Vec<DueDelivery>> = Vec::new();
+        for d in due {
+            match queues.last_mut() {
+                Some(q) if q[0].subscription_id == d.subscription_id && q[0].queue == d.queue => {
+                    q.push(d);
+                }
+                _ => queues.push(vec![d]),
             }
+        }
+        let sent = queues.iter().map(|queue| async move {
+            let mut outcomes = Vec::with_capacity(queue.len());
+            let mut failed = false;
+            for d in queue {
+                let result = if failed || std::time::Instant::now() >= start_by {
+                    AttemptResult::NotSent
+                } else {
+                    self.attempt(d).await
+                };
+                failed |= matches!(result, AttemptResult::Failed { .. });
+                outcomes.push((d, result));
+            }
+            outcomes
+        });
+        // Every leased delivery is recorded: sent ones with their outcome, the rest of a
+        // queue behind a failure as not sent, back in its queue without a counted attempt.
+        let mut attempts = Vec::with_capacity(count);
+        for (due, result) in futures_util::future::join_all(sent)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            match &result {
+                AttemptResult::Delivered { .. } => {
+                    metrics::counter!("rota_webhook_attempts_total", "outcome" => "delivered")
+                        .increment(1);
+                }
+                AttemptResult::Failed { error, .. } => {
+                    metrics::counter!("rota_webhook_attempts_total", "outcome" => "failed")
+                        .increment(1);
+                    tracing::info!(subscription = %due.subscription_id, event = %due.event.id, attempt = due.attempt, error = %error, "webhook delivery failed");
+                }
+                AttemptResult::NotSent => {}
+            }
+            attempts.push((due.delivery_id, result));
+        }
+        let subscriptions = self
+            .store
+            .record_attempts(
+                &attempts,
+                self.clock.now(),
+                self.config.max_consecutive_failures,
+            )
+            .await?;
+        for subscription in subscriptions {
             if !subscription.enabled
                 && let Some(reason) = &subscription.disabled_reason
             {

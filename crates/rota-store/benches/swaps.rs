@@ -143,7 +143,7 @@ impl Bench {
             use rota_core::store::WebhookStore;
             // The subscriptions are off: this fans out and leases nothing.
             let now = jiff::Timestamp::now();
-            let due = self.store.lease_due(now, now, 32).await.unwrap();
+            let due = self.store.lease_due(now, now, 32, 1).await.unwrap();
             assert!(due.is_empty());
         }
     }

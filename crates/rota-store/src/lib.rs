@@ -336,20 +336,20 @@ impl WebhookStore for Store {
         &self,
         now: jiff::Timestamp,
         lease_until: jiff::Timestamp,
-        limit: u32,
+        queues: u32,
+        per_queue: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
-        delegate!(self, s => s.lease_due(now, lease_until, limit))
+        delegate!(self, s => s.lease_due(now, lease_until, queues, per_queue))
     }
     async fn purge_deliveries(&self, before: jiff::Timestamp) -> StoreResult<u64> {
         delegate!(self, s => s.purge_deliveries(before))
     }
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        delivery_id: i64,
-        result: &AttemptResult,
+        attempts: &[(i64, AttemptResult)],
         now: jiff::Timestamp,
         max_failures: u32,
-    ) -> StoreResult<Subscription> {
-        delegate!(self, s => s.record_attempt(delivery_id, result, now, max_failures))
+    ) -> StoreResult<Vec<Subscription>> {
+        delegate!(self, s => s.record_attempts(attempts, now, max_failures))
     }
 }

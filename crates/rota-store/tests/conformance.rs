@@ -187,6 +187,7 @@ conformance!(
     two_dispatchers_never_lease_the_same_delivery,
     ten_subscriptions_each_get_every_event_in_commit_order,
     a_re_enabled_subscription_delivers_its_backlog_in_order,
+    a_queue_is_leased_in_order_and_what_follows_a_failure_waits,
     expired_tokens_are_purged,
     shifts_stay_in_their_week,
     a_request_larger_than_one_update_statement_applies_whole,
@@ -1463,17 +1464,16 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
         .unwrap();
     let mut order = Vec::new();
     for _ in 0..4 {
-        let due = store.lease_due(now, lease, 10).await.unwrap();
+        let due = store.lease_due(now, lease, 10, 1).await.unwrap();
         assert_eq!(due.len(), 1, "{due:?}");
         assert!(
-            store.lease_due(now, lease, 10).await.unwrap().is_empty(),
+            store.lease_due(now, lease, 10, 1).await.unwrap().is_empty(),
             "the head is leased"
         );
         order.push((due[0].event.event_type, due[0].event.sequence));
         store
-            .record_attempt(
-                due[0].delivery_id,
-                &AttemptResult::Delivered { status: 200 },
+            .record_attempts(
+                &[(due[0].delivery_id, AttemptResult::Delivered { status: 200 })],
                 now,
                 3,
             )
@@ -1490,7 +1490,7 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
         ]
     );
     assert!(order.windows(2).all(|w| w[0].1 < w[1].1));
-    assert!(store.lease_due(now, lease, 10).await.unwrap().is_empty());
+    assert!(store.lease_due(now, lease, 10, 1).await.unwrap().is_empty());
     // The log keeps delivered events until they are older than the purge's horizon.
     assert_eq!(store.purge_deliveries(now).await.unwrap(), 0);
     let later = now.checked_add(jiff::SignedDuration::from_secs(1)).unwrap();
@@ -1513,7 +1513,7 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
     );
     store.apply_swaps(&req, &c).await.unwrap();
     for attempt in 1..=3 {
-        let due = store.lease_due(now, lease, 10).await.unwrap();
+        let due = store.lease_due(now, lease, 10, 1).await.unwrap();
         assert_eq!(due[0].attempt, attempt);
         let failed = AttemptResult::Failed {
             status: Some(503),
@@ -1521,13 +1521,14 @@ async fn events_are_written_with_their_commit_and_leased_in_order(store: Store) 
             retry_at: now,
         };
         let subscription = store
-            .record_attempt(due[0].delivery_id, &failed, now, 3)
+            .record_attempts(&[(due[0].delivery_id, failed)], now, 3)
             .await
-            .unwrap();
+            .unwrap()
+            .remove(0);
         assert_eq!(subscription.enabled, attempt < 3, "{subscription:?}");
     }
     assert!(
-        store.lease_due(now, lease, 10).await.unwrap().is_empty(),
+        store.lease_due(now, lease, 10, 1).await.unwrap().is_empty(),
         "a disabled subscription gets nothing"
     );
 }
@@ -1551,8 +1552,8 @@ async fn two_dispatchers_never_lease_the_same_delivery(store: Store) {
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..3 {
         let (a, b) = tokio::join!(
-            store.lease_due(now, lease, 4),
-            store.lease_due(now, lease, 4)
+            store.lease_due(now, lease, 4, 1),
+            store.lease_due(now, lease, 4, 1)
         );
         for d in a.unwrap().into_iter().chain(b.unwrap()) {
             assert!(
@@ -1563,7 +1564,58 @@ async fn two_dispatchers_never_lease_the_same_delivery(store: Store) {
         }
     }
     assert_eq!(seen.len(), 12);
-    assert!(store.lease_due(now, lease, 12).await.unwrap().is_empty());
+    assert!(store.lease_due(now, lease, 12, 1).await.unwrap().is_empty());
+}
+
+/// A dispatcher leases a queue's deliveries together, in order; after one fails, the ones
+/// behind it go back to the queue unattempted, and the failed one leads it again.
+async fn a_queue_is_leased_in_order_and_what_follows_a_failure_waits(store: Store) {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::{AttemptResult, EventType};
+    let world = setup(&store, 4, 10).await;
+    subscribe(&store, &world, vec![EventType::ScheduleVersionCreated]).await;
+    swap_back_and_forth(&store, &world, 1, 4).await;
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let chain = store.lease_due(now, lease, 10, 3).await.unwrap();
+    let versions = |due: &[rota_core::webhook::DueDelivery]| -> Vec<u64> {
+        due.iter()
+            .map(|d| d.event.data["version"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        versions(&chain),
+        vec![2, 3, 4],
+        "the head and two behind it"
+    );
+    assert!(
+        store.lease_due(now, lease, 10, 3).await.unwrap().is_empty(),
+        "the queue is leased"
+    );
+    let failed = AttemptResult::Failed {
+        status: Some(500),
+        error: "down".into(),
+        retry_at: now,
+    };
+    let outcomes = [
+        (
+            chain[0].delivery_id,
+            AttemptResult::Delivered { status: 204 },
+        ),
+        (chain[1].delivery_id, failed),
+        (chain[2].delivery_id, AttemptResult::NotSent),
+    ];
+    let subscriptions = store.record_attempts(&outcomes, now, 3).await.unwrap();
+    assert_eq!(subscriptions[0].consecutive_failures, 1);
+    let again = store.lease_due(now, lease, 10, 10).await.unwrap();
+    assert_eq!(versions(&again), vec![3, 4, 5]);
+    assert_eq!(
+        again.iter().map(|d| d.attempt).collect::<Vec<_>>(),
+        vec![2, 1, 1],
+        "the failed one is on its second attempt; the one not sent on its first"
+    );
 }
 
 /// `rounds` swaps of shifts 0 and 1 back and forth, each its own version.
@@ -1592,14 +1644,14 @@ async fn deliver_all(
         .unwrap();
     let mut received: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for _ in 0..1000 {
-        let due = store.lease_due(now, lease, 32).await.unwrap();
+        let due = store.lease_due(now, lease, 32, 1).await.unwrap();
         if due.is_empty() {
             return received;
         }
         for d in due {
             let delivered = AttemptResult::Delivered { status: 204 };
             store
-                .record_attempt(d.delivery_id, &delivered, now, 3)
+                .record_attempts(&[(d.delivery_id, delivered)], now, 3)
                 .await
                 .unwrap();
             received.entry(d.subscription_id).or_default().push(d.event);
@@ -1660,20 +1712,20 @@ async fn a_re_enabled_subscription_delivers_its_backlog_in_order(store: Store) {
         .checked_add(jiff::SignedDuration::from_secs(60))
         .unwrap();
     for _ in 0..3 {
-        let due = store.lease_due(now, lease, 10).await.unwrap();
+        let due = store.lease_due(now, lease, 10, 1).await.unwrap();
         let failed = AttemptResult::Failed {
             status: Some(500),
             error: "down".into(),
             retry_at: now,
         };
         store
-            .record_attempt(due[0].delivery_id, &failed, now, 3)
+            .record_attempts(&[(due[0].delivery_id, failed)], now, 3)
             .await
             .unwrap();
     }
     assert!(!store.subscription(id).await.unwrap().enabled);
     swap_back_and_forth(&store, &world, 2, 4).await;
-    assert!(store.lease_due(now, lease, 10).await.unwrap().is_empty());
+    assert!(store.lease_due(now, lease, 10, 1).await.unwrap().is_empty());
     let on = SubscriptionUpdate {
         url: None,
         events: None,

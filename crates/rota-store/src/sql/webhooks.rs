@@ -106,6 +106,115 @@ pub(super) fn decode_delivery(r: &DbRow) -> StoreResult<Delivery> {
     })
 }
 
+/// The columns [`decode_due`] reads, of deliveries `d`, subscriptions `s` and events `o`.
+const DUE_COLS: &str = "d.id, d.attempts, d.subscription_id, s.url, s.secret, o.event_id, \
+    o.event_type, o.business_unit_id, o.seq, o.created_at, o.data, d.ordering_key";
+
+fn decode_due(r: &DbRow) -> StoreResult<DueDelivery> {
+    let event_type: String = r.try_get(6).map_err(db_error)?;
+    let data: String = r.try_get(10).map_err(db_error)?;
+    Ok(DueDelivery {
+        delivery_id: r.try_get(0).map_err(db_error)?,
+        attempt: u32::try_from(r.try_get::<i64, _>(1).map_err(db_error)?)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+        subscription_id: SubscriptionId::from_uuid(r.try_get(2).map_err(db_error)?),
+        queue: r.try_get(11).map_err(db_error)?,
+        url: r.try_get(3).map_err(db_error)?,
+        secret: r.try_get(4).map_err(db_error)?,
+        event: Event {
+            id: rota_core::ids::EventId::from_uuid(r.try_get(5).map_err(db_error)?),
+            event_type: EventType::parse(&event_type)
+                .ok_or_else(|| rows::corrupt(format!("event type `{event_type}`")))?,
+            business_unit_id: BusinessUnitId::from_uuid(r.try_get(7).map_err(db_error)?),
+            sequence: u64::try_from(r.try_get::<i64, _>(8).map_err(db_error)?).unwrap_or(0),
+            created_at: rows::instant(r.try_get(9).map_err(db_error)?)?,
+            data: serde_json::from_str(&data).map_err(rows::corrupt)?,
+        },
+    })
+}
+
+/// Records one attempt in the caller's transaction; answers the delivery's subscription.
+async fn record_one(
+    conn: &mut Conn,
+    delivery_id: i64,
+    result: &AttemptResult,
+    now: jiff::Timestamp,
+    max_failures: u32,
+) -> StoreResult<Uuid> {
+    let subscription: Uuid =
+        sqlx::query_scalar("SELECT subscription_id FROM webhook_deliveries WHERE id = $1")
+            .bind(delivery_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| StoreError::not_found("webhook delivery", delivery_id))?;
+    match result {
+        AttemptResult::NotSent => {
+            sqlx::query("UPDATE webhook_deliveries SET leased_until = NULL WHERE id = $1")
+                .bind(delivery_id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+        }
+        AttemptResult::Delivered { status } => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_status = $2, \
+                 last_error = NULL, leased_until = NULL WHERE id = $3",
+            )
+            .bind(micros(now))
+            .bind(i64::from(*status))
+            .bind(delivery_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            sqlx::query("UPDATE webhook_subscriptions SET consecutive_failures = 0 WHERE id = $1")
+                .bind(subscription)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+        }
+        AttemptResult::Failed {
+            status,
+            error,
+            retry_at,
+        } => {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_status = $2, last_error = $3, \
+                 leased_until = NULL WHERE id = $4",
+            )
+            .bind(micros(*retry_at))
+            .bind(status.map(i64::from))
+            .bind(error)
+            .bind(delivery_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            let failures: i64 = sqlx::query_scalar(
+                "UPDATE webhook_subscriptions SET consecutive_failures = consecutive_failures + 1 \
+                 WHERE id = $1 RETURNING consecutive_failures",
+            )
+            .bind(subscription)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+            if failures >= i64::from(max_failures) {
+                sqlx::query(
+                    "UPDATE webhook_subscriptions SET enabled = $1, disabled_reason = $2 WHERE id = $3 AND enabled = $4",
+                )
+                .bind(false)
+                .bind(format!("disabled after {failures} failed deliveries in a row; the last: {error}"))
+                .bind(subscription)
+                .bind(true)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            }
+        }
+    }
+    Ok(subscription)
+}
+
 impl WebhookStore for Backend {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn create_subscription(&self, new: &NewSubscription) -> StoreResult<()> {
@@ -292,7 +401,8 @@ impl WebhookStore for Backend {
         &self,
         now: jiff::Timestamp,
         lease_until: jiff::Timestamp,
-        limit: u32,
+        queues: u32,
+        per_queue: u32,
     ) -> StoreResult<Vec<DueDelivery>> {
         // The dispatcher asks after every change; most of the time nothing is due and no
         // commit waits to be fanned out. Only then does it queue for the write lock, beside
@@ -312,12 +422,12 @@ impl WebhookStore for Backend {
         }
         let mut w = self.begin_write().await?;
         fan_out(&mut w).await?;
-        // The head of each (subscription, ordering key) queue only: a later event waits
-        // until every earlier one of its queue is delivered, leased ones included.
-        let rows = sqlx::query(concatcp!(
-            "SELECT d.id, d.attempts, d.subscription_id, s.url, s.secret, o.event_id, o.event_type, \
-             o.business_unit_id, o.seq, o.created_at, o.data \
-             FROM webhook_deliveries d \
+        // The head of each (subscription, ordering key) queue: a later event waits until
+        // every earlier one of its queue is delivered, leased ones included.
+        let heads = sqlx::query(concatcp!(
+            "SELECT ",
+            DUE_COLS,
+            " FROM webhook_deliveries d \
              JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              JOIN outbox_events o ON o.seq = d.event_seq \
              WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
@@ -328,37 +438,43 @@ impl WebhookStore for Backend {
             SKIP_LOCKED
         ))
         .bind(micros(now))
-        .bind(i64::from(limit))
+        .bind(i64::from(queues))
         .fetch_all(&mut *w.tx)
         .await
         .map_err(db_error)?;
-        let mut due = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let event_type: String = r.try_get(6).map_err(db_error)?;
-            let data: String = r.try_get(10).map_err(db_error)?;
-            due.push(DueDelivery {
-                delivery_id: r.try_get(0).map_err(db_error)?,
-                attempt: u32::try_from(r.try_get::<i64, _>(1).map_err(db_error)?)
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(1),
-                subscription_id: SubscriptionId::from_uuid(r.try_get(2).map_err(db_error)?),
-                url: r.try_get(3).map_err(db_error)?,
-                secret: r.try_get(4).map_err(db_error)?,
-                event: Event {
-                    id: rota_core::ids::EventId::from_uuid(r.try_get(5).map_err(db_error)?),
-                    event_type: EventType::parse(&event_type)
-                        .ok_or_else(|| rows::corrupt(format!("event type `{event_type}`")))?,
-                    business_unit_id: BusinessUnitId::from_uuid(r.try_get(7).map_err(db_error)?),
-                    sequence: u64::try_from(r.try_get::<i64, _>(8).map_err(db_error)?).unwrap_or(0),
-                    created_at: rows::instant(r.try_get(9).map_err(db_error)?)?,
-                    data: serde_json::from_str(&data).map_err(rows::corrupt)?,
-                },
-            });
+        let mut due = Vec::with_capacity(heads.len());
+        for head in &heads {
+            let head = decode_due(head)?;
+            // Behind the head: the next pending deliveries of its queue, never attempted (a
+            // delivery that failed is the head of its queue until it succeeds).
+            let followers = if per_queue > 1 {
+                sqlx::query(concatcp!(
+                    "SELECT ",
+                    DUE_COLS,
+                    " FROM webhook_deliveries d \
+                     JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+                     JOIN outbox_events o ON o.seq = d.event_seq \
+                     WHERE d.subscription_id = $1 AND d.ordering_key = $2 AND d.state = 'pending' \
+                     AND d.event_seq > $3 ORDER BY d.event_seq LIMIT $4",
+                    SKIP_LOCKED
+                ))
+                .bind(head.subscription_id.as_uuid())
+                .bind(&head.queue)
+                .bind(i64::try_from(head.event.sequence).unwrap_or(i64::MAX))
+                .bind(i64::from(per_queue - 1))
+                .fetch_all(&mut *w.tx)
+                .await
+                .map_err(db_error)?
+            } else {
+                Vec::new()
+            };
+            due.push(head);
+            for f in &followers {
+                due.push(decode_due(f)?);
+            }
         }
         if !due.is_empty() {
-            let mut q = QueryBuilder::<Db>::new(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, leased_until = ",
-            );
+            let mut q = QueryBuilder::<Db>::new("UPDATE webhook_deliveries SET leased_until = ");
             q.push_bind(micros(lease_until));
             q.push(" WHERE id IN (");
             let mut list = q.separated(", ");
@@ -394,80 +510,25 @@ impl WebhookStore for Backend {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn record_attempt(
+    async fn record_attempts(
         &self,
-        delivery_id: i64,
-        result: &AttemptResult,
+        attempts: &[(i64, AttemptResult)],
         now: jiff::Timestamp,
         max_failures: u32,
-    ) -> StoreResult<Subscription> {
+    ) -> StoreResult<Vec<Subscription>> {
         let mut w = self.begin_write().await?;
-        let subscription: Uuid =
-            sqlx::query_scalar("SELECT subscription_id FROM webhook_deliveries WHERE id = $1")
-                .bind(delivery_id)
-                .fetch_optional(&mut *w.tx)
-                .await
-                .map_err(db_error)?
-                .ok_or_else(|| StoreError::not_found("webhook delivery", delivery_id))?;
-        match result {
-            AttemptResult::Delivered { status } => {
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = $1, last_status = $2, \
-                     last_error = NULL, leased_until = NULL WHERE id = $3",
-                )
-                .bind(micros(now))
-                .bind(i64::from(*status))
-                .bind(delivery_id)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(db_error)?;
-                sqlx::query(
-                    "UPDATE webhook_subscriptions SET consecutive_failures = 0 WHERE id = $1",
-                )
-                .bind(subscription)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(db_error)?;
-            }
-            AttemptResult::Failed {
-                status,
-                error,
-                retry_at,
-            } => {
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET next_attempt_at = $1, last_status = $2, last_error = $3, \
-                     leased_until = NULL WHERE id = $4",
-                )
-                .bind(micros(*retry_at))
-                .bind(status.map(i64::from))
-                .bind(error)
-                .bind(delivery_id)
-                .execute(&mut *w.tx)
-                .await
-                .map_err(db_error)?;
-                let failures: i64 = sqlx::query_scalar(
-                    "UPDATE webhook_subscriptions SET consecutive_failures = consecutive_failures + 1 \
-                     WHERE id = $1 RETURNING consecutive_failures",
-                )
-                .bind(subscription)
-                .fetch_one(&mut *w.tx)
-                .await
-                .map_err(db_error)?;
-                if failures >= i64::from(max_failures) {
-                    sqlx::query(
-                        "UPDATE webhook_subscriptions SET enabled = $1, disabled_reason = $2 WHERE id = $3 AND enabled = $4",
-                    )
-                    .bind(false)
-                    .bind(format!("disabled after {failures} failed deliveries in a row; the last: {error}"))
-                    .bind(subscription)
-                    .bind(true)
-                    .execute(&mut *w.tx)
-                    .await
-                    .map_err(db_error)?;
-                }
+        let mut touched = Vec::new();
+        for (delivery_id, result) in attempts {
+            let subscription =
+                record_one(&mut w.tx, *delivery_id, result, now, max_failures).await?;
+            if !touched.contains(&subscription) {
+                touched.push(subscription);
             }
         }
-        let updated = load_subscription(&mut w.tx, SubscriptionId::from_uuid(subscription)).await?;
+        let mut updated = Vec::with_capacity(touched.len());
+        for id in touched {
+            updated.push(load_subscription(&mut w.tx, SubscriptionId::from_uuid(id)).await?);
+        }
         w.commit().await?;
         Ok(updated)
     }
