@@ -88,6 +88,17 @@ enum Command {
         /// --database-url postgres://…), beside one node in the same run.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+        /// Which parts to run.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "throughput,size,strategies,webhooks"
+        )]
+        parts: Vec<bench::Part>,
+        /// Subscription counts of the webhook part.
+        #[arg(long, value_delimiter = ',', default_value = "1,10")]
+        webhook_subscriptions: Vec<usize>,
     },
     /// Manage OAuth clients.
     Clients {
@@ -254,6 +265,8 @@ async fn main() -> Result<()> {
             seed,
             database_url,
             nodes,
+            parts,
+            webhook_subscriptions,
         } => {
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
@@ -265,6 +278,8 @@ async fn main() -> Result<()> {
                 seed,
                 database_url,
                 nodes,
+                parts,
+                webhook_subscriptions,
             };
             bench::run(&args, &mut std::io::stdout()).await?;
             Ok(())

@@ -141,7 +141,7 @@ const QUEUES: u32 = 32;
 
 /// Deliveries leased per queue and round: sent one after another (a queue is in order), their
 /// outcomes recorded together, so a busy schedule's events do not cost a transaction each.
-const PER_QUEUE: u32 = 64;
+const PER_QUEUE: u32 = 256;
 
 impl Dispatcher {
     pub fn new(

@@ -7,6 +7,10 @@
 //! 2. The store on a 100-agent and a 10,000-agent schedule (50-swap requests).
 //! 3. The weekly batch of `rota demo` with the portal idle, slow and busy, for each of its
 //!    strategies: 409 rate, failed swaps, retries, throughput, wall time.
+//! 4. The webhook dispatcher under the batch's clients, with one and ten subscriptions of a
+//!    local receiver: events delivered per second, commit-to-delivery delay, backlog drain.
+//!
+//! `--parts` picks which run.
 //!
 //! Writes `bench.json`, `bench.md` and `bench.svg` (the third part as a chart) to `--out`.
 
@@ -25,6 +29,7 @@ use rota_store::{Durability, SqliteStore, Store};
 use serde::Serialize;
 
 mod report;
+mod webhooks;
 
 use report::{chart, machine, markdown};
 
@@ -42,6 +47,22 @@ pub struct BenchArgs {
     pub database_url: Option<String>,
     /// With more than one, the HTTP part runs as one node and as this many on the database.
     pub nodes: usize,
+    pub parts: Vec<Part>,
+    /// Subscription counts for part 4.
+    pub webhook_subscriptions: Vec<usize>,
+}
+
+/// The parts of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// 1: store and HTTP throughput by batch size.
+    Throughput,
+    /// 2: the store on 100 and 10,000 agents.
+    Size,
+    /// 3: the weekly batch's strategies against portal rates.
+    Strategies,
+    /// 4: the webhook dispatcher under the batch.
+    Webhooks,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +101,7 @@ pub struct BenchReport {
     pub throughput: Vec<Throughput>,
     pub schedule_size: Vec<Throughput>,
     pub strategies: Vec<StrategyRun>,
+    pub webhooks: Vec<webhooks::WebhookRun>,
 }
 
 const CLIENTS: usize = 8;
@@ -88,6 +110,7 @@ const CLIENTS: usize = 8;
 /// interchangeable pairs split into `groups` groups of `per_group`.
 struct Week {
     store: Store,
+    business_unit: rota_core::ids::BusinessUnitId,
     base: ScheduleVersionId,
     groups: Vec<Vec<(ShiftId, ShiftId)>>,
     owners: HashMap<ShiftId, AgentId>,
@@ -113,6 +136,7 @@ async fn seed_week(store: Store, agents: usize, seed: u64) -> Result<Week> {
     let (pairs, owners) = rota_scenario::interchangeable_pairs(&scenario);
     Ok(Week {
         store,
+        business_unit: scenario.business_unit.id,
         base: schedule.version_id(),
         groups: vec![pairs],
         owners,
@@ -321,18 +345,18 @@ async fn over_http(
     }
     .await;
     cluster.shut_down().await;
-    let (target, (latencies, swaps, elapsed)) = measured?;
+    let (target, (latencies, swaps, elapsed, _)) = measured?;
     Ok(summarise(&target, agents, batch, latencies, swaps, elapsed))
 }
 
 /// `CLIENTS` clients, client `i` on node `i % nodes`, for `seconds`: the latencies, the swaps
-/// applied and the time taken.
+/// applied, the time taken, and each commit's version with when its answer came.
 async fn clients(
     w: &mut Week,
     cluster: &Cluster,
     batch: usize,
     seconds: f64,
-) -> Result<(Vec<Duration>, u64, Duration)> {
+) -> Result<(Vec<Duration>, u64, Duration, Vec<(u64, Instant)>)> {
     let bases: Vec<Client> = cluster
         .addrs
         .iter()
@@ -355,6 +379,7 @@ async fn clients(
                 next: 0,
             };
             let mut latencies = Vec::new();
+            let mut acks = Vec::new();
             let mut swaps = 0u64;
             while started.elapsed().as_secs_f64() < seconds {
                 let items = cursor.take(batch, &mut owners);
@@ -367,10 +392,14 @@ async fn clients(
                 };
                 let t = Instant::now();
                 let reply = client.shift_swaps(&body, &CallOptions::default()).await;
-                latencies.push(t.elapsed());
+                let answered = Instant::now();
+                latencies.push(answered - t);
                 match reply.and_then(|r| r.into_body()) {
                     Ok(answer) => {
                         swaps += items.len() as u64;
+                        if let Some(version) = answer.committed_version {
+                            acks.push((version, answered));
+                        }
                         // Only this client changes its pairs: its own last version is a
                         // base no other client's swaps conflict with.
                         base = answer.schedule_version_id;
@@ -378,17 +407,19 @@ async fn clients(
                     Err(e) => return Err(anyhow::anyhow!("a benchmark request failed: {e}")),
                 }
             }
-            Ok((latencies, swaps))
+            Ok((latencies, swaps, acks))
         });
     }
     let mut latencies = Vec::new();
+    let mut acks = Vec::new();
     let mut swaps = 0;
     while let Some(done) = tasks.join_next().await {
-        let (l, s) = done??;
+        let (l, s, a) = done??;
         latencies.extend(l);
         swaps += s;
+        acks.extend(a);
     }
-    Ok((latencies, swaps, started.elapsed()))
+    Ok((latencies, swaps, started.elapsed(), acks))
 }
 
 pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<BenchReport> {
@@ -401,7 +432,12 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
     if args.nodes > 1 {
         node_counts.push(args.nodes);
     }
-    for batch in [1usize, 10, 50, 200] {
+    let batches: &[usize] = if args.parts.contains(&Part::Throughput) {
+        &[1, 10, 50, 200]
+    } else {
+        &[]
+    };
+    for &batch in batches {
         let mut w = week(&dir, &format!("store-{batch}"), 2000, args.seed).await?;
         throughput.push(store_alone(&mut w, 2000, batch, args.seconds).await?);
         w.store.close().await;
@@ -412,10 +448,18 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         }
         writeln!(out, "measured batch size {batch}")?;
     }
-    let schedule_size = by_schedule_size(&dir, args.seed, args.seconds).await?;
-    writeln!(out, "measured 100 and 10,000 agents")?;
+    let mut schedule_size = Vec::new();
+    if args.parts.contains(&Part::Size) {
+        schedule_size = by_schedule_size(&dir, args.seed, args.seconds).await?;
+        writeln!(out, "measured 100 and 10,000 agents")?;
+    }
     let mut strategies = Vec::new();
-    for &rate in &args.portal_rates {
+    let rates: &[f64] = if args.parts.contains(&Part::Strategies) {
+        &args.portal_rates
+    } else {
+        &[]
+    };
+    for &rate in rates {
         let demo = DemoArgs {
             agents: 2000,
             swaps: 2000,
@@ -446,6 +490,13 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         }
         writeln!(out, "measured the weekly batch at portal rate {rate}/s")?;
     }
+    let mut webhook_runs = Vec::new();
+    if args.parts.contains(&Part::Webhooks) {
+        for &n in &args.webhook_subscriptions {
+            webhook_runs.push(webhooks::measure(&dir, args.seed, args.seconds, n).await?);
+            writeln!(out, "measured the dispatcher with {n} subscriptions")?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let report = BenchReport {
         date: jiff::Timestamp::now()
@@ -455,6 +506,7 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         throughput,
         schedule_size,
         strategies,
+        webhooks: webhook_runs,
     };
     std::fs::write(
         args.out.join("bench.json"),

@@ -22,6 +22,22 @@ pub(super) fn machine() -> String {
 
 pub(super) fn markdown(r: &BenchReport) -> String {
     let mut s = format!("Run of {} on {}.\n\n", r.date, r.machine);
+    if !r.webhooks.is_empty() {
+        s.push_str("| subscriptions | commits | events delivered | events/s | delay p50 | delay p99 | backlog empty after |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for w in &r.webhooks {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} ms |\n",
+                w.subscriptions,
+                w.commits,
+                w.events_delivered,
+                w.delivered_per_second,
+                w.delay_p50_ms,
+                w.delay_p99_ms,
+                w.drain_ms
+            ));
+        }
+        s.push('\n');
+    }
     s.push_str("| target | agents | swaps per request | requests | swaps/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for t in r.throughput.iter().chain(&r.schedule_size) {
         s.push_str(&format!(

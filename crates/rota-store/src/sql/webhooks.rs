@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::decode::{page_args, total};
 use super::dialect::{Backend, Db, SKIP_LOCKED};
 use super::outbox::fan_out;
-use super::{Conn, DbRow};
+use super::{CHUNK, Conn, DbRow};
 use crate::rows::{self, db_error, micros};
 
 pub(super) async fn decode_subscription(conn: &mut Conn, row: &DbRow) -> StoreResult<Subscription> {
@@ -517,10 +517,60 @@ impl WebhookStore for Backend {
         max_failures: u32,
     ) -> StoreResult<Vec<Subscription>> {
         let mut w = self.begin_write().await?;
-        let mut touched = Vec::new();
+        // Deliveries go in one statement per status (the common round: all delivered, all
+        // 2xx of one kind) and reset their subscriptions' runs of failures; then failures and
+        // unsent ones one by one, in order, each failure counting against its subscription.
+        let mut delivered: Vec<(u16, Vec<i64>)> = Vec::new();
+        let mut others = Vec::new();
         for (delivery_id, result) in attempts {
+            match result {
+                AttemptResult::Delivered { status } => {
+                    match delivered.iter_mut().find(|(s, _)| s == status) {
+                        Some((_, ids)) => ids.push(*delivery_id),
+                        None => delivered.push((*status, vec![*delivery_id])),
+                    }
+                }
+                _ => others.push((*delivery_id, result)),
+            }
+        }
+        let mut touched: Vec<Uuid> = Vec::new();
+        for (status, ids) in &delivered {
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::<Db>::new(
+                    "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, \
+                     last_error = NULL, leased_until = NULL, delivered_at = ",
+                );
+                q.push_bind(micros(now));
+                q.push(", last_status = ");
+                q.push_bind(i64::from(*status));
+                q.push(" WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") RETURNING subscription_id");
+                let subscriptions: Vec<Uuid> = q
+                    .build_query_scalar()
+                    .fetch_all(&mut *w.tx)
+                    .await
+                    .map_err(db_error)?;
+                for s in subscriptions {
+                    if !touched.contains(&s) {
+                        touched.push(s);
+                    }
+                }
+            }
+        }
+        for s in &touched {
+            sqlx::query("UPDATE webhook_subscriptions SET consecutive_failures = 0 WHERE id = $1")
+                .bind(*s)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(db_error)?;
+        }
+        for (delivery_id, result) in others {
             let subscription =
-                record_one(&mut w.tx, *delivery_id, result, now, max_failures).await?;
+                record_one(&mut w.tx, delivery_id, result, now, max_failures).await?;
             if !touched.contains(&subscription) {
                 touched.push(subscription);
             }
