@@ -97,6 +97,16 @@ impl TestApp {
     /// A client of `role` in the world's business unit; agents act as `agents[agent]`.
     pub async fn client(&self, role: Role, agent: Option<usize>) -> Client {
         let bu = (role != Role::Admin).then_some(self.world.bu.id);
+        self.client_in(role, bu, agent).await
+    }
+
+    /// A client of `role` scoped to `bu` (any, if none); agents act as `agents[agent]`.
+    pub async fn client_in(
+        &self,
+        role: Role,
+        bu: Option<rota_core::ids::BusinessUnitId>,
+        agent: Option<usize>,
+    ) -> Client {
         let agent = agent.map(|i| self.world.agents[i].id);
         let c = rota_server::auth::create_client(&self.store, role, bu, agent)
             .await

@@ -31,7 +31,7 @@ struct TestApp {
     clock: Arc<FixedClock>,
     admin_id: String,
     /// The server; stops when dropped.
-    _app: crate::common::TestApp,
+    app: crate::common::TestApp,
 }
 
 async fn spawn() -> TestApp {
@@ -57,7 +57,7 @@ async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
         world: app.world.clone(),
         clock: Arc::clone(&app.clock),
         admin_id: app.admin_id.clone(),
-        _app: app,
+        app,
     }
 }
 
@@ -69,16 +69,7 @@ impl TestApp {
         bu: Option<rota_core::ids::BusinessUnitId>,
         agent: Option<usize>,
     ) -> Client {
-        let agent = agent.map(|i| self.world.agents[i].id);
-        let c = rota_server::auth::create_client(&self.store, role, bu, agent)
-            .await
-            .unwrap();
-        let token = self
-            .anonymous
-            .token(&c.client_id, &c.client_secret)
-            .await
-            .unwrap();
-        self.anonymous.clone().with_bearer(&token.access_token)
+        self.app.client_in(role, bu, agent).await
     }
 }
 
@@ -117,12 +108,7 @@ impl TestApp {
     }
 }
 
-fn problem_code(e: &ClientError) -> (u16, ErrorCode) {
-    let p = e
-        .problem()
-        .unwrap_or_else(|| panic!("expected a problem body, got {e}"));
-    (p.status, p.code)
-}
+use crate::common::problem_code;
 
 // World::disjoint(4, _): shift k is owned by agent k % 5, and open when k % 5 == 4.
 
