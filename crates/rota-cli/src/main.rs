@@ -99,6 +99,10 @@ enum Command {
         /// Subscription counts of the webhook part.
         #[arg(long, value_delimiter = ',', default_value = "1,10")]
         webhook_subscriptions: Vec<usize>,
+        /// Requests per second of the webhook part's batch, 0 for as fast as its clients go
+        /// (the weekly batch of `rota demo` sends about 60 a second on one node).
+        #[arg(long, value_delimiter = ',', default_value = "60,0")]
+        webhook_rates: Vec<f64>,
     },
     /// Manage OAuth clients.
     Clients {
@@ -267,6 +271,7 @@ async fn main() -> Result<()> {
             nodes,
             parts,
             webhook_subscriptions,
+            webhook_rates,
         } => {
             anyhow::ensure!(seconds > 0.0, "--seconds must be positive");
             anyhow::ensure!(nodes >= 1, "--nodes must be at least 1");
@@ -280,6 +285,7 @@ async fn main() -> Result<()> {
                 nodes,
                 parts,
                 webhook_subscriptions,
+                webhook_rates,
             };
             bench::run(&args, &mut std::io::stdout()).await?;
             Ok(())

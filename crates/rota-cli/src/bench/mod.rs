@@ -50,6 +50,8 @@ pub struct BenchArgs {
     pub parts: Vec<Part>,
     /// Subscription counts for part 4.
     pub webhook_subscriptions: Vec<usize>,
+    /// Requests per second of part 4's batch (0: as fast as the clients go).
+    pub webhook_rates: Vec<f64>,
 }
 
 /// The parts of a run.
@@ -340,7 +342,7 @@ async fn over_http(
             if nodes == 1 { "" } else { "s" },
             w.store.backend()
         );
-        let latencies = clients(&mut w, &cluster, batch, seconds).await?;
+        let latencies = clients(&mut w, &cluster, batch, seconds, 0.0).await?;
         Ok::<_, anyhow::Error>((target, latencies))
     }
     .await;
@@ -349,13 +351,16 @@ async fn over_http(
     Ok(summarise(&target, agents, batch, latencies, swaps, elapsed))
 }
 
-/// `CLIENTS` clients, client `i` on node `i % nodes`, for `seconds`: the latencies, the swaps
-/// applied, the time taken, and each commit's version with when its answer came.
+/// `CLIENTS` clients, client `i` on node `i % nodes`, for `seconds`, together sending
+/// `rate` requests a second (evenly spaced), or as many as they can when `rate` is 0: the
+/// latencies, the swaps applied, the time taken, and each commit's version with when its
+/// answer came.
 async fn clients(
     w: &mut Week,
     cluster: &Cluster,
     batch: usize,
     seconds: f64,
+    rate: f64,
 ) -> Result<(Vec<Duration>, u64, Duration, Vec<(u64, Instant)>)> {
     let bases: Vec<Client> = cluster
         .addrs
@@ -381,7 +386,13 @@ async fn clients(
             let mut latencies = Vec::new();
             let mut acks = Vec::new();
             let mut swaps = 0u64;
+            let every = (rate > 0.0).then(|| Duration::from_secs_f64(CLIENTS as f64 / rate));
+            let mut next = started + every.unwrap_or_default().mul_f64(i as f64 / CLIENTS as f64);
             while started.elapsed().as_secs_f64() < seconds {
+                if let Some(every) = every {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += every;
+                }
                 let items = cursor.take(batch, &mut owners);
                 let body = SwapRequestBody {
                     schedule_version_id: base.clone(),
@@ -492,9 +503,14 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
     }
     let mut webhook_runs = Vec::new();
     if args.parts.contains(&Part::Webhooks) {
-        for &n in &args.webhook_subscriptions {
-            webhook_runs.push(webhooks::measure(&dir, args.seed, args.seconds, n).await?);
-            writeln!(out, "measured the dispatcher with {n} subscriptions")?;
+        for &rate in &args.webhook_rates {
+            for &n in &args.webhook_subscriptions {
+                webhook_runs.push(webhooks::measure(&dir, args.seed, args.seconds, n, rate).await?);
+                writeln!(
+                    out,
+                    "measured the dispatcher with {n} subscriptions at {rate} requests/s"
+                )?;
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -23,10 +23,16 @@ pub(super) fn machine() -> String {
 pub(super) fn markdown(r: &BenchReport) -> String {
     let mut s = format!("Run of {} on {}.\n\n", r.date, r.machine);
     if !r.webhooks.is_empty() {
-        s.push_str("| subscriptions | commits | events delivered | events/s | delay p50 | delay p99 | backlog empty after |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        s.push_str("| requests/s | subscriptions | commits | events delivered | events/s | delay p50 | delay p99 | backlog empty after |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for w in &r.webhooks {
+            let rate = if w.rate > 0.0 {
+                format!("{}", w.rate)
+            } else {
+                "unpaced".to_owned()
+            };
             s.push_str(&format!(
-                "| {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} ms |\n",
+                "| {} | {} | {} | {} | {:.0} | {:.1} ms | {:.1} ms | {:.0} ms |\n",
+                rate,
                 w.subscriptions,
                 w.commits,
                 w.events_delivered,

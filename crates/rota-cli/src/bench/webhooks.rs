@@ -24,6 +24,8 @@ use super::{clients, percentile, seed_week};
 #[serde(rename_all = "camelCase")]
 pub struct WebhookRun {
     pub subscriptions: usize,
+    /// Requests a second the batch's clients were paced to (0: unpaced).
+    pub rate: f64,
     pub commits: usize,
     /// Events of every type, over every subscription.
     pub events_delivered: u64,
@@ -42,13 +44,14 @@ struct Receipts {
     events: u64,
 }
 
-/// The weekly batch's clients for `seconds` (50-swap requests), with `subscriptions`
-/// subscriptions of a local receiver to every event.
+/// The weekly batch's clients for `seconds` (50-swap requests, `rate` a second or unpaced at
+/// 0), with `subscriptions` subscriptions of a local receiver to every event.
 pub async fn measure(
     dir: &std::path::Path,
     seed: u64,
     seconds: f64,
     subscriptions: usize,
+    rate: f64,
 ) -> Result<WebhookRun> {
     let receipts = Arc::new(Mutex::new(Receipts::default()));
     let arrived = Arc::new(Notify::new());
@@ -80,7 +83,7 @@ pub async fn measure(
     let serving = tokio::spawn(async move { axum::serve(listener, receiver).await });
 
     let db = Database::new(None, dir)?;
-    let mut cluster = Cluster::open(&db, &format!("webhooks{subscriptions}"), 1).await?;
+    let mut cluster = Cluster::open(&db, &format!("webhooks{subscriptions}-{rate}"), 1).await?;
     let measured = async {
         let mut w = seed_week(cluster.stores[0].clone(), 2000, seed).await?;
         let bu = w.business_unit;
@@ -111,7 +114,7 @@ pub async fn measure(
         };
         config.webhooks.allow_private_targets = true;
         cluster.serve(&config).await?;
-        let (_, _, _, acks) = clients(&mut w, &cluster, 50, seconds).await?;
+        let (_, _, _, acks) = clients(&mut w, &cluster, 50, seconds, rate).await?;
         let ended = Instant::now();
         let expected = acks.len() * subscriptions;
         // Every version event of every subscription, or give up after two minutes.
@@ -158,6 +161,7 @@ pub async fn measure(
     let last = r.versions.values().copied().max().unwrap_or(last_ack);
     Ok(WebhookRun {
         subscriptions,
+        rate,
         commits: acks.len(),
         events_delivered: r.events,
         delivered_per_second: r.events as f64 / last.saturating_duration_since(first).as_secs_f64(),
