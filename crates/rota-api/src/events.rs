@@ -144,7 +144,7 @@ fn event<T: Serialize>(
 ) -> NewEvent {
     // The payload types hold ids, times, strings, numbers and lists, never a map with
     // non-string keys: serialising them cannot fail.
-    let data = serde_json::to_value(data).unwrap_or(serde_json::Value::Null);
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
     NewEvent::new(event_type, bu, ordering_key, data)
 }
 

@@ -59,7 +59,9 @@ pub struct NewEvent {
     /// Deliveries with the same key reach a subscriber in the order they were written: the
     /// schedule for schedule events, the trade or the agent for the others.
     pub ordering_key: String,
-    pub data: serde_json::Value,
+    /// The payload as JSON text: serialised once, straight from its typed form, since the
+    /// outbox stores it as text.
+    pub data: String,
 }
 
 impl NewEvent {
@@ -67,7 +69,7 @@ impl NewEvent {
         event_type: EventType,
         business_unit_id: BusinessUnitId,
         ordering_key: impl ToString,
-        data: serde_json::Value,
+        data: String,
     ) -> Self {
         Self {
             id: EventId::new(),

@@ -91,7 +91,7 @@ struct StoredEvent {
 }
 
 /// The JSON array of [`StoredEvent`]s for `events`, written by hand: every part is a string
-/// or a JSON value already, so nothing can fail to serialise.
+/// or JSON text already, so nothing can fail to serialise.
 fn events_doc(events: &[&NewEvent]) -> String {
     let mut doc = String::with_capacity(events.len() * 512);
     doc.push('[');
@@ -106,7 +106,7 @@ fn events_doc(events: &[&NewEvent]) -> String {
         doc.push_str("\",\"key\":");
         doc.push_str(&serde_json::Value::from(e.ordering_key.as_str()).to_string());
         doc.push_str(",\"data\":");
-        doc.push_str(&e.data.to_string());
+        doc.push_str(&e.data);
         doc.push('}');
     }
     doc.push(']');
