@@ -5,7 +5,7 @@ use crate::command::{CommandError, ShiftEdit, SwapRequest, SwapResult};
 use crate::directory::{Agent, Zone};
 use crate::engine::{Commit, Plan, Snapshot, plan_edit, plan_import, plan_swaps};
 use crate::ids::{AgentId, ShiftId};
-use crate::schedule::{NewSchedule, Schedule, Shift, TimeWindow};
+use crate::schedule::{NewSchedule, Schedule, Shift};
 use crate::version::{CommitContext, VersionCause, VersionChanges};
 
 #[derive(Debug, Clone)]
@@ -81,11 +81,9 @@ impl MemorySchedule {
             let version = commit.record.version;
             for change in &commit.changes {
                 if let Some(shift) = self.snap.shifts.get_mut(&change.shift_id) {
-                    shift.owner = change.after.owner;
-                    if let Ok(window) = TimeWindow::new(change.after.start, change.after.end) {
-                        shift.window = window;
-                    }
-                    shift.version = version;
+                    // The engine plans windows that parse; a change that did not would leave
+                    // the shift as it was, as the store's write cache drops it.
+                    let _ = shift.apply(&change.after, version);
                 }
             }
             self.snap.schedule.version = version;

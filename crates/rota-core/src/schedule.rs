@@ -200,6 +200,20 @@ impl Shift {
             end: self.window.end(),
         }
     }
+
+    /// Takes on the state `after` that version `version` gave it: the one way a committed
+    /// change reaches a shift (the in-memory schedule and the store's write cache both apply
+    /// commits through it). A window that does not parse leaves the shift as it was.
+    pub fn apply(
+        &mut self,
+        after: &ShiftState,
+        version: ScheduleVersion,
+    ) -> Result<(), ShiftError> {
+        self.window = TimeWindow::new(after.start, after.end)?;
+        self.owner = after.owner;
+        self.version = version;
+        Ok(())
+    }
 }
 
 /// A shift to create when a week is imported.
@@ -232,5 +246,51 @@ impl NewSchedule {
             state: ScheduleState::Draft,
             version: crate::version::ScheduleVersion::FIRST,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: i64) -> Timestamp {
+        Timestamp::from_second(1_796_000_000 + hour * 3600).unwrap()
+    }
+
+    fn shift() -> Shift {
+        Shift {
+            id: ShiftId::new(),
+            schedule_id: ScheduleId::new(),
+            owner: Some(AgentId::new()),
+            window: TimeWindow::new(at(0), at(8)).unwrap(),
+            required_skill: None,
+            activity_code: ActivityCode::parse("work").unwrap(),
+            version: ScheduleVersion::FIRST,
+        }
+    }
+
+    #[test]
+    fn a_change_applies_whole_or_not_at_all() {
+        let v2 = ScheduleVersion::new(2).unwrap();
+        let mut s = shift();
+        let moved = ShiftState {
+            owner: None,
+            start: at(1),
+            end: at(9),
+        };
+        s.apply(&moved, v2).unwrap();
+        assert_eq!((s.state(), s.version), (moved, v2));
+
+        let before = s.clone();
+        let inverted = ShiftState {
+            owner: Some(AgentId::new()),
+            start: at(9),
+            end: at(1),
+        };
+        assert!(
+            s.apply(&inverted, ScheduleVersion::new(3).unwrap())
+                .is_err()
+        );
+        assert_eq!(s, before, "neither the owner nor the version moved");
     }
 }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rota_core::directory::Agent;
 use rota_core::engine::Commit;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
-use rota_core::schedule::{Shift, TimeWindow};
+use rota_core::schedule::Shift;
 use rota_core::store::StoreResult;
 use rota_core::version::ScheduleVersion;
 use rota_core::webhook::Wanted;
@@ -183,13 +183,11 @@ impl WriteCache {
                 inner.schedules.remove(&id);
                 return;
             };
-            let Ok(window) = TimeWindow::new(change.after.start, change.after.end) else {
+            if shift.apply(&change.after, commit.record.version).is_err() {
+                // Not what the engine plans; the database has the truth: read it whole.
                 inner.schedules.remove(&id);
                 return;
-            };
-            shift.owner = change.after.owner;
-            shift.window = window;
-            shift.version = commit.record.version;
+            }
             cached.put(shift);
         }
         cached.version = commit.record.version;
