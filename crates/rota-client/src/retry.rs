@@ -136,15 +136,12 @@ impl Retrier {
         Self { policy, rng }
     }
 
-    /// Full jitter: uniform in `[0, min(cap, base · 2^retry)]`.
+    /// Full jitter, drawn from this retrier's own (seedable) source.
     fn backoff(&mut self, retry: u32) -> Duration {
-        let ceiling = self
-            .policy
-            .base
-            .saturating_mul(2u32.saturating_pow(retry.min(30)))
-            .min(self.policy.cap);
-        let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(self.rng.random_range(0..=micros))
+        let rng = &mut self.rng;
+        rota_core::backoff::full_jitter(self.policy.base, self.policy.cap, retry, |max| {
+            rng.random_range(0..=max)
+        })
     }
 
     /// What to do after `failure` on attempt number `attempt` (1 for the first).

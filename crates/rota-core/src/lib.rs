@@ -2,6 +2,7 @@
 //! change it. No IO here; the storage backends implement the traits in [`store`].
 //!
 //! - [`auth`]: API clients, roles, principals and what each may do.
+//! - [`backoff`]: full-jitter exponential backoff.
 //! - [`clock`]: the injectable clock.
 //! - [`ids`]: identifier newtypes.
 //! - [`directory`]: business units, management units, agents, skills, availability.
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backoff;
 pub mod clock;
 pub mod command;
 pub mod directory;

@@ -277,16 +277,17 @@ impl Dispatcher {
 
     async fn attempt(&self, due: &DueDelivery) -> AttemptResult {
         let retry_at = || {
-            let exp = u32::min(due.attempt.saturating_sub(1), 20);
-            let ceiling = self
-                .config
-                .retry_base_ms
-                .saturating_mul(1u64 << exp)
-                .min(self.config.retry_cap_secs.saturating_mul(1000));
-            let wait = rand::rng().random_range(0..=ceiling);
-            let wait = jiff::SignedDuration::from_millis(i64::try_from(wait).unwrap_or(i64::MAX));
+            let wait = rota_core::backoff::full_jitter(
+                Duration::from_millis(self.config.retry_base_ms),
+                Duration::from_secs(self.config.retry_cap_secs),
+                due.attempt.saturating_sub(1),
+                |max| rand::rng().random_range(0..=max),
+            );
             let now = self.clock.now();
-            now.saturating_add(wait).unwrap_or(now)
+            jiff::SignedDuration::try_from(wait)
+                .ok()
+                .and_then(|wait| now.checked_add(wait).ok())
+                .unwrap_or(now)
         };
         let body = match serde_json::to_vec(&due.event) {
             Ok(b) => b,
