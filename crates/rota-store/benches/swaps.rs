@@ -7,7 +7,9 @@
 //! subscriptions to every event, so each request also writes its events to the outbox;
 //! `sqlite_full_subscribed_dispatched` also does, before the next request, the database side
 //! of dispatching its events (what the dispatcher does later, on the same writer): the
-//! fan-out into deliveries, their leases, and their outcomes recorded as delivered.
+//! fan-out into deliveries, their leases, and their outcomes recorded as delivered;
+//! `sqlite_full_disabled_dispatched` the same with the subscription disabled, so its backlog
+//! grows with every request while the dispatcher must not read it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
 
 use std::collections::HashMap;
@@ -38,11 +40,14 @@ struct Outbox {
     subscriptions: usize,
     /// Dispatch each request's events (fan-out, leases, outcomes) before the next request.
     dispatch: bool,
+    /// The subscriptions are off: their deliveries pile up, and dispatching finds none due.
+    disabled: bool,
 }
 
 const BARE: Outbox = Outbox {
     subscriptions: 0,
     dispatch: false,
+    disabled: false,
 };
 
 /// A schedule and 50 pairs of shifts with identical windows and skills but different owners:
@@ -81,8 +86,8 @@ impl Bench {
                 business_unit_id: scenario.business_unit.id,
                 url: "https://example.invalid/hook".into(),
                 events: EventType::ALL.to_vec(),
-                // On only when this bench dispatches; off, deliveries would pile up unleased.
-                enabled: outbox.dispatch,
+                // On when this bench dispatches, unless it measures a disabled one's backlog.
+                enabled: outbox.dispatch && !outbox.disabled,
                 disabled_reason: None,
                 consecutive_failures: 0,
                 created_at: ctx.now,
@@ -226,6 +231,7 @@ fn swaps(c: &mut Criterion) {
         let subscribed = |subscriptions, dispatch| Outbox {
             subscriptions,
             dispatch,
+            disabled: false,
         };
         for (name, durability, outbox) in [
             ("sqlite_normal", Durability::Normal, BARE),
@@ -244,6 +250,14 @@ fn swaps(c: &mut Criterion) {
                 "sqlite_full_subscribed_dispatched",
                 Durability::Full,
                 subscribed(1, true),
+            ),
+            (
+                "sqlite_full_disabled_dispatched",
+                Durability::Full,
+                Outbox {
+                    disabled: true,
+                    ..subscribed(1, true)
+                },
             ),
         ] {
             run(c, &rt, name, agents, outbox, || {

@@ -408,10 +408,10 @@ impl WebhookStore for Backend {
         // commit waits to be fanned out. Only then does it queue for the write lock, beside
         // the requests that need it.
         let any_due: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM outbox_commits) OR EXISTS (SELECT 1 FROM webhook_deliveries d \
-             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-             WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
-             AND (d.leased_until IS NULL OR d.leased_until <= $1))",
+            "SELECT EXISTS (SELECT 1 FROM outbox_commits) OR EXISTS (SELECT 1 \
+             FROM webhook_subscriptions s CROSS JOIN webhook_deliveries d \
+             WHERE d.subscription_id = s.id AND s.enabled AND d.state = 'pending' \
+             AND d.next_attempt_at <= $1 AND (d.leased_until IS NULL OR d.leased_until <= $1))",
         )
         .bind(micros(now))
         .fetch_one(self.pool())
@@ -423,14 +423,16 @@ impl WebhookStore for Backend {
         let mut w = self.begin_write().await?;
         fan_out(&mut w).await?;
         // The head of each (subscription, ordering key) queue: a later event waits until
-        // every earlier one of its queue is delivered, leased ones included.
+        // every earlier one of its queue is delivered, leased ones included. Enabled
+        // subscriptions first (SQLite takes CROSS JOIN's order as given), then their pending
+        // deliveries by `webhook_deliveries_pending`: a disabled one's backlog is never read.
         let heads = sqlx::query(concatcp!(
             "SELECT ",
             DUE_COLS,
-            " FROM webhook_deliveries d \
-             JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+            " FROM webhook_subscriptions s CROSS JOIN webhook_deliveries d \
              JOIN outbox_events o ON o.seq = d.event_seq \
-             WHERE d.state = 'pending' AND s.enabled AND d.next_attempt_at <= $1 \
+             WHERE d.subscription_id = s.id AND s.enabled AND d.state = 'pending' \
+             AND d.next_attempt_at <= $1 \
              AND (d.leased_until IS NULL OR d.leased_until <= $1) \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.subscription_id = d.subscription_id \
              AND e.ordering_key = d.ordering_key AND e.state = 'pending' AND e.event_seq < d.event_seq) \
