@@ -158,10 +158,11 @@ pub(super) fn no_events(_: &Wanted) -> Vec<NewEvent> {
     Vec::new()
 }
 
-/// Commits what a plan decided, if anything, and answers with the outcomes: the
-/// version, its events and the request's idempotency key go to the database together.
+/// Commits what a plan decided, if anything, and the transaction, and answers with the
+/// outcomes: the version, its events and the request's idempotency key go to the database
+/// together. The end of every command that plans through the engine.
 pub(super) async fn commit_plan(
-    w: &mut Tx,
+    mut w: Tx,
     schedule: &Schedule,
     plan: Plan,
     cause: VersionCause,
@@ -171,7 +172,7 @@ pub(super) async fn commit_plan(
     let commit = Commit::after(schedule, cause, ctx, plan.changes);
     let mut batch = Batch::new();
     if let Some(c) = &commit {
-        let wanted = wanted_of(w, schedule.business_unit_id).await?;
+        let wanted = wanted_of(&mut w, schedule.business_unit_id).await?;
         push_commit(&mut batch, &wanted, schedule, c, also);
     }
     let current = commit
@@ -187,5 +188,6 @@ pub(super) async fn commit_plan(
     if let Some(c) = commit {
         w.wrote(schedule.version, c);
     }
+    w.commit().await?;
     Ok(result)
 }

@@ -392,17 +392,15 @@ impl ScheduleStore for Backend {
                 })
                 .collect()
         };
-        let result = commit_plan(
-            &mut w,
+        commit_plan(
+            w,
             &snap.schedule,
             plan,
             VersionCause::BulkSwap,
             ctx,
             swap_events,
         )
-        .await?;
-        w.commit().await?;
-        Ok(result)
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -424,17 +422,15 @@ impl ScheduleStore for Backend {
         })
         .await?;
         let plan = engine::plan_edit(&snap, edit, ctx.now)?;
-        let result = commit_plan(
-            &mut w,
+        commit_plan(
+            w,
             &snap.schedule,
             plan,
             VersionCause::SupervisorEdit,
             ctx,
             no_events,
         )
-        .await?;
-        w.commit().await?;
-        Ok(result)
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -86,17 +86,15 @@ impl TradeStore for Backend {
             .await?
             .self_service;
         let plan = engine::plan_self_service(&snap, shift_id, agent, action, &policy, ctx.now)?;
-        let result = commit_plan(
-            &mut w,
+        commit_plan(
+            w,
             &snap.schedule,
             plan,
             VersionCause::SelfService,
             ctx,
             no_events,
         )
-        .await?;
-        w.commit().await?;
-        Ok(result)
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
