@@ -132,12 +132,24 @@ async fn token(
             "the body must be application/x-www-form-urlencoded",
         );
     };
-    if form.grant_type.as_deref() != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only client_credentials is supported",
-        );
+    match form.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        // RFC 6749 §5.2: a missing parameter is `invalid_request`; a grant type this server
+        // does not offer is `unsupported_grant_type`.
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required (client_credentials)",
+            );
+        }
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            );
+        }
     }
     let credentials = basic_credentials(&headers).or(form.client_id.zip(form.client_secret));
     let Some((client_id, secret)) = credentials else {
@@ -272,7 +284,7 @@ impl FromRequestParts<AppState> for Caller {
                     .principal(&token_hash, now)
                     .await?
                     .ok_or_else(|| {
-                        ApiError::Unauthenticated("the token is unknown or expired".into())
+                        ApiError::InvalidToken("the token is unknown or expired".into())
                     })?;
                 state.tokens.put(token_hash, &principal, expires_at);
                 principal

@@ -20,8 +20,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// No bearer token.
     #[error("{0}")]
     Unauthenticated(String),
+    /// A bearer token that is unknown or expired (RFC 6750 §3.1 `invalid_token`).
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{detail}")]
@@ -81,7 +85,9 @@ impl ApiError {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated),
+            Self::Unauthenticated(_) | Self::InvalidToken(_) => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::VersionConflict),
             Self::UnknownVersion(_) => {
@@ -127,6 +133,7 @@ impl ApiError {
             }
             tracing::error!(request_id = %request_id, cause = %chain, "internal error");
         }
+        let invalid_token = matches!(self, Self::InvalidToken(_));
         let retry_after = match &self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             Self::Unavailable(_) => Some(1),
@@ -164,9 +171,16 @@ impl ApiError {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.1: a request without a token gets the bare challenge; one with a
+            // token that failed gets `invalid_token`, so a client knows to fetch a new one.
+            let challenge = if invalid_token {
+                "Bearer realm=\"rota\", error=\"invalid_token\""
+            } else {
+                "Bearer realm=\"rota\""
+            };
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"rota\""),
+                HeaderValue::from_static(challenge),
             );
         }
         if let Some(seconds) = retry_after

@@ -43,10 +43,16 @@ async fn list_business_units(
     // A client confined to one business unit sees that one only.
     if let Some(own) = caller.0.business_unit {
         let bu = state.store.business_unit(own).await?;
+        // A listing of one, paged like any other.
+        let items = if paging.offset == 0 && paging.limit > 0 {
+            vec![bu]
+        } else {
+            Vec::new()
+        };
         return Ok(Json(Page {
-            items: vec![bu],
+            items,
             total: 1,
-            offset: 0,
+            offset: paging.offset,
             next_offset: None,
         }));
     }

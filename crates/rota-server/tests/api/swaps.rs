@@ -669,16 +669,20 @@ async fn tokens_come_from_client_credentials_and_expire() {
             .checked_add(jiff::SignedDuration::from_secs(3601))
             .unwrap(),
     );
-    assert_eq!(
-        problem_code(
-            &supervisor
-                .business_units(&Paging::default())
-                .await
-                .unwrap_err()
-        )
-        .0,
-        401
-    );
+    let expired = supervisor
+        .business_units(&Paging::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&expired).0, 401);
+    // RFC 6750 §3.1: a token that failed says so in the challenge; none at all does not.
+    let challenge = |e: &ClientError| {
+        let ClientError::Problem { headers, .. } = e else {
+            panic!("{e}")
+        };
+        headers["www-authenticate"].to_str().unwrap().to_owned()
+    };
+    assert!(challenge(&expired).contains("error=\"invalid_token\""));
+    assert!(!challenge(&err).contains("error="));
     let bad_grant = app
         .anonymous
         .send_raw(
@@ -695,6 +699,27 @@ async fn tokens_come_from_client_credentials_and_expire() {
     assert_eq!(bad_grant.status(), 400);
     let body: serde_json::Value = bad_grant.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_grant_type");
+    // RFC 6749 §5.2: no grant_type at all is a malformed request, not an unsupported grant.
+    let no_grant = app
+        .anonymous
+        .send_raw(
+            Method::POST,
+            "/oauth/token",
+            Some((
+                format!(
+                    "client_id={}&client_secret={}",
+                    c.client_id, c.client_secret
+                )
+                .into_bytes(),
+                "application/x-www-form-urlencoded",
+            )),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(no_grant.status(), 400);
+    let body: serde_json::Value = no_grant.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -831,6 +856,18 @@ async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
         units.items.iter().map(|b| b.id).collect::<Vec<_>>(),
         vec![elsewhere.id]
     );
+    // Its listing of one is paged like any other: past the end it is empty.
+    let past = Paging {
+        offset: 1,
+        limit: 10,
+    };
+    let page = supervisor
+        .business_units(&past)
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert_eq!((page.items.len(), page.total, page.offset), (0, 1, 1));
     // In its own unit the same role may swap, and the history names the client.
     let home = app
         .as_client(Role::Supervisor, Some(app.world.bu.id), None)
