@@ -118,6 +118,9 @@ pub enum EditChange {
     /// New start and end; the owner stays.
     Move { window: TimeWindow },
     /// A new owner.
+    // The field is renamed on the variant as well as by `rename_all_fields`: the OpenAPI
+    // schema follows the variant's attribute only, and the wire must match the document.
+    #[serde(rename_all = "camelCase")]
     Reassign { agent_id: AgentId },
     /// Take the owner away: the shift becomes open.
     Open,
@@ -223,6 +226,7 @@ pub enum ItemOutcome {
     Applied { version: ScheduleVersion },
     /// A shift the item touches changed after the base version (or, in `schedule` scope, the
     /// schedule did); `shifts` is their current state.
+    #[serde(rename_all = "camelCase")]
     Conflict {
         shifts: Vec<Shift>,
         #[cfg_attr(feature = "openapi", schema(value_type = String))]

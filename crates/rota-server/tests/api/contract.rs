@@ -76,3 +76,37 @@ async fn each_webhook_payload_is_a_schema_of_the_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_document_names_fields_as_the_wire_does() {
+    let app = spawn(|_| {}).await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    let text = |name: &str| serde_json::to_string(&schemas[name]).unwrap();
+    // What the server reads and writes (serde's names), as the document states them.
+    let reassign = serde_json::to_value(rota_core::command::EditChange::Reassign {
+        agent_id: rota_core::ids::AgentId::new(),
+    })
+    .unwrap();
+    assert!(reassign.get("agentId").is_some());
+    assert!(
+        text("EditChange").contains("\"agentId\""),
+        "{}",
+        text("EditChange")
+    );
+    assert!(
+        !text("EditChange").contains("agent_id"),
+        "{}",
+        text("EditChange")
+    );
+    assert!(
+        text("ItemOutcome").contains("\"currentVersionId\""),
+        "{}",
+        text("ItemOutcome")
+    );
+    assert!(
+        !text("ItemOutcome").contains("current_version_id"),
+        "{}",
+        text("ItemOutcome")
+    );
+}
