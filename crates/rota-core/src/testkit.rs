@@ -86,6 +86,19 @@ pub struct World {
 impl World {
     pub const WEEK: Date = date(2026, 11, 30);
 
+    /// Writes this world to `store`: its business unit, its agents, and its week imported
+    /// as version 1 (a draft).
+    pub async fn load(
+        &self,
+        store: &(impl crate::store::DirectoryStore + crate::store::ScheduleStore),
+    ) -> crate::store::StoreResult<crate::schedule::Schedule> {
+        store.create_business_unit(&self.bu).await?;
+        store.create_agents(&self.agents).await?;
+        store
+            .import_schedule(&self.schedule, &ctx(self.now, "import"))
+            .await
+    }
+
     pub fn disjoint(agents: usize, shifts: usize) -> Self {
         let bu = business_unit("Chicago");
         let zone = chicago();

@@ -195,12 +195,7 @@ conformance!(
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
     let world = World::disjoint(agents, shifts);
-    store.create_business_unit(&world.bu).await.unwrap();
-    store.create_agents(&world.agents).await.unwrap();
-    store
-        .import_schedule(&world.schedule, &ctx(world.now, "import"))
-        .await
-        .unwrap();
+    world.load(store).await.unwrap();
     world
 }
 

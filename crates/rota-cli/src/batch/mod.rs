@@ -367,19 +367,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_resumed_batch_after_a_crash_applies_every_swap_exactly_once() {
-        use rota_core::store::{DirectoryStore, ScheduleStore};
-        use rota_core::testkit::{World, ctx};
+        use rota_core::store::ScheduleStore;
+        use rota_core::testkit::World;
         let dir = std::env::temp_dir().join(format!("rota-cli-tests-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("resume.db").display());
         let store = rota_store::Store::connect(&url).await.unwrap();
         let world = World::disjoint(4, 16);
-        store.create_business_unit(&world.bu).await.unwrap();
-        store.create_agents(&world.agents).await.unwrap();
-        store
-            .import_schedule(&world.schedule, &ctx(world.now, "import"))
-            .await
-            .unwrap();
+        world.load(&store).await.unwrap();
         let admin =
             rota_server::auth::create_client(&store, rota_core::auth::Role::Admin, None, None)
                 .await

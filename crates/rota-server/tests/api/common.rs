@@ -10,7 +10,7 @@ use rota_client::{CallOptions, Client, ClientError};
 use rota_core::auth::Role;
 use rota_core::clock::FixedClock;
 use rota_core::ids::ShiftId;
-use rota_core::store::{DirectoryStore, ScheduleStore};
+use rota_core::store::ScheduleStore;
 use rota_core::testkit::{World, ctx};
 use rota_server::{Application, Config};
 use rota_store::{Durability, SqliteStore, Store};
@@ -44,12 +44,7 @@ pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Con
             .await
             .unwrap(),
     );
-    store.create_business_unit(&world.bu).await.unwrap();
-    store.create_agents(&world.agents).await.unwrap();
-    store
-        .import_schedule(&world.schedule, &ctx(world.now, "import"))
-        .await
-        .unwrap();
+    world.load(&store).await.unwrap();
     if publish {
         store
             .publish(world.schedule.id, &ctx(world.now, "publish"))

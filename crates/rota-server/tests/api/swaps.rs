@@ -15,7 +15,7 @@ use rota_core::command::{EditChange, ItemOutcome};
 use rota_core::ids::ScheduleId;
 use rota_core::schedule::TimeWindow;
 use rota_core::store::{DirectoryStore, ScheduleStore};
-use rota_core::testkit::{World, ctx};
+use rota_core::testkit::World;
 use rota_core::version::{ScheduleVersion, ScheduleVersionId, VersionCause};
 use rota_server::{Application, Config};
 use rota_store::{Durability, SqliteStore, Store};
@@ -1286,12 +1286,7 @@ async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_o
     let url = format!("sqlite://{}", dir.path().join("rota.db").display());
     let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap());
     let world = World::disjoint(4, 16);
-    store.create_business_unit(&world.bu).await.unwrap();
-    store.create_agents(&world.agents).await.unwrap();
-    store
-        .import_schedule(&world.schedule, &ctx(world.now, "import"))
-        .await
-        .unwrap();
+    world.load(&store).await.unwrap();
     let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
         .await
         .unwrap();

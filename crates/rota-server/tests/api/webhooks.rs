@@ -11,11 +11,12 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{KeyInit, Mac};
 use rota_api::events::{EventPayload, WebhookEvent};
-use rota_api::paging::Paging;
+use rota_api::paging::{Page, Paging};
 use rota_api::problem::ErrorCode;
 use rota_api::trades::NewTradeBody;
 use rota_api::webhooks::{NewSubscriptionBody, SubscriptionPatch};
 use rota_core::clock::{Clock, FixedClock};
+use rota_core::ids::SubscriptionId;
 use rota_core::store::{
     ClaimOutcome, IdempotencyClaim, IdempotencyRecord, IdempotencyStore, ScheduleStore,
 };
@@ -157,6 +158,16 @@ fn subscribe(url: &str, events: &[EventType], secret: Option<&str>) -> NewSubscr
     }
 }
 
+/// Subscription `id`'s delivery log, as the admin reads it.
+async fn delivery_log(app: &TestApp, id: SubscriptionId) -> Page<rota_core::webhook::Delivery> {
+    app.admin
+        .webhook_deliveries(id, &Paging::default())
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap()
+}
+
 /// The delivered events (2xx answers), in arrival order.
 fn delivered(r: &Received) -> Vec<Value> {
     r.requests
@@ -276,13 +287,7 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         );
     }
 
-    let log = app
-        .admin
-        .webhook_deliveries(id, &Paging::default())
-        .await
-        .unwrap()
-        .into_body()
-        .unwrap();
+    let log = delivery_log(&app, id).await;
     assert_eq!(log.items.len(), 10);
     assert!(
         log.items
@@ -348,13 +353,7 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         before
     );
     steps.drain().await;
-    let log = app
-        .admin
-        .webhook_deliveries(id, &Paging::default())
-        .await
-        .unwrap()
-        .into_body()
-        .unwrap();
+    let log = delivery_log(&app, id).await;
     assert_eq!(
         log.items.len(),
         10,
@@ -389,13 +388,7 @@ async fn a_subscription_that_keeps_failing_is_disabled_visibly_and_can_be_turned
     assert!(reason.contains("500"), "{reason}");
     let attempts = seen.lock().unwrap().requests.len();
     assert_eq!(attempts, 3, "no attempt after it was disabled");
-    let log = app
-        .admin
-        .webhook_deliveries(id, &Paging::default())
-        .await
-        .unwrap()
-        .into_body()
-        .unwrap();
+    let log = delivery_log(&app, id).await;
     assert_eq!(log.items[0].state, DeliveryState::Pending);
     assert_eq!(log.items[0].last_status, Some(500));
 
