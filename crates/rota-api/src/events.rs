@@ -5,7 +5,8 @@
 
 use jiff::Timestamp;
 use rota_core::command::{ReasonCode, SwapItem};
-use rota_core::directory::{Agent, AvailabilityDoc};
+use rota_core::coverage::{Slot, WeekGrid};
+use rota_core::directory::{Agent, AvailabilityDoc, Skill};
 use rota_core::engine::Commit;
 use rota_core::ids::{AgentId, BusinessUnitId, EventId, ScheduleId, ShiftId, TradeId};
 use rota_core::schedule::Schedule;
@@ -42,6 +43,8 @@ pub enum EventPayload {
     TradeStateChanged(Box<TradeStateChanged>),
     #[serde(rename = "agent.availability.updated")]
     AgentAvailabilityUpdated(AgentAvailabilityUpdated),
+    #[serde(rename = "schedule.requirements.changed")]
+    RequirementsChanged(RequirementsChanged),
 }
 
 impl EventPayload {
@@ -51,6 +54,7 @@ impl EventPayload {
             Self::ShiftSwapApplied(_) => EventType::ShiftSwapApplied,
             Self::TradeStateChanged(_) => EventType::TradeStateChanged,
             Self::AgentAvailabilityUpdated(_) => EventType::AgentAvailabilityUpdated,
+            Self::RequirementsChanged(_) => EventType::RequirementsChanged,
         }
     }
 }
@@ -128,6 +132,68 @@ pub struct TradeStateChanged {
 pub struct AgentAvailabilityUpdated {
     pub agent_id: AgentId,
     pub availability: AvailabilityDoc,
+}
+
+/// `schedule.requirements.changed`: a version that changed the staffing requirement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementsChanged {
+    pub schedule_id: ScheduleId,
+    pub schedule_version_id: String,
+    pub version: ScheduleVersion,
+    /// Per skill, the span of intervals whose requirement changed.
+    pub skills: Vec<RequirementSpan>,
+    /// Intervals changed, over all skills.
+    pub interval_count: u32,
+}
+
+/// The first and the last interval of one skill whose requirement a version changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequirementSpan {
+    pub skill: Skill,
+    #[schema(value_type = String, format = DateTime)]
+    pub from: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub to: Timestamp,
+}
+
+/// The event of a requirement change: `changed` holds `(skill, interval, before, after)`.
+pub fn requirements_changed(
+    schedule: &Schedule,
+    version: ScheduleVersion,
+    grid: &WeekGrid,
+    changed: &[(Skill, Slot, u32, u32)],
+) -> NewEvent {
+    let mut spans: Vec<(Skill, Slot, Slot)> = Vec::new();
+    for (skill, slot, _, _) in changed {
+        match spans.iter_mut().find(|(s, _, _)| s == skill) {
+            Some(span) => {
+                span.1 = span.1.min(*slot);
+                span.2 = span.2.max(*slot);
+            }
+            None => spans.push((skill.clone(), *slot, *slot)),
+        }
+    }
+    event(
+        EventType::RequirementsChanged,
+        schedule.business_unit_id,
+        schedule.id,
+        &RequirementsChanged {
+            schedule_id: schedule.id,
+            schedule_version_id: ScheduleVersionId::new(schedule.id, version).to_string(),
+            version,
+            skills: spans
+                .into_iter()
+                .map(|(skill, first, last)| RequirementSpan {
+                    skill,
+                    from: grid.slot_start(first),
+                    to: grid.slot_start(last.saturating_add(1)),
+                })
+                .collect(),
+            interval_count: u32::try_from(changed.len()).unwrap_or(u32::MAX),
+        },
+    )
 }
 
 /// The changes an event lists at most; `changesTruncated` says when a version had more (an

@@ -46,6 +46,12 @@ pub enum ErrorCode {
     TradeInvalid,
     /// 422: the webhook target is not an allowed URL.
     InvalidWebhookUrl,
+    /// 422: a staffing requirement does not fit the schedule's week or business unit.
+    InvalidRequirement,
+    /// 409: the held change is at another version than the request carries.
+    HeldVersionConflict,
+    /// 409: the held change was already approved or denied.
+    HeldChangeDecided,
 }
 
 impl ErrorCode {
@@ -72,6 +78,9 @@ impl ErrorCode {
             Self::ShiftInTrade => "SHIFT_IN_TRADE",
             Self::TradeInvalid => "TRADE_INVALID",
             Self::InvalidWebhookUrl => "INVALID_WEBHOOK_URL",
+            Self::InvalidRequirement => "INVALID_REQUIREMENT",
+            Self::HeldVersionConflict => "HELD_VERSION_CONFLICT",
+            Self::HeldChangeDecided => "HELD_CHANGE_DECIDED",
         }
     }
 }

@@ -150,4 +150,8 @@ pub struct ImportShift {
     pub end: Timestamp,
     pub required_skill: Option<String>,
     pub activity_code: String,
+    /// What the shift is made of, tiling its window in time order; none: one paid on-queue
+    /// activity over the whole shift.
+    #[serde(default)]
+    pub activities: Vec<rota_core::activity::Activity>,
 }

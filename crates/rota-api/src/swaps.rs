@@ -176,6 +176,15 @@ pub struct SwapResponseBody {
     pub results: Vec<ItemResult>,
 }
 
+impl SwapResponseBody {
+    /// Whether the coverage guard held the change for a supervisor.
+    pub fn is_held(&self) -> bool {
+        self.results
+            .iter()
+            .any(|r| matches!(r.outcome, rota_core::command::ItemOutcome::Held { .. }))
+    }
+}
+
 impl From<rota_core::command::SwapResult> for SwapResponseBody {
     fn from(result: rota_core::command::SwapResult) -> Self {
         Self {

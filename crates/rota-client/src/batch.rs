@@ -41,6 +41,9 @@ pub enum FinalStatus {
     /// A shift it names changed hands since the batch was planned: not sent again.
     Stale,
     Rejected,
+    /// Would leave intervals short of their staffing requirement: held for a supervisor to
+    /// approve or deny (the detail names the held change).
+    Held,
     /// Could not be completed (retries or budget exhausted, or a non-retryable error).
     Failed,
 }
@@ -305,6 +308,19 @@ impl BatchRunner {
                                     ));
                                 }
                             }
+                            Some(ItemOutcome::Held {
+                                held_change_id,
+                                violations,
+                            }) => done.push(report(
+                                p,
+                                FinalStatus::Held,
+                                Some(ViolationCode::CoverageBelowRequirement.as_str().to_owned()),
+                                Some(format!(
+                                    "held for a supervisor as held change {held_change_id}"
+                                )),
+                                violations.clone(),
+                                None,
+                            )),
                             Some(ItemOutcome::Skipped) | None => still.push(p),
                         }
                     }

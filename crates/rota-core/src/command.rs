@@ -163,6 +163,13 @@ pub enum ViolationCode {
     /// A shift must start within its schedule's week (local midnight of the first day to seven
     /// days on): a week's schedule holds the shifts that start in it.
     ShiftOutsideWeek,
+    /// The change would take an interval of a skill below its staffing requirement (less the
+    /// business unit's tolerance); `coverage` names the skill and the intervals.
+    CoverageBelowRequirement,
+    /// A move would leave no room for the shift's last activity.
+    ActivitiesDoNotFit,
+    /// A shift of a held change changed after the change was held.
+    ShiftChangedSinceHeld,
 }
 
 impl ViolationCode {
@@ -192,6 +199,9 @@ impl ViolationCode {
             Self::ShiftNotOpen => "SHIFT_NOT_OPEN",
             Self::ShiftChangedSinceMatch => "SHIFT_CHANGED_SINCE_MATCH",
             Self::ShiftOutsideWeek => "SHIFT_OUTSIDE_WEEK",
+            Self::CoverageBelowRequirement => "COVERAGE_BELOW_REQUIREMENT",
+            Self::ActivitiesDoNotFit => "ACTIVITIES_DO_NOT_FIT",
+            Self::ShiftChangedSinceHeld => "SHIFT_CHANGED_SINCE_HELD",
         }
     }
 }
@@ -211,6 +221,26 @@ pub struct Violation {
     pub agent_id: Option<AgentId>,
     pub shift_id: Option<ShiftId>,
     pub detail: String,
+    /// For `COVERAGE_BELOW_REQUIREMENT`: the skill and the intervals left short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::coverage::CoverageShortfall>,
+}
+
+impl Violation {
+    pub fn new(
+        code: ViolationCode,
+        agent_id: Option<AgentId>,
+        shift_id: Option<ShiftId>,
+        detail: String,
+    ) -> Self {
+        Self {
+            code,
+            agent_id,
+            shift_id,
+            detail,
+            coverage: None,
+        }
+    }
 }
 
 /// What happened to one swap item.
@@ -236,6 +266,15 @@ pub enum ItemOutcome {
     Rejected { violations: Vec<Violation> },
     /// Valid, but not applied because another item of the atomic request failed.
     Skipped,
+    /// Valid, but it would leave intervals short of their staffing requirement and the
+    /// business unit sends such changes to a supervisor: held as `held_change_id` until one
+    /// approves or denies it. Every item of an atomic request is held together, as one.
+    #[serde(rename_all = "camelCase")]
+    Held {
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+        held_change_id: crate::ids::HeldChangeId,
+        violations: Vec<Violation>,
+    },
 }
 
 impl ItemOutcome {

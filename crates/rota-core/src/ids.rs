@@ -93,6 +93,11 @@ uuid_id!(
     "trade"
 );
 uuid_id!(
+    /// A change the coverage guard held for a supervisor's decision.
+    HeldChangeId,
+    "held change"
+);
+uuid_id!(
     /// A webhook subscription of a business unit.
     SubscriptionId,
     "webhook subscription"

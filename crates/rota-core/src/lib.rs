@@ -1,6 +1,8 @@
 //! rota's domain: the weekly schedule of shifts, its version history, and the commands that
 //! change it. No IO here; the storage backends implement the traits in [`store`].
 //!
+//! - [`activity`]: what a shift is made of: on-queue time, breaks, meals, meetings.
+//! - [`coverage`]: staffing requirements, coverage per skill and interval, and its guard.
 //! - [`auth`]: API clients, roles, principals and what each may do.
 //! - [`backoff`]: full-jitter exponential backoff.
 //! - [`clock`]: the injectable clock.
@@ -9,6 +11,7 @@
 //! - [`schedule`]: schedules, shifts, time windows.
 //! - [`version`]: versions, version ids, version records and shift changes.
 //! - [`command`]: swap requests, shift edits, outcomes, violations.
+//! - [`held`]: changes the coverage guard held for a supervisor.
 //! - [`engine`]: the commit-time decision of what a command changes (conflicts and rules).
 //! - [`replay`]: rebuilding a schedule from its history.
 //! - [`memory`]: an in-memory schedule committing through the engine.
@@ -18,12 +21,15 @@
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod auth;
 pub mod backoff;
 pub mod clock;
 pub mod command;
+pub mod coverage;
 pub mod directory;
 pub mod engine;
+pub mod held;
 pub mod ids;
 pub mod memory;
 pub mod replay;

@@ -2,6 +2,8 @@
 //! model the property tests drive, and a reference for the store's conformance tests.
 
 use crate::command::{CommandError, ShiftEdit, SwapRequest, SwapResult};
+use crate::coverage::{self, Cell, Cells, CoverageGuard, Guarded, Slot, WeekGrid};
+use crate::directory::Skill;
 use crate::directory::{Agent, Zone};
 use crate::engine::{Commit, Plan, Snapshot, plan_edit, plan_import, plan_swaps};
 use crate::ids::{AgentId, ShiftId};
@@ -10,20 +12,27 @@ use crate::version::{CommitContext, VersionCause, VersionChanges};
 
 #[derive(Debug, Clone)]
 pub struct MemorySchedule {
+    /// The whole schedule; its coverage is the whole week's.
     snap: Snapshot,
     history: Vec<VersionChanges>,
+    guard: CoverageGuard,
 }
 
 impl MemorySchedule {
     /// Imports `new` as version 1.
     pub fn import(new: &NewSchedule, zone: Zone, agents: Vec<Agent>, ctx: &CommitContext) -> Self {
         let (schedule, shifts, commit) = plan_import(new, ctx);
+        let grid = WeekGrid::new(schedule.week_window(&zone));
+        let mut cells = Cells::new();
+        coverage::apply(&mut cells, &coverage::scheduled(&grid, &shifts));
         let snap = Snapshot {
             schedule,
             zone,
             shifts: shifts.into_iter().map(|s| (s.id, s)).collect(),
             agents: agents.into_iter().map(|a| (a.id, a)).collect(),
             held: std::collections::HashMap::new(),
+            guard: None,
+            coverage: cells,
         };
         Self {
             snap,
@@ -31,7 +40,48 @@ impl MemorySchedule {
                 record: commit.record,
                 changes: commit.changes,
             }],
+            guard: CoverageGuard::default(),
         }
+    }
+
+    pub fn set_guard(&mut self, guard: CoverageGuard) {
+        self.guard = guard;
+    }
+
+    pub fn grid(&self) -> WeekGrid {
+        WeekGrid::new(self.snap.schedule.week_window(&self.snap.zone))
+    }
+
+    /// Sets the requirement of each `(skill, interval)` given, as a version of its own.
+    pub fn set_requirements(&mut self, requirements: &[(Skill, Slot, u32)], ctx: &CommitContext) {
+        for (skill, slot, required) in requirements {
+            self.snap
+                .coverage
+                .entry((skill.clone(), *slot))
+                .or_default()
+                .required = *required;
+        }
+        let version = self.snap.schedule.version.next();
+        let commit = Commit::new(
+            self.snap.schedule.id,
+            version,
+            VersionCause::Requirements,
+            ctx,
+            Vec::new(),
+        );
+        self.snap.schedule.version = version;
+        self.history.push(VersionChanges {
+            record: commit.record,
+            changes: commit.changes,
+        });
+    }
+
+    /// The week's coverage as maintained commit by commit (cells with nothing required and
+    /// nothing scheduled left out).
+    pub fn coverage(&self) -> Cells {
+        let mut cells = self.snap.coverage.clone();
+        cells.retain(|_, c| *c != Cell::default());
+        cells
     }
 
     pub fn schedule(&self) -> &Schedule {
@@ -62,6 +112,7 @@ impl MemorySchedule {
         if req.base.schedule() != self.snap.schedule.id {
             return Err(CommandError::ScheduleNotFound(req.base.schedule()));
         }
+        self.snap.guard = self.guard.check(Guarded::BulkSwap);
         let plan = plan_swaps(&self.snap, req, ctx.now)?;
         Ok(self.commit(plan, VersionCause::BulkSwap, ctx))
     }
@@ -71,12 +122,13 @@ impl MemorySchedule {
         edit: &ShiftEdit,
         ctx: &CommitContext,
     ) -> Result<SwapResult, CommandError> {
+        self.snap.guard = self.guard.check(Guarded::SupervisorEdit);
         let plan = plan_edit(&self.snap, edit, ctx.now)?;
         Ok(self.commit(plan, VersionCause::SupervisorEdit, ctx))
     }
 
     fn commit(&mut self, plan: Plan, cause: VersionCause, ctx: &CommitContext) -> SwapResult {
-        let commit = Commit::after(&self.snap.schedule, cause, ctx, plan.changes);
+        let commit = Commit::of_plan(&self.snap.schedule, cause, ctx, &plan);
         if let Some(commit) = &commit {
             let version = commit.record.version;
             for change in &commit.changes {
@@ -91,6 +143,7 @@ impl MemorySchedule {
                 record: commit.record.clone(),
                 changes: commit.changes.clone(),
             });
+            coverage::apply(&mut self.snap.coverage, &commit.coverage);
         }
         SwapResult {
             outcomes: plan.outcomes,

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::activity::Activity;
 use crate::directory::{Skill, Zone};
 use crate::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use crate::version::{ScheduleVersion, ScheduleVersionId, ShiftState};
@@ -81,6 +82,10 @@ pub enum ShiftError {
     InvalidActivityCode(String),
     #[error("a shift must end after it starts and last at most {MAX_SHIFT_MINUTES} minutes")]
     InvalidWindow,
+    #[error("the shift's activities do not fit the new window: its last activity would vanish")]
+    ActivitiesDoNotFit,
+    #[error(transparent)]
+    Activities(#[from] crate::activity::ActivityError),
 }
 
 impl ActivityCode {
@@ -187,6 +192,8 @@ pub struct Shift {
     pub window: TimeWindow,
     pub required_skill: Option<Skill>,
     pub activity_code: ActivityCode,
+    /// What the shift is made of, tiling its window (see [`crate::activity`]).
+    pub activities: Vec<Activity>,
     /// The schedule version that last changed this shift. A shift's own version is a schedule
     /// version, so "did this shift change after version v" is one comparison.
     pub version: ScheduleVersion,
@@ -201,6 +208,38 @@ impl Shift {
         }
     }
 
+    /// The shift's activities laid onto the window of `state` (see [`crate::activity::relay`]).
+    pub fn activities_at(&self, state: &ShiftState) -> Option<Vec<Activity>> {
+        crate::activity::relay(
+            &self.activities,
+            self.window.start(),
+            state.start,
+            state.end,
+        )
+    }
+
+    /// The paid minutes of the shift over the window of `state`.
+    pub fn paid_minutes_at(&self, state: &ShiftState) -> i64 {
+        crate::activity::paid_minutes(
+            &self.activities,
+            self.window.minutes(),
+            state.end.duration_since(state.start).as_mins(),
+        )
+    }
+
+    /// The skills the shift needs of whoever works it: the required skill and each on-queue
+    /// activity's.
+    pub fn skills(&self) -> impl Iterator<Item = &Skill> {
+        let mut skills: Vec<&Skill> = self
+            .required_skill
+            .iter()
+            .chain(self.activities.iter().filter_map(|a| a.skill.as_ref()))
+            .collect();
+        skills.sort_unstable();
+        skills.dedup();
+        skills.into_iter()
+    }
+
     /// Takes on the state `after` that version `version` gave it: the one way a committed
     /// change reaches a shift (the in-memory schedule and the store's write cache both apply
     /// commits through it). A window that does not parse leaves the shift as it was.
@@ -209,7 +248,13 @@ impl Shift {
         after: &ShiftState,
         version: ScheduleVersion,
     ) -> Result<(), ShiftError> {
-        self.window = TimeWindow::new(after.start, after.end)?;
+        let window = TimeWindow::new(after.start, after.end)?;
+        if window != self.window {
+            self.activities = self
+                .activities_at(after)
+                .ok_or(ShiftError::ActivitiesDoNotFit)?;
+        }
+        self.window = window;
         self.owner = after.owner;
         self.version = version;
         Ok(())
@@ -225,6 +270,35 @@ pub struct NewShift {
     pub window: TimeWindow,
     pub required_skill: Option<Skill>,
     pub activity_code: ActivityCode,
+    /// Validated against the window (see [`crate::activity::validate`]).
+    pub activities: Vec<Activity>,
+}
+
+impl NewShift {
+    /// A shift with `activities` checked against its window, or, given none, one paid on-queue
+    /// activity over the whole of it.
+    pub fn new(
+        id: ShiftId,
+        owner: Option<AgentId>,
+        window: TimeWindow,
+        required_skill: Option<Skill>,
+        activity_code: ActivityCode,
+        activities: Vec<Activity>,
+    ) -> Result<Self, ShiftError> {
+        let activities = if activities.is_empty() {
+            crate::activity::whole_shift(&window, &activity_code, required_skill.as_ref())
+        } else {
+            crate::activity::validate(&window, required_skill.as_ref(), activities)?
+        };
+        Ok(Self {
+            id,
+            owner,
+            window,
+            required_skill,
+            activity_code,
+            activities,
+        })
+    }
 }
 
 /// A week's shifts to import as version 1 of a new schedule.
@@ -265,6 +339,7 @@ mod tests {
             window: TimeWindow::new(at(0), at(8)).unwrap(),
             required_skill: None,
             activity_code: ActivityCode::parse("work").unwrap(),
+            activities: Vec::new(),
             version: ScheduleVersion::FIRST,
         }
     }

@@ -9,11 +9,13 @@ use jiff::civil::{Date, date};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+use crate::activity::{Activity, ActivityKind};
 use crate::command::{
     CommandError, ConflictScope, EditChange, ItemOutcome, ReasonCode, ShiftEdit, SwapItem,
     SwapMode, SwapRequest, SwapResult, ViolationCode,
 };
-use crate::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Zone};
+use crate::coverage::{self, Cell, Cells, CoverageGuard, RequirementRun, Slot, WeekGrid};
+use crate::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Skill, Zone};
 use crate::ids::{ScheduleId, ShiftId};
 use crate::replay::replay;
 use crate::schedule::{ActivityCode, NewSchedule, NewShift, Shift, TimeWindow};
@@ -64,13 +66,51 @@ pub fn shift(owner: Option<&Agent>, start: Timestamp, minutes: i64) -> NewShift 
     let end = start
         .checked_add(jiff::SignedDuration::from_mins(minutes))
         .unwrap_or_else(|e| panic!("{e}"));
-    NewShift {
-        id: ShiftId::new(),
-        owner: owner.map(|a| a.id),
-        window: TimeWindow::new(start, end).unwrap_or_else(|e| panic!("{e}")),
-        required_skill: None,
-        activity_code: ActivityCode::parse("phone").unwrap_or_else(|e| panic!("{e}")),
-    }
+    NewShift::new(
+        ShiftId::new(),
+        owner.map(|a| a.id),
+        TimeWindow::new(start, end).unwrap_or_else(|e| panic!("{e}")),
+        None,
+        ActivityCode::parse("phone").unwrap_or_else(|e| panic!("{e}")),
+        Vec::new(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The skill of the staffed world's on-queue time.
+pub fn sales() -> Skill {
+    Skill::parse("sales").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A one-hour shift of `sales`: on queue for 30 minutes, an unpaid 15-minute break, on queue
+/// again for the last 15.
+pub fn staffed_shift(owner: Option<&Agent>, start: Timestamp) -> NewShift {
+    let at = |m: i64| {
+        start
+            .checked_add(jiff::SignedDuration::from_mins(m))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let activity = |kind: ActivityKind, paid, from, to| Activity {
+        code: ActivityCode::parse(kind.as_str()).unwrap_or_else(|e| panic!("{e}")),
+        kind,
+        paid,
+        skill: None,
+        start: at(from),
+        end: at(to),
+    };
+    NewShift::new(
+        ShiftId::new(),
+        owner.map(|a| a.id),
+        TimeWindow::new(at(0), at(60)).unwrap_or_else(|e| panic!("{e}")),
+        Some(sales()),
+        ActivityCode::parse("phone").unwrap_or_else(|e| panic!("{e}")),
+        vec![
+            activity(ActivityKind::OnQueue, true, 0, 30),
+            activity(ActivityKind::Break, false, 30, 45),
+            activity(ActivityKind::OnQueue, true, 45, 60),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A week of one-hour shifts two hours apart, so no two ever overlap and every rule but
@@ -81,6 +121,9 @@ pub struct World {
     pub agents: Vec<Agent>,
     pub schedule: NewSchedule,
     pub now: Timestamp,
+    /// Set (as one version) before the operations run; none for a world without coverage.
+    pub requirements: Vec<RequirementRun>,
+    pub guard: CoverageGuard,
 }
 
 impl World {
@@ -127,7 +170,57 @@ impl World {
             now: "2026-11-25T00:00:00Z"
                 .parse()
                 .unwrap_or_else(|e| panic!("{e}")),
+            requirements: Vec::new(),
+            guard: CoverageGuard::default(),
         }
+    }
+
+    /// [`Self::disjoint`] with every shift a [`staffed_shift`] of `sales` (agents have the
+    /// skill), one agent required in each shift's first two intervals and in its last, and the
+    /// guard doing `action` on bulk swaps and supervisors' edits.
+    pub fn staffed(agents: usize, shifts: usize, action: crate::trade::RuleAction) -> Self {
+        let mut world = Self::disjoint(agents, shifts);
+        for agent in &mut world.agents {
+            agent.skills.insert(sales());
+        }
+        let owners: HashMap<ShiftId, Option<&Agent>> = world
+            .schedule
+            .shifts
+            .iter()
+            .map(|s| {
+                (
+                    s.id,
+                    s.owner
+                        .and_then(|o| world.agents.iter().find(|a| a.id == o)),
+                )
+            })
+            .collect();
+        world.schedule.shifts = world
+            .schedule
+            .shifts
+            .iter()
+            .map(|s| {
+                let mut staffed = staffed_shift(owners[&s.id], s.window.start());
+                staffed.id = s.id;
+                staffed
+            })
+            .collect();
+        world.requirements = world
+            .schedule
+            .shifts
+            .iter()
+            .map(|s| RequirementRun {
+                skill: sales(),
+                start: s.window.start(),
+                required: vec![1, 1, 0, 1],
+            })
+            .collect();
+        world.guard = CoverageGuard {
+            bulk_swap: action,
+            supervisor_edit: action,
+            ..CoverageGuard::default()
+        };
+        world
     }
 }
 
@@ -232,6 +325,11 @@ pub trait Subject {
     fn shifts(&mut self) -> Vec<Shift>;
     fn version(&mut self) -> ScheduleVersion;
     fn history(&mut self) -> Vec<VersionChanges>;
+    fn set_guard(&mut self, guard: &CoverageGuard);
+    /// Sets the requirement runs as one version.
+    fn set_requirements(&mut self, runs: &[RequirementRun], ctx: &CommitContext);
+    /// The coverage as the implementation maintains it, without empty cells.
+    fn coverage(&mut self) -> Cells;
 }
 
 impl Subject for crate::memory::MemorySchedule {
@@ -260,6 +358,18 @@ impl Subject for crate::memory::MemorySchedule {
     fn history(&mut self) -> Vec<VersionChanges> {
         crate::memory::MemorySchedule::history(self).to_vec()
     }
+    fn set_guard(&mut self, guard: &CoverageGuard) {
+        crate::memory::MemorySchedule::set_guard(self, *guard);
+    }
+    fn set_requirements(&mut self, runs: &[RequirementRun], ctx: &CommitContext) {
+        let skills = runs.iter().map(|r| r.skill.clone()).collect();
+        let cells = coverage::requirement_cells(&self.grid(), runs, &skills)
+            .unwrap_or_else(|e| panic!("{e}"));
+        crate::memory::MemorySchedule::set_requirements(self, &cells, ctx);
+    }
+    fn coverage(&mut self) -> Cells {
+        crate::memory::MemorySchedule::coverage(self)
+    }
 }
 
 /// What a writer last read: the version and each shift's state and version.
@@ -275,6 +385,13 @@ struct View {
 struct Reference {
     version: ScheduleVersion,
     shifts: HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+    /// The shifts as imported: what their activities are.
+    imported: HashMap<ShiftId, Shift>,
+    week_start: Timestamp,
+    /// Agents required per skill and interval.
+    required: BTreeMap<(Skill, Slot), u32>,
+    /// Whether the guard checks changes, and whether it holds (not refuses) what fails.
+    guard: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +400,7 @@ enum Kind {
     Conflict,
     Rejected,
     Skipped,
+    Held,
 }
 
 fn kind(o: &ItemOutcome) -> Kind {
@@ -291,10 +409,88 @@ fn kind(o: &ItemOutcome) -> Kind {
         ItemOutcome::Conflict { .. } => Kind::Conflict,
         ItemOutcome::Rejected { .. } => Kind::Rejected,
         ItemOutcome::Skipped => Kind::Skipped,
+        ItemOutcome::Held { .. } => Kind::Held,
     }
 }
 
 impl Reference {
+    /// On-queue agent-minutes per skill and interval of `shifts`, counted minute by minute.
+    fn scheduled(
+        &self,
+        shifts: &HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+    ) -> BTreeMap<(Skill, Slot), i64> {
+        let mut out = BTreeMap::new();
+        for (id, (state, _)) in shifts {
+            if state.owner.is_none() {
+                continue;
+            }
+            let shift = &self.imported[id];
+            let offset = state.start.duration_since(shift.window.start());
+            for a in &shift.activities {
+                let (Some(skill), ActivityKind::OnQueue) = (&a.skill, a.kind) else {
+                    continue;
+                };
+                let start = a.start.checked_add(offset).unwrap_or(a.start);
+                let end = if a.end == shift.window.end() {
+                    state.end
+                } else {
+                    a.end.checked_add(offset).unwrap_or(a.end)
+                };
+                let mut t = start;
+                while t < end {
+                    let minute = t.duration_since(self.week_start).as_mins();
+                    if (0..7 * 24 * 60).contains(&minute) {
+                        let slot = Slot::try_from(minute / 15).unwrap_or(Slot::MAX);
+                        *out.entry((skill.clone(), slot)).or_insert(0) += 1;
+                    }
+                    t = t
+                        .checked_add(jiff::SignedDuration::from_mins(1))
+                        .unwrap_or(end);
+                }
+            }
+        }
+        out
+    }
+
+    /// The coverage as [`Subject::coverage`] reports it.
+    fn cells(&self) -> Cells {
+        let scheduled = self.scheduled(&self.shifts);
+        let mut cells = Cells::new();
+        for (key, required) in &self.required {
+            cells.entry(key.clone()).or_default().required = *required;
+        }
+        for (key, minutes) in scheduled {
+            cells.entry(key).or_default().scheduled_minutes = minutes;
+        }
+        cells.retain(|_, c| *c != Cell::default());
+        cells
+    }
+
+    /// Whether going from `from` to `to` takes an interval lower and under its requirement.
+    fn leaves_short(
+        &self,
+        from: &HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+        to: &HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
+    ) -> bool {
+        if self.guard.is_none() {
+            return false;
+        }
+        let (before, after) = (self.scheduled(from), self.scheduled(to));
+        before.iter().any(|(key, minutes)| {
+            let now = after.get(key).copied().unwrap_or(0);
+            let floor = i64::from(self.required.get(key).copied().unwrap_or(0)) * 15;
+            now < *minutes && now < floor
+        })
+    }
+
+    fn guarded(&self) -> Kind {
+        if self.guard == Some(true) {
+            Kind::Held
+        } else {
+            Kind::Rejected
+        }
+    }
+
     fn swap(&mut self, req: &SwapRequest) -> Vec<Kind> {
         let base = req.base.version();
         let mut next = self.shifts.clone();
@@ -317,10 +513,17 @@ impl Reference {
                     && owner_n != Some(item.agent_id)
                     && counterpart_ok
                 {
-                    next.entry(n)
+                    let mut candidate = next.clone();
+                    candidate
+                        .entry(n)
                         .and_modify(|s| s.0.owner = Some(item.agent_id));
-                    next.entry(o).and_modify(|s| s.0.owner = owner_n);
-                    Kind::Applied
+                    candidate.entry(o).and_modify(|s| s.0.owner = owner_n);
+                    if self.leaves_short(&next, &candidate) {
+                        self.guarded()
+                    } else {
+                        next = candidate;
+                        Kind::Applied
+                    }
                 } else {
                     Kind::Rejected
                 }
@@ -330,9 +533,19 @@ impl Reference {
         }
         let all = kinds.iter().all(|k| *k == Kind::Applied);
         if req.mode == SwapMode::Atomic && !all {
+            if kinds
+                .iter()
+                .all(|k| matches!(k, Kind::Applied | Kind::Held))
+            {
+                return vec![Kind::Held; kinds.len()];
+            }
             return kinds
                 .into_iter()
-                .map(|k| if k == Kind::Applied { Kind::Skipped } else { k })
+                .map(|k| match k {
+                    Kind::Applied => Kind::Skipped,
+                    Kind::Held => Kind::Rejected,
+                    k => k,
+                })
                 .collect();
         }
         if kinds.contains(&Kind::Applied) {
@@ -359,6 +572,9 @@ impl Reference {
         }
         let mut next = self.shifts.clone();
         next.insert(edit.shift_id, (after, version));
+        if self.leaves_short(&self.shifts, &next) {
+            return self.guarded();
+        }
         self.commit(next);
         Kind::Applied
     }
@@ -396,11 +612,44 @@ pub fn run(
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
     let ids: Vec<ShiftId> = world.schedule.shifts.iter().map(|s| s.id).collect();
+    if !world.requirements.is_empty() {
+        subject.set_guard(&world.guard);
+        subject.set_requirements(&world.requirements, &ctx(world.now, "requirements"));
+    }
     let initial = snapshot(subject);
+    let zone = chicago();
+    let week_start = local(&zone, world.schedule.week_start, 0, 0);
+    let grid = WeekGrid::new(world.schedule.first_version().week_window(&zone));
+    let skills = world.requirements.iter().map(|r| r.skill.clone()).collect();
+    let required = coverage::requirement_cells(&grid, &world.requirements, &skills)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+        .into_iter()
+        .map(|(skill, slot, n)| ((skill, slot), n))
+        .collect();
+    let guard = match world.guard.bulk_swap {
+        _ if world.requirements.is_empty() => None,
+        crate::trade::RuleAction::Allow => None,
+        crate::trade::RuleAction::Deny => Some(false),
+        crate::trade::RuleAction::Supervisor => Some(true),
+    };
     let mut reference = Reference {
         version: initial.version,
         shifts: initial.shifts.clone(),
+        imported: crate::engine::plan_import(&world.schedule, &ctx(world.now, "import"))
+            .1
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect(),
+        week_start,
+        required,
+        guard,
     };
+    let mut coverage_before = subject.coverage();
+    prop_assert_eq!(
+        &coverage_before,
+        &reference.cells(),
+        "coverage after the import"
+    );
     let mut views = vec![initial; writers];
     // For each version a swap created: the base its items were checked against, and the shifts.
     let mut swap_bases: BTreeMap<ScheduleVersion, (ScheduleVersion, Vec<ShiftId>)> =
@@ -511,12 +760,18 @@ pub fn run(
                 let expected = reference.edit(&edit);
                 let actual = match subject.edit_shift(&edit, &context) {
                     Ok(r) => {
-                        prop_assert!(r.committed.is_some());
-                        Kind::Applied
+                        let kinds: Vec<Kind> = r.outcomes.iter().map(kind).collect();
+                        prop_assert_eq!(r.committed.is_some(), kinds == [Kind::Applied]);
+                        kinds.first().copied().unwrap_or(Kind::Rejected)
                     }
                     Err(CommandError::ShiftVersionConflict { .. }) => Kind::Conflict,
                     Err(CommandError::Rejected(v))
-                        if v.iter().all(|v| v.code == ViolationCode::NoChange) =>
+                        if v.iter().all(|v| {
+                            matches!(
+                                v.code,
+                                ViolationCode::NoChange | ViolationCode::CoverageBelowRequirement
+                            )
+                        }) =>
                     {
                         Kind::Rejected
                     }
@@ -526,6 +781,28 @@ pub fn run(
             }
         }
         prop_assert_eq!(subject.version(), reference.version, "step {}", step);
+        let coverage_after = subject.coverage();
+        prop_assert_eq!(
+            &coverage_after,
+            &reference.cells(),
+            "step {}: the maintained coverage differs from the reference's count",
+            step
+        );
+        if reference.guard.is_some() {
+            for (key, cell) in &coverage_after {
+                let before = coverage_before.get(key).copied().unwrap_or_default();
+                let floor = i64::from(cell.required) * 15;
+                prop_assert!(
+                    cell.scheduled_minutes >= floor || before.scheduled_minutes < floor,
+                    "step {}: with the guard on, {:?} went from {:?} to {:?}",
+                    step,
+                    key,
+                    before,
+                    cell
+                );
+            }
+        }
+        coverage_before = coverage_after;
     }
 
     let history = subject.history();
@@ -543,6 +820,15 @@ pub fn run(
         &current,
         &replayed,
         "the current schedule differs from the replay of its history"
+    );
+    let replayed_shifts: HashMap<ShiftId, (ShiftState, ScheduleVersion)> =
+        replayed.clone().into_iter().collect();
+    let mut recomputed = reference.clone();
+    recomputed.shifts = replayed_shifts;
+    prop_assert_eq!(
+        subject.coverage(),
+        recomputed.cells(),
+        "the maintained coverage differs from the coverage of the replayed schedule"
     );
     let modelled: BTreeMap<ShiftId, (ShiftState, ScheduleVersion)> =
         reference.shifts.into_iter().collect();

@@ -130,6 +130,8 @@ pub enum TradeRule {
     MinRest,
     Skill,
     MinHoursBeforeStart,
+    /// The trade would leave intervals short of their staffing requirement.
+    Coverage,
 }
 
 impl TradeRule {
@@ -142,6 +144,7 @@ impl TradeRule {
             ViolationCode::MinRest => Some(Self::MinRest),
             ViolationCode::SkillMissing => Some(Self::Skill),
             ViolationCode::TooCloseToStart => Some(Self::MinHoursBeforeStart),
+            ViolationCode::CoverageBelowRequirement => Some(Self::Coverage),
             _ => None,
         }
     }
@@ -153,6 +156,7 @@ impl TradeRule {
             Self::MinRest => ViolationCode::MinRest,
             Self::Skill => ViolationCode::SkillMissing,
             Self::MinHoursBeforeStart => ViolationCode::TooCloseToStart,
+            Self::Coverage => ViolationCode::CoverageBelowRequirement,
         }
     }
 }
@@ -179,6 +183,7 @@ pub struct TradeRuleActions {
     pub min_rest: RuleAction,
     pub skill: RuleAction,
     pub min_hours_before_start: RuleAction,
+    pub coverage: RuleAction,
 }
 
 impl Default for TradeRuleActions {
@@ -189,6 +194,7 @@ impl Default for TradeRuleActions {
             min_rest: RuleAction::Deny,
             skill: RuleAction::Deny,
             min_hours_before_start: RuleAction::Deny,
+            coverage: RuleAction::Supervisor,
         }
     }
 }
@@ -201,6 +207,7 @@ impl TradeRuleActions {
             TradeRule::MinRest => self.min_rest,
             TradeRule::Skill => self.skill,
             TradeRule::MinHoursBeforeStart => self.min_hours_before_start,
+            TradeRule::Coverage => self.coverage,
         }
     }
 }
@@ -252,6 +259,7 @@ impl Default for SelfServiceSettings {
 pub struct BusinessUnitSettings {
     pub self_service: SelfServiceSettings,
     pub trades: TradeSettings,
+    pub coverage: crate::coverage::CoverageGuard,
 }
 
 /// What the review of a trade concluded.
@@ -316,6 +324,7 @@ impl TradeSettings {
             TradeRule::MinRest,
             TradeRule::Skill,
             TradeRule::MinHoursBeforeStart,
+            TradeRule::Coverage,
         ]
         .into_iter()
         .filter(|r| match self.rules.action(*r) {
@@ -336,21 +345,22 @@ impl TradeSettings {
         now: Timestamp,
     ) -> Vec<Violation> {
         let mut out = Vec::new();
+        let paid = |s: &Shift| s.paid_minutes_at(&s.state());
         if let Some(receiving) = receiving
-            && receiving.window.minutes() != initiating.window.minutes()
+            && paid(receiving) != paid(initiating)
         {
-            out.push(Violation {
-                code: ViolationCode::UnequalPaidTime,
-                agent_id: receiving.owner,
-                shift_id: Some(receiving.id),
-                detail: format!(
-                    "shift {} is {} minutes, shift {} is {} minutes",
+            out.push(Violation::new(
+                ViolationCode::UnequalPaidTime,
+                receiving.owner,
+                Some(receiving.id),
+                format!(
+                    "shift {} has {} paid minutes, shift {} has {}",
                     initiating.id,
-                    initiating.window.minutes(),
+                    paid(initiating),
                     receiving.id,
-                    receiving.window.minutes()
+                    paid(receiving)
                 ),
-            });
+            ));
         }
         let notice = jiff::SignedDuration::from_hours(i64::from(self.min_hours_before_start));
         for shift in std::iter::once(initiating).chain(receiving) {
@@ -365,6 +375,7 @@ impl TradeSettings {
                         shift.window.start(),
                         self.min_hours_before_start
                     ),
+                    coverage: None,
                 });
             }
         }
@@ -514,6 +525,7 @@ mod tests {
             agent_id: None,
             shift_id: None,
             detail: String::new(),
+            coverage: None,
         }
     }
 

@@ -136,6 +136,8 @@ pub enum VersionCause {
     SelfService,
     SupervisorEdit,
     Publish,
+    /// A change of the staffing requirement (no shift changes).
+    Requirements,
 }
 
 impl VersionCause {
@@ -146,6 +148,7 @@ impl VersionCause {
             Self::SelfService => "selfService",
             Self::SupervisorEdit => "supervisorEdit",
             Self::Publish => "publish",
+            Self::Requirements => "requirements",
         }
     }
 
@@ -156,6 +159,7 @@ impl VersionCause {
             Self::SelfService,
             Self::SupervisorEdit,
             Self::Publish,
+            Self::Requirements,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

@@ -20,14 +20,17 @@ pub enum EventType {
     TradeStateChanged,
     #[serde(rename = "agent.availability.updated")]
     AgentAvailabilityUpdated,
+    #[serde(rename = "schedule.requirements.changed")]
+    RequirementsChanged,
 }
 
 impl EventType {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::ScheduleVersionCreated,
         Self::ShiftSwapApplied,
         Self::TradeStateChanged,
         Self::AgentAvailabilityUpdated,
+        Self::RequirementsChanged,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl EventType {
             Self::ShiftSwapApplied => "shift.swap.applied",
             Self::TradeStateChanged => "trade.state.changed",
             Self::AgentAvailabilityUpdated => "agent.availability.updated",
+            Self::RequirementsChanged => "schedule.requirements.changed",
         }
     }
 

@@ -74,6 +74,8 @@ pub struct Tally {
     pub applied: u64,
     pub stale: u64,
     pub rejected: u64,
+    /// Held for a supervisor by the coverage guard.
+    pub held: u64,
     pub failed: u64,
     /// Of the failed, those whose request was still answered 409 when its attempts ran out.
     pub failed_on_conflict: u64,
@@ -243,6 +245,7 @@ pub async fn rota_batch(
             FinalStatus::Applied => t.applied += 1,
             FinalStatus::Stale => t.stale += 1,
             FinalStatus::Rejected => t.rejected += 1,
+            FinalStatus::Held => t.held += 1,
             FinalStatus::Failed => t.failed += 1,
         }
     }

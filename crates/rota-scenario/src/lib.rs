@@ -9,13 +9,15 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rota_core::activity::{Activity, ActivityKind};
+use rota_core::coverage::{self, RequirementRun, Slot, WeekGrid};
 use rota_core::directory::{
     ALL_WEEKDAYS, Agent, Availability, BusinessUnit, DirectoryError, LocalSpan, ManagementUnit,
     Skill, Zone,
 };
 use rota_core::ids::{AgentId, BusinessUnitId, ManagementUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, ShiftError, TimeWindow};
-use rota_core::store::{DirectoryStore, ScheduleStore, StoreResult};
+use rota_core::store::{CoverageStore, DirectoryStore, ScheduleStore, StoreResult};
 use rota_core::version::CommitContext;
 use uuid::Uuid;
 
@@ -37,6 +39,8 @@ pub struct Scenario {
     pub management_units: Vec<ManagementUnit>,
     pub agents: Vec<Agent>,
     pub schedule: NewSchedule,
+    /// The week's staffing requirement: one run of every interval per skill.
+    pub requirements: Vec<RequirementRun>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +49,8 @@ pub enum ScenarioError {
     Directory(#[from] DirectoryError),
     #[error(transparent)]
     Shift(#[from] ShiftError),
+    #[error(transparent)]
+    Activity(#[from] rota_core::activity::ActivityError),
 }
 
 /// When an agent works: each pattern has its availability and the local hour its shifts start.
@@ -84,11 +90,144 @@ fn id(rng: &mut ChaCha8Rng) -> Uuid {
     uuid::Builder::from_random_bytes(rng.random()).into_uuid()
 }
 
+/// An 8-hour shift's day, as a contact center places it: on queue, a paid 15-minute break
+/// after about two hours, an unpaid 30-minute meal after about four, another paid break after
+/// about six, on queue in between. `stagger` moves the breaks and the meal by that many
+/// minutes, so that a team does not leave the queue all at once.
+fn day_plan(
+    window: &TimeWindow,
+    skill: &Skill,
+    stagger: i64,
+) -> Result<Vec<Activity>, ScenarioError> {
+    let at = |m: i64| {
+        window
+            .start()
+            .checked_add(jiff::SignedDuration::from_mins(m))
+            .map_err(|_| ShiftError::InvalidWindow)
+    };
+    let marks = [
+        (ActivityKind::OnQueue, true, 0),
+        (ActivityKind::Break, true, 120 + stagger),
+        (ActivityKind::OnQueue, true, 135 + stagger),
+        (ActivityKind::Meal, false, 240 + stagger),
+        (ActivityKind::OnQueue, true, 270 + stagger),
+        (ActivityKind::Break, true, 360 + stagger),
+        (ActivityKind::OnQueue, true, 375 + stagger),
+    ];
+    let mut out = Vec::with_capacity(marks.len());
+    for (i, (kind, paid, from)) in marks.iter().enumerate() {
+        let end = match marks.get(i + 1) {
+            Some((_, _, next)) => at(*next)?,
+            None => window.end(),
+        };
+        out.push(Activity {
+            code: ActivityCode::parse(match kind {
+                ActivityKind::OnQueue => skill.as_str(),
+                other => other.as_str(),
+            })?,
+            kind: *kind,
+            paid: *paid,
+            skill: None,
+            start: at(*from)?,
+            end,
+        });
+    }
+    Ok(rota_core::activity::validate(window, Some(skill), out)?)
+}
+
+/// How busy a local hour of a weekday is, relative to the week's peak: quiet nights, a morning
+/// ramp, peaks late morning and mid-afternoon with a dip at lunch, a falling evening, and
+/// quieter weekends.
+fn demand_shape(weekday: jiff::civil::Weekday, minute_of_day: i64) -> f64 {
+    use jiff::civil::Weekday::*;
+    let hour = minute_of_day as f64 / 60.0;
+    let intraday = match hour {
+        h if h < 6.0 => 0.3,
+        h if h < 10.0 => 0.3 + 0.7 * (h - 6.0) / 4.0,
+        h if h < 12.0 => 1.0,
+        h if h < 13.0 => 0.85,
+        h if h < 16.0 => 0.95,
+        h if h < 22.0 => 0.95 - 0.6 * (h - 16.0) / 6.0,
+        _ => 0.3,
+    };
+    let day = match weekday {
+        Monday => 1.0,
+        Tuesday => 0.95,
+        Wednesday | Thursday => 0.9,
+        Friday => 0.85,
+        Saturday => 0.55,
+        Sunday => 0.45,
+    };
+    intraday * day
+}
+
+/// The week's requirement per skill: the demand curve scaled to the skill's busiest interval,
+/// and never more than 90% of the on-queue agents the generated schedule has in the interval,
+/// so the schedule meets it with a margin that a few releases can use up.
+fn requirements(p: &Params, schedule: &NewSchedule) -> Vec<RequirementRun> {
+    let zone = &p.time_zone;
+    let week = (
+        zone.instant(p.week_start, 0),
+        zone.instant(
+            p.week_start
+                .checked_add(jiff::Span::new().days(7))
+                .unwrap_or(p.week_start),
+            0,
+        ),
+    );
+    let grid = WeekGrid::new(week);
+    let shifts: Vec<rota_core::schedule::Shift> = schedule
+        .shifts
+        .iter()
+        .map(|s| rota_core::schedule::Shift {
+            id: s.id,
+            schedule_id: schedule.id,
+            owner: s.owner,
+            window: s.window,
+            required_skill: s.required_skill.clone(),
+            activity_code: s.activity_code.clone(),
+            activities: s.activities.clone(),
+            version: rota_core::version::ScheduleVersion::FIRST,
+        })
+        .collect();
+    let scheduled = coverage::scheduled(&grid, &shifts);
+    let mut skills: Vec<&Skill> = scheduled.keys().map(|(s, _)| s).collect();
+    skills.dedup();
+    skills
+        .into_iter()
+        .map(|skill| {
+            let agents = |slot: Slot| {
+                scheduled.get(&(skill.clone(), slot)).copied().unwrap_or(0) as f64
+                    / coverage::INTERVAL_MINUTES as f64
+            };
+            let peak = (0..grid.slots()).map(agents).fold(0.0, f64::max);
+            let required = (0..grid.slots())
+                .map(|slot| {
+                    let local = zone.tz().to_datetime(grid.slot_start(slot));
+                    let minute = i64::from(local.hour()) * 60 + i64::from(local.minute());
+                    let wanted = (demand_shape(local.weekday(), minute) * peak).round();
+                    wanted.min((agents(slot) * 0.9).floor()).max(0.0) as u32
+                })
+                .collect();
+            RequirementRun {
+                skill: skill.clone(),
+                start: grid.start(),
+                required,
+            }
+        })
+        .collect()
+}
+
 /// Generates the scenario: agents in teams of about 50, each working five 8-hour shifts
 /// (00:00, 08:00 or 16:00 local) on a pattern (night, day, evening or anytime), so the three
-/// shifts of a day cover all 24 hours, plus about 5% open shifts.
+/// shifts of a day cover all 24 hours, plus about 5% open shifts; each shift with its breaks and
+/// meal placed, and a staffing requirement per skill that the schedule meets.
 pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+    // Breaks draw from a stream of their own, so that the rest of the data is what it was
+    // before shifts had activities.
+    let mut breaks = ChaCha8Rng::seed_from_u64(p.seed ^ 0xb4ea_c0de);
+    let mut stagger = move || [-15i64, 0, 15][breaks.random_range(0..3)];
     let mut business_unit = BusinessUnit::new(
         &p.business_unit,
         p.time_zone.clone(),
@@ -167,13 +306,15 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
             } else {
                 skill("phone")?
             };
-            shifts.push(NewShift {
-                id: ShiftId::from_uuid(id(&mut rng)),
-                owner: Some(agent.id),
-                window: window(day, start_hour)?,
-                activity_code: ActivityCode::parse(required.as_str())?,
-                required_skill: Some(required),
-            });
+            let window = window(day, start_hour)?;
+            shifts.push(NewShift::new(
+                ShiftId::from_uuid(id(&mut rng)),
+                Some(agent.id),
+                window,
+                Some(required.clone()),
+                ActivityCode::parse(required.as_str())?,
+                day_plan(&window, &required, stagger())?,
+            )?);
         }
         agents.push(agent);
     }
@@ -182,21 +323,26 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
     for _ in 0..open {
         let day = rng.random_range(0..7i64);
         let hour = [0u16, 8, 16][rng.random_range(0..3)];
-        shifts.push(NewShift {
-            id: ShiftId::from_uuid(id(&mut rng)),
-            owner: None,
-            window: window(day, hour)?,
-            required_skill: Some(skill("phone")?),
-            activity_code: phone.clone(),
-        });
+        let window = window(day, hour)?;
+        let phone_skill = skill("phone")?;
+        shifts.push(NewShift::new(
+            ShiftId::from_uuid(id(&mut rng)),
+            None,
+            window,
+            Some(phone_skill.clone()),
+            phone.clone(),
+            day_plan(&window, &phone_skill, stagger())?,
+        )?);
     }
+    let schedule = NewSchedule {
+        id: schedule_id,
+        business_unit_id: business_unit.id,
+        week_start: p.week_start,
+        shifts,
+    };
     Ok(Scenario {
-        schedule: NewSchedule {
-            id: schedule_id,
-            business_unit_id: business_unit.id,
-            week_start: p.week_start,
-            shifts,
-        },
+        requirements: requirements(p, &schedule),
+        schedule,
         business_unit,
         management_units,
         agents,
@@ -249,9 +395,9 @@ pub fn swap_pair(
     }
 }
 
-/// Stores `scenario` through any store: its business unit, management units and agents, then
-/// its week as version 1. Answers the imported schedule.
-pub async fn store<S: DirectoryStore + ScheduleStore>(
+/// Stores `scenario` through any store: its business unit, management units and agents, its
+/// week as version 1, and its requirement as version 2. Answers the schedule.
+pub async fn store<S: DirectoryStore + ScheduleStore + CoverageStore>(
     store: &S,
     scenario: &Scenario,
     ctx: &CommitContext,
@@ -261,7 +407,10 @@ pub async fn store<S: DirectoryStore + ScheduleStore>(
         store.create_management_unit(mu).await?;
     }
     store.create_agents(&scenario.agents).await?;
-    store.import_schedule(&scenario.schedule, ctx).await
+    let schedule = store.import_schedule(&scenario.schedule, ctx).await?;
+    store
+        .set_requirements(schedule.id, &scenario.requirements, ctx)
+        .await
 }
 
 #[cfg(test)]

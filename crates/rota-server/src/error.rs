@@ -228,6 +228,24 @@ impl From<StoreError> for ApiError {
                 Self::Unavailable("the database is unreachable; retry".into())
             }
             StoreError::Trade(t) => t.into(),
+            StoreError::Requirement(r) => Self::Refused {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: ErrorCode::InvalidRequirement,
+                detail: r.to_string(),
+            },
+            StoreError::Held(h) => {
+                use rota_core::held::HeldError;
+                let code = match &h {
+                    HeldError::NotFound(_) => return Self::NotFound(h.to_string()),
+                    HeldError::VersionConflict { .. } => ErrorCode::HeldVersionConflict,
+                    HeldError::Decided(_) => ErrorCode::HeldChangeDecided,
+                };
+                Self::Refused {
+                    status: StatusCode::CONFLICT,
+                    code,
+                    detail: h.to_string(),
+                }
+            }
             StoreError::KeyTaken => Self::IdempotencyInProgress,
             other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
                 Self::Internal(Box::new(other))

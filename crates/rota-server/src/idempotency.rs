@@ -234,6 +234,13 @@ impl<T: Serialize> Outcome<T> {
         mark_replayed(&mut response, self.replayed);
         response
     }
+
+    /// [`Self::respond`] with the status the value decides, so a replay answers as the first
+    /// time did.
+    pub fn respond_by(self, status: impl FnOnce(&T) -> StatusCode) -> Response {
+        let status = status(&self.value);
+        self.respond(status)
+    }
 }
 
 pub fn mark_replayed(response: &mut Response, replayed: bool) {

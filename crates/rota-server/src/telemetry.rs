@@ -91,6 +91,7 @@ pub fn swap_outcomes<'a>(outcomes: impl IntoIterator<Item = &'a ItemOutcome>) {
             ItemOutcome::Conflict { .. } => "rota_swap_conflicts_total",
             ItemOutcome::Rejected { .. } => "rota_swaps_rejected_total",
             ItemOutcome::Skipped => "rota_swaps_skipped_total",
+            ItemOutcome::Held { .. } => "rota_swaps_held_total",
         };
         metrics::counter!(name).increment(1);
     }

@@ -18,8 +18,11 @@ pub mod sqlite;
 
 use jiff::civil::Date;
 use rota_core::command::{ShiftEdit, SwapRequest, SwapResult};
+use rota_core::coverage::RequirementRun;
 use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
 use rota_core::engine::SelfServiceAction;
+use rota_core::held::HeldChange;
+use rota_core::ids::HeldChangeId;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId};
 use rota_core::ids::{ShiftId, SubscriptionId, TradeId};
 use rota_core::schedule::{NewSchedule, Schedule, Shift};
@@ -27,6 +30,7 @@ use rota_core::store::{
     AuthStore, ClaimOutcome, DirectoryStore, IdempotencyClaim, IdempotencyStore, Page, PageRequest,
     ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
+use rota_core::store::{CoverageReport, CoverageStore, HeldDecision, HeldFilter};
 use rota_core::store::{
     NewTrade, SubscriptionUpdate, TradeFilter, TradeReview, TradeStore, WebhookStore,
 };
@@ -351,5 +355,40 @@ impl WebhookStore for Store {
         max_failures: u32,
     ) -> StoreResult<Vec<Subscription>> {
         delegate!(self, s => s.record_attempts(attempts, now, max_failures))
+    }
+}
+
+impl CoverageStore for Store {
+    async fn set_requirements(
+        &self,
+        id: ScheduleId,
+        runs: &[RequirementRun],
+        ctx: &CommitContext,
+    ) -> StoreResult<Schedule> {
+        delegate!(self, s => s.set_requirements(id, runs, ctx))
+    }
+    async fn coverage(
+        &self,
+        id: ScheduleId,
+        version: Option<ScheduleVersion>,
+    ) -> StoreResult<CoverageReport> {
+        delegate!(self, s => s.coverage(id, version))
+    }
+    async fn held_change(&self, id: HeldChangeId) -> StoreResult<HeldChange> {
+        delegate!(self, s => s.held_change(id))
+    }
+    async fn held_changes(
+        &self,
+        filter: HeldFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<HeldChange>> {
+        delegate!(self, s => s.held_changes(filter, page))
+    }
+    async fn decide_held(
+        &self,
+        decision: &HeldDecision,
+        ctx: &CommitContext,
+    ) -> StoreResult<HeldChange> {
+        delegate!(self, s => s.decide_held(decision, ctx))
     }
 }

@@ -52,10 +52,12 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| rota_core::store::StoreError::Backend(Box::new(e)))?;
-        Ok(Self {
+        let store = Self {
             pool,
             cache: Arc::default(),
-        })
+        };
+        sql::backfill_coverage(&store).await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -110,8 +112,10 @@ mod dialect {
     pub const WEEKS_AFTER: &str = "to_char(s.week_start::date + 14, 'YYYY-MM-DD')";
     /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
     /// array text.
+    /// Begins a read transaction that sees one state of the database throughout.
+    pub const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     pub const SHIFT_JSON: &str = "json_agg(json_build_array(id, schedule_id, owner_agent_id, \
-        start_at, end_at, required_skill, activity_code, version))::text";
+        start_at, end_at, required_skill, activity_code, activities, version))::text";
     pub const AGENT_JSON: &str = "json_agg(json_build_array(id, business_unit_id, \
         management_unit_id, name, skills, max_paid_minutes_per_week, min_rest_minutes, \
         availability))::text";

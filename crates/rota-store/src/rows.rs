@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use rota_core::activity::{Activity, ActivityKind};
 use rota_core::directory::{Agent, Availability, BusinessUnit, DayOfWeek, Skill, Zone};
 use rota_core::ids::{AgentId, BusinessUnitId, ManagementUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, Schedule, ScheduleState, Shift, TimeWindow};
@@ -118,13 +119,16 @@ pub fn shift(
     end: i64,
     skill: Option<String>,
     activity: String,
+    activities: &str,
     v: i64,
 ) -> Result<Shift, StoreError> {
+    let window = TimeWindow::new(instant(start)?, instant(end)?).map_err(corrupt)?;
     Ok(Shift {
         id: ShiftId::from_uuid(id),
         schedule_id: ScheduleId::from_uuid(schedule_id),
         owner: owner.map(AgentId::from_uuid),
-        window: TimeWindow::new(instant(start)?, instant(end)?).map_err(corrupt)?,
+        activities: activities_from_json(activities, window.start())?,
+        window,
         required_skill: skill
             .map(|s| Skill::parse(&s))
             .transpose()
@@ -132,6 +136,55 @@ pub fn shift(
         activity_code: ActivityCode::parse(&activity).map_err(corrupt)?,
         version: version(v)?,
     })
+}
+
+/// An activity as stored: relative to its shift's start, so a move rewrites only the window.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredActivity {
+    code: ActivityCode,
+    kind: ActivityKind,
+    paid: bool,
+    skill: Option<Skill>,
+    offset: i64,
+    minutes: i64,
+}
+
+/// A shift's activities as stored, given its start.
+pub fn activities_json(activities: &[Activity], start: Timestamp) -> String {
+    let stored: Vec<StoredActivity> = activities
+        .iter()
+        .map(|a| StoredActivity {
+            code: a.code.clone(),
+            kind: a.kind,
+            paid: a.paid,
+            skill: a.skill.clone(),
+            offset: a.start.duration_since(start).as_mins(),
+            minutes: a.minutes(),
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+fn activities_from_json(doc: &str, start: Timestamp) -> Result<Vec<Activity>, StoreError> {
+    let stored: Vec<StoredActivity> = serde_json::from_str(doc).map_err(corrupt)?;
+    let at = |m: i64| {
+        start
+            .checked_add(jiff::SignedDuration::from_mins(m))
+            .map_err(corrupt)
+    };
+    stored
+        .into_iter()
+        .map(|a| {
+            Ok(Activity {
+                start: at(a.offset)?,
+                end: at(a.offset + a.minutes)?,
+                code: a.code,
+                kind: a.kind,
+                paid: a.paid,
+                skill: a.skill,
+            })
+        })
+        .collect()
 }
 
 pub fn shift_state(owner: Option<Uuid>, start: i64, end: i64) -> Result<ShiftState, StoreError> {
@@ -199,6 +252,7 @@ struct ShiftJson(
     i64,
     Option<String>,
     String,
+    String,
     i64,
 );
 
@@ -229,7 +283,7 @@ pub fn shifts_from_json(doc: &str) -> Result<Vec<Shift>, StoreError> {
     let rows: Vec<ShiftJson> = serde_json::from_str(doc).map_err(corrupt)?;
     rows.into_iter()
         .map(
-            |ShiftJson(id, schedule, owner, start, end, skill, activity, v)| {
+            |ShiftJson(id, schedule, owner, start, end, skill, activity, activities, v)| {
                 shift(
                     uuid_text(&id)?,
                     uuid_text(&schedule)?,
@@ -238,6 +292,7 @@ pub fn shifts_from_json(doc: &str) -> Result<Vec<Shift>, StoreError> {
                     end,
                     skill,
                     activity,
+                    &activities,
                     v,
                 )
             },

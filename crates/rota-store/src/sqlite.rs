@@ -86,11 +86,13 @@ impl SqliteStore {
         // The one writer connection lives as long as the store, keeping its page cache.
         let writer = options.connect().await.map_err(db_error)?;
         let cache = Arc::<WriteCache>::default();
-        Ok(Self {
+        let store = Self {
             pool,
             writer: Writer::new(writer, Arc::clone(&cache), Duration::from_secs(30)),
             cache,
-        })
+        };
+        sql::backfill_coverage(&store).await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &Pool<Sqlite> {
@@ -164,9 +166,11 @@ mod dialect {
     pub const WEEKS_AFTER: &str = "date(s.week_start, '+14 days')";
     /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
     /// array text.
+    /// Begins a read transaction that sees one state of the database throughout.
+    pub const READ_SNAPSHOT: &str = "BEGIN";
     pub const SHIFT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(schedule_id)), lower(hex(owner_agent_id)), start_at, end_at, required_skill, \
-        activity_code, version))";
+        activity_code, activities, version))";
     pub const AGENT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(business_unit_id)), lower(hex(management_unit_id)), name, skills, \
         max_paid_minutes_per_week, min_rest_minutes, availability))";

@@ -676,6 +676,36 @@ struct StoreSubject<'a> {
 }
 
 impl Subject for StoreSubject<'_> {
+    fn set_guard(&mut self, guard: &rota_core::coverage::CoverageGuard) {
+        use rota_core::store::TradeStore;
+        let bu = self
+            .rt
+            .block_on(self.store.schedule(self.schedule))
+            .unwrap()
+            .business_unit_id;
+        let mut settings = self.rt.block_on(self.store.settings(bu)).unwrap();
+        settings.coverage = *guard;
+        self.rt
+            .block_on(self.store.set_settings(bu, &settings))
+            .unwrap();
+    }
+    fn set_requirements(
+        &mut self,
+        runs: &[rota_core::coverage::RequirementRun],
+        ctx: &CommitContext,
+    ) {
+        use rota_core::store::CoverageStore;
+        self.rt
+            .block_on(self.store.set_requirements(self.schedule, runs, ctx))
+            .unwrap();
+    }
+    fn coverage(&mut self) -> rota_core::coverage::Cells {
+        use rota_core::store::CoverageStore;
+        self.rt
+            .block_on(self.store.coverage(self.schedule, None))
+            .unwrap()
+            .cells
+    }
     fn apply_swaps(
         &mut self,
         req: &SwapRequest,
@@ -743,6 +773,61 @@ fn store_follows_the_reference_model(
             testkit::run(&mut subject, &world, 3, &ops)
         })
         .unwrap();
+}
+
+/// The staffed world (activities with a break, a requirement per interval) under the coverage
+/// guard allowing, refusing or holding what leaves an interval short, in turn: coverage read
+/// after every step equals the reference's minute-by-minute count, and equals the coverage of
+/// the replayed schedule at the end; guarded, no step leaves an interval newly short.
+fn store_keeps_and_guards_coverage(
+    cases: u32,
+    connect: impl Fn(&tokio::runtime::Runtime) -> Option<Store>,
+) {
+    use proptest::prelude::*;
+    use rota_core::trade::RuleAction;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if connect(&rt).is_none() {
+        return;
+    }
+    let shape = World::staffed(5, 16, RuleAction::Allow);
+    let actions = prop_oneof![
+        Just(RuleAction::Allow),
+        Just(RuleAction::Deny),
+        Just(RuleAction::Supervisor)
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases,
+        ..Config::default()
+    });
+    runner
+        .run(&(testkit::ops(&shape, 3, 25), actions), |(ops, action)| {
+            let store = connect(&rt).unwrap();
+            let world = World::staffed(5, 16, action);
+            rt.block_on(world.load(&store)).unwrap();
+            let mut subject = StoreSubject {
+                rt: &rt,
+                store,
+                schedule: world.schedule.id,
+            };
+            testkit::run(&mut subject, &world, 3, &ops)
+        })
+        .unwrap();
+}
+
+/// 36 cases of up to 25 operations from 3 writers, each on a fresh SQLite database.
+#[test]
+fn sqlite_store_keeps_and_guards_coverage() {
+    store_keeps_and_guards_coverage(36, |rt| Some(rt.block_on(sqlite())));
+}
+
+/// 24 cases of up to 25 operations from 3 writers, each in a fresh PostgreSQL schema.
+#[test]
+fn postgres_store_keeps_and_guards_coverage() {
+    store_keeps_and_guards_coverage(24, |rt| rt.block_on(postgres()).map(|(s, _)| s));
 }
 
 /// 48 cases of up to 25 operations from 3 writers, each on a fresh SQLite database.

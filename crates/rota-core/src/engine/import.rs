@@ -24,6 +24,7 @@ pub(super) fn outside_week(
             "shift {id} would start at {start}, outside its schedule's week ({} to {})",
             week.0, week.1
         ),
+        coverage: None,
     })
 }
 
@@ -52,6 +53,7 @@ pub fn plan_import(new: &NewSchedule, ctx: &CommitContext) -> (Schedule, Vec<Shi
             window: s.window,
             required_skill: s.required_skill.clone(),
             activity_code: s.activity_code.clone(),
+            activities: s.activities.clone(),
             version: ScheduleVersion::FIRST,
         })
         .collect();

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::command::{ItemOutcome, SwapItem, Violation, ViolationCode};
+use crate::coverage::{self, Cells, Delta, GuardCheck, WeekGrid};
 use crate::directory::{Agent, Zone};
+use crate::held::NewHeld;
 use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
 use crate::schedule::{Schedule, Shift};
 use crate::version::{
@@ -33,6 +35,12 @@ pub struct Snapshot {
     pub agents: HashMap<AgentId, Agent>,
     /// The touched shifts that a matched trade holds, with the trade.
     pub held: HashMap<ShiftId, TradeId>,
+    /// How this command's coverage is checked; `None`: not at all.
+    pub guard: Option<GuardCheck>,
+    /// The coverage of the intervals the touched shifts span (and, for a move, the intervals
+    /// of the new window), before the command: what the guard checks against. Read only when
+    /// `guard` is set.
+    pub coverage: Cells,
 }
 
 impl Snapshot {
@@ -54,18 +62,34 @@ impl Snapshot {
     }
 }
 
-/// What a command decided: per-item outcomes and the net shift changes to commit.
+/// What a command decided: per-item outcomes, the net shift changes to commit, what they do
+/// to coverage, and the changes held for a supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub outcomes: Vec<ItemOutcome>,
     pub changes: Vec<ShiftChange>,
+    pub coverage: Delta,
+    pub held: Vec<NewHeld>,
 }
 
-/// A version ready to write: the record and its changes.
+impl Plan {
+    /// A plan that changes nothing.
+    pub fn nothing(outcomes: Vec<ItemOutcome>) -> Self {
+        Self {
+            outcomes,
+            changes: Vec::new(),
+            coverage: Delta::new(),
+            held: Vec::new(),
+        }
+    }
+}
+
+/// A version ready to write: the record, its changes, and what they do to coverage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
     pub record: VersionRecord,
     pub changes: Vec<ShiftChange>,
+    pub coverage: Delta,
 }
 
 impl Commit {
@@ -106,7 +130,21 @@ impl Commit {
                 change_count: u32::try_from(changes.len()).unwrap_or(u32::MAX),
             },
             changes,
+            coverage: Delta::new(),
         }
+    }
+
+    /// The version `plan` makes on top of `schedule`, with its coverage delta; `None` if it
+    /// changes nothing.
+    pub fn of_plan(
+        schedule: &Schedule,
+        cause: VersionCause,
+        ctx: &CommitContext,
+        plan: &Plan,
+    ) -> Option<Self> {
+        let mut commit = Self::after(schedule, cause, ctx, plan.changes.clone())?;
+        commit.coverage = plan.coverage.clone();
+        Some(commit)
     }
 }
 
@@ -125,6 +163,11 @@ struct Working<'a> {
     by_owner: HashMap<AgentId, Vec<&'a Shift>>,
     /// Rules not enforced for this command (what a trade's settings allow).
     waived: &'a [ViolationCode],
+    grid: WeekGrid,
+    /// The snapshot's coverage with the command's changes so far.
+    cells: Cells,
+    /// Items held for a supervisor so far.
+    held: Vec<NewHeld>,
 }
 
 impl<'a> Working<'a> {
@@ -135,15 +178,65 @@ impl<'a> Working<'a> {
                 by_owner.entry(owner).or_default().push(shift);
             }
         }
+        let week = snap.schedule.week_window(&snap.zone);
         Self {
             snap,
             now,
-            week: snap.schedule.week_window(&snap.zone),
+            week,
             overrides: HashMap::new(),
             gained: HashMap::new(),
             by_owner,
             waived,
+            grid: WeekGrid::new(week),
+            cells: snap.coverage.clone(),
+            held: Vec::new(),
         }
+    }
+
+    /// The plan of what the command did so far: its net changes and their coverage delta.
+    fn plan(&self, outcomes: Vec<ItemOutcome>, held: Vec<NewHeld>) -> Plan {
+        let changes = self.changes();
+        let mut delta = Delta::new();
+        for c in &changes {
+            if let Some(shift) = self.snap.shifts.get(&c.shift_id) {
+                coverage::add_change(&mut delta, &self.grid, shift, c.before.as_ref(), &c.after);
+            }
+        }
+        delta.retain(|_, m| *m != 0);
+        Plan {
+            outcomes,
+            changes,
+            coverage: delta,
+            held,
+        }
+    }
+
+    /// The coverage guard on the step that took each of `priors` from its state there to its
+    /// working state: the violations (one per skill) if the step leaves intervals short, else
+    /// the step's coverage counts for the rest of the command.
+    fn guard(&mut self, priors: &[(&Shift, ShiftState)]) -> Vec<Violation> {
+        let mut delta = Delta::new();
+        for (shift, prior) in priors {
+            coverage::add_change(
+                &mut delta,
+                &self.grid,
+                shift,
+                Some(prior),
+                &self.state(shift),
+            );
+        }
+        if let Some(check) = self.snap.guard
+            && !self
+                .waived
+                .contains(&ViolationCode::CoverageBelowRequirement)
+        {
+            let short = coverage::shortfalls(&self.grid, &self.cells, &delta, check.tolerance);
+            if !short.is_empty() {
+                return short.into_iter().map(coverage_violation).collect();
+            }
+        }
+        coverage::apply(&mut self.cells, &delta);
+        Vec::new()
     }
 
     fn set(&mut self, id: ShiftId, state: ShiftState) {
@@ -206,27 +299,23 @@ impl<'a> Working<'a> {
 
     fn check_not_past(&self, shift: &Shift, start: Timestamp, out: &mut Vec<Violation>) {
         if start < self.now {
-            out.push(Violation {
-                code: ViolationCode::ShiftInPast,
-                agent_id: None,
-                shift_id: Some(shift.id),
-                detail: format!(
+            out.push(Violation::new(
+                ViolationCode::ShiftInPast,
+                None,
+                Some(shift.id),
+                format!(
                     "shift {} starts at {start}, before now ({}); past shifts are immutable",
                     shift.id, self.now
                 ),
-            });
+            ));
         }
     }
 
     /// The rules for `agent` working `shift` with the working state as it stands (which already
     /// holds the shift as theirs).
     fn check_receiver(&self, agent_id: AgentId, shift: &Shift, out: &mut Vec<Violation>) {
-        let violation = |code, detail: String| Violation {
-            code,
-            agent_id: Some(agent_id),
-            shift_id: Some(shift.id),
-            detail,
-        };
+        let violation =
+            |code, detail: String| Violation::new(code, Some(agent_id), Some(shift.id), detail);
         let Some(agent) = self.snap.agents.get(&agent_id) else {
             out.push(violation(
                 ViolationCode::AgentNotFound,
@@ -245,9 +334,7 @@ impl<'a> Working<'a> {
             return;
         }
         let state = self.state(shift);
-        if let Some(skill) = &shift.required_skill
-            && !agent.skills.contains(skill)
-        {
+        for skill in shift.skills().filter(|s| !agent.skills.contains(s)) {
             out.push(violation(
                 ViolationCode::SkillMissing,
                 format!(
@@ -275,7 +362,7 @@ impl<'a> Working<'a> {
         let mut week_minutes = 0i64;
         for (other, other_state) in self.shifts_of(agent_id) {
             if other_state.start >= self.week.0 && other_state.start < self.week.1 {
-                week_minutes += other_state.end.duration_since(other_state.start).as_mins();
+                week_minutes += other.paid_minutes_at(&other_state);
             }
             if other.id == shift.id {
                 continue;
@@ -320,11 +407,15 @@ impl<'a> Working<'a> {
     }
 
     /// Tries to give each shift its new owner; keeps the change only if every receiver obeys
-    /// the rules afterwards.
-    fn try_assign(&mut self, assignments: &[(&Shift, Option<AgentId>)]) -> Vec<Violation> {
+    /// the rules afterwards and the coverage guard lets it through.
+    fn try_assign(&mut self, assignments: &[(&'a Shift, Option<AgentId>)]) -> Vec<Violation> {
         let saved: Vec<(ShiftId, Option<ShiftState>)> = assignments
             .iter()
             .map(|(s, _)| (s.id, self.overrides.get(&s.id).copied()))
+            .collect();
+        let priors: Vec<(&Shift, ShiftState)> = assignments
+            .iter()
+            .map(|(s, _)| (*s, self.state(s)))
             .collect();
         for (shift, owner) in assignments {
             let mut state = self.state(shift);
@@ -338,6 +429,9 @@ impl<'a> Working<'a> {
             }
         }
         violations.retain(|v| !self.waived.contains(&v.code));
+        if violations.is_empty() {
+            violations = self.guard(&priors);
+        }
         if !violations.is_empty() {
             for (id, prior) in saved {
                 match prior {
@@ -352,12 +446,51 @@ impl<'a> Working<'a> {
     }
 }
 
+/// The guard's violation for one skill's short intervals.
+fn coverage_violation(short: coverage::CoverageShortfall) -> Violation {
+    let worst = short.intervals.iter().min_by_key(|i| {
+        i.scheduled_minutes_after - i64::from(i.required) * coverage::INTERVAL_MINUTES
+    });
+    let detail = match worst {
+        Some(i) => format!(
+            "the change would leave skill `{}` short of its staffing requirement in {} interval(s), \
+             e.g. {} to {}: {} agent(s) required, {} on-queue agent-minutes before, {} after",
+            short.skill,
+            short.intervals.len(),
+            i.start,
+            i.end,
+            i.required,
+            i.scheduled_minutes_before,
+            i.scheduled_minutes_after
+        ),
+        None => format!("the change would leave skill `{}` short", short.skill),
+    };
+    Violation {
+        code: ViolationCode::CoverageBelowRequirement,
+        agent_id: None,
+        shift_id: None,
+        detail,
+        coverage: Some(short),
+    }
+}
+
+/// Whether a refusal is the guard's alone, and the guard holds such changes for a supervisor.
+fn held_for_supervisor(snap: &Snapshot, violations: &[Violation]) -> bool {
+    snap.guard.is_some_and(|g| g.hold)
+        && !violations.is_empty()
+        && violations
+            .iter()
+            .all(|v| v.code == ViolationCode::CoverageBelowRequirement)
+}
+
+mod held;
 mod import;
 mod self_service;
 mod swaps;
 #[cfg(test)]
 mod tests;
 
+pub use held::plan_held;
 pub use import::{import_violations, plan_import};
 pub use self_service::{SelfServiceAction, plan_self_service, plan_trade};
 pub use swaps::{plan_edit, plan_edit_waiving, plan_swaps, plan_swaps_waiving};

@@ -45,6 +45,7 @@ pub fn plan_self_service(
             agent_id: Some(agent_id),
             shift_id: Some(shift_id),
             detail,
+            coverage: None,
         }]))
     };
     let change = match action {
@@ -115,6 +116,7 @@ pub fn plan_trade(
         agent_id: trade.receiving_agent_id,
         shift_id,
         detail,
+        coverage: None,
     };
     let Some(receiver) = trade.receiving_agent_id else {
         return Err(vec![violation(

@@ -8,12 +8,14 @@ use crate::command::{
     CommandError, ConflictScope, EditChange, ItemOutcome, ShiftEdit, SwapItem, SwapMode,
     SwapRequest, Violation, ViolationCode,
 };
-use crate::ids::ShiftId;
+use crate::coverage::Delta;
+use crate::held::{HeldShift, NewHeld};
+use crate::ids::{HeldChangeId, ShiftId};
 use crate::schedule::Shift;
-use crate::version::ScheduleVersion;
+use crate::version::{ScheduleVersion, ShiftState};
 
 use super::import::outside_week;
-use super::{Plan, Snapshot, Working};
+use super::{Plan, Snapshot, Working, held_for_supervisor};
 
 /// Decides a bulk swap request against `snap`, which must hold every touched shift that exists
 /// and every agent [`Snapshot::involved_agents`] names, with their shifts.
@@ -68,20 +70,74 @@ pub fn plan_swaps_waiving(
 
     let all_applied = outcomes.iter().all(ItemOutcome::is_applied);
     if req.mode == SwapMode::Atomic && !all_applied {
+        let only_held = outcomes
+            .iter()
+            .all(|o| matches!(o, ItemOutcome::Applied { .. } | ItemOutcome::Held { .. }));
+        if only_held {
+            return Ok(hold_whole_request(&mut working, outcomes));
+        }
         for outcome in &mut outcomes {
-            if outcome.is_applied() {
-                *outcome = ItemOutcome::Skipped;
+            match outcome {
+                ItemOutcome::Applied { .. } => *outcome = ItemOutcome::Skipped,
+                // Nothing of a failed atomic request is held; the item says what it would do.
+                ItemOutcome::Held { violations, .. } => {
+                    *outcome = ItemOutcome::Rejected {
+                        violations: std::mem::take(violations),
+                    };
+                }
+                _ => {}
             }
         }
-        return Ok(Plan {
-            outcomes,
-            changes: Vec::new(),
-        });
+        return Ok(Plan::nothing(outcomes));
     }
-    Ok(Plan {
-        changes: working.changes(),
+    let held = std::mem::take(&mut working.held);
+    Ok(working.plan(outcomes, held))
+}
+
+/// An atomic request whose only failures are the guard's, held whole: one held change of every
+/// item's shifts, applied together or not at all.
+fn hold_whole_request(working: &mut Working<'_>, mut outcomes: Vec<ItemOutcome>) -> Plan {
+    let id = HeldChangeId::new();
+    let snap = working.snap;
+    let mut shifts: Vec<HeldShift> = working
+        .changes()
+        .into_iter()
+        .filter_map(|c| {
+            let shift = snap.shifts.get(&c.shift_id)?;
+            Some(HeldShift {
+                shift_id: c.shift_id,
+                expected_version: shift.version,
+                before: c.before?,
+                after: c.after,
+            })
+        })
+        .collect();
+    let mut violations = Vec::new();
+    for held in working.held.drain(..) {
+        shifts.extend(held.shifts);
+        violations.extend(held.violations);
+    }
+    shifts.sort_unstable_by_key(|s| s.shift_id);
+    for outcome in &mut outcomes {
+        let own = match outcome {
+            ItemOutcome::Held { violations, .. } => std::mem::take(violations),
+            _ => Vec::new(),
+        };
+        *outcome = ItemOutcome::Held {
+            held_change_id: id,
+            violations: own,
+        };
+    }
+    Plan {
         outcomes,
-    })
+        changes: Vec::new(),
+        coverage: Delta::new(),
+        held: vec![NewHeld {
+            id,
+            shifts,
+            violations,
+        }],
+    }
 }
 
 /// One item against the working state; `Err` carries a non-applied outcome.
@@ -100,6 +156,7 @@ fn plan_item(
         agent_id: Some(item.agent_id),
         shift_id,
         detail,
+        coverage: None,
     };
 
     if item.original_shift_id == item.new_shift_id {
@@ -207,6 +264,7 @@ fn plan_item(
                 "shift {} is not owned by counterpart agent {counterpart}",
                 new.id
             ),
+            coverage: None,
         });
     }
     for (shift, state) in [(original, original_state), (new, new_state)] {
@@ -230,6 +288,26 @@ fn plan_item(
     let violations = working.try_assign(&[(new, Some(item.agent_id)), (original, new_state.owner)]);
     if violations.is_empty() {
         Ok(())
+    } else if held_for_supervisor(snap, &violations) {
+        let held_change_id = HeldChangeId::new();
+        let held = |shift: &Shift, before: ShiftState, owner| HeldShift {
+            shift_id: shift.id,
+            expected_version: shift.version,
+            before,
+            after: ShiftState { owner, ..before },
+        };
+        working.held.push(NewHeld {
+            id: held_change_id,
+            shifts: vec![
+                held(original, original_state, new_state.owner),
+                held(new, new_state, Some(item.agent_id)),
+            ],
+            violations: violations.clone(),
+        });
+        Err(ItemOutcome::Held {
+            held_change_id,
+            violations,
+        })
     } else {
         rejected(violations)
     }
@@ -278,6 +356,7 @@ pub fn plan_edit_waiving(
             agent_id: before.owner,
             shift_id: Some(shift.id),
             detail: format!("the edit leaves shift {} as it is", shift.id),
+            coverage: None,
         });
     }
     working.check_not_past(shift, before.start, &mut violations);
@@ -287,6 +366,20 @@ pub fn plan_edit_waiving(
             violations.push(v);
         }
     }
+    if (after.start != before.start || after.end != before.end)
+        && shift.activities_at(&after).is_none()
+    {
+        violations.push(Violation::new(
+            ViolationCode::ActivitiesDoNotFit,
+            before.owner,
+            Some(shift.id),
+            format!(
+                "shift {} cannot become {} minutes long: its last activity would vanish",
+                shift.id,
+                after.end.duration_since(after.start).as_mins()
+            ),
+        ));
+    }
     if violations.is_empty() {
         working.set(shift.id, after);
         if let Some(owner) = after.owner {
@@ -294,13 +387,33 @@ pub fn plan_edit_waiving(
         }
         violations.retain(|v| !waived.contains(&v.code));
     }
+    if violations.is_empty() {
+        violations = working.guard(&[(shift, before)]);
+        if held_for_supervisor(snap, &violations) {
+            let id = HeldChangeId::new();
+            return Ok(Plan {
+                outcomes: vec![ItemOutcome::Held {
+                    held_change_id: id,
+                    violations: violations.clone(),
+                }],
+                changes: Vec::new(),
+                coverage: Delta::new(),
+                held: vec![NewHeld {
+                    id,
+                    shifts: vec![HeldShift {
+                        shift_id: shift.id,
+                        expected_version: shift.version,
+                        before,
+                        after,
+                    }],
+                    violations,
+                }],
+            });
+        }
+    }
     if !violations.is_empty() {
         return Err(CommandError::Rejected(violations));
     }
-    Ok(Plan {
-        outcomes: vec![ItemOutcome::Applied {
-            version: snap.schedule.version.next(),
-        }],
-        changes: working.changes(),
-    })
+    let version = snap.schedule.version.next();
+    Ok(working.plan(vec![ItemOutcome::Applied { version }], Vec::new()))
 }

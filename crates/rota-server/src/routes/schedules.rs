@@ -255,7 +255,13 @@ async fn edit_shift(
             store.edit_shift(&edit, &ctx).await
         })
         .await?;
-    Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
+    Ok(done.map(SwapResponseBody::from).respond_by(|body| {
+        if body.is_held() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        }
+    }))
 }
 
 /// Imports a week's shifts as version 1 of a new schedule.
@@ -270,29 +276,28 @@ async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Resp
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for (i, s) in body.shifts.iter().enumerate() {
         let at = |f: &str| format!("shifts[{i}].{f}");
-        shifts.push(NewShift {
-            id: s
-                .id
-                .as_deref()
+        let shift = NewShift::new(
+            s.id.as_deref()
                 .map(|v| parse_id(&at("id"), v))
                 .transpose()?
                 .unwrap_or_default(),
-            owner: s
-                .agent_id
+            s.agent_id
                 .as_deref()
                 .map(|v| parse_id(&at("agentId"), v))
                 .transpose()?,
-            window: TimeWindow::new(s.start, s.end)
+            TimeWindow::new(s.start, s.end)
                 .map_err(|e| ApiError::validation(&at("end"), e.to_string()))?,
-            required_skill: s
-                .required_skill
+            s.required_skill
                 .as_deref()
                 .map(rota_core::directory::Skill::parse)
                 .transpose()
                 .map_err(|e| ApiError::validation(&at("requiredSkill"), e.to_string()))?,
-            activity_code: ActivityCode::parse(&s.activity_code)
+            ActivityCode::parse(&s.activity_code)
                 .map_err(|e| ApiError::validation(&at("activityCode"), e.to_string()))?,
-        });
+            s.activities.clone(),
+        )
+        .map_err(|e| ApiError::validation(&at("activities"), e.to_string()))?;
+        shifts.push(shift);
     }
     let new = NewSchedule {
         id: ScheduleId::new(),

@@ -122,6 +122,7 @@ pub(super) fn push_commit(
         }
     }
     push_changes(batch, &commit.record, &commit.changes);
+    super::coverage::push_delta(batch, schedule.id, &commit.coverage);
     push_events(
         batch,
         wanted,
@@ -169,8 +170,9 @@ pub(super) async fn commit_plan(
     ctx: &CommitContext,
     also: impl FnOnce(&Wanted) -> Vec<NewEvent>,
 ) -> StoreResult<SwapResult> {
-    let commit = Commit::after(schedule, cause, ctx, plan.changes);
+    let commit = Commit::of_plan(schedule, cause, ctx, &plan);
     let mut batch = Batch::new();
+    super::held::push_held(&mut batch, schedule, cause, ctx, &plan.held)?;
     if let Some(c) = &commit {
         let wanted = wanted_of(&mut w, schedule.business_unit_id).await?;
         push_commit(&mut batch, &wanted, schedule, c, also);

@@ -13,8 +13,7 @@ use super::dialect::{AGENT_JSON, Db, SHIFT_JSON};
 use super::{CHUNK, Conn, DbRow};
 use crate::rows::{self, db_error};
 
-pub(super) const SHIFT_COLS: &str =
-    "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, version";
+pub(super) const SHIFT_COLS: &str = "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, activities, version";
 pub(super) const AGENT_COLS: &str = "id, business_unit_id, management_unit_id, name, skills, \
                           max_paid_minutes_per_week, min_rest_minutes, availability";
 
@@ -38,7 +37,8 @@ pub(super) fn decode_shift(r: &DbRow) -> StoreResult<Shift> {
         r.try_get(4).map_err(db_error)?,
         r.try_get(5).map_err(db_error)?,
         r.try_get(6).map_err(db_error)?,
-        r.try_get(7).map_err(db_error)?,
+        &r.try_get::<String, _>(7).map_err(db_error)?,
+        r.try_get(8).map_err(db_error)?,
     )
 }
 

@@ -12,6 +12,8 @@
 //! - `decode`: rows of this driver into domain values; reads of shifts and agents by id.
 //! - `snapshot`: what the engine needs for a command, from the write cache validated under lock.
 //! - `commands`: writing a version (row, shifts, change log, events) and committing a plan.
+//! - `coverage`: coverage kept by every commit, the guard's reads, the requirement, as-of reads.
+//! - `held`: changes the coverage guard held, and a supervisor's decision on them.
 //! - `outbox`: which events subscriptions want, and writing them with their deliveries.
 //! - `idempotency`: keys recorded in the command's own transaction; claims for the others.
 //! - `trade_rows`: a trade's row, its state moves, and a match checked and applied.
@@ -20,8 +22,10 @@
 mod auth;
 mod batch;
 mod commands;
+mod coverage;
 mod decode;
 mod directory;
+mod held;
 mod idempotency;
 mod outbox;
 mod schedules;
@@ -31,6 +35,8 @@ mod trades;
 mod webhooks;
 
 use super::dialect::{self, Db, WriteConn};
+
+pub(crate) use coverage::backfill as backfill_coverage;
 
 type Conn = <Db as sqlx::Database>::Connection;
 type Tx = crate::cache::WriteTx<WriteConn>;

@@ -6,6 +6,7 @@ use jiff::civil::Date;
 use rota_core::command::{
     CommandError, EditChange, ShiftEdit, SwapRequest, SwapResult, Violation, ViolationCode,
 };
+use rota_core::coverage::Guarded;
 use rota_core::engine::{self, Commit, Snapshot};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::replay::replay;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 use super::batch::Batch;
 use super::commands::{commit_plan, no_events, push_changes, push_version, write_commit};
+use super::coverage::guard;
 use super::decode::{
     SHIFT_COLS, agents_by_ids, decode_schedule, decode_shift, decode_version, page_args,
     shifts_by_ids, total,
@@ -125,6 +127,7 @@ impl ScheduleStore for Backend {
                 agent_id: Some(*id),
                 shift_id: None,
                 detail: format!("agent {id} is not an agent of business unit {}", bu.id),
+                coverage: None,
             })
             .collect();
         foreign.extend(engine::import_violations(new, &bu.time_zone));
@@ -153,6 +156,7 @@ impl ScheduleStore for Backend {
                     .push_bind(micros(s.window.end()))
                     .push_bind(s.required_skill.as_ref().map(|k| k.as_str().to_owned()))
                     .push_bind(s.activity_code.as_str().to_owned())
+                    .push_bind(rows::activities_json(&s.activities, s.window.start()))
                     .push_bind(version_i64(s.version));
             });
             q.build().execute(&mut *w.tx).await.map_err(db_error)?;
@@ -161,6 +165,12 @@ impl ScheduleStore for Backend {
         let mut batch = Batch::new();
         push_version(&mut batch, &commit.record);
         push_changes(&mut batch, &commit.record, &commit.changes);
+        super::coverage::push_first(
+            &mut batch,
+            &schedule,
+            &rota_core::coverage::WeekGrid::new(schedule.week_window(&bu.time_zone)),
+            &shifts,
+        );
         push_events(
             &mut batch,
             &wanted,
@@ -364,13 +374,12 @@ impl ScheduleStore for Backend {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn apply_swaps(&self, req: &SwapRequest, ctx: &CommitContext) -> StoreResult<SwapResult> {
         let mut w = self.begin_write().await?;
-        let snap = snapshot(
-            &mut w,
-            req.base.schedule(),
-            &req.touched_shifts(),
-            |touched| Snapshot::involved_agents(&req.items, touched),
-        )
+        let touched = req.touched_shifts();
+        let mut snap = snapshot(&mut w, req.base.schedule(), &touched, |found| {
+            Snapshot::involved_agents(&req.items, found)
+        })
         .await?;
+        guard(&mut w, &mut snap, Guarded::BulkSwap, &touched, None).await?;
         let plan = engine::plan_swaps(&snap, req, ctx.now)?;
         let applied: Vec<&rota_core::command::SwapItem> = req
             .items
@@ -413,13 +422,25 @@ impl ScheduleStore for Backend {
             .map_err(db_error)?
             .ok_or(CommandError::ShiftNotFound(edit.shift_id))?;
         let schedule_id = ScheduleId::from_uuid(schedule_id);
-        let snap = snapshot(&mut w, schedule_id, &[edit.shift_id], |touched| {
+        let mut snap = snapshot(&mut w, schedule_id, &[edit.shift_id], |touched| {
             let mut agents: Vec<AgentId> = touched.iter().filter_map(|s| s.owner).collect();
             if let EditChange::Reassign { agent_id } = edit.change {
                 agents.push(agent_id);
             }
             agents
         })
+        .await?;
+        let moved_to = match edit.change {
+            EditChange::Move { window } => Some((window.start(), window.end())),
+            _ => None,
+        };
+        guard(
+            &mut w,
+            &mut snap,
+            Guarded::SupervisorEdit,
+            &[edit.shift_id],
+            moved_to,
+        )
         .await?;
         let plan = engine::plan_edit(&snap, edit, ctx.now)?;
         commit_plan(

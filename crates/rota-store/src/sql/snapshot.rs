@@ -194,6 +194,8 @@ pub(super) async fn snapshot(
         shifts,
         agents: agents.into_iter().map(|a| (a.id, a)).collect(),
         held,
+        guard: None,
+        coverage: Default::default(),
     })
 }
 

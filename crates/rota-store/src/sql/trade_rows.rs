@@ -156,6 +156,14 @@ pub(super) async fn trade_snapshot(w: &mut Tx, trade: &Trade) -> StoreResult<Sna
     })
     .await?;
     snap.held.retain(|_, holder| *holder != trade.id);
+    super::coverage::guard(
+        w,
+        &mut snap,
+        rota_core::coverage::Guarded::Trade,
+        &trade.shifts(),
+        None,
+    )
+    .await?;
     Ok(snap)
 }
 
@@ -173,13 +181,14 @@ pub(super) async fn apply_trade(
         Ok(planned) => planned,
         Err(violations) => return Ok(Err(violations)),
     };
-    let Some(commit) = Commit::after(&snap.schedule, VersionCause::SelfService, ctx, plan.changes)
+    let Some(commit) = Commit::of_plan(&snap.schedule, VersionCause::SelfService, ctx, &plan)
     else {
         return Ok(Err(vec![Violation {
             code: ViolationCode::NoChange,
             agent_id: trade.receiving_agent_id,
             shift_id: Some(trade.initiating_shift_id),
             detail: "the trade changes nothing".into(),
+            coverage: None,
         }]));
     };
     write_commit(w, &snap.schedule, &commit, |wanted| match item {

@@ -70,7 +70,7 @@ impl TradeStore for Backend {
             .map_err(db_error)?
             .ok_or(CommandError::ShiftNotFound(shift_id))?;
         let schedule_id = ScheduleId::from_uuid(schedule_id);
-        let snap = snapshot(&mut w, schedule_id, &[shift_id], |touched| {
+        let mut snap = snapshot(&mut w, schedule_id, &[shift_id], |touched| {
             touched
                 .iter()
                 .filter_map(|s| s.owner)
@@ -78,6 +78,11 @@ impl TradeStore for Backend {
                 .collect()
         })
         .await?;
+        let cause = match action {
+            SelfServiceAction::Pickup => rota_core::coverage::Guarded::Pickup,
+            SelfServiceAction::Release => rota_core::coverage::Guarded::Release,
+        };
+        super::coverage::guard(&mut w, &mut snap, cause, &[shift_id], None).await?;
         // Agents see published schedules only: a draft's shifts do not exist for them.
         if snap.schedule.state != ScheduleState::Published {
             return Err(CommandError::ShiftNotFound(shift_id).into());
