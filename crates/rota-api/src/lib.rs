@@ -2,6 +2,7 @@
 //! Request bodies take ids and dates as strings and convert into rota-core's types once, here,
 //! so every malformed value is reported with its field path.
 //!
+//! - [`coverage`]: staffing requirements, coverage, and changes held by its guard.
 //! - [`events`]: the body of each webhook delivery, typed per event.
 //! - [`health`]: liveness and readiness answers.
 //! - [`oauth`]: the token endpoint's request and answer.
@@ -13,6 +14,7 @@
 //! - [`webhooks`]: webhook subscriptions.
 #![forbid(unsafe_code)]
 
+pub mod coverage;
 pub mod events;
 pub mod health;
 pub mod oauth;

@@ -2,6 +2,9 @@
 //! and rota-core's ids.
 
 use jiff::civil::Date;
+use rota_api::coverage::{
+    CoverageBody, CoverageQuery, HeldDecisionBody, HeldQuery, RequirementsBody,
+};
 use rota_api::health::Health;
 use rota_api::oauth::{OAuthError, TokenResponse};
 use rota_api::paging::{Page, Paging};
@@ -15,7 +18,10 @@ use rota_api::trades::{
 };
 use rota_api::webhooks::{CreatedSubscription, NewSubscriptionBody, SubscriptionPatch};
 use rota_core::directory::{Agent, AvailabilityDoc, BusinessUnit};
-use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId, SubscriptionId, TradeId};
+use rota_core::held::HeldChange;
+use rota_core::ids::{
+    AgentId, BusinessUnitId, HeldChangeId, ScheduleId, ShiftId, SubscriptionId, TradeId,
+};
 use rota_core::schedule::Schedule;
 use rota_core::trade::{BusinessUnitSettings, Trade};
 use rota_core::version::ScheduleVersionId;
@@ -431,5 +437,67 @@ impl Client {
             &options,
         )
         .await
+    }
+
+    /// Sets the staffing requirement of the intervals the runs name, as one version.
+    pub async fn set_requirements(
+        &self,
+        schedule: ScheduleId,
+        body: &RequirementsBody,
+        options: &CallOptions,
+    ) -> Result<Reply<Schedule>, ClientError> {
+        self.send_op(
+            &ops::SET_REQUIREMENTS,
+            &[&schedule],
+            NO_BODY,
+            Some(body),
+            options,
+        )
+        .await
+    }
+
+    /// Coverage per skill and interval, now or (with `versionId`) as of a version.
+    pub async fn coverage(
+        &self,
+        schedule: ScheduleId,
+        query: &CoverageQuery,
+    ) -> Result<Reply<CoverageBody>, ClientError> {
+        let options = CallOptions::default();
+        self.send_op(&ops::COVERAGE, &[&schedule], Some(query), NO_BODY, &options)
+            .await
+    }
+
+    /// The changes the coverage guard held in a business unit, oldest first.
+    pub async fn held_changes(
+        &self,
+        business_unit: BusinessUnitId,
+        query: &HeldQuery,
+    ) -> Result<Reply<Page<HeldChange>>, ClientError> {
+        let options = CallOptions::default();
+        self.send_op(
+            &ops::HELD_CHANGES,
+            &[&business_unit],
+            Some(query),
+            NO_BODY,
+            &options,
+        )
+        .await
+    }
+
+    pub async fn held_change(&self, id: HeldChangeId) -> Result<Reply<HeldChange>, ClientError> {
+        let options = CallOptions::default();
+        self.send_op(&ops::HELD_CHANGE, &[&id], NO_BODY, NO_BODY, &options)
+            .await
+    }
+
+    /// A supervisor approves or denies a held change.
+    pub async fn decide_held(
+        &self,
+        id: HeldChangeId,
+        body: &HeldDecisionBody,
+        options: &CallOptions,
+    ) -> Result<Reply<HeldChange>, ClientError> {
+        self.send_op(&ops::DECIDE_HELD, &[&id], NO_BODY, Some(body), options)
+            .await
     }
 }

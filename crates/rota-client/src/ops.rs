@@ -104,6 +104,22 @@ pub const SET_SETTINGS: Operation = Operation::new(
     Method::PUT,
     "/api/v2/wfm/business-units/{businessUnitId}/settings",
 );
+pub const SET_REQUIREMENTS: Operation = Operation::new(
+    Method::PUT,
+    "/api/v2/wfm/schedules/{scheduleId}/requirements",
+);
+pub const COVERAGE: Operation =
+    Operation::new(Method::GET, "/api/v2/wfm/schedules/{scheduleId}/coverage");
+pub const HELD_CHANGES: Operation = Operation::new(
+    Method::GET,
+    "/api/v2/wfm/business-units/{businessUnitId}/held-changes",
+);
+pub const HELD_CHANGE: Operation =
+    Operation::new(Method::GET, "/api/v2/wfm/held-changes/{heldChangeId}");
+pub const DECIDE_HELD: Operation = Operation::new(
+    Method::POST,
+    "/api/v2/wfm/held-changes/{heldChangeId}/decision",
+);
 
 /// Every operation the SDK has a method for.
 pub const ALL: &[Operation] = &[
@@ -139,6 +155,11 @@ pub const ALL: &[Operation] = &[
     WEBHOOK_DELIVERIES,
     SETTINGS,
     SET_SETTINGS,
+    SET_REQUIREMENTS,
+    COVERAGE,
+    HELD_CHANGES,
+    HELD_CHANGE,
+    DECIDE_HELD,
 ];
 
 #[cfg(test)]

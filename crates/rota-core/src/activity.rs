@@ -1,6 +1,8 @@
-//! What a shift is made of: a sequence of activities (on the phones for a skill, a break, a
-//! meal, a meeting…) that tile its window. Only on-queue time answers calls, so only it counts
-//! toward a staffing requirement; only paid time counts toward the weekly maximum.
+//! What a shift is made of: a sequence of activities (on the phones, a break, a meal, a
+//! meeting…) that tile its window. Only on-queue time answers calls, so only it counts toward a
+//! staffing requirement (for every skill of the agent who works it, as multi-skill routing
+//! serves them); only paid time counts toward the weekly maximum. An on-queue activity may name
+//! the skill it is planned for: whoever works the shift must have it.
 //!
 //! The rules, checked when a shift is parsed: activities are in time order, the first starts
 //! when the shift starts, each starts where the one before it ended, the last ends when the
@@ -57,7 +59,8 @@ pub struct Activity {
     pub code: ActivityCode,
     pub kind: ActivityKind,
     pub paid: bool,
-    /// The skill an on-queue activity answers for; `None` for other kinds.
+    /// The skill an on-queue activity is planned for (whoever works it must have it); `None`
+    /// for other kinds.
     pub skill: Option<Skill>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub start: Timestamp,
@@ -185,13 +188,13 @@ pub fn relay(
 }
 
 /// The on-queue parts of `activities` (tiling a shift that started at `from_start`) as the
-/// shift would be over `[start, end)`: `(skill, start, end)`.
-pub fn on_queue_at<'a>(
-    activities: &'a [Activity],
+/// shift would be over `[start, end)`.
+pub fn on_queue_at(
+    activities: &[Activity],
     from_start: Timestamp,
     start: Timestamp,
     end: Timestamp,
-) -> impl Iterator<Item = (&'a Skill, Timestamp, Timestamp)> + 'a {
+) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
     let delta: SignedDuration = start.duration_since(from_start);
     let last = activities.len().saturating_sub(1);
     activities
@@ -199,14 +202,13 @@ pub fn on_queue_at<'a>(
         .enumerate()
         .filter(|(_, a)| a.kind == ActivityKind::OnQueue)
         .filter_map(move |(i, a)| {
-            let skill = a.skill.as_ref()?;
             let s = a.start.checked_add(delta).ok()?;
             let e = if i == last {
                 end
             } else {
                 a.end.checked_add(delta).ok()?.min(end)
             };
-            (s < e).then_some((skill, s, e))
+            (s < e).then_some((s, e))
         })
 }
 
@@ -304,7 +306,7 @@ mod tests {
         let window = TimeWindow::new(at(0), at(510)).unwrap();
         let acts = validate(&window, Some(&sales), day()).unwrap();
         let minutes: i64 = on_queue_at(&acts, at(0), at(0), at(510))
-            .map(|(_, s, e)| e.duration_since(s).as_mins())
+            .map(|(s, e)| e.duration_since(s).as_mins())
             .sum();
         assert_eq!(minutes, 120 + 105 + 240);
     }

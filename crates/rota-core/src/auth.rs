@@ -72,6 +72,10 @@ pub enum Action {
     ReadTrades,
     /// Approve or deny matched trades.
     ReviewTrades,
+    /// See, approve or deny the changes the coverage guard held.
+    ReviewHeld,
+    /// Set the staffing requirement (supervisors, and forecasting integrations).
+    SetRequirements,
     /// Webhook subscriptions and the business unit's self-service and trade settings.
     Configure,
 }
@@ -93,6 +97,7 @@ impl Principal {
                             | Action::ReadHistory
                             | Action::BulkSwap
                             | Action::ReadTrades
+                            | Action::SetRequirements
                     )
             }
             Role::Agent => {

@@ -5,16 +5,20 @@
 //! Intervals are counted in real time from the week's first instant (local midnight of its
 //! first day), so a week has 672 of them, 668 or 676 on the weeks daylight saving time starts
 //! or ends. Scheduled coverage is kept in agent-minutes: an agent on queue for the whole interval
-//! counts 15, one whose shift starts at :10 counts 5. On-queue time outside the week (a shift
+//! counts 15, one whose shift starts at :10 counts 5. An agent on queue counts toward each of
+//! their skills (multi-skill routing serves them all), so a swap between agents of different
+//! skills moves coverage, while a swap of two same-time shifts between agents of the same skills
+//! leaves it as it was. On-queue time outside the week (a shift
 //! starting late on the last day) counts toward no interval of this schedule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::on_queue_at;
 use crate::directory::Skill;
+use crate::ids::AgentId;
 use crate::schedule::Shift;
 use crate::trade::RuleAction;
 use crate::version::ShiftState;
@@ -110,26 +114,47 @@ pub type Cells = BTreeMap<(Skill, Slot), Cell>;
 /// Agent-minutes gained (positive) or lost per skill and interval.
 pub type Delta = BTreeMap<(Skill, Slot), i64>;
 
-/// Adds to `delta` what `shift` going from `before` to `after` does to on-queue time.
+/// The skills of the agents a computation involves: the owners before and after each change.
+pub trait SkillsOf {
+    fn skills_of(&self, agent: AgentId) -> Option<&BTreeSet<Skill>>;
+}
+
+impl SkillsOf for std::collections::HashMap<AgentId, crate::directory::Agent> {
+    fn skills_of(&self, agent: AgentId) -> Option<&BTreeSet<Skill>> {
+        self.get(&agent).map(|a| &a.skills)
+    }
+}
+
+impl SkillsOf for std::collections::HashMap<AgentId, BTreeSet<Skill>> {
+    fn skills_of(&self, agent: AgentId) -> Option<&BTreeSet<Skill>> {
+        self.get(&agent)
+    }
+}
+
+/// Adds to `delta` what `shift` going from `before` to `after` does to on-queue time: its
+/// on-queue minutes count toward every skill of whoever works it.
 pub fn add_change(
     delta: &mut Delta,
     grid: &WeekGrid,
     shift: &Shift,
     before: Option<&ShiftState>,
     after: &ShiftState,
+    agents: &impl SkillsOf,
 ) {
     let mut count = |state: &ShiftState, sign: i64| {
-        if state.owner.is_none() {
+        let Some(skills) = state.owner.and_then(|o| agents.skills_of(o)) else {
             return;
-        }
-        for (skill, s, e) in on_queue_at(
+        };
+        for (s, e) in on_queue_at(
             &shift.activities,
             shift.window.start(),
             state.start,
             state.end,
         ) {
             for (slot, minutes) in grid.overlaps(s, e) {
-                *delta.entry((skill.clone(), slot)).or_default() += sign * minutes;
+                for skill in skills {
+                    *delta.entry((skill.clone(), slot)).or_default() += sign * minutes;
+                }
             }
         }
     };
@@ -141,10 +166,10 @@ pub fn add_change(
 
 /// The coverage of `shifts` as they stand, from scratch: what the maintained coverage must
 /// always equal (the property tests compare them), and the first version's.
-pub fn scheduled(grid: &WeekGrid, shifts: &[Shift]) -> Delta {
+pub fn scheduled(grid: &WeekGrid, shifts: &[Shift], agents: &impl SkillsOf) -> Delta {
     let mut delta = Delta::new();
     for shift in shifts {
-        add_change(&mut delta, grid, shift, None, &shift.state());
+        add_change(&mut delta, grid, shift, None, &shift.state(), agents);
     }
     delta.retain(|_, m| *m != 0);
     delta

@@ -23,13 +23,15 @@ impl MemorySchedule {
     pub fn import(new: &NewSchedule, zone: Zone, agents: Vec<Agent>, ctx: &CommitContext) -> Self {
         let (schedule, shifts, commit) = plan_import(new, ctx);
         let grid = WeekGrid::new(schedule.week_window(&zone));
+        let agents: std::collections::HashMap<AgentId, Agent> =
+            agents.into_iter().map(|a| (a.id, a)).collect();
         let mut cells = Cells::new();
-        coverage::apply(&mut cells, &coverage::scheduled(&grid, &shifts));
+        coverage::apply(&mut cells, &coverage::scheduled(&grid, &shifts, &agents));
         let snap = Snapshot {
             schedule,
             zone,
             shifts: shifts.into_iter().map(|s| (s.id, s)).collect(),
-            agents: agents.into_iter().map(|a| (a.id, a)).collect(),
+            agents,
             held: std::collections::HashMap::new(),
             guard: None,
             coverage: cells,

@@ -82,6 +82,10 @@ pub fn sales() -> Skill {
     Skill::parse("sales").unwrap_or_else(|e| panic!("{e}"))
 }
 
+pub fn spanish() -> Skill {
+    Skill::parse("spanish").unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A one-hour shift of `sales`: on queue for 30 minutes, an unpaid 15-minute break, on queue
 /// again for the last 15.
 pub fn staffed_shift(owner: Option<&Agent>, start: Timestamp) -> NewShift {
@@ -175,13 +179,17 @@ impl World {
         }
     }
 
-    /// [`Self::disjoint`] with every shift a [`staffed_shift`] of `sales` (agents have the
-    /// skill), one agent required in each shift's first two intervals and in its last, and the
-    /// guard doing `action` on bulk swaps and supervisors' edits.
+    /// [`Self::disjoint`] with every shift a [`staffed_shift`] of `sales` (every agent has the
+    /// skill, every other one `spanish` too), one `sales` agent required in each shift's first
+    /// two intervals and in its last, one `spanish` agent in its first, and the guard doing
+    /// `action` on bulk swaps and supervisors' edits.
     pub fn staffed(agents: usize, shifts: usize, action: crate::trade::RuleAction) -> Self {
         let mut world = Self::disjoint(agents, shifts);
-        for agent in &mut world.agents {
+        for (i, agent) in world.agents.iter_mut().enumerate() {
             agent.skills.insert(sales());
+            if i % 2 == 0 {
+                agent.skills.insert(spanish());
+            }
         }
         let owners: HashMap<ShiftId, Option<&Agent>> = world
             .schedule
@@ -209,10 +217,19 @@ impl World {
             .schedule
             .shifts
             .iter()
-            .map(|s| RequirementRun {
-                skill: sales(),
-                start: s.window.start(),
-                required: vec![1, 1, 0, 1],
+            .flat_map(|s| {
+                [
+                    RequirementRun {
+                        skill: sales(),
+                        start: s.window.start(),
+                        required: vec![1, 1, 0, 1],
+                    },
+                    RequirementRun {
+                        skill: spanish(),
+                        start: s.window.start(),
+                        required: vec![1],
+                    },
+                ]
             })
             .collect();
         world.guard = CoverageGuard {
@@ -390,6 +407,7 @@ struct Reference {
     week_start: Timestamp,
     /// Agents required per skill and interval.
     required: BTreeMap<(Skill, Slot), u32>,
+    skills: HashMap<crate::ids::AgentId, std::collections::BTreeSet<Skill>>,
     /// Whether the guard checks changes, and whether it holds (not refuses) what fails.
     guard: Option<bool>,
 }
@@ -414,22 +432,24 @@ fn kind(o: &ItemOutcome) -> Kind {
 }
 
 impl Reference {
-    /// On-queue agent-minutes per skill and interval of `shifts`, counted minute by minute.
+    /// On-queue agent-minutes per skill and interval of `shifts`, counted minute by minute,
+    /// toward every skill of each shift's owner.
     fn scheduled(
         &self,
         shifts: &HashMap<ShiftId, (ShiftState, ScheduleVersion)>,
     ) -> BTreeMap<(Skill, Slot), i64> {
         let mut out = BTreeMap::new();
         for (id, (state, _)) in shifts {
-            if state.owner.is_none() {
+            let Some(skills) = state.owner.and_then(|o| self.skills.get(&o)) else {
                 continue;
-            }
+            };
             let shift = &self.imported[id];
             let offset = state.start.duration_since(shift.window.start());
-            for a in &shift.activities {
-                let (Some(skill), ActivityKind::OnQueue) = (&a.skill, a.kind) else {
-                    continue;
-                };
+            for a in shift
+                .activities
+                .iter()
+                .filter(|a| a.kind == ActivityKind::OnQueue)
+            {
                 let start = a.start.checked_add(offset).unwrap_or(a.start);
                 let end = if a.end == shift.window.end() {
                     state.end
@@ -441,7 +461,9 @@ impl Reference {
                     let minute = t.duration_since(self.week_start).as_mins();
                     if (0..7 * 24 * 60).contains(&minute) {
                         let slot = Slot::try_from(minute / 15).unwrap_or(Slot::MAX);
-                        *out.entry((skill.clone(), slot)).or_insert(0) += 1;
+                        for skill in skills {
+                            *out.entry((skill.clone(), slot)).or_insert(0) += 1;
+                        }
                     }
                     t = t
                         .checked_add(jiff::SignedDuration::from_mins(1))
@@ -642,6 +664,11 @@ pub fn run(
             .collect(),
         week_start,
         required,
+        skills: world
+            .agents
+            .iter()
+            .map(|a| (a.id, a.skills.clone()))
+            .collect(),
         guard,
     };
     let mut coverage_before = subject.coverage();

@@ -164,7 +164,7 @@ fn demand_shape(weekday: jiff::civil::Weekday, minute_of_day: i64) -> f64 {
 /// The week's requirement per skill: the demand curve scaled to the skill's busiest interval,
 /// and never more than 90% of the on-queue agents the generated schedule has in the interval,
 /// so the schedule meets it with a margin that a few releases can use up.
-fn requirements(p: &Params, schedule: &NewSchedule) -> Vec<RequirementRun> {
+fn requirements(p: &Params, schedule: &NewSchedule, agents: &[Agent]) -> Vec<RequirementRun> {
     let zone = &p.time_zone;
     let week = (
         zone.instant(p.week_start, 0),
@@ -190,7 +190,8 @@ fn requirements(p: &Params, schedule: &NewSchedule) -> Vec<RequirementRun> {
             version: rota_core::version::ScheduleVersion::FIRST,
         })
         .collect();
-    let scheduled = coverage::scheduled(&grid, &shifts);
+    let agents: HashMap<AgentId, Agent> = agents.iter().map(|a| (a.id, a.clone())).collect();
+    let scheduled = coverage::scheduled(&grid, &shifts, &agents);
     let mut skills: Vec<&Skill> = scheduled.keys().map(|(s, _)| s).collect();
     skills.dedup();
     skills
@@ -341,7 +342,7 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
         shifts,
     };
     Ok(Scenario {
-        requirements: requirements(p, &schedule),
+        requirements: requirements(p, &schedule, &agents),
         schedule,
         business_unit,
         management_units,
@@ -482,6 +483,68 @@ mod tests {
                     .any(|x| x.window.start() <= t && t < x.window.end()),
                 "hour {hour} uncovered"
             );
+        }
+    }
+
+    #[test]
+    fn the_requirement_peaks_by_day_is_quieter_at_night_and_weekends_and_the_schedule_meets_it() {
+        let s = generate(&params(date(2026, 11, 30), 5)).unwrap();
+        let zone = &s.business_unit.time_zone;
+        let phone = s
+            .requirements
+            .iter()
+            .find(|r| r.skill.as_str() == "phone")
+            .unwrap();
+        assert_eq!(phone.required.len(), 672);
+        // Monday 10:00-12:00 against Monday 02:00-04:00 and Sunday 10:00-12:00.
+        let sum = |day: usize, hour: usize| -> u32 {
+            phone.required[day * 96 + hour * 4..day * 96 + (hour + 2) * 4]
+                .iter()
+                .sum()
+        };
+        assert!(sum(0, 10) > sum(0, 2), "{} vs {}", sum(0, 10), sum(0, 2));
+        assert!(sum(0, 10) > sum(6, 10), "{} vs {}", sum(0, 10), sum(6, 10));
+        // Every shift has its breaks and meal, and paid time excludes the meal.
+        for shift in &s.schedule.shifts {
+            let kinds: Vec<ActivityKind> = shift.activities.iter().map(|a| a.kind).collect();
+            assert_eq!(
+                kinds.iter().filter(|k| **k == ActivityKind::Break).count(),
+                2
+            );
+            assert_eq!(
+                kinds.iter().filter(|k| **k == ActivityKind::Meal).count(),
+                1
+            );
+        }
+        // The schedule meets every interval of every skill.
+        let agents: HashMap<AgentId, Agent> = s.agents.iter().map(|a| (a.id, a.clone())).collect();
+        let grid = WeekGrid::new((
+            zone.instant(date(2026, 11, 30), 0),
+            zone.instant(date(2026, 12, 7), 0),
+        ));
+        let shifts: Vec<rota_core::schedule::Shift> = rota_core::engine::plan_import(
+            &s.schedule,
+            &CommitContext {
+                actor: "test".into(),
+                request_id: "test".into(),
+                now: Timestamp::UNIX_EPOCH,
+                idempotency: None,
+            },
+        )
+        .1;
+        let scheduled = coverage::scheduled(&grid, &shifts, &agents);
+        for run in &s.requirements {
+            for (slot, required) in (0..).zip(&run.required) {
+                let minutes = scheduled
+                    .get(&(run.skill.clone(), slot))
+                    .copied()
+                    .unwrap_or(0);
+                assert!(
+                    minutes >= i64::from(*required) * 15,
+                    "{} short at interval {slot}",
+                    run.skill
+                );
+            }
         }
     }
 }

@@ -83,6 +83,15 @@ impl Store {
         }
     }
 
+    /// Counts the coverage of the schedules stored before coverage existed (or marked for a
+    /// recount): what opening the store does after its migrations.
+    pub async fn backfill_coverage(&self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(s) => s.backfill_coverage().await,
+            Self::Postgres(s) => s.backfill_coverage().await,
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",

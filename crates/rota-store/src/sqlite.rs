@@ -91,8 +91,13 @@ impl SqliteStore {
             writer: Writer::new(writer, Arc::clone(&cache), Duration::from_secs(30)),
             cache,
         };
-        sql::backfill_coverage(&store).await?;
+        store.backfill_coverage().await?;
         Ok(store)
+    }
+
+    /// Counts the coverage of the schedules stored before coverage existed, once each.
+    pub async fn backfill_coverage(&self) -> Result<(), rota_core::store::StoreError> {
+        sql::backfill_coverage(self).await
     }
 
     pub fn pool(&self) -> &Pool<Sqlite> {

@@ -191,6 +191,8 @@ conformance!(
     expired_tokens_are_purged,
     shifts_stay_in_their_week,
     a_request_larger_than_one_update_statement_applies_whole,
+    a_requirement_change_is_a_version_with_its_event_and_coverage_reads_as_of_it,
+    schedules_from_before_coverage_get_theirs_when_the_store_opens,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -1966,5 +1968,80 @@ async fn sqlite_group_commits_keep_each_command_whole() {
     assert_eq!(
         store.lookup(&taken.claim, "h", world.now).await.unwrap(),
         rota_core::store::ClaimOutcome::InProgress
+    );
+}
+
+/// Setting the requirement commits a version (cause `requirements`) that emits its event, and
+/// coverage as of the version before it shows the requirement as it was.
+async fn a_requirement_change_is_a_version_with_its_event_and_coverage_reads_as_of_it(
+    store: Store,
+) {
+    use rota_core::store::{CoverageStore, WebhookStore};
+    use rota_core::webhook::EventType;
+    let world = World::staffed(2, 4, rota_core::trade::RuleAction::Allow);
+    let schedule = world.load(&store).await.unwrap();
+    subscribe(&store, &world, vec![EventType::RequirementsChanged]).await;
+    let set = store
+        .set_requirements(schedule.id, &world.requirements, &ctx(world.now, "req"))
+        .await
+        .unwrap();
+    assert_eq!(set.version, schedule.version.next());
+    // The same requirement again changes nothing: no version, no event.
+    let again = store
+        .set_requirements(schedule.id, &world.requirements, &ctx(world.now, "req-2"))
+        .await
+        .unwrap();
+    assert_eq!(again.version, set.version);
+    let now = jiff::Timestamp::now();
+    let lease = now
+        .checked_add(jiff::SignedDuration::from_secs(60))
+        .unwrap();
+    let due = store.lease_due(now, lease, 10, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].event.event_type, EventType::RequirementsChanged);
+    let current = store.coverage(schedule.id, None).await.unwrap();
+    let before = store
+        .coverage(schedule.id, Some(schedule.version))
+        .await
+        .unwrap();
+    assert!(current.cells.values().any(|c| c.required == 1));
+    assert!(before.cells.values().all(|c| c.required == 0));
+    assert_eq!(before.schedule.version, schedule.version);
+    let scheduled = |r: &rota_core::store::CoverageReport| -> i64 {
+        r.cells.values().map(|c| c.scheduled_minutes).sum()
+    };
+    assert_eq!(scheduled(&current), scheduled(&before));
+    assert!(matches!(
+        store.coverage(schedule.id, Some(set.version.next())).await,
+        Err(StoreError::Command(CommandError::UnknownVersion { .. }))
+    ));
+}
+
+/// A schedule stored before coverage existed (its cells empty, marked not ready) gets its
+/// coverage counted by the step every store runs when it opens the database.
+async fn schedules_from_before_coverage_get_theirs_when_the_store_opens(store: Store) {
+    use rota_core::store::CoverageStore;
+    let world = World::staffed(2, 4, rota_core::trade::RuleAction::Allow);
+    let schedule = world.load(&store).await.unwrap();
+    let counted = store.coverage(schedule.id, None).await.unwrap().cells;
+    assert!(!counted.is_empty());
+    for q in [
+        "UPDATE coverage SET scheduled = 0",
+        "UPDATE schedules SET coverage_ready = 0",
+    ] {
+        match &store {
+            Store::Sqlite(s) => sqlx::query(q).execute(s.pool()).await.map(|_| ()),
+            Store::Postgres(s) => sqlx::query(q).execute(s.pool()).await.map(|_| ()),
+        }
+        .unwrap();
+    }
+    assert_ne!(
+        store.coverage(schedule.id, None).await.unwrap().cells,
+        counted
+    );
+    store.backfill_coverage().await.unwrap();
+    assert_eq!(
+        store.coverage(schedule.id, None).await.unwrap().cells,
+        counted
     );
 }

@@ -199,7 +199,14 @@ impl<'a> Working<'a> {
         let mut delta = Delta::new();
         for c in &changes {
             if let Some(shift) = self.snap.shifts.get(&c.shift_id) {
-                coverage::add_change(&mut delta, &self.grid, shift, c.before.as_ref(), &c.after);
+                coverage::add_change(
+                    &mut delta,
+                    &self.grid,
+                    shift,
+                    c.before.as_ref(),
+                    &c.after,
+                    &self.snap.agents,
+                );
             }
         }
         delta.retain(|_, m| *m != 0);
@@ -223,6 +230,7 @@ impl<'a> Working<'a> {
                 shift,
                 Some(prior),
                 &self.state(shift),
+                &self.snap.agents,
             );
         }
         if let Some(check) = self.snap.guard

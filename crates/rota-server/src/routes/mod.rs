@@ -4,6 +4,7 @@ use axum::Router;
 
 use crate::startup::AppState;
 
+pub mod coverage;
 pub mod directory;
 pub mod health;
 pub mod schedules;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::telemetry::router())
         .merge(crate::openapi::router())
         .merge(directory::router())
+        .merge(coverage::router())
         .merge(schedules::router())
         .merge(swaps::router())
         .merge(trades::router())

@@ -133,7 +133,13 @@ async fn self_service(
             store.self_service(shift, agent.id, action, &ctx).await
         })
         .await?;
-    Ok(done.map(SwapResponseBody::from).respond(StatusCode::OK))
+    Ok(done.map(SwapResponseBody::from).respond_by(|body| {
+        if body.is_held() {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        }
+    }))
 }
 
 /// Offers one of the caller's shifts in a published schedule.

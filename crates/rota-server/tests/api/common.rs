@@ -122,6 +122,10 @@ impl TestApp {
         self.world.schedule.shifts[k].id
     }
 
+    pub async fn store_shift(&self, k: usize) -> rota_core::schedule::Shift {
+        self.store.shift(self.shift(k)).await.unwrap()
+    }
+
     pub async fn owner(&self, k: usize) -> Option<rota_core::ids::AgentId> {
         self.store.shift(self.shift(k)).await.unwrap().owner
     }

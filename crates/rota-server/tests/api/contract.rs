@@ -64,6 +64,8 @@ async fn each_webhook_payload_is_a_schema_of_the_document() {
         "ShiftSwapApplied",
         "TradeStateChanged",
         "AgentAvailabilityUpdated",
+        "RequirementsChanged",
+        "RequirementSpan",
     ] {
         assert!(schemas.contains_key(name), "{name} is missing");
     }

@@ -4,6 +4,7 @@
 
 mod common;
 mod contract;
+mod coverage;
 mod swaps;
 mod trades;
 mod webhooks;

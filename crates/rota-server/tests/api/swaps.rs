@@ -1021,6 +1021,14 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
             "put",
             "/api/v2/wfm/business-units/{businessUnitId}/settings",
         ),
+        ("put", "/api/v2/wfm/schedules/{scheduleId}/requirements"),
+        ("get", "/api/v2/wfm/schedules/{scheduleId}/coverage"),
+        (
+            "get",
+            "/api/v2/wfm/business-units/{businessUnitId}/held-changes",
+        ),
+        ("get", "/api/v2/wfm/held-changes/{heldChangeId}"),
+        ("post", "/api/v2/wfm/held-changes/{heldChangeId}/decision"),
     ];
     for (method, path) in expected {
         assert!(

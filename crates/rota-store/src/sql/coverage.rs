@@ -1,12 +1,12 @@
 //! Coverage kept by every commit (each adds its delta to the cells it touches), the guard's
 //! reads under the write lock, the requirement and its history, and coverage as of a version.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rota_core::coverage::{self, Cell, Cells, Delta, Guarded, RequirementRun, Slot, WeekGrid};
-use rota_core::directory::Skill;
+use rota_core::directory::{Agent, Skill};
 use rota_core::engine::{Commit, Snapshot};
-use rota_core::ids::{BusinessUnitId, ScheduleId, ShiftId};
+use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{Schedule, Shift};
 use rota_core::store::{CoverageReport, StoreError, StoreResult};
 use rota_core::version::{CommitContext, ScheduleVersion, VersionCause};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::batch::{Batch, Done};
 use super::commands::push_commit;
-use super::decode::{SHIFT_COLS, decode_shift};
+use super::decode::{SHIFT_COLS, agents_by_ids, decode_shift};
 use super::dialect::{Backend, READ_SNAPSHOT};
 use super::idempotency::push_key;
 use super::outbox::wanted_of;
@@ -44,14 +44,20 @@ pub(super) fn push_delta(batch: &mut Batch, schedule: ScheduleId, delta: &Delta)
     }
 }
 
-/// The first version's coverage, counted from its shifts.
+/// The first version's coverage, counted from its shifts and their owners' skills.
 pub(super) fn push_first(
     batch: &mut Batch,
     schedule: &Schedule,
     grid: &WeekGrid,
     shifts: &[Shift],
+    owners: &[Agent],
 ) {
-    push_delta(batch, schedule.id, &coverage::scheduled(grid, shifts));
+    let owners: HashMap<AgentId, Agent> = owners.iter().map(|a| (a.id, a.clone())).collect();
+    push_delta(
+        batch,
+        schedule.id,
+        &coverage::scheduled(grid, shifts, &owners),
+    );
     batch
         .push("UPDATE schedules SET coverage_ready = 1 WHERE id = ")
         .push_bind(schedule.id.as_uuid());
@@ -184,15 +190,20 @@ pub(crate) async fn backfill(store: &Backend) -> StoreResult<()> {
             .iter()
             .map(decode_shift)
             .collect::<StoreResult<Vec<Shift>>>()?;
+        let mut owners: Vec<AgentId> = shifts.iter().filter_map(|s| s.owner).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let owners = agents_by_ids(&mut w.tx, &owners).await?;
         let mut batch = Batch::new();
         batch
-            .push("DELETE FROM coverage WHERE schedule_id = ")
+            .push("UPDATE coverage SET scheduled = 0 WHERE schedule_id = ")
             .push_bind(id.as_uuid());
         push_first(
             &mut batch,
             &schedule,
             &WeekGrid::new(schedule.week_window(&zone)),
             &shifts,
+            &owners,
         );
         batch.run(&mut w.tx).await?;
         w.commit().await?;
@@ -341,8 +352,20 @@ pub(super) async fn coverage_at(
         ids.sort_unstable();
         ids.dedup();
         let shifts = super::decode::shifts_by_ids(&mut tx, &ids).await?;
-        let shifts: std::collections::HashMap<ShiftId, Shift> =
-            shifts.into_iter().map(|s| (s.id, s)).collect();
+        let shifts: HashMap<ShiftId, Shift> = shifts.into_iter().map(|s| (s.id, s)).collect();
+        let mut owners: Vec<AgentId> = later
+            .iter()
+            .flat_map(|e| &e.changes)
+            .flat_map(|c| [c.before.and_then(|b| b.owner), c.after.owner])
+            .flatten()
+            .collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let owners: HashMap<AgentId, Agent> = agents_by_ids(&mut tx, &owners)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
         let mut delta = Delta::new();
         for change in later.iter().flat_map(|e| &e.changes) {
             let (Some(shift), Some(before)) = (shifts.get(&change.shift_id), change.before) else {
@@ -350,7 +373,14 @@ pub(super) async fn coverage_at(
                     "a change after the first version has no before",
                 ));
             };
-            coverage::add_change(&mut delta, &grid, shift, Some(&change.after), &before);
+            coverage::add_change(
+                &mut delta,
+                &grid,
+                shift,
+                Some(&change.after),
+                &before,
+                &owners,
+            );
         }
         coverage::apply(&mut cells, &delta);
         cells.retain(|_, c| *c != Cell::default());

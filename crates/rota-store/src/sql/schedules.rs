@@ -170,6 +170,7 @@ impl ScheduleStore for Backend {
             &schedule,
             &rota_core::coverage::WeekGrid::new(schedule.week_window(&bu.time_zone)),
             &shifts,
+            &found,
         );
         push_events(
             &mut batch,
