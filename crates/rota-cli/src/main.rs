@@ -13,6 +13,7 @@ use rota_store::Store;
 
 mod batch;
 mod bench;
+mod requirements;
 
 /// The allocator of the whole process. The write path clones and drops many small values
 /// (shifts, agents, statement arguments) beside a large long-lived cache; the system allocator
@@ -108,6 +109,31 @@ enum Command {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// Staffing requirements.
+    Requirements {
+        #[command(subcommand)]
+        command: RequirementsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RequirementsCommand {
+    /// Set a schedule's staffing requirement from a CSV (`skill,start,required`, one row per
+    /// skill and 15-minute interval) through the API, as one version; prints the version.
+    Import {
+        /// The service, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "ROTA_BASE_URL", default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// A supervisor or integration client.
+        #[arg(long, env = "ROTA_CLIENT_ID")]
+        client_id: String,
+        #[arg(long, env = "ROTA_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        #[arg(long)]
+        schedule_id: rota_core::ids::ScheduleId,
+        #[arg(long)]
+        input: std::path::PathBuf,
     },
 }
 
@@ -261,6 +287,16 @@ async fn main() -> Result<()> {
         Command::Clients {
             command: ClientsCommand::Create(args),
         } => create_client(args).await,
+        Command::Requirements {
+            command:
+                RequirementsCommand::Import {
+                    base_url,
+                    client_id,
+                    client_secret,
+                    schedule_id,
+                    input,
+                },
+        } => requirements::import(&base_url, &client_id, &client_secret, schedule_id, &input).await,
         Command::Bench {
             seconds,
             out,

@@ -345,6 +345,8 @@ impl Run<'_> {
             wall,
             portal_commits,
             replay_matches: check.replay_matches,
+            coverage_matches: check.coverage_matches,
+            short_intervals: check.short_intervals,
             applied_twice: check.applied_twice,
             stale_but_valid: check.stale_but_valid,
             applied_but_missing: check.applied_but_missing,

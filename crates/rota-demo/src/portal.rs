@@ -207,7 +207,13 @@ impl Act {
             return false;
         };
         let shift = shifts[rng.random_range(0..shifts.len())];
-        self.users.agents[&agent].release(shift).await.is_ok()
+        // A release the coverage guard holds for a supervisor commits nothing (yet).
+        self.users.agents[&agent]
+            .release(shift)
+            .await
+            .ok()
+            .and_then(|r| r.into_body().ok())
+            .is_some_and(|b| b.committed_version.is_some())
     }
 
     /// An agent picks up an open shift (the rules may refuse it).

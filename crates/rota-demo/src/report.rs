@@ -13,6 +13,10 @@ pub struct RunReport {
     /// Versions the portal committed while the batch ran.
     pub portal_commits: u64,
     pub replay_matches: bool,
+    /// The coverage kept by the commits equals a fresh count, now and as of the requirement.
+    pub coverage_matches: bool,
+    /// Intervals below their requirement at the end of the run.
+    pub short_intervals: usize,
     /// Swaps that some version applied more than once.
     pub applied_twice: usize,
     /// Swaps reported stale whose shifts the portal did not in fact change.
@@ -110,14 +114,23 @@ pub fn checks(reports: &[RunReport]) -> String {
         .clone()
         .all(|r| r.applied_but_missing == 0 && r.tally.failed == 0);
     let stale = rota.clone().all(|r| r.stale_but_valid == 0);
+    let coverage = reports.iter().all(|r| r.coverage_matches);
+    let short: Vec<String> = reports
+        .iter()
+        .map(|r| r.short_intervals.to_string())
+        .collect();
     format!(
         "Checked against each run's history: final schedule = replay of its versions: {}; no swap applied twice: {}; \
          rota's way applied every swap it reports applied exactly once and failed none: {}; every swap it reports \
-         stale had a shift changed by the portal: {}.",
+         stale had a shift changed by the portal: {}; coverage kept by the commits = coverage counted afresh from \
+         the shifts, now and as of the requirement's version: {}. Intervals below the seeded requirement at the end \
+         of each run: {}.",
         yes(replay),
         yes(once),
         yes(exact),
-        yes(stale)
+        yes(stale),
+        yes(coverage),
+        short.join(", ")
     )
 }
 

@@ -1,17 +1,31 @@
 //! The run's invariants, checked against its stored history: the final schedule is the replay
-//! of its versions, no swap was applied twice, and rota's way reported each swap truthfully.
+//! of its versions, no swap was applied twice, rota's way reported each swap truthfully, and the
+//! coverage the commits kept is the coverage of the shifts, now and as of the requirement.
 
 use anyhow::Result;
 use rota_client::batch::FinalStatus;
 use rota_core::ids::{ScheduleId, ShiftId};
-use rota_core::store::{PageRequest, ScheduleStore, ShiftFilter};
-use rota_core::version::VersionCause;
+use std::collections::{BTreeMap, HashMap};
+
+use rota_core::coverage;
+use rota_core::directory::Agent;
+use rota_core::ids::AgentId;
+use rota_core::schedule::Shift;
+use rota_core::store::{
+    CoverageReport, CoverageStore, DirectoryStore, PageRequest, ScheduleStore, ShiftFilter,
+};
+use rota_core::version::{VersionCause, VersionChanges};
 use rota_store::Store;
 
 use crate::strategies::PlannedSwap;
 
 pub struct Check {
     pub replay_matches: bool,
+    /// The coverage the commits kept equals the coverage counted afresh from the shifts, now
+    /// and as of the version that set the requirement.
+    pub coverage_matches: bool,
+    /// Intervals (of any skill) below their requirement at the end.
+    pub short_intervals: usize,
     /// Swaps that some version applied more than once.
     pub applied_twice: usize,
     /// Swaps reported stale whose shifts the portal did not in fact change.
@@ -84,10 +98,82 @@ pub async fn verify(
             _ => {}
         }
     }
+    let (coverage_matches, short_intervals) = coverage(store, schedule, &history, &current).await?;
     Ok(Check {
         replay_matches,
+        coverage_matches,
+        short_intervals,
         applied_twice,
         stale_but_valid,
         applied_but_missing,
     })
+}
+
+/// Whether the kept coverage equals a fresh count from the shifts and their owners' skills, now
+/// and as of the last version that set the requirement; and how many intervals are short now.
+async fn coverage(
+    store: &Store,
+    schedule: ScheduleId,
+    history: &[VersionChanges],
+    current: &[Shift],
+) -> Result<(bool, usize)> {
+    let now = store.coverage(schedule, None).await?;
+    let agents: HashMap<AgentId, Agent> = store
+        .agents(now.schedule.business_unit_id, PageRequest::all())
+        .await?
+        .items
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let counted = |shifts: &[Shift], kept: &CoverageReport| {
+        let fresh = coverage::scheduled(&kept.grid, shifts, &agents);
+        let kept_minutes: BTreeMap<_, i64> = kept
+            .cells
+            .iter()
+            .filter(|(_, c)| c.scheduled_minutes != 0)
+            .map(|(k, c)| (k.clone(), c.scheduled_minutes))
+            .collect();
+        fresh == kept_minutes
+    };
+    let mut matches = counted(current, &now);
+    if let Some(set) = history
+        .iter()
+        .rev()
+        .find(|v| v.record.cause == VersionCause::Requirements)
+    {
+        let version = set.record.version;
+        let then = store.coverage(schedule, Some(version)).await?;
+        let upto: Vec<VersionChanges> = history
+            .iter()
+            .filter(|v| v.record.version <= version)
+            .cloned()
+            .collect();
+        let states = rota_core::replay::replay(&upto).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut shifts = Vec::with_capacity(current.len());
+        for shift in current {
+            let Some(r) = states.get(&shift.id) else {
+                continue;
+            };
+            let mut then_shift = shift.clone();
+            then_shift
+                .apply(&r.state, r.version)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            shifts.push(then_shift);
+        }
+        // No later version set the requirement: it stands as that version set it.
+        let required = |r: &CoverageReport| -> BTreeMap<_, u32> {
+            r.cells
+                .iter()
+                .filter(|(_, c)| c.required != 0)
+                .map(|(k, c)| (k.clone(), c.required))
+                .collect()
+        };
+        matches &= required(&then) == required(&now) && counted(&shifts, &then);
+    }
+    let short = now
+        .cells
+        .values()
+        .filter(|c| c.scheduled_minutes < i64::from(c.required) * coverage::INTERVAL_MINUTES)
+        .count();
+    Ok((matches, short))
 }

@@ -31,6 +31,11 @@ fn assert_invariants(reports: &[RunReport], text: &str) {
             r.strategy
         );
         assert_eq!(r.applied_twice, 0, "{:?}\n{text}", r.strategy);
+        assert!(
+            r.coverage_matches,
+            "{:?}: the kept coverage is not the shifts' coverage\n{text}",
+            r.strategy
+        );
         let t = &r.tally;
         assert_eq!(
             t.applied + t.stale + t.rejected + t.failed,
