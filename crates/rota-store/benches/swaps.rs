@@ -9,7 +9,11 @@
 //! of dispatching its events (what the dispatcher does later, on the same writer): the
 //! fan-out into deliveries, their leases, and their outcomes recorded as delivered;
 //! `sqlite_full_disabled_dispatched` the same with the subscription disabled, so its backlog
-//! grows with every request while the dispatcher must not read it.
+//! grows with every request while the dispatcher must not read it; `sqlite_full_guarded` has the
+//! coverage guard check every swap of the request at commit.
+//!
+//! `coverage_week` reads a week's coverage (every skill, every interval) of a 2,000-agent
+//! schedule from SQLite, as `GET /schedules/{id}/coverage` does.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
 
 use std::collections::HashMap;
@@ -42,12 +46,17 @@ struct Outbox {
     dispatch: bool,
     /// The subscriptions are off: their deliveries pile up, and dispatching finds none due.
     disabled: bool,
+    /// The coverage guard checks every swap (set to deny, with a tolerance so wide that no
+    /// interval counts as short: the request does all the guard's work and still applies, round
+    /// after round).
+    guarded: bool,
 }
 
 const BARE: Outbox = Outbox {
     subscriptions: 0,
     dispatch: false,
     disabled: false,
+    guarded: false,
 };
 
 /// A schedule and 50 pairs of shifts with identical windows and skills but different owners:
@@ -78,6 +87,16 @@ impl Bench {
             idempotency: None,
         };
         let schedule = rota_scenario::store(&store, &scenario, &ctx).await.unwrap();
+        if outbox.guarded {
+            use rota_core::store::TradeStore;
+            let mut settings = store.settings(scenario.business_unit.id).await.unwrap();
+            settings.coverage.bulk_swap = rota_core::trade::RuleAction::Deny;
+            settings.coverage.tolerance = u32::MAX;
+            store
+                .set_settings(scenario.business_unit.id, &settings)
+                .await
+                .unwrap();
+        }
         for _ in 0..outbox.subscriptions {
             use rota_core::store::WebhookStore;
             use rota_core::webhook::{EventType, NewSubscription, Subscription};
@@ -231,11 +250,19 @@ fn swaps(c: &mut Criterion) {
         let subscribed = |subscriptions, dispatch| Outbox {
             subscriptions,
             dispatch,
-            disabled: false,
+            ..BARE
         };
         for (name, durability, outbox) in [
             ("sqlite_normal", Durability::Normal, BARE),
             ("sqlite_full", Durability::Full, BARE),
+            (
+                "sqlite_full_guarded",
+                Durability::Full,
+                Outbox {
+                    guarded: true,
+                    ..BARE
+                },
+            ),
             (
                 "sqlite_full_subscribed",
                 Durability::Full,
@@ -293,5 +320,44 @@ fn swaps(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, swaps);
+/// The week's coverage of a 2,000-agent schedule (five skills, 672 intervals), read as the
+/// coverage endpoint reads it.
+fn coverage_read(c: &mut Criterion) {
+    use rota_core::store::CoverageStore;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("coverage_week");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let loaded: OnceLock<(Store, rota_core::ids::ScheduleId)> = OnceLock::new();
+    group.bench_function("sqlite_full/2000_agents", |b| {
+        let (store, id) = loaded.get_or_init(|| {
+            rt.block_on(async {
+                let store = Store::Sqlite(
+                    SqliteStore::connect(
+                        &sqlite_url(dir.path(), "coverage", 2000),
+                        Durability::Full,
+                    )
+                    .await
+                    .unwrap(),
+                );
+                let bench = Bench::new(store.clone(), 2000, BARE).await;
+                (store, bench.version.schedule())
+            })
+        });
+        b.to_async(&rt).iter(|| async {
+            let report = store.coverage(*id, None).await.unwrap();
+            assert!(!report.cells.is_empty());
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, swaps, coverage_read);
 criterion_main!(benches);

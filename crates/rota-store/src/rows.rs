@@ -127,7 +127,7 @@ pub fn shift(
         id: ShiftId::from_uuid(id),
         schedule_id: ScheduleId::from_uuid(schedule_id),
         owner: owner.map(AgentId::from_uuid),
-        activities: activities_from_json(activities, window.start())?,
+        activities: activities_from_json(activities, &window)?,
         window,
         required_skill: skill
             .map(|s| Skill::parse(&s))
@@ -165,19 +165,36 @@ pub fn activities_json(activities: &[Activity], start: Timestamp) -> String {
     serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
 }
 
-fn activities_from_json(doc: &str, start: Timestamp) -> Result<Vec<Activity>, StoreError> {
+/// A shift's stored activities laid onto its window: each at its offset from the start, and the
+/// last one ending with the shift (a move that changed the length left its stored length
+/// behind: the last activity takes up the difference, as `rota_core::activity::relay` says).
+fn activities_from_json(doc: &str, window: &TimeWindow) -> Result<Vec<Activity>, StoreError> {
     let stored: Vec<StoredActivity> = serde_json::from_str(doc).map_err(corrupt)?;
     let at = |m: i64| {
-        start
+        window
+            .start()
             .checked_add(jiff::SignedDuration::from_mins(m))
             .map_err(corrupt)
     };
+    let last = stored.len().saturating_sub(1);
     stored
         .into_iter()
-        .map(|a| {
+        .enumerate()
+        .map(|(i, a)| {
+            let start = at(a.offset)?;
+            let end = if i == last {
+                window.end()
+            } else {
+                at(a.offset + a.minutes)?
+            };
+            if end <= start {
+                return Err(corrupt(format!(
+                    "activity {i} of a shift ends before it starts"
+                )));
+            }
             Ok(Activity {
-                start: at(a.offset)?,
-                end: at(a.offset + a.minutes)?,
+                start,
+                end,
                 code: a.code,
                 kind: a.kind,
                 paid: a.paid,

@@ -193,6 +193,7 @@ conformance!(
     a_request_larger_than_one_update_statement_applies_whole,
     a_requirement_change_is_a_version_with_its_event_and_coverage_reads_as_of_it,
     schedules_from_before_coverage_get_theirs_when_the_store_opens,
+    a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length,
 );
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
@@ -2043,5 +2044,68 @@ async fn schedules_from_before_coverage_get_theirs_when_the_store_opens(store: S
     assert_eq!(
         store.coverage(schedule.id, None).await.unwrap().cells,
         counted
+    );
+}
+
+/// A move keeps each activity's offset from the shift's start and lets the last one take up a
+/// change of length, read back the same from the database and from the write cache; a move that
+/// leaves the last activity no room is refused.
+async fn a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length(store: Store) {
+    use rota_core::activity::ActivityKind;
+    use rota_core::schedule::TimeWindow;
+    let world = World::staffed(2, 4, rota_core::trade::RuleAction::Allow);
+    world.load(&store).await.unwrap();
+    let id = world.schedule.shifts[0].id;
+    let shift = store.shift(id).await.unwrap();
+    let at = |m: i64| {
+        shift
+            .window
+            .start()
+            .checked_add(jiff::SignedDuration::from_mins(m))
+            .unwrap()
+    };
+    let edit = |start: i64, end: i64, expected| ShiftEdit {
+        shift_id: id,
+        expected_version: expected,
+        change: EditChange::Move {
+            window: TimeWindow::new(at(start), at(end)).unwrap(),
+        },
+    };
+    let moved = store
+        .edit_shift(&edit(10, 60, shift.version), &ctx(world.now, "shorter"))
+        .await
+        .unwrap();
+    let version = moved.committed.unwrap().version;
+    let read = store.shift(id).await.unwrap();
+    let spans: Vec<(ActivityKind, jiff::Timestamp, jiff::Timestamp)> = read
+        .activities
+        .iter()
+        .map(|a| (a.kind, a.start, a.end))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            (ActivityKind::OnQueue, at(10), at(40)),
+            (ActivityKind::Break, at(40), at(55)),
+            (ActivityKind::OnQueue, at(55), at(60)),
+        ]
+    );
+    // The write cache laid the shift out the same: a second move from there reads back alike.
+    store
+        .edit_shift(&edit(10, 65, version), &ctx(world.now, "longer"))
+        .await
+        .unwrap();
+    let again = store.shift(id).await.unwrap();
+    assert_eq!(again.activities.last().unwrap().start, at(55));
+    assert_eq!(again.activities.last().unwrap().end, at(65));
+    let too_short = store
+        .edit_shift(&edit(10, 50, again.version), &ctx(world.now, "too short"))
+        .await;
+    let Err(StoreError::Command(CommandError::Rejected(v))) = too_short else {
+        panic!("{too_short:?}");
+    };
+    assert_eq!(
+        v[0].code,
+        rota_core::command::ViolationCode::ActivitiesDoNotFit
     );
 }

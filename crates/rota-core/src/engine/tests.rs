@@ -518,7 +518,7 @@ proptest! {
         testkit::run(&mut subject, &world, 3, &ops)?;
     }
 
-    /// 96 cases of up to 40 operations from 3 writers on a staffed week (activities with a
+    /// 256 cases of up to 40 operations from 3 writers on a staffed week (activities with a
     /// break, a requirement per interval) with the coverage guard allowing, refusing or holding
     /// what leaves an interval short, in turn: the maintained coverage equals the reference's
     /// minute-by-minute count after every step, and, guarded, no step leaves an interval below
