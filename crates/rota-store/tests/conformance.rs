@@ -2098,6 +2098,13 @@ async fn a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length
     let again = store.shift(id).await.unwrap();
     assert_eq!(again.activities.last().unwrap().start, at(55));
     assert_eq!(again.activities.last().unwrap().end, at(65));
+    // As of the first move, the activities are as that move laid them.
+    let then = store
+        .schedule_as_of(world.schedule.id, version)
+        .await
+        .unwrap();
+    let then = then.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(then.activities, read.activities);
     let too_short = store
         .edit_shift(&edit(10, 50, again.version), &ctx(world.now, "too short"))
         .await;

@@ -10,7 +10,7 @@ use rota_core::coverage::Guarded;
 use rota_core::engine::{self, Commit, Snapshot};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::replay::replay;
-use rota_core::schedule::{NewSchedule, Schedule, ScheduleState, Shift, TimeWindow};
+use rota_core::schedule::{NewSchedule, Schedule, ScheduleState, Shift};
 use rota_core::store::{
     DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
@@ -362,10 +362,10 @@ impl ScheduleStore for Backend {
             let Some(then) = states.get(&shift.id) else {
                 continue;
             };
-            shift.owner = then.state.owner;
-            shift.window =
-                TimeWindow::new(then.state.start, then.state.end).map_err(rows::corrupt)?;
-            shift.version = then.version;
+            // Through `Shift::apply`, so the activities are laid out as the shift then was.
+            shift
+                .apply(&then.state, then.version)
+                .map_err(rows::corrupt)?;
             shifts.push(shift);
         }
         shifts.sort_unstable_by_key(|s| (s.window.start(), s.id));
