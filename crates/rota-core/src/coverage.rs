@@ -141,27 +141,58 @@ pub fn add_change(
     after: &ShiftState,
     agents: &impl SkillsOf,
 ) {
-    let mut count = |state: &ShiftState, sign: i64| {
-        let Some(skills) = state.owner.and_then(|o| agents.skills_of(o)) else {
-            return;
-        };
-        for (s, e) in on_queue_at(
+    let skills = |state: &ShiftState| state.owner.and_then(|o| agents.skills_of(o));
+    let minutes = |state: &ShiftState| -> Vec<(Slot, i64)> {
+        on_queue_at(
             &shift.activities,
             shift.window.start(),
             state.start,
             state.end,
-        ) {
-            for (slot, minutes) in grid.overlaps(s, e) {
-                for skill in skills {
-                    *delta.entry((skill.clone(), slot)).or_default() += sign * minutes;
-                }
-            }
+        )
+        .flat_map(|(s, e)| grid.overlaps(s, e))
+        .collect()
+    };
+    let mut add = |skill: &Skill, slots: &[(Slot, i64)], sign: i64| {
+        for (slot, m) in slots {
+            *delta.entry((skill.clone(), *slot)).or_default() += sign * m;
         }
     };
-    if let Some(before) = before {
-        count(before, -1);
+    let after_skills = skills(after);
+    let Some(before) = before else {
+        let slots = minutes(after);
+        for skill in after_skills.into_iter().flatten() {
+            add(skill, &slots, 1);
+        }
+        return;
+    };
+    let before_skills = skills(before);
+    if (before.start, before.end) == (after.start, after.end) {
+        // Same times, another owner (a swap, a pickup, a release): a skill both owners have
+        // loses and gains the same minutes, so only the skills one of them lacks move.
+        let empty = BTreeSet::new();
+        let (was, now) = (
+            before_skills.unwrap_or(&empty),
+            after_skills.unwrap_or(&empty),
+        );
+        if was == now {
+            return;
+        }
+        let slots = minutes(after);
+        for skill in was.difference(now) {
+            add(skill, &slots, -1);
+        }
+        for skill in now.difference(was) {
+            add(skill, &slots, 1);
+        }
+        return;
     }
-    count(after, 1);
+    let (old, new) = (minutes(before), minutes(after));
+    for skill in before_skills.into_iter().flatten() {
+        add(skill, &old, -1);
+    }
+    for skill in after_skills.into_iter().flatten() {
+        add(skill, &new, 1);
+    }
 }
 
 /// The coverage of `shifts` as they stand, from scratch: what the maintained coverage must

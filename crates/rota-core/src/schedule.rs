@@ -192,8 +192,10 @@ pub struct Shift {
     pub window: TimeWindow,
     pub required_skill: Option<Skill>,
     pub activity_code: ActivityCode,
-    /// What the shift is made of, tiling its window (see [`crate::activity`]).
-    pub activities: Vec<Activity>,
+    /// What the shift is made of, tiling its window (see [`crate::activity`]). Shared: the
+    /// write cache hands shifts to every command's snapshot, and a swap never changes them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Activity>))]
+    pub activities: std::sync::Arc<[Activity]>,
     /// The schedule version that last changed this shift. A shift's own version is a schedule
     /// version, so "did this shift change after version v" is one comparison.
     pub version: ScheduleVersion,
@@ -252,7 +254,8 @@ impl Shift {
         if window != self.window {
             self.activities = self
                 .activities_at(after)
-                .ok_or(ShiftError::ActivitiesDoNotFit)?;
+                .ok_or(ShiftError::ActivitiesDoNotFit)?
+                .into();
         }
         self.window = window;
         self.owner = after.owner;
@@ -339,7 +342,7 @@ mod tests {
             window: TimeWindow::new(at(0), at(8)).unwrap(),
             required_skill: None,
             activity_code: ActivityCode::parse("work").unwrap(),
-            activities: Vec::new(),
+            activities: Vec::new().into(),
             version: ScheduleVersion::FIRST,
         }
     }

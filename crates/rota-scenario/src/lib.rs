@@ -186,7 +186,7 @@ fn requirements(p: &Params, schedule: &NewSchedule, agents: &[Agent]) -> Vec<Req
             window: s.window,
             required_skill: s.required_skill.clone(),
             activity_code: s.activity_code.clone(),
-            activities: s.activities.clone(),
+            activities: s.activities.clone().into(),
             version: rota_core::version::ScheduleVersion::FIRST,
         })
         .collect();

@@ -325,6 +325,9 @@ pub(crate) struct WriteTx<X> {
     /// The event types a business unit's subscriptions want, as read by this transaction's
     /// snapshot, for the events of its commit.
     pub wanted: Option<(BusinessUnitId, Wanted)>,
+    /// The business unit's settings as read by this transaction's snapshot (absent: the
+    /// defaults), for the command's coverage guard.
+    pub settings: Option<Option<String>>,
     committed: Vec<(ScheduleVersion, Commit)>,
 }
 
@@ -334,6 +337,7 @@ impl<X: Finish> WriteTx<X> {
             tx,
             cache,
             wanted: None,
+            settings: None,
             committed: Vec::new(),
         }
     }

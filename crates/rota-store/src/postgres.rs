@@ -117,6 +117,9 @@ mod dialect {
     pub const WEEKS_AFTER: &str = "to_char(s.week_start::date + 14, 'YYYY-MM-DD')";
     /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
     /// array text.
+    /// Coverage cells as one JSON array (see `SHIFT_JSON` for why).
+    pub const CELLS_JSON: &str =
+        "json_agg(json_build_array(skill, slot, required, scheduled))::text";
     /// Begins a read transaction that sees one state of the database throughout.
     pub const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     pub const SHIFT_JSON: &str = "json_agg(json_build_array(id, schedule_id, owner_agent_id, \

@@ -127,7 +127,7 @@ pub fn shift(
         id: ShiftId::from_uuid(id),
         schedule_id: ScheduleId::from_uuid(schedule_id),
         owner: owner.map(AgentId::from_uuid),
-        activities: activities_from_json(activities, &window)?,
+        activities: activities_from_json(activities, &window)?.into(),
         window,
         required_skill: skill
             .map(|s| Skill::parse(&s))

@@ -171,6 +171,8 @@ mod dialect {
     pub const WEEKS_AFTER: &str = "date(s.week_start, '+14 days')";
     /// Shift and agent columns (in the order of `SHIFT_COLS` and `AGENT_COLS`) as one JSON
     /// array text.
+    /// Coverage cells as one JSON array (see `SHIFT_JSON` for why).
+    pub const CELLS_JSON: &str = "json_group_array(json_array(skill, slot, required, scheduled))";
     /// Begins a read transaction that sees one state of the database throughout.
     pub const READ_SNAPSHOT: &str = "BEGIN";
     pub const SHIFT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \

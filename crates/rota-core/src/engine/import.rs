@@ -53,7 +53,7 @@ pub fn plan_import(new: &NewSchedule, ctx: &CommitContext) -> (Schedule, Vec<Shi
             window: s.window,
             required_skill: s.required_skill.clone(),
             activity_code: s.activity_code.clone(),
-            activities: s.activities.clone(),
+            activities: s.activities.clone().into(),
             version: ScheduleVersion::FIRST,
         })
         .collect();

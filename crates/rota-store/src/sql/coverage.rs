@@ -3,12 +3,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use const_format::concatcp;
+
 use rota_core::coverage::{self, Cell, Cells, Delta, Guarded, RequirementRun, Slot, WeekGrid};
 use rota_core::directory::{Agent, Skill};
 use rota_core::engine::{Commit, Snapshot};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{Schedule, Shift};
 use rota_core::store::{CoverageReport, StoreError, StoreResult};
+use rota_core::trade::BusinessUnitSettings;
 use rota_core::version::{CommitContext, ScheduleVersion, VersionCause};
 use rota_core::webhook::EventType;
 use sqlx::Row;
@@ -17,7 +20,7 @@ use uuid::Uuid;
 use super::batch::{Batch, Done};
 use super::commands::push_commit;
 use super::decode::{SHIFT_COLS, agents_by_ids, decode_shift};
-use super::dialect::{Backend, READ_SNAPSHOT};
+use super::dialect::{Backend, CELLS_JSON, READ_SNAPSHOT};
 use super::idempotency::push_key;
 use super::outbox::wanted_of;
 use super::snapshot::load_schedule;
@@ -63,15 +66,28 @@ pub(super) fn push_first(
         .push_bind(schedule.id.as_uuid());
 }
 
-/// The statement that reads the schedule's cells (only those with anything in them) in the
-/// intervals `ranges` (inclusive), or all of them for `None`.
-fn push_cells(batch: &mut Batch, schedule: ScheduleId, ranges: Option<&[(Slot, Slot)]>) {
+/// The statement that reads the schedule's cells (only those with anything in them) of
+/// `skills` in the intervals `ranges` (inclusive), or all of them for `None`, as one JSON array.
+fn push_cells(
+    batch: &mut Batch,
+    schedule: ScheduleId,
+    only: Option<(&[(Slot, Slot)], &BTreeSet<&Skill>)>,
+) {
     let q = batch
-        .push("SELECT skill, slot, required, scheduled FROM coverage WHERE schedule_id = ")
+        .push(concatcp!(
+            "SELECT ",
+            CELLS_JSON,
+            " FROM coverage WHERE schedule_id = "
+        ))
         .push_bind(schedule.as_uuid())
         .push(" AND (required <> 0 OR scheduled <> 0)");
-    if let Some(ranges) = ranges {
-        q.push(" AND (");
+    if let Some((ranges, skills)) = only {
+        q.push(" AND skill IN (");
+        let mut list = q.separated(", ");
+        for skill in skills {
+            list.push_bind(skill.as_str().to_owned());
+        }
+        q.push(") AND (");
         for (i, (lo, hi)) in ranges.iter().enumerate() {
             if i > 0 {
                 q.push(" OR ");
@@ -86,37 +102,45 @@ fn push_cells(batch: &mut Batch, schedule: ScheduleId, ranges: Option<&[(Slot, S
 }
 
 fn decode_cells(done: &Done) -> StoreResult<Cells> {
-    let mut cells = Cells::new();
-    for row in &done.rows {
-        let skill: String = row.try_get(0).map_err(db_error)?;
-        let slot: i64 = row.try_get(1).map_err(db_error)?;
-        let required: i64 = row.try_get(2).map_err(db_error)?;
-        let scheduled: i64 = row.try_get(3).map_err(db_error)?;
-        cells.insert(
+    let doc: Option<String> = match done.rows.first() {
+        Some(row) => row.try_get(0).map_err(db_error)?,
+        None => None,
+    };
+    let rows: Vec<(Skill, Slot, u32, i64)> =
+        serde_json::from_str(doc.as_deref().unwrap_or("[]")).map_err(rows::corrupt)?;
+    Ok(rows
+        .into_iter()
+        .map(|(skill, slot, required, scheduled_minutes)| {
             (
-                Skill::parse(&skill).map_err(rows::corrupt)?,
-                Slot::try_from(slot).map_err(rows::corrupt)?,
-            ),
-            Cell {
-                required: u32::try_from(required).map_err(rows::corrupt)?,
-                scheduled_minutes: scheduled,
-            },
-        );
-    }
-    Ok(cells)
+                (skill, slot),
+                Cell {
+                    required,
+                    scheduled_minutes,
+                },
+            )
+        })
+        .collect())
 }
 
 /// Sets up the guard of a command of `cause` on `snap`: the business unit's setting for it,
 /// and, when it checks, the cells of the intervals `touched` shifts span (and `also`, a move's
-/// new window), read under the write lock the snapshot was taken under.
+/// new window) of the skills the command can lower (`reassigns`: an edit that only gives the
+/// shift another owner), read under the write lock the snapshot was taken under.
 pub(super) async fn guard(
     w: &mut Tx,
     snap: &mut Snapshot,
     cause: Guarded,
     touched: &[ShiftId],
     also: Option<(jiff::Timestamp, jiff::Timestamp)>,
+    reassigns: bool,
 ) -> StoreResult<()> {
-    let settings = settings_of(&mut w.tx, snap.schedule.business_unit_id).await?;
+    let settings = match w.settings.take() {
+        Some(Some(doc)) => {
+            serde_json::from_str::<BusinessUnitSettings>(&doc).map_err(rows::corrupt)?
+        }
+        Some(None) => BusinessUnitSettings::default(),
+        None => settings_of(&mut w.tx, snap.schedule.business_unit_id).await?,
+    };
     snap.guard = settings.coverage.check(cause);
     if snap.guard.is_none() {
         return Ok(());
@@ -144,8 +168,26 @@ pub(super) async fn guard(
             _ => merged.push((lo, hi)),
         }
     }
+    // Which skills the command can lower. When it only hands owned shifts from one involved
+    // agent to another (a swap, a trade, a reassignment), a skill every involved agent has
+    // gains in each interval what it loses there; otherwise any skill of theirs may drop.
+    let mut skills: BTreeSet<&Skill> = snap.agents.values().flat_map(|a| &a.skills).collect();
+    let exchange = matches!(cause, Guarded::BulkSwap | Guarded::Trade)
+        || (cause == Guarded::SupervisorEdit && reassigns);
+    if exchange
+        && also.is_none()
+        && touched
+            .iter()
+            .filter_map(|id| snap.shifts.get(id))
+            .all(|s| s.owner.is_some())
+    {
+        skills.retain(|skill| !snap.agents.values().all(|a| a.skills.contains(*skill)));
+    }
+    if skills.is_empty() {
+        return Ok(());
+    }
     let mut batch = Batch::new();
-    push_cells(&mut batch, snap.schedule.id, Some(&merged));
+    push_cells(&mut batch, snap.schedule.id, Some((&merged, &skills)));
     snap.coverage = decode_cells(&batch.run(&mut w.tx).await?[0])?;
     Ok(())
 }

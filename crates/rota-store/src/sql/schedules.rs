@@ -380,7 +380,7 @@ impl ScheduleStore for Backend {
             Snapshot::involved_agents(&req.items, found)
         })
         .await?;
-        guard(&mut w, &mut snap, Guarded::BulkSwap, &touched, None).await?;
+        guard(&mut w, &mut snap, Guarded::BulkSwap, &touched, None, false).await?;
         let plan = engine::plan_swaps(&snap, req, ctx.now)?;
         let applied: Vec<&rota_core::command::SwapItem> = req
             .items
@@ -441,6 +441,7 @@ impl ScheduleStore for Backend {
             Guarded::SupervisorEdit,
             &[edit.shift_id],
             moved_to,
+            matches!(edit.change, EditChange::Reassign { .. }),
         )
         .await?;
         let plan = engine::plan_edit(&snap, edit, ctx.now)?;

@@ -130,8 +130,9 @@ pub(super) async fn fresh_agents(
 /// database when outside the schedule, so the engine can name them), the agents
 /// `agents_of` them names, and those agents' shifts near the week. The schedule row,
 /// what the cache is validated by (the neighbourhood's versions, the agent revision),
-/// the trade holds on `touched` and the event types the business unit's subscriptions
-/// want are read in one batch; the wanted types stay with `w` for the commit's events.
+/// the trade holds on `touched`, the event types the business unit's subscriptions want and
+/// its settings are read in one batch; the wanted types and the settings stay with `w` for
+/// the commit's events and its coverage guard.
 pub(super) async fn snapshot(
     w: &mut Tx,
     id: ScheduleId,
@@ -154,6 +155,13 @@ pub(super) async fn snapshot(
         .push("(SELECT business_unit_id FROM schedules WHERE id = ")
         .push_bind(id.as_uuid())
         .push(")");
+    batch
+        .push(
+            "SELECT settings FROM business_unit_settings WHERE business_unit_id = \
+             (SELECT business_unit_id FROM schedules WHERE id = ",
+        )
+        .push_bind(id.as_uuid())
+        .push(")");
     push_holds(&mut batch, touched);
     let done = batch.run(&mut w.tx).await?;
     let (schedule, zone) = decode_schedule_zone(
@@ -169,7 +177,15 @@ pub(super) async fn snapshot(
         .try_get(0)
         .map_err(db_error)?;
     w.wanted = Some((schedule.business_unit_id, decode_wanted(&done[3])?));
-    let held = decode_holds(&done[4..])?;
+    w.settings = Some(
+        done[4]
+            .rows
+            .first()
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()
+            .map_err(db_error)?,
+    );
+    let held = decode_holds(&done[5..])?;
     let neighbourhood = fresh_neighbourhood(w, &schedule, &done[1]).await?;
     let (mut found, missing) = w.cache.touched(schedule.id, touched);
     if !missing.is_empty() {

@@ -162,6 +162,7 @@ pub(super) async fn trade_snapshot(w: &mut Tx, trade: &Trade) -> StoreResult<Sna
         rota_core::coverage::Guarded::Trade,
         &trade.shifts(),
         None,
+        false,
     )
     .await?;
     Ok(snap)

@@ -82,7 +82,7 @@ impl TradeStore for Backend {
             SelfServiceAction::Pickup => rota_core::coverage::Guarded::Pickup,
             SelfServiceAction::Release => rota_core::coverage::Guarded::Release,
         };
-        super::coverage::guard(&mut w, &mut snap, cause, &[shift_id], None).await?;
+        super::coverage::guard(&mut w, &mut snap, cause, &[shift_id], None, false).await?;
         // Agents see published schedules only: a draft's shifts do not exist for them.
         if snap.schedule.state != ScheduleState::Published {
             return Err(CommandError::ShiftNotFound(shift_id).into());
