@@ -66,12 +66,15 @@ pub(super) fn push_first(
         .push_bind(schedule.id.as_uuid());
 }
 
+/// Intervals (inclusive ranges) and skills: which cells to read.
+type CellsOf<'a> = (&'a [(Slot, Slot)], &'a BTreeSet<&'a Skill>);
+
 /// The statement that reads the schedule's cells (only those with anything in them) of
 /// `skills` in the intervals `ranges` (inclusive), or all of them for `None`, as one JSON array.
 fn push_cells(
     batch: &mut Batch,
     schedule: ScheduleId,
-    only: Option<(&[(Slot, Slot)], &BTreeSet<&Skill>)>,
+    only: Option<CellsOf<'_>>,
 ) {
     let q = batch
         .push(concatcp!(
