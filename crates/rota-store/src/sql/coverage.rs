@@ -12,7 +12,7 @@ use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{Schedule, Shift};
 use rota_core::store::{CoverageReport, StoreError, StoreResult};
 use rota_core::trade::BusinessUnitSettings;
-use rota_core::version::{CommitContext, ScheduleVersion, ShiftState, VersionCause};
+use rota_core::version::{CommitContext, ScheduleVersion, VersionCause};
 use rota_core::webhook::EventType;
 use sqlx::Row;
 use uuid::Uuid;
@@ -66,12 +66,16 @@ pub(super) fn push_first(
         .push_bind(schedule.id.as_uuid());
 }
 
-/// Skills and intervals: which cells to read (any of the skills in any of the intervals).
-type CellsOf<'a> = (&'a BTreeSet<Skill>, &'a BTreeSet<Slot>);
+/// Intervals (inclusive ranges) and skills: which cells to read.
+type CellsOf<'a> = (&'a [(Slot, Slot)], &'a BTreeSet<&'a Skill>);
 
-/// The statement that reads the schedule's cells (only those with anything in them), of
-/// `only`'s skills and intervals or all of them, as one JSON array.
-fn push_cells(batch: &mut Batch, schedule: ScheduleId, only: Option<CellsOf<'_>>) {
+/// The statement that reads the schedule's cells (only those with anything in them) of
+/// `skills` in the intervals `ranges` (inclusive), or all of them for `None`, as one JSON array.
+fn push_cells(
+    batch: &mut Batch,
+    schedule: ScheduleId,
+    only: Option<CellsOf<'_>>,
+) {
     let q = batch
         .push(concatcp!(
             "SELECT ",
@@ -80,16 +84,21 @@ fn push_cells(batch: &mut Batch, schedule: ScheduleId, only: Option<CellsOf<'_>>
         ))
         .push_bind(schedule.as_uuid())
         .push(" AND (required <> 0 OR scheduled <> 0)");
-    if let Some((skills, slots)) = only {
+    if let Some((ranges, skills)) = only {
         q.push(" AND skill IN (");
         let mut list = q.separated(", ");
         for skill in skills {
             list.push_bind(skill.as_str().to_owned());
         }
-        q.push(") AND slot IN (");
-        let mut list = q.separated(", ");
-        for slot in slots {
-            list.push_bind(i64::from(*slot));
+        q.push(") AND (");
+        for (i, (lo, hi)) in ranges.iter().enumerate() {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push("slot BETWEEN ")
+                .push_bind(i64::from(*lo))
+                .push(" AND ")
+                .push_bind(i64::from(*hi));
         }
         q.push(")");
     }
@@ -117,16 +126,16 @@ fn decode_cells(done: &Done) -> StoreResult<Cells> {
 }
 
 /// Sets up the guard of a command of `cause` on `snap`: the business unit's setting for it,
-/// and, when it checks, the cells the command can lower, read under the write lock the snapshot
-/// was taken under. `candidates` are the states the command may give its shifts, each on its
-/// own (a swap item's two shifts with their owners exchanged, an edit's result, a release's
-/// open shift): the shifts of a command's steps are disjoint, so a cell a step lowers is a cell
-/// its candidate lowers, and only those cells are read.
+/// and, when it checks, the cells of the intervals `touched` shifts span (and `also`, a move's
+/// new window) of the skills the command can lower (`reassigns`: an edit that only gives the
+/// shift another owner), read under the write lock the snapshot was taken under.
 pub(super) async fn guard(
     w: &mut Tx,
     snap: &mut Snapshot,
     cause: Guarded,
-    candidates: &[(ShiftId, ShiftState)],
+    touched: &[ShiftId],
+    also: Option<(jiff::Timestamp, jiff::Timestamp)>,
+    reassigns: bool,
 ) -> StoreResult<()> {
     let settings = match w.settings.take() {
         Some(Some(doc)) => {
@@ -140,33 +149,48 @@ pub(super) async fn guard(
         return Ok(());
     }
     let grid = WeekGrid::new(snap.schedule.week_window(&snap.zone));
-    let mut skills: BTreeSet<Skill> = BTreeSet::new();
-    let mut slots: BTreeSet<Slot> = BTreeSet::new();
-    for (id, after) in candidates {
-        let Some(shift) = snap.shifts.get(id) else {
-            continue;
-        };
-        let mut delta = Delta::new();
-        coverage::add_change(
-            &mut delta,
-            &grid,
-            shift,
-            Some(&shift.state()),
-            after,
-            &snap.agents,
-        );
-        for ((skill, slot), minutes) in delta {
-            if minutes < 0 {
-                skills.insert(skill);
-                slots.insert(slot);
-            }
+    let mut ranges: Vec<(Slot, Slot)> = touched
+        .iter()
+        .filter_map(|id| snap.shifts.get(id))
+        .map(|s| (s.window.start(), s.window.end()))
+        .chain(also)
+        .filter_map(|(start, end)| {
+            let mut slots = grid.overlaps(start, end).map(|(slot, _)| slot);
+            let first = slots.next()?;
+            Some((first, slots.last().unwrap_or(first)))
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(Slot, Slot)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
         }
+    }
+    // Which skills the command can lower. When it only hands owned shifts from one involved
+    // agent to another (a swap, a trade, a reassignment), a skill every involved agent has
+    // gains in each interval what it loses there; otherwise any skill of theirs may drop.
+    let mut skills: BTreeSet<&Skill> = snap.agents.values().flat_map(|a| &a.skills).collect();
+    let exchange = matches!(cause, Guarded::BulkSwap | Guarded::Trade)
+        || (cause == Guarded::SupervisorEdit && reassigns);
+    if exchange
+        && also.is_none()
+        && touched
+            .iter()
+            .filter_map(|id| snap.shifts.get(id))
+            .all(|s| s.owner.is_some())
+    {
+        skills.retain(|skill| !snap.agents.values().all(|a| a.skills.contains(*skill)));
     }
     if skills.is_empty() {
         return Ok(());
     }
     let mut batch = Batch::new();
-    push_cells(&mut batch, snap.schedule.id, Some((&skills, &slots)));
+    push_cells(&mut batch, snap.schedule.id, Some((&merged, &skills)));
     snap.coverage = decode_cells(&batch.run(&mut w.tx).await?[0])?;
     Ok(())
 }

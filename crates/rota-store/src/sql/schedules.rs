@@ -15,8 +15,7 @@ use rota_core::store::{
     DirectoryStore, Page, PageRequest, ScheduleStore, ShiftFilter, StoreError, StoreResult,
 };
 use rota_core::version::{
-    CommitContext, ScheduleVersion, ShiftChange, ShiftState, VersionCause, VersionChanges,
-    VersionRecord,
+    CommitContext, ScheduleVersion, ShiftChange, VersionCause, VersionChanges, VersionRecord,
 };
 use rota_core::webhook::{EventType, Wanted};
 use sqlx::{QueryBuilder, Row};
@@ -381,33 +380,7 @@ impl ScheduleStore for Backend {
             Snapshot::involved_agents(&req.items, found)
         })
         .await?;
-        // Each item's two shifts with their owners exchanged, as the snapshot has them.
-        let candidates: Vec<(ShiftId, ShiftState)> = req
-            .items
-            .iter()
-            .filter_map(|item| {
-                let original = snap.shifts.get(&item.original_shift_id)?;
-                let new = snap.shifts.get(&item.new_shift_id)?;
-                Some([
-                    (
-                        original.id,
-                        ShiftState {
-                            owner: new.owner,
-                            ..original.state()
-                        },
-                    ),
-                    (
-                        new.id,
-                        ShiftState {
-                            owner: Some(item.agent_id),
-                            ..new.state()
-                        },
-                    ),
-                ])
-            })
-            .flatten()
-            .collect();
-        guard(&mut w, &mut snap, Guarded::BulkSwap, &candidates).await?;
+        guard(&mut w, &mut snap, Guarded::BulkSwap, &touched, None, false).await?;
         let plan = engine::plan_swaps(&snap, req, ctx.now)?;
         let applied: Vec<&rota_core::command::SwapItem> = req
             .items
@@ -458,24 +431,19 @@ impl ScheduleStore for Backend {
             agents
         })
         .await?;
-        let candidates: Vec<(ShiftId, ShiftState)> = snap
-            .shifts
-            .get(&edit.shift_id)
-            .map(|shift| {
-                let mut after = shift.state();
-                match edit.change {
-                    EditChange::Move { window } => {
-                        after.start = window.start();
-                        after.end = window.end();
-                    }
-                    EditChange::Reassign { agent_id } => after.owner = Some(agent_id),
-                    EditChange::Open => after.owner = None,
-                }
-                (shift.id, after)
-            })
-            .into_iter()
-            .collect();
-        guard(&mut w, &mut snap, Guarded::SupervisorEdit, &candidates).await?;
+        let moved_to = match edit.change {
+            EditChange::Move { window } => Some((window.start(), window.end())),
+            _ => None,
+        };
+        guard(
+            &mut w,
+            &mut snap,
+            Guarded::SupervisorEdit,
+            &[edit.shift_id],
+            moved_to,
+            matches!(edit.change, EditChange::Reassign { .. }),
+        )
+        .await?;
         let plan = engine::plan_edit(&snap, edit, ctx.now)?;
         commit_plan(
             w,

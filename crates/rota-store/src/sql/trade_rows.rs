@@ -156,26 +156,13 @@ pub(super) async fn trade_snapshot(w: &mut Tx, trade: &Trade) -> StoreResult<Sna
     })
     .await?;
     snap.held.retain(|_, holder| *holder != trade.id);
-    // The initiator's shift to the receiver, the receiver's (if any) to the initiator.
-    let handed = |id, owner| {
-        snap.shifts
-            .get(&id)
-            .map(|s| (id, rota_core::version::ShiftState { owner, ..s.state() }))
-    };
-    let candidates: Vec<_> = [
-        handed(trade.initiating_shift_id, trade.receiving_agent_id),
-        trade
-            .receiving_shift_id
-            .and_then(|id| handed(id, Some(trade.initiating_agent_id))),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
     super::coverage::guard(
         w,
         &mut snap,
         rota_core::coverage::Guarded::Trade,
-        &candidates,
+        &trade.shifts(),
+        None,
+        false,
     )
     .await?;
     Ok(snap)

@@ -82,25 +82,7 @@ impl TradeStore for Backend {
             SelfServiceAction::Pickup => rota_core::coverage::Guarded::Pickup,
             SelfServiceAction::Release => rota_core::coverage::Guarded::Release,
         };
-        let candidates: Vec<(ShiftId, rota_core::version::ShiftState)> = snap
-            .shifts
-            .get(&shift_id)
-            .map(|shift| {
-                let owner = match action {
-                    SelfServiceAction::Pickup => Some(agent),
-                    SelfServiceAction::Release => None,
-                };
-                (
-                    shift.id,
-                    rota_core::version::ShiftState {
-                        owner,
-                        ..shift.state()
-                    },
-                )
-            })
-            .into_iter()
-            .collect();
-        super::coverage::guard(&mut w, &mut snap, cause, &candidates).await?;
+        super::coverage::guard(&mut w, &mut snap, cause, &[shift_id], None, false).await?;
         // Agents see published schedules only: a draft's shifts do not exist for them.
         if snap.schedule.state != ScheduleState::Published {
             return Err(CommandError::ShiftNotFound(shift_id).into());
