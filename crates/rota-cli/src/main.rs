@@ -14,6 +14,8 @@ use rota_store::Store;
 mod batch;
 mod bench;
 mod requirements;
+#[cfg(test)]
+mod testing;
 
 /// The allocator of the whole process. The write path clones and drops many small values
 /// (shifts, agents, statement arguments) beside a large long-lived cache; the system allocator

@@ -204,18 +204,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let config = rota_server::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..rota_server::Config::default()
-        };
-        let clock = std::sync::Arc::new(rota_core::clock::FixedClock::new(world.now));
-        let app = rota_server::Application::with_store(config, store.clone(), clock)
-            .await
-            .unwrap();
-        let addr = app.local_addr().unwrap();
-        let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(app.run_until_stopped(stop.clone()));
-        let _stop = stop.drop_guard();
+        let (addr, _stop) = crate::testing::serve(&store, world.now).await;
 
         let start = world.schedule.shifts[0].window.start();
         let mut csv = String::from("skill,start,required\n");

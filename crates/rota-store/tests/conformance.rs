@@ -747,10 +747,16 @@ impl Subject for StoreSubject<'_> {
     }
 }
 
-fn store_follows_the_reference_model(
+/// Drives a fresh store per case through random interleavings of 3 writers (up to 25
+/// operations), checked against the reference model step by step: on the world `world` makes
+/// for the guard action each case draws from `actions`.
+fn store_follows_the_model(
     cases: u32,
     connect: impl Fn(&tokio::runtime::Runtime) -> Option<Store>,
+    world: impl Fn(rota_core::trade::RuleAction) -> World,
+    actions: impl proptest::strategy::Strategy<Value = rota_core::trade::RuleAction>,
 ) {
+    use rota_core::trade::RuleAction;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -759,15 +765,16 @@ fn store_follows_the_reference_model(
     if connect(&rt).is_none() {
         return;
     }
-    let world = World::disjoint(5, 16);
+    let shape = world(RuleAction::Allow);
     let mut runner = TestRunner::new(Config {
         cases,
         ..Config::default()
     });
     runner
-        .run(&testkit::ops(&world, 3, 25), |ops| {
+        .run(&(testkit::ops(&shape, 3, 25), actions), |(ops, action)| {
             let store = connect(&rt).unwrap();
-            let world = rt.block_on(setup(&store, 5, 16));
+            let world = world(action);
+            rt.block_on(world.load(&store)).unwrap();
             let mut subject = StoreSubject {
                 rt: &rt,
                 store,
@@ -776,6 +783,14 @@ fn store_follows_the_reference_model(
             testkit::run(&mut subject, &world, 3, &ops)
         })
         .unwrap();
+}
+
+fn store_follows_the_reference_model(
+    cases: u32,
+    connect: impl Fn(&tokio::runtime::Runtime) -> Option<Store>,
+) {
+    let allow = proptest::strategy::Just(rota_core::trade::RuleAction::Allow);
+    store_follows_the_model(cases, connect, |_| World::disjoint(5, 16), allow);
 }
 
 /// The staffed world (activities with a break, a requirement per interval) under the coverage
@@ -788,37 +803,12 @@ fn store_keeps_and_guards_coverage(
 ) {
     use proptest::prelude::*;
     use rota_core::trade::RuleAction;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    if connect(&rt).is_none() {
-        return;
-    }
-    let shape = World::staffed(5, 16, RuleAction::Allow);
     let actions = prop_oneof![
         Just(RuleAction::Allow),
         Just(RuleAction::Deny),
         Just(RuleAction::Supervisor)
     ];
-    let mut runner = TestRunner::new(Config {
-        cases,
-        ..Config::default()
-    });
-    runner
-        .run(&(testkit::ops(&shape, 3, 25), actions), |(ops, action)| {
-            let store = connect(&rt).unwrap();
-            let world = World::staffed(5, 16, action);
-            rt.block_on(world.load(&store)).unwrap();
-            let mut subject = StoreSubject {
-                rt: &rt,
-                store,
-                schedule: world.schedule.id,
-            };
-            testkit::run(&mut subject, &world, 3, &ops)
-        })
-        .unwrap();
+    store_follows_the_model(cases, connect, |a| World::staffed(5, 16, a), actions);
 }
 
 /// 36 cases of up to 25 operations from 3 writers, each on a fresh SQLite database.

@@ -379,18 +379,7 @@ mod tests {
             rota_server::auth::create_client(&store, rota_core::auth::Role::Admin, None, None)
                 .await
                 .unwrap();
-        let config = rota_server::Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..rota_server::Config::default()
-        };
-        let clock = std::sync::Arc::new(rota_core::clock::FixedClock::new(world.now));
-        let app = rota_server::Application::with_store(config, store.clone(), clock)
-            .await
-            .unwrap();
-        let addr = app.local_addr().unwrap();
-        let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(app.run_until_stopped(stop.clone()));
-        let _stop = stop.drop_guard();
+        let (addr, _stop) = crate::testing::serve(&store, world.now).await;
 
         let yaml = format!(
             "batch_size: 2\nretry_delay_ms: 10\nbase_url: http://{addr}\nclient_id: {}\nclient_secret: {}\nschedule_id: {}\n",

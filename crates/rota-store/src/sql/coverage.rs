@@ -71,11 +71,7 @@ type CellsOf<'a> = (&'a [(Slot, Slot)], &'a BTreeSet<&'a Skill>);
 
 /// The statement that reads the schedule's cells (only those with anything in them) of
 /// `skills` in the intervals `ranges` (inclusive), or all of them for `None`, as one JSON array.
-fn push_cells(
-    batch: &mut Batch,
-    schedule: ScheduleId,
-    only: Option<CellsOf<'_>>,
-) {
+fn push_cells(batch: &mut Batch, schedule: ScheduleId, only: Option<CellsOf<'_>>) {
     let q = batch
         .push(concatcp!(
             "SELECT ",

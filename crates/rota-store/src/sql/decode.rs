@@ -131,3 +131,47 @@ pub(super) async fn agents_by_ids(conn: &mut Conn, ids: &[AgentId]) -> StoreResu
     }
     Ok(out)
 }
+
+/// A page of the JSON documents of a table stored as `doc` beside the columns queries filter on
+/// (trades, held changes): `filter` writes its conditions after `FROM <table> WHERE 1 = 1`, the
+/// page comes in `order`, and the total counts every match.
+pub(super) async fn doc_page<T: serde::de::DeserializeOwned>(
+    pool: &sqlx::Pool<Db>,
+    table: &str,
+    filter: impl Fn(&mut QueryBuilder<Db>),
+    order: &str,
+    page: PageRequest,
+) -> StoreResult<rota_core::store::Page<T>> {
+    let build = |select: &str| {
+        let mut q = QueryBuilder::<Db>::new(select);
+        q.push(" FROM ").push(table).push(" WHERE 1 = 1");
+        filter(&mut q);
+        q
+    };
+    let (limit, offset) = page_args(page);
+    let mut q = build("SELECT doc");
+    q.push(" ORDER BY ")
+        .push(order)
+        .push(" LIMIT ")
+        .push_bind(limit)
+        .push(" OFFSET ")
+        .push_bind(offset);
+    let docs: Vec<String> = q
+        .build_query_scalar()
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    let count: i64 = build("SELECT COUNT(*)")
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(db_error)?;
+    Ok(rota_core::store::Page {
+        items: docs
+            .iter()
+            .map(|d| serde_json::from_str(d).map_err(rows::corrupt))
+            .collect::<StoreResult<_>>()?,
+        total: total(count),
+        offset: page.offset,
+    })
+}

@@ -17,7 +17,7 @@ use sqlx::QueryBuilder;
 
 use super::batch::Batch;
 use super::commands::{no_events, write_commit};
-use super::decode::{page_args, total};
+use super::decode::doc_page;
 use super::dialect::{Backend, Db, ROW_LOCK};
 use super::idempotency::push_key;
 use super::snapshot::snapshot;
@@ -105,41 +105,22 @@ impl CoverageStore for Backend {
         filter: HeldFilter,
         page: PageRequest,
     ) -> StoreResult<Page<HeldChange>> {
-        let build = |select: &str| {
-            let mut q = QueryBuilder::<Db>::new(select);
-            q.push(" FROM held_changes WHERE 1 = 1");
+        let conditions = |q: &mut QueryBuilder<Db>| {
             if let Some(bu) = filter.business_unit {
                 q.push(" AND business_unit_id = ").push_bind(bu.as_uuid());
             }
             if let Some(state) = filter.state {
                 q.push(" AND state = ").push_bind(state.as_str());
             }
-            q
         };
-        let (limit, offset) = page_args(page);
-        let mut q = build("SELECT doc");
-        q.push(" ORDER BY created_at, id LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let docs: Vec<String> = q
-            .build_query_scalar()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
-        let count: i64 = build("SELECT COUNT(*)")
-            .build_query_scalar()
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_error)?;
-        Ok(Page {
-            items: docs
-                .iter()
-                .map(|d| serde_json::from_str(d).map_err(rows::corrupt))
-                .collect::<StoreResult<_>>()?,
-            total: total(count),
-            offset: page.offset,
-        })
+        doc_page(
+            self.pool(),
+            "held_changes",
+            conditions,
+            "created_at, id",
+            page,
+        )
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

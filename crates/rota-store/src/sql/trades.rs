@@ -16,7 +16,7 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::commands::{commit_plan, no_events};
-use super::decode::{agents_by_ids, page_args, shifts_by_ids, total};
+use super::decode::{agents_by_ids, doc_page, shifts_by_ids};
 use super::dialect::{Backend, Db, ROW_LOCK};
 use super::idempotency::record_result;
 use super::outbox::emit;
@@ -190,9 +190,7 @@ impl TradeStore for Backend {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn trades(&self, filter: TradeFilter, page: PageRequest) -> StoreResult<Page<Trade>> {
-        let build = |select: &str| {
-            let mut q = QueryBuilder::<Db>::new(select);
-            q.push(" FROM trades WHERE 1 = 1");
+        let conditions = |q: &mut QueryBuilder<Db>| {
             if let Some(bu) = filter.business_unit {
                 q.push(" AND business_unit_id = ").push_bind(bu.as_uuid());
             }
@@ -206,32 +204,8 @@ impl TradeStore for Backend {
                 q.push(" OR target_agent_id = ").push_bind(id);
                 q.push(" OR (target_agent_id IS NULL AND state = 'Unmatched'))");
             }
-            q
         };
-        let (limit, offset) = page_args(page);
-        let mut q = build("SELECT doc");
-        q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(limit)
-            .push(" OFFSET ")
-            .push_bind(offset);
-        let docs: Vec<String> = q
-            .build_query_scalar()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
-        let count: i64 = build("SELECT COUNT(*)")
-            .build_query_scalar()
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_error)?;
-        Ok(Page {
-            items: docs
-                .iter()
-                .map(|d| decode_trade(d))
-                .collect::<StoreResult<_>>()?,
-            total: total(count),
-            offset: page.offset,
-        })
+        doc_page(self.pool(), "trades", conditions, "id DESC", page).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
