@@ -123,7 +123,8 @@ mod dialect {
     /// Begins a read transaction that sees one state of the database throughout.
     pub const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     pub const SHIFT_JSON: &str = "json_agg(json_build_array(id, schedule_id, owner_agent_id, \
-        start_at, end_at, required_skill, activity_code, activities, version))::text";
+        start_at, end_at, required_skill, activity_code, \
+        (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))::text";
     pub const AGENT_JSON: &str = "json_agg(json_build_array(id, business_unit_id, \
         management_unit_id, name, skills, max_paid_minutes_per_week, min_rest_minutes, \
         availability))::text";

@@ -177,7 +177,8 @@ mod dialect {
     pub const READ_SNAPSHOT: &str = "BEGIN";
     pub const SHIFT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(schedule_id)), lower(hex(owner_agent_id)), start_at, end_at, required_skill, \
-        activity_code, activities, version))";
+        activity_code, \
+        (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))";
     pub const AGENT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(business_unit_id)), lower(hex(management_unit_id)), name, skills, \
         max_paid_minutes_per_week, min_rest_minutes, availability))";

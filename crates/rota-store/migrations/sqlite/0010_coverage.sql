@@ -1,12 +1,20 @@
 -- Activities inside shifts, staffing requirements, coverage, and changes held for a supervisor.
 
--- A shift's activities as JSON, each relative to the shift's start (`offset`, `minutes`), so a
--- move rewrites only the shift's window. An existing shift becomes one paid on-queue activity
--- over its whole window, named by its activity code, for its required skill.
-ALTER TABLE shifts ADD COLUMN activities TEXT NOT NULL DEFAULT '[]';
-UPDATE shifts SET activities = json_array(json_object(
-    'code', activity_code, 'kind', 'onQueue', 'paid', json('true'), 'skill', required_skill,
-    'offset', 0, 'minutes', (end_at - start_at) / 60000000));
+-- A shift's activities as JSON, each relative to the shift's start (`offset`, `minutes`): written
+-- once, when the shift is created (a move keeps the offsets, and the last activity takes up a
+-- change of length), so a table of their own. In the shift's row they made it too large for a
+-- page of its own (1 KiB pages on SQLite): every swap rewrote them with the owner. An existing
+-- shift becomes one paid on-queue activity over its whole window, named by its activity code,
+-- for its required skill.
+CREATE TABLE shift_activities (
+    shift_id BLOB PRIMARY KEY NOT NULL REFERENCES shifts (id),
+    activities TEXT NOT NULL
+);
+INSERT INTO shift_activities (shift_id, activities)
+    SELECT id, json_array(json_object(
+        'code', activity_code, 'kind', 'onQueue', 'paid', json('true'), 'skill', required_skill,
+        'offset', 0, 'minutes', (end_at - start_at) / 60000000))
+    FROM shifts;
 
 -- Per schedule, skill and 15-minute interval of the week: agents required, and on-queue
 -- agent-minutes scheduled. Kept by every commit (by the intervals it touches); a cell with

@@ -13,7 +13,11 @@ use super::dialect::{AGENT_JSON, Db, SHIFT_JSON};
 use super::{CHUNK, Conn, DbRow};
 use crate::rows::{self, db_error};
 
-pub(super) const SHIFT_COLS: &str = "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, activities, version";
+pub(super) const SHIFT_COLS: &str = "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, \
+     (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version";
+/// The columns of a new shift's row (its activities go to `shift_activities`).
+pub(super) const SHIFT_INSERT_COLS: &str =
+    "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, version";
 pub(super) const AGENT_COLS: &str = "id, business_unit_id, management_unit_id, name, skills, \
                           max_paid_minutes_per_week, min_rest_minutes, availability";
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use const_format::concatcp;
 use jiff::civil::Date;
 use rota_core::command::{
     CommandError, EditChange, ShiftEdit, SwapRequest, SwapResult, Violation, ViolationCode,
@@ -25,8 +26,8 @@ use super::batch::Batch;
 use super::commands::{commit_plan, no_events, push_changes, push_version, write_commit};
 use super::coverage::guard;
 use super::decode::{
-    SHIFT_COLS, agents_by_ids, decode_schedule, decode_shift, decode_version, page_args,
-    shifts_by_ids, total,
+    SHIFT_COLS, SHIFT_INSERT_COLS, agents_by_ids, decode_schedule, decode_shift, decode_version,
+    page_args, shifts_by_ids, total,
 };
 use super::dialect::{Backend, Db};
 use super::idempotency::{push_key, record_result};
@@ -147,7 +148,8 @@ impl ScheduleStore for Backend {
         .await
         .map_err(db_error)?;
         for chunk in shifts.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Db>::new(format!("INSERT INTO shifts ({SHIFT_COLS}) "));
+            let mut q =
+                QueryBuilder::<Db>::new(concatcp!("INSERT INTO shifts (", SHIFT_INSERT_COLS, ") "));
             q.push_values(chunk, |mut row, s| {
                 row.push_bind(s.id.as_uuid())
                     .push_bind(s.schedule_id.as_uuid())
@@ -156,8 +158,14 @@ impl ScheduleStore for Backend {
                     .push_bind(micros(s.window.end()))
                     .push_bind(s.required_skill.as_ref().map(|k| k.as_str().to_owned()))
                     .push_bind(s.activity_code.as_str().to_owned())
-                    .push_bind(rows::activities_json(&s.activities, s.window.start()))
                     .push_bind(version_i64(s.version));
+            });
+            q.build().execute(&mut *w.tx).await.map_err(db_error)?;
+            let mut q =
+                QueryBuilder::<Db>::new("INSERT INTO shift_activities (shift_id, activities) ");
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.id.as_uuid())
+                    .push_bind(rows::activities_json(&s.activities, s.window.start()));
             });
             q.build().execute(&mut *w.tx).await.map_err(db_error)?;
         }
