@@ -122,6 +122,19 @@ impl TestApp {
         self.world.schedule.shifts[k].id
     }
 
+    /// The business unit's settings: the defaults as `tune` leaves them.
+    pub async fn set_settings(
+        &self,
+        tune: impl FnOnce(&mut rota_core::trade::BusinessUnitSettings),
+    ) {
+        let mut settings = rota_core::trade::BusinessUnitSettings::default();
+        tune(&mut settings);
+        self.admin
+            .set_settings(self.world.bu.id, &settings)
+            .await
+            .unwrap();
+    }
+
     pub async fn store_shift(&self, k: usize) -> rota_core::schedule::Shift {
         self.store.shift(self.shift(k)).await.unwrap()
     }

@@ -25,12 +25,7 @@ use rota_core::version::VersionCause;
 
 async fn staffed(tune: impl FnOnce(&mut BusinessUnitSettings)) -> TestApp {
     let app = spawn_world(World::staffed(4, 20, RuleAction::Allow), true, |_| {}).await;
-    let mut settings = BusinessUnitSettings::default();
-    tune(&mut settings);
-    app.admin
-        .set_settings(app.world.bu.id, &settings)
-        .await
-        .unwrap();
+    app.set_settings(tune).await;
     app.admin
         .set_requirements(
             app.world.schedule.id,
@@ -118,6 +113,56 @@ async fn decide(app: &TestApp, id: HeldChangeId, approve: bool) -> rota_core::he
         .unwrap()
         .into_body()
         .unwrap()
+}
+
+/// What a command that opens shift `k` (its owner's every interval of it goes short) answered
+/// under `action`, checked: applied; refused with the violation of each skill (three `sales`
+/// intervals, the `spanish` one), nothing changed; or held, then approved and applied under
+/// `cause`.
+async fn opening_is_guarded(
+    app: &TestApp,
+    k: usize,
+    result: Result<rota_client::Reply<rota_api::swaps::SwapResponseBody>, ClientError>,
+    action: RuleAction,
+    cause: VersionCause,
+) {
+    let owner = app.world.schedule.shifts[k].owner;
+    match action {
+        RuleAction::Allow => {
+            assert_eq!(result.unwrap().status, 200);
+            assert_eq!(app.owner(k).await, None);
+        }
+        RuleAction::Deny => {
+            let e = result.unwrap_err();
+            assert_eq!(problem_code(&e), (422, ErrorCode::RuleViolation));
+            let v = violations(&e);
+            short_first_interval(app, k, &v, "sales");
+            short_first_interval(app, k, &v, "spanish");
+            let sales_short = v
+                .iter()
+                .find(|v| v.coverage.as_ref().unwrap().skill == sales())
+                .unwrap();
+            assert_eq!(sales_short.coverage.as_ref().unwrap().intervals.len(), 3);
+            assert_eq!(app.owner(k).await, owner);
+        }
+        RuleAction::Supervisor => {
+            let reply = result.unwrap();
+            assert_eq!(reply.status, 202);
+            let body = reply.into_body().unwrap();
+            let ItemOutcome::Held { held_change_id, .. } = body.results[0].outcome else {
+                panic!("{body:?}")
+            };
+            let pending = held(app, held_change_id).await;
+            assert_eq!(pending.cause, cause);
+            assert!(!pending.requested_by.is_empty());
+            assert_eq!(app.owner(k).await, owner);
+            assert_eq!(
+                decide(app, held_change_id, true).await.state,
+                HeldState::Approved
+            );
+            assert_eq!(app.owner(k).await, None);
+        }
+    }
 }
 
 #[tokio::test]
@@ -428,43 +473,7 @@ async fn a_supervisor_edit_that_leaves_intervals_short_is_allowed_denied_or_held
                 &CallOptions::default(),
             )
             .await;
-        match action {
-            RuleAction::Allow => {
-                assert_eq!(result.unwrap().status, 200);
-                assert_eq!(app.owner(5).await, None);
-            }
-            RuleAction::Deny => {
-                let e = result.unwrap_err();
-                assert_eq!(problem_code(&e), (422, ErrorCode::RuleViolation));
-                let v = violations(&e);
-                short_first_interval(&app, 5, &v, "sales");
-                short_first_interval(&app, 5, &v, "spanish");
-                let sales_short = v
-                    .iter()
-                    .find(|v| v.coverage.as_ref().unwrap().skill == sales())
-                    .unwrap();
-                assert_eq!(sales_short.coverage.as_ref().unwrap().intervals.len(), 3);
-                assert_eq!(app.owner(5).await, Some(app.world.agents[0].id));
-            }
-            RuleAction::Supervisor => {
-                let reply = result.unwrap();
-                assert_eq!(reply.status, 202);
-                let body = reply.into_body().unwrap();
-                let ItemOutcome::Held { held_change_id, .. } = body.results[0].outcome else {
-                    panic!("{body:?}")
-                };
-                assert_eq!(
-                    held(&app, held_change_id).await.cause,
-                    VersionCause::SupervisorEdit
-                );
-                assert_eq!(app.owner(5).await, Some(app.world.agents[0].id));
-                assert_eq!(
-                    decide(&app, held_change_id, true).await.state,
-                    HeldState::Approved
-                );
-                assert_eq!(app.owner(5).await, None);
-            }
-        }
+        opening_is_guarded(&app, 5, result, action, VersionCause::SupervisorEdit).await;
     }
 }
 
@@ -479,36 +488,7 @@ async fn a_release_that_leaves_intervals_short_is_allowed_denied_or_held_and_a_p
         .await;
         let a2 = app.agent(2).await;
         let result = a2.release(app.shift(2)).await;
-        match action {
-            RuleAction::Allow => {
-                assert_eq!(result.unwrap().status, 200);
-                assert_eq!(app.owner(2).await, None);
-            }
-            RuleAction::Deny => {
-                let e = result.unwrap_err();
-                assert_eq!(problem_code(&e), (422, ErrorCode::RuleViolation));
-                let v = violations(&e);
-                short_first_interval(&app, 2, &v, "sales");
-                short_first_interval(&app, 2, &v, "spanish");
-                assert_eq!(app.owner(2).await, Some(app.world.agents[2].id));
-            }
-            RuleAction::Supervisor => {
-                let reply = result.unwrap();
-                assert_eq!(reply.status, 202);
-                let body = reply.into_body().unwrap();
-                let ItemOutcome::Held { held_change_id, .. } = body.results[0].outcome else {
-                    panic!("{body:?}")
-                };
-                let pending = held(&app, held_change_id).await;
-                assert_eq!(pending.cause, VersionCause::SelfService);
-                assert!(!pending.requested_by.is_empty());
-                assert_eq!(
-                    decide(&app, held_change_id, true).await.state,
-                    HeldState::Approved
-                );
-                assert_eq!(app.owner(2).await, None);
-            }
-        }
+        opening_is_guarded(&app, 2, result, action, VersionCause::SelfService).await;
         // Open shift 4 is short; agent 3 picks it up whatever the setting.
         let a3 = app.agent(3).await;
         let picked = a3.pickup(app.shift(4)).await.unwrap();

@@ -13,7 +13,7 @@ use rota_core::command::{ItemOutcome, ViolationCode};
 use rota_core::ids::{ShiftId, TradeId};
 use rota_core::store::{ScheduleStore, TradeStore};
 use rota_core::trade::Interval;
-use rota_core::trade::{BusinessUnitSettings, RuleAction, TradeRule, TradeState, Verdict};
+use rota_core::trade::{RuleAction, TradeRule, TradeState, Verdict};
 use rota_core::version::VersionCause;
 
 /// The whole week as the one acceptable interval.
@@ -47,15 +47,6 @@ fn approve(trade_id: TradeId, version: u32) -> ReviewBody {
             reason: None,
         }],
     }
-}
-
-async fn set_settings(app: &TestApp, tune: impl FnOnce(&mut BusinessUnitSettings)) {
-    let mut settings = BusinessUnitSettings::default();
-    tune(&mut settings);
-    app.admin
-        .set_settings(app.world.bu.id, &settings)
-        .await
-        .unwrap();
 }
 
 /// The violation codes of the first item of a RULE_VIOLATION problem.
@@ -118,13 +109,12 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
         vec![ViolationCode::ShiftNotOwned]
     );
 
-    set_settings(&app, |s| {
-        s.self_service.release_min_hours_before_start = 24 * 30
-    })
-    .await;
+    app.set_settings(|s| s.self_service.release_min_hours_before_start = 24 * 30)
+        .await;
     let late = a1.release(app.shift(6)).await.unwrap_err();
     assert_eq!(violation_codes(&late), vec![ViolationCode::TooCloseToStart]);
-    set_settings(&app, |s| s.self_service.allow_release = false).await;
+    app.set_settings(|s| s.self_service.allow_release = false)
+        .await;
     let off = a1.release(app.shift(6)).await.unwrap_err();
     assert_eq!(
         violation_codes(&off),
@@ -140,7 +130,7 @@ async fn an_agent_sees_their_published_week_picks_up_open_shifts_and_releases_th
 #[tokio::test]
 async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_shifts_meanwhile() {
     let app = spawn(|_| {}).await;
-    set_settings(&app, |s| s.trades.auto_review = false).await;
+    app.set_settings(|s| s.trades.auto_review = false).await;
     let (a0, a1, a2) = (app.agent(0).await, app.agent(1).await, app.agent(2).await);
     let supervisor = app.client(Role::Supervisor, None).await;
 
@@ -291,7 +281,7 @@ async fn the_automatic_review_allows_denies_or_defers_each_rule_as_the_business_
         (RuleAction::Supervisor, (5, 6), TradeState::Matched),
         (RuleAction::Allow, (10, 11), TradeState::Approved),
     ] {
-        set_settings(&app, |s| {
+        app.set_settings(|s| {
             s.trades.min_hours_before_start = 24 * 30;
             s.trades.rules.min_hours_before_start = action;
         })
@@ -341,7 +331,7 @@ async fn the_automatic_review_allows_denies_or_defers_each_rule_as_the_business_
 #[tokio::test]
 async fn trades_expire_at_their_expiry_and_release_their_holds() {
     let app = spawn(|_| {}).await;
-    set_settings(&app, |s| s.trades.auto_review = false).await;
+    app.set_settings(|s| s.trades.auto_review = false).await;
     let (a0, a1) = (app.agent(0).await, app.agent(1).await);
     let open = a0
         .create_trade(&offer(&app, 0, 10))
