@@ -8,8 +8,9 @@ use rota_core::command::{ReasonCode, SwapItem};
 use rota_core::coverage::{Slot, WeekGrid};
 use rota_core::directory::{Agent, AvailabilityDoc, Skill};
 use rota_core::engine::Commit;
-use rota_core::ids::{AgentId, BusinessUnitId, EventId, ScheduleId, ShiftId, TradeId};
+use rota_core::ids::{AgentId, BusinessUnitId, EventId, ScheduleId, ShiftId, TimeOffId, TradeId};
 use rota_core::schedule::Schedule;
+use rota_core::timeoff::{TimeOffRequest, TimeOffState};
 use rota_core::trade::{Trade, TradeState};
 use rota_core::version::{ScheduleVersion, ScheduleVersionId, VersionCause};
 use rota_core::webhook::{EventType, NewEvent};
@@ -45,6 +46,8 @@ pub enum EventPayload {
     AgentAvailabilityUpdated(AgentAvailabilityUpdated),
     #[serde(rename = "schedule.requirements.changed")]
     RequirementsChanged(RequirementsChanged),
+    #[serde(rename = "timeoff.request.changed")]
+    TimeOffRequestChanged(Box<TimeOffRequestChanged>),
 }
 
 impl EventPayload {
@@ -55,6 +58,7 @@ impl EventPayload {
             Self::TradeStateChanged(_) => EventType::TradeStateChanged,
             Self::AgentAvailabilityUpdated(_) => EventType::AgentAvailabilityUpdated,
             Self::RequirementsChanged(_) => EventType::RequirementsChanged,
+            Self::TimeOffRequestChanged(_) => EventType::TimeOffRequestChanged,
         }
     }
 }
@@ -290,6 +294,37 @@ pub fn trade_changed(trade: &Trade, from: Option<TradeState>) -> NewEvent {
             version: trade.version,
             schedule_version_id: trade.applied_version_id.map(|v| v.to_string()),
             trade: trade.clone(),
+        },
+    )
+}
+
+/// `timeoff.request.changed`: a request was made, decided, promoted from the waitlist or
+/// cancelled. Ordered per agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeOffRequestChanged {
+    pub time_off_id: TimeOffId,
+    pub agent_id: AgentId,
+    /// `None` for a new request.
+    pub from: Option<TimeOffState>,
+    pub to: TimeOffState,
+    pub version: u32,
+    pub request: TimeOffRequest,
+}
+
+/// `timeoff.request.changed` for `request` as it now stands, coming from `from`.
+pub fn time_off_changed(request: &TimeOffRequest, from: Option<TimeOffState>) -> NewEvent {
+    event(
+        EventType::TimeOffRequestChanged,
+        request.business_unit_id,
+        request.agent_id,
+        &TimeOffRequestChanged {
+            time_off_id: request.id,
+            agent_id: request.agent_id,
+            from,
+            to: request.state,
+            version: request.version,
+            request: request.clone(),
         },
     )
 }

@@ -10,6 +10,7 @@
 //! - [`problem`]: the RFC 9457 error body and its stable codes.
 //! - [`swaps`]: the bulk shift-swap request and response.
 //! - [`schedules`]: schedules, shifts and versions as the API shows them; import and edit bodies.
+//! - [`timeoff`]: time-off requests, decisions, balances and allowances.
 //! - [`trades`]: agent self-service and shift trades.
 //! - [`webhooks`]: webhook subscriptions.
 #![forbid(unsafe_code)]
@@ -22,5 +23,6 @@ pub mod paging;
 pub mod problem;
 pub mod schedules;
 pub mod swaps;
+pub mod timeoff;
 pub mod trades;
 pub mod webhooks;

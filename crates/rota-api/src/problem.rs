@@ -52,6 +52,10 @@ pub enum ErrorCode {
     HeldVersionConflict,
     /// 409: the held change was already approved or denied.
     HeldChangeDecided,
+    /// 409: the time-off request is at another version than the request carries.
+    TimeOffVersionConflict,
+    /// 409: the time-off request's state does not allow the operation (decided, cancelled).
+    TimeOffState,
 }
 
 impl ErrorCode {
@@ -81,6 +85,8 @@ impl ErrorCode {
             Self::InvalidRequirement => "INVALID_REQUIREMENT",
             Self::HeldVersionConflict => "HELD_VERSION_CONFLICT",
             Self::HeldChangeDecided => "HELD_CHANGE_DECIDED",
+            Self::TimeOffVersionConflict => "TIME_OFF_VERSION_CONFLICT",
+            Self::TimeOffState => "TIME_OFF_STATE",
         }
     }
 }

@@ -120,6 +120,36 @@ pub const DECIDE_HELD: Operation = Operation::new(
     Method::POST,
     "/api/v2/wfm/held-changes/{heldChangeId}/decision",
 );
+pub const REQUEST_TIME_OFF: Operation =
+    Operation::new(Method::POST, "/api/v2/wfm/time-off-requests");
+pub const TIME_OFF_REQUESTS: Operation =
+    Operation::new(Method::GET, "/api/v2/wfm/time-off-requests");
+pub const TIME_OFF: Operation =
+    Operation::new(Method::GET, "/api/v2/wfm/time-off-requests/{timeOffId}");
+pub const DECIDE_TIME_OFF: Operation = Operation::new(
+    Method::POST,
+    "/api/v2/wfm/time-off-requests/{timeOffId}/decision",
+);
+pub const CANCEL_TIME_OFF: Operation = Operation::new(
+    Method::POST,
+    "/api/v2/wfm/time-off-requests/{timeOffId}/cancel",
+);
+pub const BALANCES: Operation = Operation::new(
+    Method::GET,
+    "/api/v2/wfm/agents/{agentId}/time-off-balances",
+);
+pub const SET_BALANCE: Operation = Operation::new(
+    Method::PUT,
+    "/api/v2/wfm/agents/{agentId}/time-off-balances/{code}",
+);
+pub const SET_ALLOWANCES: Operation = Operation::new(
+    Method::PUT,
+    "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
+);
+pub const ALLOWANCES: Operation = Operation::new(
+    Method::GET,
+    "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
+);
 
 /// Every operation the SDK has a method for.
 pub const ALL: &[Operation] = &[
@@ -160,6 +190,15 @@ pub const ALL: &[Operation] = &[
     HELD_CHANGES,
     HELD_CHANGE,
     DECIDE_HELD,
+    REQUEST_TIME_OFF,
+    TIME_OFF_REQUESTS,
+    TIME_OFF,
+    DECIDE_TIME_OFF,
+    CANCEL_TIME_OFF,
+    BALANCES,
+    SET_BALANCE,
+    SET_ALLOWANCES,
+    ALLOWANCES,
 ];
 
 #[cfg(test)]

@@ -13,7 +13,10 @@
 //! Activities travel with their shift: a swap, pickup, release or trade changes the owner and
 //! leaves them as they are. A move keeps each activity's offset from the shift's start; when the
 //! move also changes the shift's length, the last activity takes up the difference (a move that
-//! would leave it empty is refused).
+//! would leave it empty is refused). A change of the start alone (a shift trimmed at its start,
+//! as approved time off does, or extended there) leaves every activity but the first where it
+//! is in time, and the first takes up the difference; the rule is reversible, so the history
+//! lays a shift out as it then was.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -158,27 +161,72 @@ pub fn whole_shift(
     }]
 }
 
-/// `activities` (tiling `[from_start, from_end)`) laid onto `[start, end)`: each keeps its
-/// offset from the shift's start and the last takes up any change of length. `None` when the
-/// shift got so much shorter that the last activity (or an earlier one) would not fit.
+/// How a shift's activities follow a change of its window: when only the start moved (a
+/// shift trimmed or extended at its start, as approved time off trims it), every activity but
+/// the first keeps its time and the first takes up the change; otherwise each keeps its offset
+/// from the shift's start and the last takes up any change of length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// What is added to every activity's start and end but the absorbing one's free end.
+    delta: SignedDuration,
+    first_absorbs: bool,
+}
+
+impl Layout {
+    fn of(from: (Timestamp, Timestamp), to: (Timestamp, Timestamp)) -> Self {
+        if from.0 != to.0 && from.1 == to.1 {
+            Self {
+                delta: SignedDuration::ZERO,
+                first_absorbs: true,
+            }
+        } else {
+            Self {
+                delta: to.0.duration_since(from.0),
+                first_absorbs: false,
+            }
+        }
+    }
+
+    /// Activity `i` of `n` laid onto `[start, end)`, `None` if a time overflows.
+    fn place(
+        self,
+        i: usize,
+        n: usize,
+        a: &Activity,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Option<(Timestamp, Timestamp)> {
+        let s = if self.first_absorbs && i == 0 {
+            start
+        } else {
+            a.start.checked_add(self.delta).ok()?
+        };
+        let e = if !self.first_absorbs && i + 1 == n {
+            end
+        } else {
+            a.end.checked_add(self.delta).ok()?
+        };
+        Some((s, e))
+    }
+}
+
+/// `activities` (tiling `[from.0, from.1)`) laid onto `[start, end)` by the rule of [`Layout`].
+/// `None` when the shift got so much shorter that the absorbing activity (or another) would
+/// not fit.
 pub fn relay(
     activities: &[Activity],
-    from_start: Timestamp,
+    from: (Timestamp, Timestamp),
     start: Timestamp,
     end: Timestamp,
 ) -> Option<Vec<Activity>> {
-    let delta = start.duration_since(from_start);
-    let shift = |t: Timestamp| t.checked_add(delta).ok();
-    let Some(last) = activities.len().checked_sub(1) else {
-        return Some(Vec::new());
-    };
+    let layout = Layout::of(from, (start, end));
+    let n = activities.len();
     activities
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let s = shift(a.start)?;
-            let e = if i == last { end } else { shift(a.end)? };
-            (s < e && e <= end).then(|| Activity {
+            let (s, e) = layout.place(i, n, a, start, end)?;
+            (start <= s && s < e && e <= end).then(|| Activity {
                 start: s,
                 end: e,
                 ..a.clone()
@@ -187,42 +235,48 @@ pub fn relay(
         .collect()
 }
 
-/// The on-queue parts of `activities` (tiling a shift that started at `from_start`) as the
-/// shift would be over `[start, end)`.
+/// The on-queue parts of `activities` (tiling `[from.0, from.1)`) as the shift would be over
+/// `[start, end)`, laid out by the rule of [`Layout`].
 pub fn on_queue_at(
     activities: &[Activity],
-    from_start: Timestamp,
+    from: (Timestamp, Timestamp),
     start: Timestamp,
     end: Timestamp,
 ) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
-    let delta: SignedDuration = start.duration_since(from_start);
-    let last = activities.len().saturating_sub(1);
+    let layout = Layout::of(from, (start, end));
+    let n = activities.len();
     activities
         .iter()
         .enumerate()
         .filter(|(_, a)| a.kind == ActivityKind::OnQueue)
         .filter_map(move |(i, a)| {
-            let s = a.start.checked_add(delta).ok()?;
-            let e = if i == last {
-                end
-            } else {
-                a.end.checked_add(delta).ok()?.min(end)
-            };
+            let (s, e) = layout.place(i, n, a, start, end)?;
+            let (s, e) = (s.max(start), e.min(end));
             (s < e).then_some((s, e))
         })
 }
 
-/// The paid minutes of `activities` (tiling a shift of `from_minutes`) as a shift of
-/// `minutes`: the last activity takes up the difference.
-pub fn paid_minutes(activities: &[Activity], from_minutes: i64, minutes: i64) -> i64 {
-    let last = activities.len().saturating_sub(1);
+/// The paid minutes of `activities` (tiling `[from.0, from.1)`) as a shift over `to`: the
+/// absorbing activity of [`Layout`] takes up the difference.
+pub fn paid_minutes(
+    activities: &[Activity],
+    from: (Timestamp, Timestamp),
+    to: (Timestamp, Timestamp),
+) -> i64 {
+    let layout = Layout::of(from, to);
+    let change = to.1.duration_since(to.0).as_mins() - from.1.duration_since(from.0).as_mins();
+    let absorbing = if layout.first_absorbs {
+        0
+    } else {
+        activities.len().saturating_sub(1)
+    };
     activities
         .iter()
         .enumerate()
         .filter(|(_, a)| a.paid)
         .map(|(i, a)| {
-            if i == last {
-                (a.minutes() + minutes - from_minutes).max(0)
+            if i == absorbing {
+                (a.minutes() + change).max(0)
             } else {
                 a.minutes()
             }
@@ -291,13 +345,33 @@ mod tests {
 
     #[test]
     fn a_move_keeps_offsets_and_the_last_activity_takes_the_change() {
-        let moved = relay(&day(), at(0), at(60), at(540)).unwrap();
+        let whole = (at(0), at(510));
+        let moved = relay(&day(), whole, at(60), at(540)).unwrap();
         assert_eq!(moved[1].start, at(180));
         assert_eq!(moved[4].end, at(540));
         assert_eq!(moved[4].minutes(), 210);
-        assert!(relay(&day(), at(0), at(0), at(260)).is_none());
-        assert_eq!(paid_minutes(&day(), 510, 510), 480);
-        assert_eq!(paid_minutes(&day(), 510, 480), 450);
+        assert!(relay(&day(), whole, at(0), at(260)).is_none());
+        assert_eq!(paid_minutes(&day(), whole, whole), 480);
+        assert_eq!(paid_minutes(&day(), whole, (at(0), at(480))), 450);
+    }
+
+    #[test]
+    fn a_trimmed_start_keeps_the_later_activities_in_place() {
+        let whole = (at(0), at(510));
+        let trimmed = relay(&day(), whole, at(60), at(510)).unwrap();
+        assert_eq!((trimmed[0].start, trimmed[0].end), (at(60), at(120)));
+        assert_eq!((trimmed[1].start, trimmed[1].end), (at(120), at(135)));
+        assert_eq!(trimmed[4].end, at(510));
+        assert_eq!(paid_minutes(&day(), whole, (at(60), at(510))), 420);
+        // Back to the whole window: the first activity grows back, so history lays out as it was.
+        let restored = relay(&trimmed, (at(60), at(510)), at(0), at(510)).unwrap();
+        assert_eq!(restored, day());
+        // A trim past the first activity would swallow the break: refused.
+        assert!(relay(&day(), whole, at(125), at(510)).is_none());
+        let on_queue: i64 = on_queue_at(&day(), whole, at(60), at(510))
+            .map(|(s, e)| e.duration_since(s).as_mins())
+            .sum();
+        assert_eq!(on_queue, 60 + 105 + 240);
     }
 
     #[test]
@@ -305,7 +379,7 @@ mod tests {
         let sales = Skill::parse("sales").unwrap();
         let window = TimeWindow::new(at(0), at(510)).unwrap();
         let acts = validate(&window, Some(&sales), day()).unwrap();
-        let minutes: i64 = on_queue_at(&acts, at(0), at(0), at(510))
+        let minutes: i64 = on_queue_at(&acts, (at(0), at(510)), at(0), at(510))
             .map(|(s, e)| e.duration_since(s).as_mins())
             .sum();
         assert_eq!(minutes, 120 + 105 + 240);

@@ -78,6 +78,13 @@ pub enum Action {
     SetRequirements,
     /// Webhook subscriptions and the business unit's self-service and trade settings.
     Configure,
+    /// Request, read and cancel the time off of this agent: the agent themselves, and
+    /// supervisors of their business unit.
+    TimeOff(AgentId),
+    /// Decide time-off requests, list a business unit's, set allowances.
+    ReviewTimeOff,
+    /// Set time-off balances (supervisors, and HR integrations).
+    SetBalances,
 }
 
 impl Principal {
@@ -98,6 +105,7 @@ impl Principal {
                             | Action::BulkSwap
                             | Action::ReadTrades
                             | Action::SetRequirements
+                            | Action::SetBalances
                     )
             }
             Role::Agent => {
@@ -105,7 +113,9 @@ impl Principal {
                     && match action {
                         Action::ReadSchedule | Action::ReadTrades => true,
                         Action::SelfService => self.agent.is_some(),
-                        Action::SetAvailability(agent) => self.agent == Some(agent),
+                        Action::SetAvailability(agent) | Action::TimeOff(agent) => {
+                            self.agent == Some(agent)
+                        }
                         _ => false,
                     }
             }
@@ -171,5 +181,14 @@ mod tests {
         assert!(!supervisor.may(Action::SelfService, chicago));
         assert!(!integration.may(Action::ReviewTrades, chicago));
         assert!(principal(Role::Admin, None, None).may(Action::Import, dallas));
+        assert!(agent.may(Action::TimeOff(me), chicago));
+        assert!(!agent.may(Action::TimeOff(AgentId::new()), chicago));
+        assert!(!agent.may(Action::ReviewTimeOff, chicago));
+        assert!(!agent.may(Action::SetBalances, chicago));
+        assert!(supervisor.may(Action::TimeOff(me), chicago));
+        assert!(!supervisor.may(Action::TimeOff(me), dallas));
+        assert!(supervisor.may(Action::ReviewTimeOff, chicago));
+        assert!(integration.may(Action::SetBalances, chicago));
+        assert!(!integration.may(Action::ReviewTimeOff, chicago));
     }
 }

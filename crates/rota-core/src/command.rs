@@ -170,6 +170,14 @@ pub enum ViolationCode {
     ActivitiesDoNotFit,
     /// A shift of a held change changed after the change was held.
     ShiftChangedSinceHeld,
+    /// A paid time-off request needs more minutes than the agent's balance of its code holds.
+    InsufficientBalance,
+    /// The day's allowance of the request's code group is taken.
+    AllowanceFull,
+    /// The request overlaps another live request of the same agent.
+    ConflictingTimeOffRequest,
+    /// The agent has approved time off during the shift.
+    OnTimeOff,
 }
 
 impl ViolationCode {
@@ -202,6 +210,10 @@ impl ViolationCode {
             Self::CoverageBelowRequirement => "COVERAGE_BELOW_REQUIREMENT",
             Self::ActivitiesDoNotFit => "ACTIVITIES_DO_NOT_FIT",
             Self::ShiftChangedSinceHeld => "SHIFT_CHANGED_SINCE_HELD",
+            Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            Self::AllowanceFull => "ALLOWANCE_FULL",
+            Self::ConflictingTimeOffRequest => "CONFLICTING_TIME_OFF_REQUEST",
+            Self::OnTimeOff => "ON_TIME_OFF",
         }
     }
 }

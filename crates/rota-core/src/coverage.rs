@@ -145,7 +145,7 @@ pub fn add_change(
     let minutes = |state: &ShiftState| -> Vec<(Slot, i64)> {
         on_queue_at(
             &shift.activities,
-            shift.window.start(),
+            (shift.window.start(), shift.window.end()),
             state.start,
             state.end,
         )
@@ -242,6 +242,8 @@ pub enum Guarded {
     Pickup,
     Release,
     Trade,
+    /// Approving time off: the business unit's approval policy decides on the violation.
+    TimeOff,
 }
 
 /// How the engine checks one command's coverage: `hold` sends a change that leaves intervals
@@ -262,7 +264,7 @@ impl CoverageGuard {
             Guarded::Pickup => self.pickup,
             Guarded::Release => self.release,
             // The trade settings decide through the violation.
-            Guarded::Trade => RuleAction::Deny,
+            Guarded::Trade | Guarded::TimeOff => RuleAction::Deny,
         };
         match action {
             RuleAction::Allow => None,

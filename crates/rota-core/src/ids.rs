@@ -98,6 +98,11 @@ uuid_id!(
     "held change"
 );
 uuid_id!(
+    /// An agent's request for time off.
+    TimeOffId,
+    "time-off request"
+);
+uuid_id!(
     /// A webhook subscription of a business unit.
     SubscriptionId,
     "webhook subscription"

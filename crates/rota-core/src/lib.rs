@@ -16,6 +16,7 @@
 //! - [`replay`]: rebuilding a schedule from its history.
 //! - [`memory`]: an in-memory schedule committing through the engine.
 //! - [`store`]: the storage traits.
+//! - [`timeoff`]: time-off requests, balances, allowances and the approval policy.
 //! - [`trade`]: shift trades and the business unit's self-service and trade settings.
 //! - [`webhook`]: events, webhook subscriptions and deliveries.
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
@@ -37,6 +38,7 @@ pub mod schedule;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod timeoff;
 pub mod trade;
 pub mod version;
 pub mod webhook;

@@ -214,7 +214,7 @@ impl Shift {
     pub fn activities_at(&self, state: &ShiftState) -> Option<Vec<Activity>> {
         crate::activity::relay(
             &self.activities,
-            self.window.start(),
+            (self.window.start(), self.window.end()),
             state.start,
             state.end,
         )
@@ -224,8 +224,8 @@ impl Shift {
     pub fn paid_minutes_at(&self, state: &ShiftState) -> i64 {
         crate::activity::paid_minutes(
             &self.activities,
-            self.window.minutes(),
-            state.end.duration_since(state.start).as_mins(),
+            (self.window.start(), self.window.end()),
+            (state.start, state.end),
         )
     }
 

@@ -253,13 +253,14 @@ impl Default for SelfServiceSettings {
 }
 
 /// A business unit's policies for agent self-service and trades.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BusinessUnitSettings {
     pub self_service: SelfServiceSettings,
     pub trades: TradeSettings,
     pub coverage: crate::coverage::CoverageGuard,
+    pub time_off: crate::timeoff::TimeOffSettings,
 }
 
 /// What the review of a trade concluded.

@@ -138,6 +138,9 @@ pub enum VersionCause {
     Publish,
     /// A change of the staffing requirement (no shift changes).
     Requirements,
+    /// Approved time off trimmed or opened the agent's shifts, or its cancellation (no shift
+    /// changes: the shifts stay as they are).
+    TimeOff,
 }
 
 impl VersionCause {
@@ -149,6 +152,7 @@ impl VersionCause {
             Self::SupervisorEdit => "supervisorEdit",
             Self::Publish => "publish",
             Self::Requirements => "requirements",
+            Self::TimeOff => "timeOff",
         }
     }
 
@@ -160,6 +164,7 @@ impl VersionCause {
             Self::SupervisorEdit,
             Self::Publish,
             Self::Requirements,
+            Self::TimeOff,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

@@ -22,15 +22,18 @@ pub enum EventType {
     AgentAvailabilityUpdated,
     #[serde(rename = "schedule.requirements.changed")]
     RequirementsChanged,
+    #[serde(rename = "timeoff.request.changed")]
+    TimeOffRequestChanged,
 }
 
 impl EventType {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ScheduleVersionCreated,
         Self::ShiftSwapApplied,
         Self::TradeStateChanged,
         Self::AgentAvailabilityUpdated,
         Self::RequirementsChanged,
+        Self::TimeOffRequestChanged,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl EventType {
             Self::TradeStateChanged => "trade.state.changed",
             Self::AgentAvailabilityUpdated => "agent.availability.updated",
             Self::RequirementsChanged => "schedule.requirements.changed",
+            Self::TimeOffRequestChanged => "timeoff.request.changed",
         }
     }
 

@@ -298,6 +298,7 @@ pub fn generate(p: &Params) -> Result<Scenario, ScenarioError> {
             max_paid_minutes_per_week: [2400, 2400, 2880][rng.random_range(0..3)],
             min_rest_minutes: [480, 600][rng.random_range(0..2)],
             availability: Availability::new(weekly, exceptions),
+            time_off: Vec::new(),
         };
         let start_hour = pattern.start_hour(&mut rng);
         let extra: Vec<&Skill> = skills.iter().filter(|s| s.as_str() != "phone").collect();

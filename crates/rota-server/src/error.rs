@@ -246,6 +246,7 @@ impl From<StoreError> for ApiError {
                     detail: h.to_string(),
                 }
             }
+            StoreError::TimeOff(t) => t.into(),
             StoreError::KeyTaken => Self::IdempotencyInProgress,
             other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
                 Self::Internal(Box::new(other))
@@ -332,6 +333,37 @@ impl ApiError {
                 errors: Vec::new(),
             },
             s => Self::Internal(format!("unexpected status {s}").into()),
+        }
+    }
+}
+
+impl From<rota_core::timeoff::TimeOffError> for ApiError {
+    fn from(e: rota_core::timeoff::TimeOffError) -> Self {
+        use rota_core::timeoff::TimeOffError;
+        let detail = e.to_string();
+        match e {
+            TimeOffError::NotFound(_) => Self::NotFound(detail),
+            TimeOffError::Invalid(message) => Self::validation("timeOff", message),
+            TimeOffError::UnknownCode(_) => Self::validation("code", detail),
+            TimeOffError::Refused(violations) | TimeOffError::RulesFailed(violations) => {
+                Self::RuleViolation {
+                    detail,
+                    items: vec![ItemResult {
+                        index: 0,
+                        outcome: rota_core::command::ItemOutcome::Rejected { violations },
+                    }],
+                }
+            }
+            TimeOffError::VersionConflict { .. } => Self::Refused {
+                status: StatusCode::CONFLICT,
+                code: ErrorCode::TimeOffVersionConflict,
+                detail,
+            },
+            TimeOffError::WrongState { .. } => Self::Refused {
+                status: StatusCode::CONFLICT,
+                code: ErrorCode::TimeOffState,
+                detail,
+            },
         }
     }
 }

@@ -401,3 +401,70 @@ impl CoverageStore for Store {
         delegate!(self, s => s.decide_held(decision, ctx))
     }
 }
+
+impl rota_core::store::TimeOffStore for Store {
+    async fn request_time_off(
+        &self,
+        new: &rota_core::timeoff::NewTimeOff,
+        ctx: &CommitContext,
+    ) -> StoreResult<rota_core::timeoff::TimeOffRequest> {
+        delegate!(self, s => s.request_time_off(new, ctx))
+    }
+    async fn time_off(
+        &self,
+        id: rota_core::ids::TimeOffId,
+    ) -> StoreResult<rota_core::timeoff::TimeOffRequest> {
+        delegate!(self, s => s.time_off(id))
+    }
+    async fn time_off_requests(
+        &self,
+        filter: rota_core::store::TimeOffFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<rota_core::timeoff::TimeOffRequest>> {
+        delegate!(self, s => s.time_off_requests(filter, page))
+    }
+    async fn decide_time_off(
+        &self,
+        review: &rota_core::timeoff::TimeOffReview,
+        ctx: &CommitContext,
+    ) -> StoreResult<rota_core::timeoff::TimeOffRequest> {
+        delegate!(self, s => s.decide_time_off(review, ctx))
+    }
+    async fn cancel_time_off(
+        &self,
+        id: rota_core::ids::TimeOffId,
+        expected_version: u32,
+        enforce_cutoff: bool,
+        ctx: &CommitContext,
+    ) -> StoreResult<rota_core::timeoff::TimeOffRequest> {
+        delegate!(self, s => s.cancel_time_off(id, expected_version, enforce_cutoff, ctx))
+    }
+    async fn set_balance(
+        &self,
+        agent: AgentId,
+        code: &rota_core::schedule::ActivityCode,
+        minutes: i64,
+    ) -> StoreResult<rota_core::timeoff::Balance> {
+        delegate!(self, s => s.set_balance(agent, code, minutes))
+    }
+    async fn balances(&self, agent: AgentId) -> StoreResult<Vec<rota_core::timeoff::Balance>> {
+        delegate!(self, s => s.balances(agent))
+    }
+    async fn set_allowances(
+        &self,
+        bu: BusinessUnitId,
+        allowances: &[rota_core::timeoff::Allowance],
+        ctx: &CommitContext,
+    ) -> StoreResult<Vec<rota_core::timeoff::AllowanceDay>> {
+        delegate!(self, s => s.set_allowances(bu, allowances, ctx))
+    }
+    async fn allowances(
+        &self,
+        bu: BusinessUnitId,
+        group: &str,
+        from: Date,
+        to: Date,
+    ) -> StoreResult<Vec<rota_core::timeoff::AllowanceDay>> {
+        delegate!(self, s => s.allowances(bu, group, from, to))
+    }
+}

@@ -105,6 +105,9 @@ mod dialect {
     pub const SCHEDULE_LOCK: &str = " FOR UPDATE OF s";
     /// Appended to reads of a trade row inside a write transaction.
     pub const ROW_LOCK: &str = " FOR UPDATE";
+    /// A business unit's time-off lock: its row, in a mode that leaves rows referring to the
+    /// unit free to be written (foreign-key checks take `FOR KEY SHARE`).
+    pub const UNIT_LOCK: &str = " FOR NO KEY UPDATE";
     /// Appended to the dispatcher's lease query, so two dispatchers never lease the same
     /// delivery.
     pub const SKIP_LOCKED: &str = " FOR UPDATE OF d SKIP LOCKED";
@@ -127,7 +130,7 @@ mod dialect {
         (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))::text";
     pub const AGENT_JSON: &str = "json_agg(json_build_array(id, business_unit_id, \
         management_unit_id, name, skills, max_paid_minutes_per_week, min_rest_minutes, \
-        availability))::text";
+        availability, time_off))::text";
 }
 
 // Compiled once per backend against its `dialect` (see the module's own doc).

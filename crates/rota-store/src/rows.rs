@@ -70,6 +70,10 @@ pub fn availability_json(a: &Availability) -> String {
     serde_json::to_string(a).unwrap_or_else(|_| "{}".into())
 }
 
+pub fn time_off_json(windows: &[rota_core::directory::TimeOffWindow]) -> String {
+    serde_json::to_string(windows).unwrap_or_else(|_| "[]".into())
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn agent(
     id: Uuid,
@@ -80,6 +84,7 @@ pub fn agent(
     max_paid: i64,
     min_rest: i64,
     availability: &str,
+    time_off: &str,
 ) -> Result<Agent, StoreError> {
     Ok(Agent {
         id: AgentId::from_uuid(id),
@@ -90,6 +95,7 @@ pub fn agent(
         max_paid_minutes_per_week: u32::try_from(max_paid).map_err(corrupt)?,
         min_rest_minutes: u32::try_from(min_rest).map_err(corrupt)?,
         availability: serde_json::from_str(availability).map_err(corrupt)?,
+        time_off: serde_json::from_str(time_off).map_err(corrupt)?,
     })
 }
 
@@ -283,6 +289,7 @@ struct AgentJson(
     i64,
     i64,
     String,
+    String,
 );
 
 fn uuid_text(s: &str) -> Result<Uuid, StoreError> {
@@ -321,7 +328,7 @@ pub fn agents_from_json(doc: &str) -> Result<Vec<Agent>, StoreError> {
     let rows: Vec<AgentJson> = serde_json::from_str(doc).map_err(corrupt)?;
     rows.into_iter()
         .map(
-            |AgentJson(id, bu, mu, name, skills, max_paid, min_rest, availability)| {
+            |AgentJson(id, bu, mu, name, skills, max_paid, min_rest, availability, time_off)| {
                 agent(
                     uuid_text(&id)?,
                     uuid_text(&bu)?,
@@ -331,6 +338,7 @@ pub fn agents_from_json(doc: &str) -> Result<Vec<Agent>, StoreError> {
                     max_paid,
                     min_rest,
                     &availability,
+                    &time_off,
                 )
             },
         )

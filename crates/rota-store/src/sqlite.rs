@@ -163,6 +163,7 @@ mod dialect {
     /// `BEGIN IMMEDIATE` already holds the database write lock: rows need no lock of their own.
     pub const SCHEDULE_LOCK: &str = "";
     pub const ROW_LOCK: &str = "";
+    pub const UNIT_LOCK: &str = "";
     pub const SKIP_LOCKED: &str = "";
     /// The outbox's fan-out runs in a write transaction: the writer is already alone.
     pub const FAN_OUT_LOCK: &str = "SELECT 1";
@@ -181,7 +182,7 @@ mod dialect {
         (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))";
     pub const AGENT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(business_unit_id)), lower(hex(management_unit_id)), name, skills, \
-        max_paid_minutes_per_week, min_rest_minutes, availability))";
+        max_paid_minutes_per_week, min_rest_minutes, availability, time_off))";
 }
 
 // Compiled once per backend against its `dialect` (see the module's own doc).

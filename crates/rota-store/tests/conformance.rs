@@ -194,7 +194,19 @@ conformance!(
     a_requirement_change_is_a_version_with_its_event_and_coverage_reads_as_of_it,
     schedules_from_before_coverage_get_theirs_when_the_store_opens,
     a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length,
+    approval_trims_the_shift_deducts_and_cancel_returns,
+    refusals_waitlist_override_and_opening,
+    two_requests_race_for_the_last_place,
+    an_approval_and_a_bulk_swap_race_for_a_covered_shift,
 );
+
+#[path = "conformance/time_off.rs"]
+mod time_off;
+use time_off::{
+    an_approval_and_a_bulk_swap_race_for_a_covered_shift,
+    approval_trims_the_shift_deducts_and_cancel_returns, refusals_waitlist_override_and_opening,
+    two_requests_race_for_the_last_place,
+};
 
 async fn setup(store: &Store, agents: usize, shifts: usize) -> World {
     let world = World::disjoint(agents, shifts);

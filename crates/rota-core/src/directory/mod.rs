@@ -220,9 +220,36 @@ pub struct Agent {
     pub min_rest_minutes: u32,
     #[cfg_attr(feature = "openapi", schema(value_type = AvailabilityDoc))]
     pub availability: Availability,
+    /// Approved time off ending after a week ago: every rule check treats the agent as
+    /// unavailable in it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_off: Vec<TimeOffWindow>,
+}
+
+/// A window of an agent's approved time off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimeOffWindow {
+    pub request_id: crate::ids::TimeOffId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub start: jiff::Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub end: jiff::Timestamp,
 }
 
 impl Agent {
+    /// The approved time off overlapping `[start, end)`, if any.
+    pub fn time_off_during(
+        &self,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    ) -> Option<&TimeOffWindow> {
+        self.time_off
+            .iter()
+            .find(|w| w.start < end && start < w.end)
+    }
+
     pub fn new(
         business_unit_id: BusinessUnitId,
         management_unit_id: Option<ManagementUnitId>,
@@ -241,6 +268,7 @@ impl Agent {
             max_paid_minutes_per_week,
             min_rest_minutes,
             availability,
+            time_off: Vec::new(),
         })
     }
 }

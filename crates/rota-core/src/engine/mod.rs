@@ -5,6 +5,7 @@
 //! - `swaps`: bulk swaps and supervisors' shift edits.
 //! - `self_service`: pickups, releases and trades.
 //! - `import`: a new schedule's checks and first version.
+//! - `time_off`: what approved time off does to the agent's shifts.
 
 use std::collections::HashMap;
 
@@ -70,6 +71,17 @@ pub struct Plan {
     pub changes: Vec<ShiftChange>,
     pub coverage: Delta,
     pub held: Vec<NewHeld>,
+    /// The activities of the changed shifts whose start alone moved (see
+    /// [`crate::activity`]): they no longer sit at their stored offsets from the start.
+    pub relaid: Vec<Relaid>,
+}
+
+/// A shift's activities laid out anew, with the start they are laid from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relaid {
+    pub shift_id: ShiftId,
+    pub start: Timestamp,
+    pub activities: Vec<crate::activity::Activity>,
 }
 
 impl Plan {
@@ -80,6 +92,7 @@ impl Plan {
             changes: Vec::new(),
             coverage: Delta::new(),
             held: Vec::new(),
+            relaid: Vec::new(),
         }
     }
 }
@@ -90,6 +103,7 @@ pub struct Commit {
     pub record: VersionRecord,
     pub changes: Vec<ShiftChange>,
     pub coverage: Delta,
+    pub relaid: Vec<Relaid>,
 }
 
 impl Commit {
@@ -131,6 +145,7 @@ impl Commit {
             },
             changes,
             coverage: Delta::new(),
+            relaid: Vec::new(),
         }
     }
 
@@ -144,6 +159,7 @@ impl Commit {
     ) -> Option<Self> {
         let mut commit = Self::after(schedule, cause, ctx, plan.changes.clone())?;
         commit.coverage = plan.coverage.clone();
+        commit.relaid = plan.relaid.clone();
         Some(commit)
     }
 }
@@ -197,8 +213,19 @@ impl<'a> Working<'a> {
     fn plan(&self, outcomes: Vec<ItemOutcome>, held: Vec<NewHeld>) -> Plan {
         let changes = self.changes();
         let mut delta = Delta::new();
+        let mut relaid = Vec::new();
         for c in &changes {
             if let Some(shift) = self.snap.shifts.get(&c.shift_id) {
+                if c.after.start != shift.window.start()
+                    && c.after.end == shift.window.end()
+                    && let Some(activities) = shift.activities_at(&c.after)
+                {
+                    relaid.push(Relaid {
+                        shift_id: shift.id,
+                        start: c.after.start,
+                        activities,
+                    });
+                }
                 coverage::add_change(
                     &mut delta,
                     &self.grid,
@@ -215,6 +242,7 @@ impl<'a> Working<'a> {
             changes,
             coverage: delta,
             held,
+            relaid,
         }
     }
 
@@ -371,6 +399,15 @@ impl<'a> Working<'a> {
                 ),
             ));
         }
+        if let Some(away) = agent.time_off_during(state.start, state.end) {
+            out.push(violation(
+                ViolationCode::OnTimeOff,
+                format!(
+                    "agent {agent_id} has approved time off from {} to {} (request {}), during shift {}",
+                    away.start, away.end, away.request_id, shift.id
+                ),
+            ));
+        }
         let rest = jiff::SignedDuration::from_mins(i64::from(agent.min_rest_minutes));
         let mut week_minutes = 0i64;
         for (other, other_state) in self.shifts_of(agent_id) {
@@ -502,8 +539,10 @@ mod self_service;
 mod swaps;
 #[cfg(test)]
 mod tests;
+mod time_off;
 
 pub use held::plan_held;
 pub use import::{import_violations, plan_import};
 pub use self_service::{SelfServiceAction, plan_self_service, plan_trade};
 pub use swaps::{plan_edit, plan_edit_waiving, plan_swaps, plan_swaps_waiving};
+pub use time_off::{TimeOffPlan, plan_time_off};

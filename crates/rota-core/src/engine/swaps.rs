@@ -132,6 +132,7 @@ fn hold_whole_request(working: &mut Working<'_>, mut outcomes: Vec<ItemOutcome>)
         outcomes,
         changes: Vec::new(),
         coverage: Delta::new(),
+        relaid: Vec::new(),
         held: vec![NewHeld {
             id,
             shifts,
@@ -398,6 +399,7 @@ pub fn plan_edit_waiving(
                 }],
                 changes: Vec::new(),
                 coverage: Delta::new(),
+                relaid: Vec::new(),
                 held: vec![NewHeld {
                     id,
                     shifts: vec![HeldShift {

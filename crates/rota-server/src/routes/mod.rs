@@ -9,6 +9,7 @@ pub mod directory;
 pub mod health;
 pub mod schedules;
 pub mod swaps;
+pub mod time_off;
 pub mod trades;
 pub mod webhooks;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(coverage::router())
         .merge(schedules::router())
         .merge(swaps::router())
+        .merge(time_off::router())
         .merge(trades::router())
         .merge(webhooks::router())
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })

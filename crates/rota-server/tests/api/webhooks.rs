@@ -282,8 +282,8 @@ async fn deliveries_are_signed_retried_in_order_per_schedule_and_only_for_commit
         let kinds = |t: EventType| typed.iter().filter(|e| e.payload.event_type() == t).count();
         assert_eq!(
             EventType::ALL.map(kinds),
-            [4, 4, 1, 1, 0],
-            "versions, swaps, trades, availability, requirements"
+            [4, 4, 1, 1, 0, 0],
+            "versions, swaps, trades, availability, requirements, time off"
         );
     }
 

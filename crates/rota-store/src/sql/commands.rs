@@ -121,6 +121,13 @@ pub(super) fn push_commit(
             q.push(" FROM v WHERE shifts.schedule_id = v.schedule_id AND shifts.start_at = v.start_before AND shifts.id = v.id");
         }
     }
+    for r in &commit.relaid {
+        batch
+            .push("UPDATE shift_activities SET activities = ")
+            .push_bind(crate::rows::activities_json(&r.activities, r.start))
+            .push(" WHERE shift_id = ")
+            .push_bind(r.shift_id.as_uuid());
+    }
     push_changes(batch, &commit.record, &commit.changes);
     super::coverage::push_delta(batch, schedule.id, &commit.coverage);
     push_events(

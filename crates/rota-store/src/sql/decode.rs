@@ -19,7 +19,7 @@ pub(super) const SHIFT_COLS: &str = "id, schedule_id, owner_agent_id, start_at, 
 pub(super) const SHIFT_INSERT_COLS: &str =
     "id, schedule_id, owner_agent_id, start_at, end_at, required_skill, activity_code, version";
 pub(super) const AGENT_COLS: &str = "id, business_unit_id, management_unit_id, name, skills, \
-                          max_paid_minutes_per_week, min_rest_minutes, availability";
+                          max_paid_minutes_per_week, min_rest_minutes, availability, time_off";
 
 pub(super) fn page_args(page: PageRequest) -> (i64, i64) {
     (
@@ -56,6 +56,7 @@ pub(super) fn decode_agent(r: &DbRow) -> StoreResult<Agent> {
         r.try_get(5).map_err(db_error)?,
         r.try_get(6).map_err(db_error)?,
         r.try_get::<&str, _>(7).map_err(db_error)?,
+        r.try_get::<&str, _>(8).map_err(db_error)?,
     )
 }
 

@@ -93,7 +93,8 @@ impl DirectoryStore for Backend {
                     .push_bind(rows::skills_json(&a.skills))
                     .push_bind(i64::from(a.max_paid_minutes_per_week))
                     .push_bind(i64::from(a.min_rest_minutes))
-                    .push_bind(rows::availability_json(&a.availability));
+                    .push_bind(rows::availability_json(&a.availability))
+                    .push_bind(rows::time_off_json(&a.time_off));
             });
             q.build().execute(&mut *tx).await.map_err(db_error)?;
         }

@@ -16,6 +16,7 @@
 //! - `held`: changes the coverage guard held, and a supervisor's decision on them.
 //! - `outbox`: which events subscriptions want, and writing them with their deliveries.
 //! - `idempotency`: keys recorded in the command's own transaction; claims for the others.
+//! - `time_off`: time-off requests, the policy, decisions, balances, allowances, the waitlist.
 //! - `trade_rows`: a trade's row, its state moves, and a match checked and applied.
 //! - `directory`, `auth`, `schedules`, `trades`, `webhooks`: the store traits, one per file.
 
@@ -30,6 +31,7 @@ mod idempotency;
 mod outbox;
 mod schedules;
 mod snapshot;
+mod time_off;
 mod trade_rows;
 mod trades;
 mod webhooks;
