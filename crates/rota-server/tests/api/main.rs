@@ -6,5 +6,6 @@ mod common;
 mod contract;
 mod coverage;
 mod swaps;
+mod time_off;
 mod trades;
 mod webhooks;

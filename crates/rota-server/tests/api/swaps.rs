@@ -1029,6 +1029,24 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
         ),
         ("get", "/api/v2/wfm/held-changes/{heldChangeId}"),
         ("post", "/api/v2/wfm/held-changes/{heldChangeId}/decision"),
+        ("post", "/api/v2/wfm/time-off-requests"),
+        ("get", "/api/v2/wfm/time-off-requests"),
+        ("get", "/api/v2/wfm/time-off-requests/{timeOffId}"),
+        ("post", "/api/v2/wfm/time-off-requests/{timeOffId}/decision"),
+        ("post", "/api/v2/wfm/time-off-requests/{timeOffId}/cancel"),
+        ("get", "/api/v2/wfm/agents/{agentId}/time-off-balances"),
+        (
+            "put",
+            "/api/v2/wfm/agents/{agentId}/time-off-balances/{code}",
+        ),
+        (
+            "put",
+            "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
+        ),
+        (
+            "get",
+            "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
+        ),
     ];
     for (method, path) in expected {
         assert!(
