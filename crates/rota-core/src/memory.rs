@@ -129,6 +129,51 @@ impl MemorySchedule {
         Ok(self.commit(plan, VersionCause::SupervisorEdit, ctx))
     }
 
+    /// Approves time off `[from, to)` of `agent` as the store does under the policy `always`:
+    /// refused if it overlaps their approved time off, else their shifts in the window are
+    /// trimmed or opened (one version, if any changed) and the window is theirs.
+    pub fn approve_time_off(
+        &mut self,
+        agent: AgentId,
+        window: (jiff::Timestamp, jiff::Timestamp),
+        effect: crate::timeoff::TimeOffEffect,
+        min_remainder_minutes: u32,
+        ctx: &CommitContext,
+    ) -> Result<SwapResult, crate::timeoff::TimeOffError> {
+        let found =
+            self.snap.agents.get(&agent).ok_or_else(|| {
+                crate::timeoff::TimeOffError::Invalid(format!("no agent {agent}"))
+            })?;
+        if let Some(other) = found.time_off_during(window.0, window.1) {
+            return Err(crate::timeoff::TimeOffError::Refused(vec![
+                crate::command::Violation::new(
+                    crate::command::ViolationCode::ConflictingTimeOffRequest,
+                    Some(agent),
+                    None,
+                    format!("request {} overlaps this one", other.request_id),
+                ),
+            ]));
+        }
+        self.snap.guard = None;
+        let planned = crate::engine::plan_time_off(
+            &self.snap,
+            agent,
+            window,
+            effect,
+            min_remainder_minutes,
+            ctx.now,
+        );
+        let result = self.commit(planned.plan, VersionCause::TimeOff, ctx);
+        if let Some(a) = self.snap.agents.get_mut(&agent) {
+            a.time_off.push(crate::directory::TimeOffWindow {
+                request_id: crate::ids::TimeOffId::new(),
+                start: window.0,
+                end: window.1,
+            });
+        }
+        Ok(result)
+    }
+
     fn commit(&mut self, plan: Plan, cause: VersionCause, ctx: &CommitContext) -> SwapResult {
         let commit = Commit::of_plan(&self.snap.schedule, cause, ctx, &plan);
         if let Some(commit) = &commit {

@@ -757,6 +757,48 @@ impl Subject for StoreSubject<'_> {
             .block_on(self.store.changes_since(self.schedule, None))
             .unwrap()
     }
+    fn time_off(
+        &mut self,
+        agent: AgentId,
+        (from, to): (jiff::Timestamp, jiff::Timestamp),
+        ctx: &CommitContext,
+    ) -> bool {
+        use rota_core::store::{TimeOffStore, TradeStore};
+        use rota_core::timeoff::{ApprovalPolicy, TimeOffEffect, TimeOffError, TimeOffState};
+        let bu = self
+            .rt
+            .block_on(self.store.schedule(self.schedule))
+            .unwrap()
+            .business_unit_id;
+        let mut settings = self.rt.block_on(self.store.settings(bu)).unwrap();
+        if settings.time_off.approval != ApprovalPolicy::Always {
+            settings.time_off.approval = ApprovalPolicy::Always;
+            settings.time_off.effect = TimeOffEffect::Open;
+            self.rt
+                .block_on(self.store.set_settings(bu, &settings))
+                .unwrap();
+        }
+        let new = rota_core::timeoff::NewTimeOff {
+            agent_id: agent,
+            code: rota_core::schedule::ActivityCode::parse("sick").unwrap(),
+            span: rota_core::timeoff::Span::Window(from, to),
+            note: None,
+        };
+        match self.rt.block_on(self.store.request_time_off(&new, ctx)) {
+            Ok(r) => {
+                assert_eq!(r.state, TimeOffState::Approved);
+                true
+            }
+            Err(StoreError::TimeOff(TimeOffError::Refused(v)))
+                if v.iter().all(|v| {
+                    v.code == rota_core::command::ViolationCode::ConflictingTimeOffRequest
+                }) =>
+            {
+                false
+            }
+            Err(e) => panic!("store failed: {e}"),
+        }
+    }
 }
 
 /// Drives a fresh store per case through random interleavings of 3 writers (up to 25

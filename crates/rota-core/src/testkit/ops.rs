@@ -37,6 +37,12 @@ pub enum Op {
         shift: usize,
         change: EditSpec,
     },
+    /// Approved time off for `agent` over the middle half hour of `shift`'s two-hour slot
+    /// (policy `always`, effect `open`).
+    TimeOff {
+        agent: usize,
+        shift: usize,
+    },
 }
 
 pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -80,10 +86,12 @@ pub fn ops(world: &World, writers: usize, len: usize) -> impl Strategy<Value = V
             shift,
             change,
         });
+    let time_off = (0..agents, 0..shifts).prop_map(|(agent, shift)| Op::TimeOff { agent, shift });
     let op = prop_oneof![
         2 => (0..writers).prop_map(|writer| Op::Read { writer }),
         5 => swap,
         2 => edit,
+        1 => time_off,
     ];
     prop::collection::vec(op, 1..len)
 }

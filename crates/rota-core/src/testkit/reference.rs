@@ -25,6 +25,8 @@ pub(super) struct Reference {
     pub(super) skills: HashMap<crate::ids::AgentId, std::collections::BTreeSet<Skill>>,
     /// Whether the guard checks changes, and whether it holds (not refuses) what fails.
     pub(super) guard: Option<bool>,
+    /// Each agent's approved time off.
+    pub(super) away: HashMap<crate::ids::AgentId, Vec<(Timestamp, Timestamp)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +130,45 @@ impl Reference {
         }
     }
 
+    /// Whether `agent` has approved time off during `state`.
+    fn is_away(&self, agent: Option<crate::ids::AgentId>, state: &ShiftState) -> bool {
+        agent
+            .and_then(|a| self.away.get(&a))
+            .is_some_and(|w| w.iter().any(|(s, e)| *s < state.end && state.start < *e))
+    }
+
+    /// Time off `[from, to)` for `agent`, approved at once with its shifts opened; `false`
+    /// when it overlaps their approved time off (refused, nothing changes).
+    pub(super) fn time_off(
+        &mut self,
+        agent: crate::ids::AgentId,
+        (from, to): (Timestamp, Timestamp),
+    ) -> bool {
+        if self.is_away(
+            Some(agent),
+            &ShiftState {
+                owner: None,
+                start: from,
+                end: to,
+            },
+        ) {
+            return false;
+        }
+        let mut next = self.shifts.clone();
+        let mut changed = false;
+        for (state, _) in next.values_mut() {
+            if state.owner == Some(agent) && state.start < to && from < state.end {
+                state.owner = None;
+                changed = true;
+            }
+        }
+        if changed {
+            self.commit(next);
+        }
+        self.away.entry(agent).or_default().push((from, to));
+        true
+    }
+
     pub(super) fn swap(&mut self, req: &SwapRequest) -> Vec<Kind> {
         let base = req.base.version();
         let mut next = self.shifts.clone();
@@ -146,9 +187,12 @@ impl Reference {
                 let owner_o = next[&o].0.owner;
                 let owner_n = next[&n].0.owner;
                 let counterpart_ok = item.counterpart_agent_id.is_none_or(|c| owner_n == Some(c));
+                let away = self.is_away(Some(item.agent_id), &next[&n].0)
+                    || self.is_away(owner_n, &next[&o].0);
                 if owner_o == Some(item.agent_id)
                     && owner_n != Some(item.agent_id)
                     && counterpart_ok
+                    && !away
                 {
                     let mut candidate = next.clone();
                     candidate
@@ -204,7 +248,7 @@ impl Reference {
             EditChange::Reassign { agent_id } => after.owner = Some(agent_id),
             EditChange::Open => after.owner = None,
         }
-        if after == state {
+        if after == state || self.is_away(after.owner, &after) {
             return Kind::Rejected;
         }
         let mut next = self.shifts.clone();

@@ -23,6 +23,14 @@ pub trait Subject {
     fn set_requirements(&mut self, runs: &[RequirementRun], ctx: &CommitContext);
     /// The coverage as the implementation maintains it, without empty cells.
     fn coverage(&mut self) -> Cells;
+    /// Approves time off `[from, to)` for `agent` under the policy `always` with the effect
+    /// `open`; `false` when it was refused for overlapping the agent's approved time off.
+    fn time_off(
+        &mut self,
+        agent: crate::ids::AgentId,
+        window: (Timestamp, Timestamp),
+        ctx: &CommitContext,
+    ) -> bool;
 }
 
 impl Subject for crate::memory::MemorySchedule {
@@ -62,6 +70,15 @@ impl Subject for crate::memory::MemorySchedule {
     }
     fn coverage(&mut self) -> Cells {
         crate::memory::MemorySchedule::coverage(self)
+    }
+    fn time_off(
+        &mut self,
+        agent: crate::ids::AgentId,
+        window: (Timestamp, Timestamp),
+        ctx: &CommitContext,
+    ) -> bool {
+        self.approve_time_off(agent, window, crate::timeoff::TimeOffEffect::Open, 0, ctx)
+            .is_ok()
     }
 }
 
@@ -112,6 +129,7 @@ pub fn run(
             .map(|a| (a.id, a.skills.clone()))
             .collect(),
         guard,
+        away: HashMap::new(),
     };
     let mut coverage_before = subject.coverage();
     prop_assert_eq!(
@@ -238,7 +256,9 @@ pub fn run(
                         if v.iter().all(|v| {
                             matches!(
                                 v.code,
-                                ViolationCode::NoChange | ViolationCode::CoverageBelowRequirement
+                                ViolationCode::NoChange
+                                    | ViolationCode::CoverageBelowRequirement
+                                    | ViolationCode::OnTimeOff
                             )
                         }) =>
                     {
@@ -247,6 +267,25 @@ pub fn run(
                     Err(e) => return Err(TestCaseError::fail(format!("step {step}: {e}"))),
                 };
                 prop_assert_eq!(actual, expected, "step {}: edit {:?}", step, edit);
+            }
+            Op::TimeOff { agent, shift } => {
+                let slot = world.schedule.shifts[*shift].window.start();
+                let at = |m: i64| {
+                    slot.checked_add(jiff::SignedDuration::from_mins(m))
+                        .map_err(|e| TestCaseError::fail(e.to_string()))
+                };
+                let window = (at(15)?, at(45)?);
+                let agent = world.agents[*agent].id;
+                let expected = reference.time_off(agent, window);
+                let actual = subject.time_off(agent, window, &context);
+                prop_assert_eq!(
+                    actual,
+                    expected,
+                    "step {}: time off of {} over {:?}",
+                    step,
+                    agent,
+                    window
+                );
             }
         }
         prop_assert_eq!(subject.version(), reference.version, "step {}", step);
@@ -257,7 +296,8 @@ pub fn run(
             "step {}: the maintained coverage differs from the reference's count",
             step
         );
-        if reference.guard.is_some() {
+        // Time off approved under the policy `always` is not the guard's to stop.
+        if reference.guard.is_some() && !matches!(op, Op::TimeOff { .. }) {
             for (key, cell) in &coverage_after {
                 let before = coverage_before.get(key).copied().unwrap_or_default();
                 let floor = i64::from(cell.required) * 15;
