@@ -336,7 +336,7 @@ impl Run<'_> {
         let wall = started.elapsed();
         let portal_commits = *committed.borrow() - commits_before;
         portal_stop.cancel();
-        let _ = portal.await;
+        let portal_tally = portal.await.unwrap_or_default();
 
         let check = verify::verify(&store, schedule.id, self.batch, statuses.as_deref()).await?;
         Ok(RunReport {
@@ -344,6 +344,7 @@ impl Run<'_> {
             tally,
             wall,
             portal_commits,
+            portal: portal_tally,
             replay_matches: check.replay_matches,
             coverage_matches: check.coverage_matches,
             short_intervals: check.short_intervals,

@@ -1,7 +1,10 @@
 //! The self-service portal during the publish window: agents with their own tokens release and
 //! pick up shifts, trade same-time shifts and save their availability; a supervisor approves
 //! trades and moves open shifts. It runs at a set pace of committed schedule versions, since a
-//! committed version, not a click, is what makes a whole-schedule version stale.
+//! committed version, not a click, is what makes a whole-schedule version stale. On top of the
+//! pace, agents ask for days off in the weeks after the published one (unpaid `personal` days,
+//! which the business unit's default policy leaves to a supervisor), and a supervisor approves
+//! three in four and denies the rest: time off planned ahead touches no shift of this week.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::Duration;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rota_api::schedules::EditBody;
+use rota_api::timeoff::{NewTimeOffBody, TimeOffDecisionBody};
 use rota_api::trades::{
     MatchBody, NewTradeBody, ReviewBody, ReviewDecision, ReviewItem, ReviewOutcome,
 };
@@ -18,6 +22,7 @@ use rota_core::command::{EditChange, ItemOutcome};
 use rota_core::directory::AvailabilityDoc;
 use rota_core::ids::{AgentId, ShiftId};
 use rota_core::schedule::TimeWindow;
+use rota_core::timeoff::{Days, TimeOffState};
 use rota_core::trade::Interval;
 use rota_scenario::Scenario;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +38,16 @@ pub struct PortalPlan {
     /// Open shifts and their windows, for supervisor moves.
     moves: Vec<(ShiftId, jiff::Timestamp, jiff::Timestamp)>,
     availability: HashMap<AgentId, AvailabilityDoc>,
+    /// The first day of the week after the published one.
+    later_weeks: jiff::civil::Date,
+}
+
+/// What the portal did besides its paced commits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortalTally {
+    pub time_off_requested: u64,
+    pub time_off_approved: u64,
+    pub time_off_denied: u64,
 }
 
 impl PortalPlan {
@@ -70,6 +85,11 @@ impl PortalPlan {
             tradeable,
             moves,
             availability,
+            later_weeks: s
+                .schedule
+                .week_start
+                .checked_add(jiff::Span::new().days(7))
+                .unwrap_or(s.schedule.week_start),
         }
     }
 
@@ -102,7 +122,8 @@ pub struct PortalUsers {
 /// Runs the portal until `stop`: every `1 / rate` seconds on average (each gap drawn
 /// uniformly from half to one and a half of it, as people do not act on a clock) it makes one
 /// change that commits a schedule version, trying other actions when the rules refuse one; an
-/// availability save now and then comes on top. Counts the versions it committed in `commits`.
+/// availability save and a time-off request now and then come on top. Counts the versions it
+/// committed in `commits`; answers what it did besides.
 pub async fn run(
     plan: PortalPlan,
     users: PortalUsers,
@@ -110,9 +131,10 @@ pub async fn run(
     seed: u64,
     commits: tokio::sync::watch::Sender<u64>,
     stop: CancellationToken,
-) {
+) -> PortalTally {
+    let tally = Arc::new(std::sync::Mutex::new(PortalTally::default()));
     if rate <= 0.0 || users.agents.is_empty() {
-        return;
+        return PortalTally::default();
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut ids: Vec<AgentId> = users.agents.keys().copied().collect();
@@ -154,9 +176,78 @@ pub async fn run(
                 });
             }
         }
+        if rng.random_bool(0.25) {
+            let agent = ids[rng.random_range(0..ids.len())];
+            let day = plan
+                .later_weeks
+                .checked_add(jiff::Span::new().days(rng.random_range(0..28)))
+                .unwrap_or(plan.later_weeks);
+            let approve = rng.random_bool(0.75);
+            let (client, supervisor) = (users.agents[&agent].clone(), users.supervisors[0].clone());
+            let tally = Arc::clone(&tally);
+            in_flight.spawn(async move {
+                time_off(&client, &supervisor, day, approve, &tally).await;
+            });
+        }
         while in_flight.try_join_next().is_some() {}
     }
     while in_flight.join_next().await.is_some() {}
+    let done = *tally
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    done
+}
+
+/// An agent asks for `day` off; a supervisor decides. An agent who already asked for that day
+/// is refused (`CONFLICTING_TIME_OFF_REQUEST`), which counts as nothing.
+async fn time_off(
+    agent: &Client,
+    supervisor: &Client,
+    day: jiff::civil::Date,
+    approve: bool,
+    tally: &std::sync::Mutex<PortalTally>,
+) {
+    let body = NewTimeOffBody {
+        agent_id: None,
+        code: "personal".into(),
+        days: Some(Days {
+            first: day,
+            last: day,
+        }),
+        start: None,
+        end: None,
+        note: Some("planned ahead in the portal".into()),
+    };
+    let Some(request) = agent
+        .request_time_off(&body, &CallOptions::default())
+        .await
+        .ok()
+        .and_then(|r| r.into_body().ok())
+    else {
+        return;
+    };
+    let count = |f: fn(&mut PortalTally)| {
+        f(&mut tally
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    };
+    count(|t| t.time_off_requested += 1);
+    let decision = TimeOffDecisionBody {
+        expected_version: request.version,
+        approve,
+        override_rules: false,
+        reason: (!approve).then(|| "the team is short that day".to_owned()),
+    };
+    let decided = supervisor
+        .decide_time_off(request.id, &decision, &CallOptions::default())
+        .await
+        .ok()
+        .and_then(|r| r.into_body().ok());
+    match decided.map(|r| r.state) {
+        Some(TimeOffState::Approved) => count(|t| t.time_off_approved += 1),
+        Some(TimeOffState::Denied) => count(|t| t.time_off_denied += 1),
+        _ => {}
+    }
 }
 
 /// What the portal's actions change as they go.

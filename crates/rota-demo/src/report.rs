@@ -12,6 +12,8 @@ pub struct RunReport {
     pub wall: Duration,
     /// Versions the portal committed while the batch ran.
     pub portal_commits: u64,
+    /// What the portal did besides (time off asked for and decided).
+    pub portal: crate::portal::PortalTally,
     pub replay_matches: bool,
     /// The coverage kept by the commits equals a fresh count, now and as of the requirement.
     pub coverage_matches: bool,
@@ -220,7 +222,8 @@ pub fn conclusion(reports: &[RunReport]) -> String {
     ));
     text.push_str(&format!(
         "rota's way applied {} swaps, reported {} as stale because the portal had changed their shifts, failed {}, \
-         retried {} of {} requests ({:.1}%) and took {:.2} s ({:.2}× the user's setup).",
+         retried {} of {} requests ({:.1}%) and took {:.2} s ({:.2}× the user's setup). \
+         Meanwhile agents asked in the portal for {} day(s) off in the weeks ahead; a supervisor approved {} and denied {}.",
         rota.tally.applied,
         rota.tally.stale,
         rota.tally.failed,
@@ -229,6 +232,9 @@ pub fn conclusion(reports: &[RunReport]) -> String {
         share(rota.tally.retries, rota.tally.requests),
         rota.wall.as_secs_f64(),
         rota.wall.as_secs_f64() / user.wall.as_secs_f64().max(1e-9),
+        reports.iter().map(|r| r.portal.time_off_requested).sum::<u64>(),
+        reports.iter().map(|r| r.portal.time_off_approved).sum::<u64>(),
+        reports.iter().map(|r| r.portal.time_off_denied).sum::<u64>(),
     ));
     text
 }
