@@ -198,6 +198,7 @@ conformance!(
     refusals_waitlist_override_and_opening,
     two_requests_race_for_the_last_place,
     an_approval_and_a_bulk_swap_race_for_a_covered_shift,
+    time_off_that_leaves_coverage_short_waits_for_a_supervisor,
 );
 
 #[path = "conformance/time_off.rs"]
@@ -205,6 +206,7 @@ mod time_off;
 use time_off::{
     an_approval_and_a_bulk_swap_race_for_a_covered_shift,
     approval_trims_the_shift_deducts_and_cancel_returns, refusals_waitlist_override_and_opening,
+    time_off_that_leaves_coverage_short_waits_for_a_supervisor,
     two_requests_race_for_the_last_place,
 };
 

@@ -73,11 +73,28 @@ pub(super) async fn approval_trims_the_shift_deducts_and_cancel_returns(store: S
         s.time_off.min_remainder_minutes = 15;
     })
     .await;
+    let hook = super::subscribe(
+        &store,
+        &world,
+        vec![rota_core::webhook::EventType::TimeOffRequestChanged],
+    )
+    .await;
     let agent = world.agents[0].id;
-    store
-        .set_balance(agent, &code("vacation"), 600)
-        .await
-        .unwrap();
+    // A put replaces the balance: the second is what stands.
+    for minutes in [900, 600] {
+        store
+            .set_balance(agent, &code("vacation"), minutes)
+            .await
+            .unwrap();
+    }
+    let unknown = store.set_balance(agent, &code("sabbatical"), 60).await;
+    assert!(
+        matches!(
+            unknown,
+            Err(StoreError::TimeOff(TimeOffError::UnknownCode(_)))
+        ),
+        "{unknown:?}"
+    );
     // 08:30 to 10:30: shift 5 (10:00 to 11:00) keeps 10:30 to 11:00.
     let approved = store
         .request_time_off(&window(&world, 0, "vacation", 510, 630), &c)
@@ -154,6 +171,50 @@ pub(super) async fn approval_trims_the_shift_deducts_and_cancel_returns(store: S
         "{stale:?}"
     );
     assert_replays(&store, world.schedule.id).await;
+    // Each change of state wrote its event: approved on arrival, then cancelled.
+    use rota_core::store::WebhookStore;
+    let log = store
+        .deliveries(hook, rota_core::store::PageRequest::all())
+        .await
+        .unwrap();
+    assert_eq!(log.total, 2, "{log:?}");
+}
+
+/// `World::staffed`: one `sales` agent required in each shift's on-queue intervals. Time off
+/// that would open agent 0's first shift leaves them short: the policy `whenRulesAllow` leaves
+/// it to a supervisor, with the guard's detail.
+pub(super) async fn time_off_that_leaves_coverage_short_waits_for_a_supervisor(store: Store) {
+    use rota_core::store::CoverageStore;
+    let world = World::staffed(4, 10, rota_core::trade::RuleAction::Allow);
+    world.load(&store).await.unwrap();
+    let c = ctx(world.now, "t");
+    store
+        .set_requirements(world.schedule.id, &world.requirements, &c)
+        .await
+        .unwrap();
+    policy(&store, &world, |s| {
+        s.time_off.approval = ApprovalPolicy::WhenRulesAllow;
+    })
+    .await;
+    let req = store
+        .request_time_off(&window(&world, 0, "personal", 0, 60), &c)
+        .await
+        .unwrap();
+    assert_eq!(req.state, TimeOffState::Pending, "{req:?}");
+    assert_eq!(
+        req.violations[0].code,
+        ViolationCode::CoverageBelowRequirement
+    );
+    assert!(req.violations[0].coverage.is_some());
+    assert!(req.versions.is_empty());
+    assert_eq!(
+        store
+            .shift(world.schedule.shifts[0].id)
+            .await
+            .unwrap()
+            .owner,
+        Some(world.agents[0].id)
+    );
 }
 
 pub(super) async fn refusals_waitlist_override_and_opening(store: Store) {
