@@ -192,10 +192,9 @@ pub async fn run(
         while in_flight.try_join_next().is_some() {}
     }
     while in_flight.join_next().await.is_some() {}
-    let done = *tally
+    *tally
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    done
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An agent asks for `day` off; a supervisor decides. An agent who already asked for that day
