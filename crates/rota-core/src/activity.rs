@@ -15,8 +15,8 @@
 //! move also changes the shift's length, the last activity takes up the difference (a move that
 //! would leave it empty is refused). A change of the start alone (a shift trimmed at its start,
 //! as approved time off does, or extended there) leaves every activity but the first where it
-//! is in time, and the first takes up the difference; the rule is reversible, so the history
-//! lays a shift out as it then was.
+//! is in time, and the first takes up the difference. Each change is reversible on its own, so
+//! the history lays a shift out as it then was by undoing the later changes one at a time.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -193,12 +193,13 @@ conformance!(
     a_request_larger_than_one_update_statement_applies_whole,
     a_requirement_change_is_a_version_with_its_event_and_coverage_reads_as_of_it,
     schedules_from_before_coverage_get_theirs_when_the_store_opens,
-    a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length,
+    a_move_keeps_offsets_and_a_moved_start_alone_keeps_clock_times,
     approval_trims_the_shift_deducts_and_cancel_returns,
     refusals_waitlist_override_and_opening,
     two_requests_race_for_the_last_place,
     an_approval_and_a_bulk_swap_race_for_a_covered_shift,
     time_off_that_leaves_coverage_short_waits_for_a_supervisor,
+    time_off_across_a_week_boundary_changes_both_weeks,
 );
 
 #[path = "conformance/time_off.rs"]
@@ -206,6 +207,7 @@ mod time_off;
 use time_off::{
     an_approval_and_a_bulk_swap_race_for_a_covered_shift,
     approval_trims_the_shift_deducts_and_cancel_returns, refusals_waitlist_override_and_opening,
+    time_off_across_a_week_boundary_changes_both_weeks,
     time_off_that_leaves_coverage_short_waits_for_a_supervisor,
     two_requests_race_for_the_last_place,
 };
@@ -2096,7 +2098,7 @@ async fn schedules_from_before_coverage_get_theirs_when_the_store_opens(store: S
 /// A move keeps each activity's offset from the shift's start and lets the last one take up a
 /// change of length, read back the same from the database and from the write cache; a move that
 /// leaves the last activity no room is refused.
-async fn a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length(store: Store) {
+async fn a_move_keeps_offsets_and_a_moved_start_alone_keeps_clock_times(store: Store) {
     use rota_core::activity::ActivityKind;
     use rota_core::schedule::TimeWindow;
     let world = World::staffed(2, 4, rota_core::trade::RuleAction::Allow);
@@ -2117,42 +2119,59 @@ async fn a_move_keeps_activity_offsets_and_the_last_activity_takes_up_the_length
             window: TimeWindow::new(at(start), at(end)).unwrap(),
         },
     };
-    let moved = store
-        .edit_shift(&edit(10, 60, shift.version), &ctx(world.now, "shorter"))
+    let spans = |s: &Shift| -> Vec<(ActivityKind, jiff::Timestamp, jiff::Timestamp)> {
+        s.activities
+            .iter()
+            .map(|a| (a.kind, a.start, a.end))
+            .collect()
+    };
+    // The start alone moves (a trim): every activity but the first keeps its clock time, and
+    // the store rewrote the stored offsets to say so.
+    let trimmed = store
+        .edit_shift(&edit(10, 60, shift.version), &ctx(world.now, "later start"))
         .await
         .unwrap();
-    let version = moved.committed.unwrap().version;
+    let version = trimmed.committed.unwrap().version;
     let read = store.shift(id).await.unwrap();
-    let spans: Vec<(ActivityKind, jiff::Timestamp, jiff::Timestamp)> = read
-        .activities
-        .iter()
-        .map(|a| (a.kind, a.start, a.end))
-        .collect();
     assert_eq!(
-        spans,
+        spans(&read),
         vec![
-            (ActivityKind::OnQueue, at(10), at(40)),
-            (ActivityKind::Break, at(40), at(55)),
-            (ActivityKind::OnQueue, at(55), at(60)),
+            (ActivityKind::OnQueue, at(10), at(30)),
+            (ActivityKind::Break, at(30), at(45)),
+            (ActivityKind::OnQueue, at(45), at(60)),
         ]
     );
-    // The write cache laid the shift out the same: a second move from there reads back alike.
+    // Both ends move: each activity keeps its offset from the start and the last takes up
+    // the change of length. The write cache laid the shift out the same as a fresh read.
     store
-        .edit_shift(&edit(10, 65, version), &ctx(world.now, "longer"))
+        .edit_shift(&edit(20, 75, version), &ctx(world.now, "moved"))
         .await
         .unwrap();
     let again = store.shift(id).await.unwrap();
-    assert_eq!(again.activities.last().unwrap().start, at(55));
-    assert_eq!(again.activities.last().unwrap().end, at(65));
-    // As of the first move, the activities are as that move laid them.
+    assert_eq!(
+        spans(&again),
+        vec![
+            (ActivityKind::OnQueue, at(20), at(40)),
+            (ActivityKind::Break, at(40), at(55)),
+            (ActivityKind::OnQueue, at(55), at(75)),
+        ]
+    );
+    // As of the first move, the activities are as that move laid them; as of the import, as
+    // imported.
     let then = store
         .schedule_as_of(world.schedule.id, version)
         .await
         .unwrap();
     let then = then.iter().find(|s| s.id == id).unwrap();
     assert_eq!(then.activities, read.activities);
+    let first = store
+        .schedule_as_of(world.schedule.id, ScheduleVersion::FIRST)
+        .await
+        .unwrap();
+    let first = first.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(first.activities, shift.activities);
     let too_short = store
-        .edit_shift(&edit(10, 50, again.version), &ctx(world.now, "too short"))
+        .edit_shift(&edit(20, 54, again.version), &ctx(world.now, "too short"))
         .await;
     let Err(StoreError::Command(CommandError::Rejected(v))) = too_short else {
         panic!("{too_short:?}");

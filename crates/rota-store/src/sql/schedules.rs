@@ -131,7 +131,7 @@ impl ScheduleStore for Backend {
                 coverage: None,
             })
             .collect();
-        foreign.extend(engine::import_violations(new, &bu.time_zone));
+        foreign.extend(engine::import_violations(new, &bu));
         if !foreign.is_empty() {
             return Err(CommandError::Rejected(foreign).into());
         }
@@ -358,6 +358,28 @@ impl ScheduleStore for Backend {
         }
         let entries = history(&mut conn, id, 0, version_i64(version)).await?;
         let states = replay(&entries).map_err(rows::corrupt)?;
+        // Each shift's states before the changes after `version`, newest first: the way back
+        // is walked one change at a time, as each change laid the activities out (a moved
+        // start alone and a move of both ends lay them out differently, so one jump back
+        // from the current window would not undo both).
+        let later = history(
+            &mut conn,
+            id,
+            version_i64(version),
+            version_i64(schedule.version),
+        )
+        .await?;
+        let mut back: std::collections::HashMap<rota_core::ids::ShiftId, Vec<_>> =
+            std::collections::HashMap::new();
+        for entry in later.iter().rev() {
+            for c in &entry.changes {
+                if let Some(before) = c.before {
+                    back.entry(c.shift_id)
+                        .or_default()
+                        .push((before, entry.record.version));
+                }
+            }
+        }
         let sql = format!("SELECT {SHIFT_COLS} FROM shifts WHERE schedule_id = $1");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_uuid())
@@ -371,6 +393,9 @@ impl ScheduleStore for Backend {
                 continue;
             };
             // Through `Shift::apply`, so the activities are laid out as the shift then was.
+            for (before, at) in back.get(&shift.id).into_iter().flatten() {
+                shift.apply(before, *at).map_err(rows::corrupt)?;
+            }
             shift
                 .apply(&then.state, then.version)
                 .map_err(rows::corrupt)?;

@@ -408,3 +408,49 @@ pub(super) async fn an_approval_and_a_bulk_swap_race_for_a_covered_shift(store: 
         && approved.start < s.window.end()));
     assert_replays(&store, world.schedule.id).await;
 }
+
+/// Time off from Sunday noon into the next Monday touches two weeks: one version in each, both
+/// of the agent's shifts opened, in one transaction.
+pub(super) async fn time_off_across_a_week_boundary_changes_both_weeks(store: Store) {
+    let world = setup(&store, 4, 80).await;
+    let c = ctx(world.now, "t");
+    policy(&store, &world, |s| {
+        s.time_off.approval = ApprovalPolicy::Always;
+        s.time_off.effect = TimeOffEffect::Open;
+    })
+    .await;
+    // Agent 3 works shift 78, Sunday 12:00 to 13:00, and next Monday 00:00 to 01:00.
+    let next = rota_core::schedule::NewSchedule {
+        id: rota_core::ids::ScheduleId::new(),
+        business_unit_id: world.bu.id,
+        week_start: World::WEEK.checked_add(jiff::Span::new().days(7)).unwrap(),
+        shifts: vec![rota_core::testkit::shift(
+            Some(&world.agents[3]),
+            at(&world, 7 * 24 * 60),
+            60,
+        )],
+    };
+    store.import_schedule(&next, &c).await.unwrap();
+    let sunday_noon = 6 * 24 * 60 + 12 * 60;
+    let approved = store
+        .request_time_off(
+            &window(&world, 3, "personal", sunday_noon, 7 * 24 * 60 + 60),
+            &c,
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.state, TimeOffState::Approved);
+    let schedules: Vec<_> = approved.versions.iter().map(|v| v.schedule()).collect();
+    assert_eq!(schedules, vec![world.schedule.id, next.id]);
+    assert_eq!(
+        store
+            .shift(world.schedule.shifts[78].id)
+            .await
+            .unwrap()
+            .owner,
+        None
+    );
+    assert_eq!(store.shift(next.shifts[0].id).await.unwrap().owner, None);
+    assert_replays(&store, world.schedule.id).await;
+    assert_replays(&store, next.id).await;
+}
