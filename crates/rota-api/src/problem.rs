@@ -56,6 +56,8 @@ pub enum ErrorCode {
     TimeOffVersionConflict,
     /// 409: the time-off request's state does not allow the operation (decided, cancelled).
     TimeOffState,
+    /// 409: what the request creates exists already (a schedule of that week, an id in use).
+    AlreadyExists,
 }
 
 impl ErrorCode {
@@ -87,6 +89,7 @@ impl ErrorCode {
             Self::HeldChangeDecided => "HELD_CHANGE_DECIDED",
             Self::TimeOffVersionConflict => "TIME_OFF_VERSION_CONFLICT",
             Self::TimeOffState => "TIME_OFF_STATE",
+            Self::AlreadyExists => "ALREADY_EXISTS",
         }
     }
 }

@@ -178,6 +178,9 @@ pub enum ViolationCode {
     ConflictingTimeOffRequest,
     /// The agent has approved time off during the shift.
     OnTimeOff,
+    /// An imported week must start on its business unit's first day of the week, in a year
+    /// from 2000 to 2100.
+    InvalidWeekStart,
 }
 
 impl ViolationCode {
@@ -214,6 +217,7 @@ impl ViolationCode {
             Self::AllowanceFull => "ALLOWANCE_FULL",
             Self::ConflictingTimeOffRequest => "CONFLICTING_TIME_OFF_REQUEST",
             Self::OnTimeOff => "ON_TIME_OFF",
+            Self::InvalidWeekStart => "INVALID_WEEK_START",
         }
     }
 }

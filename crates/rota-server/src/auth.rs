@@ -151,7 +151,16 @@ async fn token(
             );
         }
     }
-    let credentials = basic_credentials(&headers).or(form.client_id.zip(form.client_secret));
+    let basic = basic_credentials(&headers);
+    if basic.is_some() && (form.client_id.is_some() || form.client_secret.is_some()) {
+        // RFC 6749 §2.3: a client uses one authentication method per request.
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "authenticate one way: HTTP Basic or client_id and client_secret in the body, not both",
+        );
+    }
+    let credentials = basic.or(form.client_id.zip(form.client_secret));
     let Some((client_id, secret)) = credentials else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -202,14 +211,27 @@ async fn token(
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
+/// The token of an `Authorization: Bearer …` header; the scheme is case-insensitive (RFC 9110
+/// §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 impl Caller {
-    /// 403 unless the caller may do `action` in business unit `bu`.
+    /// 404 when `bu` is outside the caller's business unit (a resource there does not exist
+    /// for them, and its unit is not named), 403 when the caller's role may not do `action`.
     pub fn require(&self, action: Action, bu: BusinessUnitId) -> Result<(), ApiError> {
         if self.0.may(action, bu) {
             Ok(())
+        } else if self.0.business_unit.is_some_and(|own| own != bu) {
+            Err(ApiError::NotFound(
+                "no such resource in the client's business unit".into(),
+            ))
         } else {
             Err(ApiError::Forbidden(format!(
-                "client {} ({}) may not do this in business unit {bu}",
+                "client {} ({}) may not do this",
                 self.0.client_id,
                 self.0.role.as_str()
             )))
@@ -268,11 +290,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
         let token_hash = hash(token);
         let now = state.clock.now();

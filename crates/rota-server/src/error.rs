@@ -43,8 +43,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     PreconditionFailed(String),
-    #[error("the request has {got} swaps; at most {max} are accepted")]
-    TooManyItems { max: usize, got: usize },
+    #[error("`{field}` has {got} items; at most {max} are accepted")]
+    TooManyItems {
+        field: String,
+        max: usize,
+        got: usize,
+    },
     #[error("the request body is larger than the service accepts")]
     PayloadTooLarge,
     #[error("method not allowed on this route")]
@@ -67,6 +71,20 @@ pub enum ApiError {
     /// A fault of the service: the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// 422 `TOO_MANY_ITEMS` naming `field` when a list of the request holds more than `max`: every
+/// list a request body carries has a bound (docs/API.md lists them).
+pub fn bounded(field: &str, len: usize, max: usize) -> Result<(), ApiError> {
+    if len > max {
+        Err(ApiError::TooManyItems {
+            field: field.to_owned(),
+            max,
+            got: len,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 impl ApiError {
@@ -153,6 +171,14 @@ impl ApiError {
             } => (Some(current_version_id), items, Vec::new()),
             Self::RuleViolation { items, .. } => (None, items, Vec::new()),
             Self::Validation { errors, .. } => (None, Vec::new(), errors),
+            Self::TooManyItems { field, max, .. } => (
+                None,
+                Vec::new(),
+                vec![FieldError {
+                    field,
+                    message: format!("at most {max} items"),
+                }],
+            ),
             _ => (None, Vec::new(), Vec::new()),
         };
         let problem = Problem {
@@ -219,9 +245,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { kind, id } => {
                 Self::NotFound(format!("{kind} {id} does not exist"))
             }
-            StoreError::AlreadyExists(what) => Self::Validation {
+            StoreError::AlreadyExists(what) => Self::Refused {
+                status: StatusCode::CONFLICT,
+                code: ErrorCode::AlreadyExists,
                 detail: format!("{what} already exists"),
-                errors: Vec::new(),
             },
             StoreError::Busy(_) => Self::Unavailable("the database is busy; retry".into()),
             StoreError::Unavailable(_) => {

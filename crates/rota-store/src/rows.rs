@@ -242,6 +242,28 @@ pub fn version_record(
 
 /// Maps a driver error to the store's meaning: a lock wait that timed out is `Busy` (retry as
 /// is), a lost connection `Unavailable`, a duplicate key `AlreadyExists`.
+/// What a unique violation's message says exists, as a sentence of the domain: the database's
+/// own text names tables and columns.
+fn existing(message: &str) -> &'static str {
+    const KINDS: [(&str, &str); 8] = [
+        (
+            "schedules",
+            "a schedule of this business unit for this week",
+        ),
+        ("shift_activities", "a shift with this id"),
+        ("shifts", "a shift with this id"),
+        ("agents", "an agent with this id"),
+        ("management_units", "a management unit with this id"),
+        ("business_units", "a business unit with this id"),
+        ("clients", "a client with this id"),
+        ("webhook", "a webhook subscription with this id"),
+    ];
+    KINDS
+        .iter()
+        .find(|(table, _)| message.contains(table))
+        .map_or("a record with this key", |(_, what)| what)
+}
+
 pub fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) => {
@@ -251,7 +273,9 @@ pub fn db_error(e: sqlx::Error) -> StoreError {
                 // failure, deadlock, lock not available.
                 "5" | "517" | "6" | "40001" | "40P01" | "55P03" => StoreError::Busy(Box::new(e)),
                 // SQLITE_CONSTRAINT_PRIMARYKEY / _UNIQUE; PostgreSQL unique_violation.
-                "1555" | "2067" | "23505" => StoreError::AlreadyExists(db.message().to_owned()),
+                "1555" | "2067" | "23505" => {
+                    StoreError::AlreadyExists(existing(db.message()).into())
+                }
                 _ => StoreError::Backend(Box::new(e)),
             }
         }

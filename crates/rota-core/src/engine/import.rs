@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::command::{Violation, ViolationCode};
-use crate::directory::Zone;
+use crate::directory::BusinessUnit;
 use crate::ids::ShiftId;
 use crate::schedule::{NewSchedule, Schedule, Shift};
 use crate::version::{CommitContext, ScheduleVersion, ShiftChange, VersionCause};
@@ -28,15 +28,39 @@ pub(super) fn outside_week(
     })
 }
 
-/// What an import breaks: every shift must start within the imported week. Other rules
-/// (availability, rest, hours) are the planner's business at import; swaps and edits enforce
-/// them from then on.
-pub fn import_violations(new: &NewSchedule, zone: &Zone) -> Vec<Violation> {
-    let week = new.first_version().week_window(zone);
-    new.shifts
-        .iter()
-        .filter_map(|s| outside_week(s.id, s.window.start(), week))
-        .collect()
+/// The years a week may start in.
+pub const WEEK_YEARS: std::ops::RangeInclusive<i16> = 2000..=2100;
+
+/// What an import breaks: the week starts on the business unit's first day of the week (weeks
+/// that start on other days would overlap their neighbours), in a year of [`WEEK_YEARS`], and
+/// every shift starts within it. Other rules (availability, rest, hours) are the planner's
+/// business at import; swaps and edits enforce them from then on.
+pub fn import_violations(new: &NewSchedule, bu: &BusinessUnit) -> Vec<Violation> {
+    let first: jiff::civil::Weekday = bu.first_day_of_week.into();
+    let mut out = Vec::new();
+    if new.week_start.weekday() != first || !WEEK_YEARS.contains(&new.week_start.year()) {
+        out.push(Violation::new(
+            ViolationCode::InvalidWeekStart,
+            None,
+            None,
+            format!(
+                "a week of business unit {} starts on a {first:?} in a year from {} to {}; {} is a {:?}",
+                bu.id,
+                WEEK_YEARS.start(),
+                WEEK_YEARS.end(),
+                new.week_start,
+                new.week_start.weekday()
+            ),
+        ));
+        return out;
+    }
+    let week = new.first_version().week_window(&bu.time_zone);
+    out.extend(
+        new.shifts
+            .iter()
+            .filter_map(|s| outside_week(s.id, s.window.start(), week)),
+    );
+    out
 }
 
 /// The first version of an imported week: the schedule, its shifts, and the commit that

@@ -332,6 +332,14 @@ pub fn plan_edit_waiving(
         .get(&edit.shift_id)
         .filter(|s| s.schedule_id == snap.schedule.id)
         .ok_or(CommandError::ShiftNotFound(edit.shift_id))?;
+    // A version the schedule has not reached is not a stale read but no version at all.
+    if edit.expected_version > snap.schedule.version {
+        return Err(CommandError::UnknownVersion {
+            schedule: snap.schedule.id,
+            requested: edit.expected_version,
+            current: snap.schedule.version,
+        });
+    }
     if shift.version != edit.expected_version {
         return Err(CommandError::ShiftVersionConflict {
             expected: edit.expected_version,

@@ -54,6 +54,8 @@ async fn set_requirements(
     ApiJson(body): ApiJson<RequirementsBody>,
 ) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
+    // A week of every interval for 100 skills, in runs as short as one interval.
+    crate::error::bounded("requirements", body.requirements.len(), 100_000)?;
     if body.requirements.is_empty() {
         return Err(ApiError::validation(
             "requirements",

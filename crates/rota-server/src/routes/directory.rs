@@ -90,6 +90,8 @@ async fn set_availability(
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Response, ApiError> {
     let id: AgentId = parse_id("agentId", &id)?;
+    crate::error::bounded("weekly", doc.weekly.len(), 100)?;
+    crate::error::bounded("exceptions", doc.exceptions.len(), 1000)?;
     let owner = cmd.state.store.agent(id).await?;
     cmd.caller
         .require(Action::SetAvailability(id), owner.business_unit_id)?;

@@ -265,6 +265,9 @@ async fn edit_shift(
 }
 
 /// Imports a week's shifts as version 1 of a new schedule.
+/// The most shifts one imported week may hold (10,000 agents, a shift a day each, and more).
+const MAX_IMPORT_SHIFTS: usize = 200_000;
+
 #[utoipa::path(post, path = "/api/v2/wfm/schedules", tag = "schedules",
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     request_body = ImportBody,
@@ -273,6 +276,7 @@ async fn edit_shift(
 async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Response, ApiError> {
     let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
     cmd.caller.require(Action::Import, business_unit_id)?;
+    crate::error::bounded("shifts", body.shifts.len(), MAX_IMPORT_SHIFTS)?;
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for (i, s) in body.shifts.iter().enumerate() {
         let at = |f: &str| format!("shifts[{i}].{f}");

@@ -68,7 +68,11 @@ async fn shift_swaps(
         .clone()
         .into_request(state.config.max_swap_items)
         .map_err(|e| match e {
-            SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems { max, got },
+            SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems {
+                field: "shiftSwaps".into(),
+                max,
+                got,
+            },
             SwapBodyError::Fields(errors) => ApiError::Validation {
                 detail: errors
                     .iter()

@@ -295,12 +295,13 @@ async fn set_allowances(
     ApiJson(body): ApiJson<AllowancesBody>,
 ) -> Result<Response, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
-    if body.allowances.is_empty() || body.allowances.len() > MAX_ALLOWANCES {
+    if body.allowances.is_empty() {
         return Err(ApiError::validation(
             "allowances",
-            format!("give 1 to {MAX_ALLOWANCES} allowances"),
+            "at least one allowance is required",
         ));
     }
+    crate::error::bounded("allowances", body.allowances.len(), MAX_ALLOWANCES)?;
     cmd.caller.require(Action::ReviewTimeOff, bu)?;
     let store = cmd.state.store.clone();
     let allowances = body.allowances.clone();

@@ -148,6 +148,11 @@ async fn self_service(
     responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(cmd: Command, ApiJson(body): ApiJson<NewTradeBody>) -> Result<Response, ApiError> {
+    crate::error::bounded(
+        "acceptableIntervals",
+        body.acceptable_intervals.len(),
+        MAX_INTERVALS,
+    )?;
     let store = cmd.state.store.clone();
     let agent = store.agent(me(&cmd.caller)?).await?;
     cmd.caller
@@ -318,6 +323,8 @@ async fn cancel(
 }
 
 /// Most reviews in one request.
+/// The most acceptable intervals one offer may list (a week in 15-minute pieces is 672).
+const MAX_INTERVALS: usize = 100;
 const MAX_REVIEWS: usize = 500;
 
 /// A supervisor approves or denies many matched trades; each is its own transaction with its
@@ -335,12 +342,7 @@ async fn review(cmd: Command, ApiJson(body): ApiJson<ReviewBody>) -> Result<Resp
             "at least one review is required",
         ));
     }
-    if body.reviews.len() > MAX_REVIEWS {
-        return Err(ApiError::TooManyItems {
-            max: MAX_REVIEWS,
-            got: body.reviews.len(),
-        });
-    }
+    crate::error::bounded("reviews", body.reviews.len(), MAX_REVIEWS)?;
     if cmd.caller.is_agent() {
         return Err(ApiError::Forbidden("agents cannot review trades".into()));
     }

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
 }
 
 fn check_events(events: &[EventType]) -> Result<Vec<EventType>, ApiError> {
+    crate::error::bounded("events", events.len(), 64)?;
     if events.is_empty() {
         return Err(ApiError::validation("events", "at least one event type"));
     }

@@ -5,6 +5,7 @@
 mod common;
 mod contract;
 mod coverage;
+mod hardening;
 mod swaps;
 mod time_off;
 mod trades;

@@ -813,7 +813,7 @@ async fn agents_see_only_their_own_published_shifts_and_cannot_swap_or_edit() {
 }
 
 #[tokio::test]
-async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
+async fn a_supervisor_scoped_to_one_business_unit_finds_nothing_in_another() {
     let app = spawn().await;
     let elsewhere = rota_core::testkit::business_unit("Dallas");
     app.store.create_business_unit(&elsewhere).await.unwrap();
@@ -824,7 +824,8 @@ async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
         .shift_swaps(&app.body(1, &[(0, 0, 1)]), &CallOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(problem_code(&err), (403, ErrorCode::Forbidden));
+    // Outside its unit nothing exists for it: 404, naming nothing of the other unit.
+    assert_eq!(problem_code(&err), (404, ErrorCode::NotFound));
     let id = app.world.schedule.id;
     assert_eq!(
         problem_code(
@@ -834,7 +835,7 @@ async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
                 .unwrap_err()
         )
         .0,
-        403
+        404
     );
     assert_eq!(
         problem_code(
@@ -844,7 +845,7 @@ async fn a_supervisor_scoped_to_one_business_unit_cannot_touch_another() {
                 .unwrap_err()
         )
         .0,
-        403
+        404
     );
     let units = supervisor
         .business_units(&Paging::default())

@@ -1,0 +1,178 @@
+//! What an attacker and an operator found (issue "faults answer 503…"), each held by a test
+//! that failed before its fix: weeks that start on the wrong day or in an absurd year, database
+//! text in errors, another unit's id in a 403, case-sensitive auth schemes, two authentication
+//! methods at once, a version from the future called stale, and lists without bounds.
+
+use crate::common::{problem_code, spawn};
+use reqwest::Method;
+use rota_api::problem::ErrorCode;
+use rota_api::schedules::{EditBody, ImportBody, ReadQuery};
+use rota_api::trades::NewTradeBody;
+use rota_client::CallOptions;
+use rota_core::auth::Role;
+use rota_core::command::{EditChange, ItemOutcome, ViolationCode};
+use rota_core::store::DirectoryStore;
+use rota_core::trade::Interval;
+use rota_core::version::ScheduleVersion;
+
+fn import(bu: &str, week: jiff::civil::Date) -> ImportBody {
+    ImportBody {
+        business_unit_id: bu.to_owned(),
+        week_start: week,
+        shifts: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_week_starts_on_the_units_first_day_in_a_sane_year_and_exists_once() {
+    let app = spawn(|_| {}).await;
+    let bu = app.world.bu.id.to_string();
+    for week in [
+        jiff::civil::date(2026, 12, 9),  // a Wednesday
+        jiff::civil::date(2026, 12, 11), // the Friday after
+        jiff::civil::date(-9999, 1, 4),  // a Monday, ten thousand years ago
+        jiff::civil::date(2999, 1, 7),   // a Monday far ahead
+    ] {
+        let e = app
+            .admin
+            .import_schedule(&import(&bu, week), &CallOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(problem_code(&e), (422, ErrorCode::RuleViolation), "{week}");
+        let ItemOutcome::Rejected { violations } = &e.problem().unwrap().items[0].outcome else {
+            panic!("{e}");
+        };
+        assert_eq!(
+            violations[0].code,
+            ViolationCode::InvalidWeekStart,
+            "{week}"
+        );
+    }
+    // The week already imported: a stable code and a sentence of the domain, not the
+    // database's text.
+    let again = app
+        .admin
+        .import_schedule(
+            &import(&bu, app.world.schedule.week_start),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&again), (409, ErrorCode::AlreadyExists));
+    let detail = &again.problem().unwrap().detail;
+    assert!(
+        detail.contains("a schedule of this business unit for this week"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("UNIQUE") && !detail.contains("schedules."),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn outside_its_unit_a_client_finds_nothing_and_no_id_of_it_is_named() {
+    let app = spawn(|_| {}).await;
+    let dallas = rota_core::testkit::business_unit("Dallas");
+    app.store.create_business_unit(&dallas).await.unwrap();
+    let elsewhere = app.client_in(Role::Supervisor, Some(dallas.id), None).await;
+    let e = elsewhere
+        .schedule(
+            app.world.schedule.id,
+            &ReadQuery::default(),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (404, ErrorCode::NotFound));
+    let detail = &e.problem().unwrap().detail;
+    assert!(!detail.contains(&app.world.bu.id.to_string()), "{detail}");
+    // Inside its unit, what its role may not do is still 403.
+    let agent = app.agent(0).await;
+    let e = agent
+        .publish(app.world.schedule.id, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (403, ErrorCode::Forbidden));
+}
+
+#[tokio::test]
+async fn auth_schemes_are_case_insensitive_and_one_method_authenticates() {
+    let app = spawn(|_| {}).await;
+    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+        .await
+        .unwrap();
+    let token = app
+        .anonymous
+        .token(&c.client_id, &c.client_secret)
+        .await
+        .unwrap()
+        .access_token;
+    for scheme in ["BEARER", "bearer", "Bearer"] {
+        let response = app
+            .anonymous
+            .send_raw(
+                Method::GET,
+                "/api/v2/wfm/business-units",
+                None,
+                &CallOptions::default().header("Authorization", &format!("{scheme} {token}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    // HTTP Basic and the form's credentials together: RFC 6749 §2.3 allows one method.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", c.client_id, c.client_secret));
+    let both = app
+        .anonymous
+        .send_raw(
+            Method::POST,
+            "/oauth/token",
+            Some((
+                format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}",
+                    c.client_id, c.client_secret
+                )
+                .into_bytes(),
+                "application/x-www-form-urlencoded",
+            )),
+            &CallOptions::default().header("Authorization", &format!("Basic {basic}")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 400);
+    let body: serde_json::Value = both.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_version_from_the_future_is_unknown_and_every_list_has_a_bound() {
+    let app = spawn(|_| {}).await;
+    let edit = EditBody {
+        expected_version: u64::MAX,
+        change: EditChange::Open,
+    };
+    let e = app
+        .admin
+        .edit_shift(app.shift(0), &edit, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (422, ErrorCode::UnknownVersion));
+    assert!(ScheduleVersion::new(u64::MAX).is_ok());
+    // A trade offering 9,000 acceptable intervals: refused, naming the list.
+    let me = app.agent(0).await;
+    let intervals: Vec<Interval> = (0..9_000)
+        .map(|i| Interval::new(app.at(200 + i), app.at(201 + i)).unwrap())
+        .collect();
+    let offer = NewTradeBody {
+        shift_id: app.shift(0),
+        target_agent_id: None,
+        acceptable_intervals: intervals,
+        expires_at: app.at(24),
+    };
+    let e = me.create_trade(&offer).await.unwrap_err();
+    assert_eq!(problem_code(&e), (422, ErrorCode::TooManyItems));
+    assert_eq!(e.problem().unwrap().errors[0].field, "acceptableIntervals");
+}
