@@ -65,13 +65,19 @@ impl Store {
         }
     }
 
-    /// Whether the database answers: what readiness probes ask.
+    /// Whether the database answers and takes writes: what readiness probes ask. A failure
+    /// is `Unavailable` whatever its cause: the node cannot serve writes now.
     pub async fn ping(&self) -> StoreResult<()> {
         let result = match self {
-            Self::Sqlite(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()),
-            Self::Postgres(s) => sqlx::query("SELECT 1").execute(s.pool()).await.map(|_| ()),
+            Self::Sqlite(s) => s.probe().await,
+            Self::Postgres(s) => s.probe().await,
         };
-        result.map_err(|e| StoreError::Unavailable(Box::new(e)))
+        result.map_err(|e| match e {
+            StoreError::Unavailable(e) | StoreError::Busy(e) | StoreError::Backend(e) => {
+                StoreError::Unavailable(e)
+            }
+            other => StoreError::Unavailable(Box::new(other)),
+        })
     }
 
     /// Closes every connection: what a graceful shutdown does last. Commands after it fail

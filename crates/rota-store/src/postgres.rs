@@ -65,6 +65,11 @@ impl PgStore {
         sql::backfill_coverage(self).await
     }
 
+    /// See [`sql::probe`].
+    pub(crate) async fn probe(&self) -> Result<(), rota_core::store::StoreError> {
+        sql::probe(self).await
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

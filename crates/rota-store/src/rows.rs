@@ -264,10 +264,31 @@ fn existing(message: &str) -> &'static str {
         .map_or("a record with this key", |(_, what)| what)
 }
 
+/// Whether a database error says the database cannot take the request now, whatever the
+/// request (the service answers 503 and the client retries): PostgreSQL's SQLSTATE classes 08
+/// (connection), 53 (insufficient resources) and 57P (operator intervention), 25006 (a
+/// read-only transaction, as on a standby after a failover), and a database that does not
+/// accept connections; SQLite's FULL, READONLY, IOERR and CANTOPEN, extended codes included.
+fn unavailable(code: &str, message: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || code == "25006"
+            || (code == "55000" && message.contains("not currently accepting connections"));
+    }
+    // SQLite: the primary code is the low byte of the extended one.
+    code.parse::<u32>()
+        .is_ok_and(|c| matches!(c & 0xff, 8 | 10 | 13 | 14))
+}
+
 pub fn db_error(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
+            if unavailable(&code, db.message()) {
+                return StoreError::Unavailable(Box::new(e));
+            }
             match code.as_ref() {
                 // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED; PostgreSQL serialization
                 // failure, deadlock, lock not available.

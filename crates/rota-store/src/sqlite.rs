@@ -100,6 +100,35 @@ impl SqliteStore {
         sql::backfill_coverage(self).await
     }
 
+    /// See [`sql::probe`].
+    pub(crate) async fn probe(&self) -> Result<(), rota_core::store::StoreError> {
+        sql::probe(self).await
+    }
+
+    /// Caps the database at `pages` pages (`PRAGMA max_page_count` on the writer): a quota an
+    /// operator sets, and how the fault drills fill the database without a full disk. Answers
+    /// the cap in force.
+    pub async fn limit_pages(&self, pages: u64) -> Result<u64, rota_core::store::StoreError> {
+        let mut w = self.begin_write().await?;
+        let cap: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(db_error)?;
+        w.commit().await?;
+        Ok(u64::try_from(cap).unwrap_or(0))
+    }
+
+    /// The pages the database holds now.
+    pub async fn page_count(&self) -> Result<u64, rota_core::store::StoreError> {
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub fn pool(&self) -> &Pool<Sqlite> {
         &self.pool
     }

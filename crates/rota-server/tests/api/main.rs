@@ -5,6 +5,7 @@
 mod common;
 mod contract;
 mod coverage;
+mod faults;
 mod hardening;
 mod swaps;
 mod time_off;

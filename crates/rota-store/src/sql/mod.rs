@@ -40,6 +40,23 @@ use super::dialect::{self, Db, WriteConn};
 
 pub(crate) use coverage::backfill as backfill_coverage;
 
+/// Whether the database takes writes now: a write transaction that inserts a row larger than
+/// a page and deletes it again. A database that is full, read-only or unreachable fails it,
+/// classified as `Unavailable`.
+pub(crate) async fn probe(store: &dialect::Backend) -> rota_core::store::StoreResult<()> {
+    let mut w = store.begin_write().await?;
+    sqlx::query("INSERT INTO readiness (id, probe) VALUES (1, $1)")
+        .bind("r".repeat(4096))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(crate::rows::db_error)?;
+    sqlx::query("DELETE FROM readiness")
+        .execute(&mut *w.tx)
+        .await
+        .map_err(crate::rows::db_error)?;
+    w.commit().await
+}
+
 type Conn = <Db as sqlx::Database>::Connection;
 type Tx = crate::cache::WriteTx<WriteConn>;
 type DbRow = <Db as sqlx::Database>::Row;

@@ -1,0 +1,338 @@
+//! The operator's fault drills: each backend taken through the faults a production database
+//! has (SQLite full; PostgreSQL refusing connections and read-only, as after a failover to a
+//! standby) while clients keep writing. Every request is answered 503 with `Retry-After` or
+//! succeeds, `/readyz` says not ready during the fault, nothing acknowledged is lost, and the
+//! service recovers without a restart.
+
+use std::sync::Arc;
+
+use rota_api::problem::ErrorCode;
+use rota_api::schedules::{ImportBody, ImportShift};
+use rota_api::swaps::{SwapItemBody, SwapRequestBody};
+use rota_client::{CallOptions, Client, ClientError};
+use rota_core::auth::Role;
+use rota_core::clock::FixedClock;
+use rota_core::replay::replay;
+use rota_core::store::{ScheduleStore, ShiftFilter};
+use rota_core::testkit::{World, ctx};
+use rota_core::version::ScheduleVersion;
+use rota_server::{Application, Config};
+use rota_store::{Durability, PgStore, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+struct Drill {
+    admin: Client,
+    store: Store,
+    world: World,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+async fn serve(store: Store) -> Drill {
+    let world = World::disjoint(4, 40);
+    world.load(&store).await.unwrap();
+    store
+        .publish(world.schedule.id, &ctx(world.now, "publish"))
+        .await
+        .unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rate_limit_per_minute: 100_000,
+        rate_limit_burst: 10_000,
+        ..Config::default()
+    };
+    let clock = Arc::new(FixedClock::new(world.now));
+    let app = Application::with_store(config, store.clone(), clock)
+        .await
+        .unwrap();
+    let addr = app.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let anonymous = Client::new(&format!("http://{addr}"));
+    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+        .await
+        .unwrap();
+    let token = anonymous
+        .token(&admin.client_id, &admin.client_secret)
+        .await
+        .unwrap();
+    Drill {
+        admin: anonymous.with_bearer(&token.access_token),
+        store,
+        world,
+        _stop: stop.drop_guard(),
+    }
+}
+
+/// A 503 with `Retry-After`, or a panic naming what came instead.
+fn assert_unavailable(e: &ClientError) {
+    let ClientError::Problem {
+        problem, headers, ..
+    } = e
+    else {
+        panic!("expected 503, got {e}");
+    };
+    assert_eq!(
+        (problem.status, problem.code),
+        (503, ErrorCode::ServiceUnavailable),
+        "{problem:?}"
+    );
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+}
+
+impl Drill {
+    /// Agent `k % 4` swaps shift `k` (theirs) for shift `k + 1`, at the current version.
+    fn swap(&self, k: usize) -> SwapRequestBody {
+        let shift = |i: usize| self.world.schedule.shifts[i].id.to_string();
+        SwapRequestBody {
+            schedule_version_id: rota_core::version::ScheduleVersionId::new(
+                self.world.schedule.id,
+                ScheduleVersion::FIRST,
+            )
+            .to_string(),
+            shift_swaps: vec![SwapItemBody {
+                agent_id: self.world.agents[k % 5].id.to_string(),
+                original_shift_id: shift(k),
+                new_shift_id: shift(k + 1),
+                reason_code: "supervisor".into(),
+                counterpart_agent_id: None,
+            }],
+            effective_date: None,
+            mode: None,
+            conflict_scope: None,
+        }
+    }
+
+    /// Sends swap `k`: `true` if acknowledged applied, `false` if answered 503.
+    async fn write(&self, k: usize) -> bool {
+        match self
+            .admin
+            .shift_swaps(&self.swap(k), &CallOptions::default())
+            .await
+        {
+            Ok(reply) => {
+                let body = reply.body.unwrap();
+                assert!(body.committed_version.is_some(), "{body:?}");
+                true
+            }
+            Err(e) => {
+                assert_unavailable(&e);
+                false
+            }
+        }
+    }
+
+    /// A week with `n` shifts after the world's: a write that needs room.
+    fn next_week(&self, n: usize) -> ImportBody {
+        let start = rota_core::testkit::local(
+            &rota_core::testkit::chicago(),
+            World::WEEK.checked_add(jiff::Span::new().days(7)).unwrap(),
+            0,
+            0,
+        );
+        ImportBody {
+            business_unit_id: self.world.bu.id.to_string(),
+            week_start: World::WEEK.checked_add(jiff::Span::new().days(7)).unwrap(),
+            shifts: (0..n)
+                .map(|i| {
+                    let at = start
+                        .checked_add(jiff::SignedDuration::from_mins(5 * i as i64))
+                        .unwrap();
+                    ImportShift {
+                        id: None,
+                        agent_id: None,
+                        start: at,
+                        end: at.checked_add(jiff::SignedDuration::from_mins(60)).unwrap(),
+                        required_skill: None,
+                        activity_code: "phone".into(),
+                        activities: Vec::new(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Every acknowledged swap is in the history, which replays to the current schedule.
+    async fn nothing_lost(&self, acknowledged: &[usize]) {
+        let history = self
+            .store
+            .changes_since(self.world.schedule.id, None)
+            .await
+            .unwrap();
+        let replayed = replay(&history).unwrap();
+        let shifts = self
+            .store
+            .shifts(
+                self.world.schedule.id,
+                ShiftFilter::default(),
+                rota_core::store::PageRequest::all(),
+            )
+            .await
+            .unwrap();
+        for s in &shifts.items {
+            assert_eq!(replayed[&s.id].state, s.state(), "shift {}", s.id);
+        }
+        for k in acknowledged {
+            let taken = self.world.schedule.shifts[k + 1].id;
+            let owner = shifts.items.iter().find(|s| s.id == taken).unwrap().owner;
+            assert_eq!(
+                owner,
+                Some(self.world.agents[k % 5].id),
+                "swap {k} was lost"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_full_answers_503_and_recovers_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rota.db").display());
+    let sqlite = SqliteStore::connect(&url, Durability::Full).await.unwrap();
+    let drill = serve(Store::Sqlite(sqlite.clone())).await;
+    drill.admin.ready().await.unwrap();
+    let mut acknowledged = Vec::new();
+    if drill.write(0).await {
+        acknowledged.push(0);
+    }
+    // Full: the database may not grow by a page.
+    let pages = sqlite.page_count().await.unwrap();
+    assert_eq!(sqlite.limit_pages(pages).await.unwrap(), pages);
+    let import = drill
+        .admin
+        .import_schedule(&drill.next_week(2000), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_unavailable(&import);
+    let ready = drill.admin.ready().await.unwrap_err();
+    assert_unavailable(&ready);
+    for k in [5, 10, 15] {
+        if drill.write(k).await {
+            acknowledged.push(k);
+        }
+    }
+    // Room again: the same node serves writes and says it is ready.
+    sqlite.limit_pages(1 << 30).await.unwrap();
+    drill.admin.ready().await.unwrap();
+    drill
+        .admin
+        .import_schedule(&drill.next_week(2000), &CallOptions::default())
+        .await
+        .unwrap();
+    assert!(drill.write(20).await);
+    acknowledged.push(20);
+    drill.nothing_lost(&acknowledged).await;
+}
+
+/// A database of its own on the test server, so that refusing its connections and making it
+/// read-only touch no other test.
+async fn fault_database() -> Option<(sqlx::PgPool, String, String)> {
+    let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("ROTA_REQUIRE_POSTGRES").is_none(),
+            "ROTA_REQUIRE_POSTGRES is set: the PostgreSQL fault drill must run"
+        );
+        eprintln!("skipped the PostgreSQL fault drill: ROTA_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("rota_fault_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut own = reqwest::Url::parse(&url).unwrap();
+    own.set_path(&format!("/{name}"));
+    Some((admin, name, own.to_string()))
+}
+
+async fn sql(admin: &sqlx::PgPool, statement: String) {
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+async fn drop_connections(admin: &sqlx::PgPool, name: &str) {
+    sql(
+        admin,
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_restart() {
+    let Some((admin, name, url)) = fault_database().await else {
+        return;
+    };
+    let store = PgStore::connect(&url, None).await.unwrap();
+    let drill = serve(Store::Postgres(store)).await;
+    let mut acknowledged = Vec::new();
+    assert!(drill.write(0).await);
+    acknowledged.push(0);
+
+    // Unavailable: the database refuses connections and its sessions are ended.
+    sql(
+        &admin,
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    drop_connections(&admin, &name).await;
+    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    for k in [5, 10] {
+        assert!(
+            !drill.write(k).await,
+            "a write succeeded without a database"
+        );
+    }
+    sql(
+        &admin,
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    drill.admin.ready().await.unwrap();
+    assert!(drill.write(15).await);
+    acknowledged.push(15);
+
+    // Read-only, as a standby after a failover: reads answer, writes are 503.
+    sql(
+        &admin,
+        format!("ALTER DATABASE {name} SET default_transaction_read_only = on"),
+    )
+    .await;
+    drop_connections(&admin, &name).await;
+    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    assert!(
+        !drill.write(20).await,
+        "a write succeeded on a read-only database"
+    );
+    drill
+        .admin
+        .schedule(
+            drill.world.schedule.id,
+            &rota_api::schedules::ReadQuery::default(),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    sql(
+        &admin,
+        format!("ALTER DATABASE {name} RESET default_transaction_read_only"),
+    )
+    .await;
+    drop_connections(&admin, &name).await;
+    drill.admin.ready().await.unwrap();
+    assert!(drill.write(25).await);
+    acknowledged.push(25);
+    drill.nothing_lost(&acknowledged).await;
+    drop(drill);
+    drop_connections(&admin, &name).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}
