@@ -60,8 +60,8 @@ const V4_INTERNAL: [([u8; 4], u8); 15] = [
 
 /// The IPv6 blocks of the IANA special-purpose registry that are not globally reachable, the
 /// deprecated site-local and IPv4-compatible blocks, and multicast. 2001::/23 goes whole: it
-/// holds Teredo (2001::/32, which embeds IPv4 addresses), documentation and benchmarking.
-const V6_INTERNAL: [(u128, u8); 12] = [
+/// holds Teredo (2001::/32, which embeds IPv4 addresses) and benchmarking.
+const V6_INTERNAL: [(u128, u8); 13] = [
     (0, 128),                     // unspecified
     (1, 128),                     // loopback
     (0, 96),                      // IPv4-compatible (deprecated)
@@ -69,6 +69,7 @@ const V6_INTERNAL: [(u128, u8); 12] = [
     (0x0100 << 112, 64),          // discard-only
     (0x2001 << 112, 23),          // IETF protocol assignments, Teredo
     (0x3fff << 112, 20),          // documentation
+    (0x2001_0db8 << 96, 32),      // documentation
     (0x5f00 << 112, 16),          // segment routing SIDs
     (0xfc00 << 112, 7),           // unique local
     (0xfe80 << 112, 10),          // link-local
