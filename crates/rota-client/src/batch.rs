@@ -77,6 +77,8 @@ pub struct BatchStats {
     /// Time spent waiting before retries, as the retry policy decided (Retry-After when the
     /// server named one).
     pub waited: std::time::Duration,
+    /// Waits through an outage (no connection, 503), which spend no attempts or budget.
+    pub outage_waits: u64,
 }
 
 pub struct BatchRunner {
@@ -134,6 +136,7 @@ impl BatchStats {
         self.retries += other.retries;
         self.paced += other.paced;
         self.waited += other.waited;
+        self.outage_waits += other.outage_waits;
     }
 }
 
@@ -177,12 +180,35 @@ impl BatchRunner {
             .collect();
         let mut base = match &self.planned_version {
             Some(v) => v.clone(),
-            None => match self.current_version().await {
-                Ok(v) => v,
-                Err(e) => return fail_all(pending, &e),
-            },
+            None => {
+                let since = tokio::time::Instant::now();
+                let mut waits = 0;
+                loop {
+                    match self.current_version().await {
+                        Ok(v) => break v,
+                        Err(e) if failure_of(&e).is_outage() => {
+                            match self
+                                .retrier
+                                .decide_outage(failure_of(&e), waits, since.elapsed())
+                            {
+                                Decision::RetryAfter(delay) => {
+                                    waits += 1;
+                                    self.stats.outage_waits += 1;
+                                    self.stats.waited += delay;
+                                    tokio::time::sleep(delay).await;
+                                }
+                                Decision::GiveUp(_) => return fail_all(pending, &e),
+                            }
+                        }
+                        Err(e) => return fail_all(pending, &e),
+                    }
+                }
+            }
         };
         let mut attempt = 0u32;
+        // The outage under way, if the last answers were none or 503: when it began and how
+        // many waits it has cost. An outage is waited out; attempts are for the rest.
+        let mut outage: Option<(tokio::time::Instant, u32)> = None;
         while !pending.is_empty() {
             attempt += 1;
             let body = SwapRequestBody {
@@ -198,7 +224,7 @@ impl BatchRunner {
                 &base,
                 pending.iter().map(|p| p.item.index),
             );
-            if attempt == 1 {
+            if attempt == 1 && outage.is_none() {
                 self.budget
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -344,7 +370,18 @@ impl BatchRunner {
                     failure
                 }
             };
-            let decision = {
+            let decision = if failure.is_outage() {
+                let (since, waits) = *outage.get_or_insert((tokio::time::Instant::now(), 0));
+                let decision = self.retrier.decide_outage(failure, waits, since.elapsed());
+                outage = Some((since, waits + 1));
+                if matches!(decision, Decision::RetryAfter(_)) {
+                    self.stats.outage_waits += 1;
+                    // The same attempt again once the service is back.
+                    attempt -= 1;
+                }
+                decision
+            } else {
+                outage = None;
                 let mut budget = self.budget.lock().unwrap_or_else(|p| p.into_inner());
                 self.retrier.decide(attempt, failure, &mut budget)
             };

@@ -9,6 +9,9 @@
 //!   `Idempotency-Key`, so a request that committed before its answer was lost is replayed.
 //! - Any other 4xx: never retried.
 //! - Every retry spends from a [`RetryBudget`]; an empty budget stops retrying.
+//! - An outage (no connection, 503) is waited out instead ([`Retrier::decide_outage`]): it
+//!   spends neither attempts nor budget, which are for conflicts and faults of the request,
+//!   until it has lasted [`RetryPolicy::outage_limit`].
 
 use std::time::Duration;
 
@@ -45,6 +48,8 @@ pub enum GiveUpReason {
     NotRetryable,
     AttemptsExhausted,
     BudgetExhausted,
+    /// The service stayed unreachable or unavailable longer than the policy waits.
+    OutageTooLong,
 }
 
 /// The policy's settings; the defaults suit a weekly batch.
@@ -60,6 +65,8 @@ pub struct RetryPolicy {
     pub conflict_delay: Duration,
     /// Attempts per request, the first included.
     pub max_attempts: u32,
+    /// How long a request waits out an outage (no connection, 503) before it gives up.
+    pub outage_limit: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -70,6 +77,7 @@ impl Default for RetryPolicy {
             retry_after_cap: Duration::from_secs(60),
             conflict_delay: Duration::from_millis(20),
             max_attempts: 8,
+            outage_limit: Duration::from_secs(300),
         }
     }
 }
@@ -179,6 +187,32 @@ impl Retrier {
     }
 }
 
+impl Failure {
+    /// Whether the failure says the service is down or refusing work for now, not that this
+    /// request met something: no connection, or 503.
+    pub fn is_outage(self) -> bool {
+        matches!(self, Self::Transport | Self::Unavailable { .. })
+    }
+}
+
+impl Retrier {
+    /// What to do in an outage that has lasted `elapsed` so far, after `waits` waits in it: wait
+    /// (`Retry-After`, capped, or backoff with full jitter), spending neither attempts nor
+    /// budget, until the outage has lasted [`RetryPolicy::outage_limit`].
+    pub fn decide_outage(&mut self, failure: Failure, waits: u32, elapsed: Duration) -> Decision {
+        if elapsed >= self.policy.outage_limit {
+            return Decision::GiveUp(GiveUpReason::OutageTooLong);
+        }
+        let delay = match failure {
+            Failure::Unavailable {
+                retry_after: Some(d),
+            } => d.min(self.policy.retry_after_cap),
+            _ => self.backoff(waits),
+        };
+        Decision::RetryAfter(delay.min(self.policy.outage_limit - elapsed))
+    }
+}
+
 /// Paces requests from the rate-limit headers: while the bucket has more tokens than there are
 /// requests in flight, go on; below that, wait the time one token takes to come back
 /// (`limit_per_minute` from `X-RateLimit-Limit`), so the batch slows to the sustained rate
@@ -222,6 +256,40 @@ mod tests {
                 "attempt {attempt}: max {seen_max:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_outage_is_waited_out_without_spending_attempts_or_budget_until_its_limit() {
+        let policy = RetryPolicy {
+            outage_limit: Duration::from_secs(120),
+            ..RetryPolicy::default()
+        };
+        let mut r = Retrier::new(policy, Some(1));
+        let unavailable = Failure::Unavailable {
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        assert!(unavailable.is_outage() && Failure::Transport.is_outage());
+        assert!(!Failure::Conflict.is_outage() && !Failure::Server.is_outage());
+        // Far more waits than attempts or budget would allow, all granted inside the limit.
+        let mut elapsed = Duration::ZERO;
+        for waits in 0..100 {
+            let Decision::RetryAfter(d) = r.decide_outage(unavailable, waits, elapsed) else {
+                panic!("gave up after {waits} waits at {elapsed:?}");
+            };
+            assert_eq!(d, Duration::from_secs(1));
+            elapsed += d;
+        }
+        // Backoff without Retry-After stays under the cap and the time left.
+        let Decision::RetryAfter(d) =
+            r.decide_outage(Failure::Transport, 30, Duration::from_secs(110))
+        else {
+            panic!()
+        };
+        assert!(d <= Duration::from_secs(10), "{d:?}");
+        assert_eq!(
+            r.decide_outage(Failure::Transport, 0, Duration::from_secs(120)),
+            Decision::GiveUp(GiveUpReason::OutageTooLong)
+        );
     }
 
     #[test]

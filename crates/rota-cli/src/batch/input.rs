@@ -38,6 +38,10 @@ pub struct BatchConfig {
     pub effective_date: Option<String>,
     /// Seed of the retry jitter, for reproducible runs.
     pub jitter_seed: Option<u64>,
+    /// How long a request waits out an outage (no connection, 503) before its swaps are
+    /// reported failed (default 300 s); waiting spends no attempts and no retry budget.
+    #[serde(default = "default_outage_limit_secs")]
+    pub outage_limit_secs: u64,
 }
 
 fn default_batch_size() -> usize {
@@ -48,6 +52,9 @@ fn default_retry_delay_ms() -> u64 {
 }
 fn default_max_attempts() -> u32 {
     8
+}
+fn default_outage_limit_secs() -> u64 {
+    300
 }
 
 impl BatchConfig {

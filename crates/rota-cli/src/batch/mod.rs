@@ -125,6 +125,7 @@ pub async fn run(args: BatchArgs) -> Result<i32> {
     let policy = RetryPolicy {
         base: Duration::from_millis(config.retry_delay_ms),
         max_attempts: config.max_attempts,
+        outage_limit: Duration::from_secs(config.outage_limit_secs),
         ..RetryPolicy::default()
     };
     // The current client and when its token was taken; renewed at 80% of the token's life.

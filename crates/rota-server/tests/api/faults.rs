@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 struct Drill {
     admin: Client,
+    /// The server's address.
+    base: String,
     store: Store,
     world: World,
     _stop: tokio_util::sync::DropGuard,
@@ -56,6 +58,7 @@ async fn serve(store: Store) -> Drill {
         .await
         .unwrap();
     Drill {
+        base: format!("http://{addr}"),
         admin: anonymous.with_bearer(&token.access_token),
         store,
         world,
@@ -335,4 +338,110 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
     )))
     .execute(&admin)
     .await;
+}
+
+/// A front that answers the first `down` requests 503 (`Retry-After: 0`, as a node without its
+/// database does) and passes the rest to `upstream`: an outage that ends after a count of
+/// requests, not after a time.
+async fn flaky_front(upstream: String, down: usize) -> (String, CancellationToken) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let seen = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let (seen, http, upstream) = (Arc::clone(&seen), http.clone(), upstream.clone());
+        async move {
+            if seen.fetch_add(1, Ordering::SeqCst) < down {
+                let problem = serde_json::json!({
+                    "type": "/problems/service-unavailable", "title": "Service Unavailable",
+                    "status": 503, "detail": "the database is unreachable; retry",
+                    "code": "SERVICE_UNAVAILABLE", "requestId": "front",
+                });
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        ("retry-after", "0"),
+                        ("content-type", "application/problem+json"),
+                    ],
+                    problem.to_string(),
+                )
+                    .into_response();
+            }
+            let mut request = http.request(method, format!("{upstream}{uri}")).body(body);
+            for (name, value) in &headers {
+                if name != "host" {
+                    request = request.header(name, value);
+                }
+            }
+            let response = request.send().await.unwrap();
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let mut out = axum::http::Response::builder().status(status);
+            for (name, value) in response.headers() {
+                out = out.header(name, value);
+            }
+            out.body(axum::body::Body::from(response.bytes().await.unwrap()))
+                .unwrap()
+                .into_response()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let app = axum::Router::new().fallback(handler);
+    let until = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { until.cancelled().await })
+            .await
+            .unwrap();
+    });
+    (format!("http://{addr}"), stop)
+}
+
+#[tokio::test]
+async fn a_batch_rides_out_an_outage_without_spending_its_retries() {
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rota.db").display());
+    let sqlite = SqliteStore::connect(&url, Durability::Normal)
+        .await
+        .unwrap();
+    let drill = serve(Store::Sqlite(sqlite)).await;
+    // Forty answers of 503: five times the attempts a request has, and far past the budget.
+    let (front, _stop) = flaky_front(drill.base.clone(), 40).await;
+    let client = Client::new(&front).with_bearer(drill.admin.bearer().unwrap());
+    let items: Vec<BatchItem> = [0usize, 5, 10]
+        .iter()
+        .enumerate()
+        .map(|(index, k)| BatchItem {
+            index,
+            swap: drill.swap(*k).shift_swaps.remove(0),
+        })
+        .collect();
+    let budget = Arc::new(std::sync::Mutex::new(RetryBudget::new(0.0, 2)));
+    let mut runner = BatchRunner {
+        client,
+        batch_id: "outage".into(),
+        schedule_id: drill.world.schedule.id,
+        batch_size: 1,
+        effective_date: None,
+        planned_version: None,
+        retrier: Retrier::new(RetryPolicy::default(), Some(3)),
+        budget: Arc::clone(&budget),
+        stats: Default::default(),
+    };
+    let reports = runner.run(items).await;
+    for r in &reports {
+        assert_eq!(r.status, FinalStatus::Applied, "{r:?}");
+    }
+    assert_eq!(runner.stats.outage_waits, 40, "{:?}", runner.stats);
+    assert_eq!(
+        budget.lock().unwrap().retries(),
+        0,
+        "the outage spent the budget"
+    );
+    drill.nothing_lost(&[0, 5, 10]).await;
 }
