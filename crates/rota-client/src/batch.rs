@@ -141,6 +141,33 @@ impl BatchStats {
 }
 
 impl BatchRunner {
+    /// The version in which a request of this batch (its request ids start with the batch id)
+    /// gave `swap`'s new shift to its agent, read from the history after the planned version.
+    async fn applied_by_this_batch(&self, swap: &SwapItemBody) -> Option<u64> {
+        let since = self.planned_version.clone()?;
+        let query = rota_api::schedules::VersionsQuery {
+            since: Some(since),
+            ..Default::default()
+        };
+        let reply = self.client.versions(self.schedule_id, &query).await.ok()?;
+        let rota_api::schedules::VersionsBody::Changes(history) = reply.into_body().ok()? else {
+            return None;
+        };
+        let ours = format!("{}:", self.batch_id);
+        history
+            .iter()
+            .filter(|v| v.record.request_id.starts_with(&ours))
+            .filter(|v| {
+                v.changes.iter().any(|c| {
+                    c.shift_id.to_string() == swap.new_shift_id
+                        && c.after.owner.map(|o| o.to_string()).as_deref()
+                            == Some(swap.agent_id.as_str())
+                })
+            })
+            .map(|v| v.record.version.get())
+            .next_back()
+    }
+
     /// Runs `items` and returns one report per item, in input order.
     pub async fn run(&mut self, items: Vec<BatchItem>) -> Vec<ItemReport> {
         let mut reports = Vec::with_capacity(items.len());
@@ -231,7 +258,11 @@ impl BatchRunner {
                     .record_request();
             }
             self.stats.requests += 1;
-            let options = CallOptions::default().header("Idempotency-Key", &key);
+            // The request id names the batch, so that the history tells which versions this
+            // batch's requests made (see `applied_by_this_batch`), answered or not.
+            let options = CallOptions::default()
+                .header("Idempotency-Key", &key)
+                .header("X-Request-Id", &format!("{key}/{}", self.stats.requests));
             let outcome = self.client.shift_swaps(&body, &options).await;
             let headers = match &outcome {
                 Ok(reply) => Some(reply.headers.clone()),
@@ -323,6 +354,20 @@ impl BatchRunner {
                                 self.stats.conflicts_seen += 1;
                                 if intent_holds(&p.item.swap, shifts) {
                                     still.push(p);
+                                } else if let Some(version) = match swapped(&p.item.swap, shifts) {
+                                    // The shifts are as the swap leaves them: perhaps this
+                                    // batch applied it in a request whose answer was lost.
+                                    true => self.applied_by_this_batch(&p.item.swap).await,
+                                    false => None,
+                                } {
+                                    done.push(report(
+                                        p,
+                                        FinalStatus::Applied,
+                                        None,
+                                        Some("applied by an earlier request of this batch whose answer was lost".into()),
+                                        vec![],
+                                        Some(version),
+                                    ));
                                 } else {
                                     done.push(report(
                                         p,
@@ -438,6 +483,26 @@ pub fn idempotency_key(
 /// The intent of a swap, judged from the current state of the shifts that conflicted: the
 /// agent still owns the original shift, and the counterpart (when named) still owns the new
 /// one. A shift absent from the list did not change.
+/// Whether `current` shows the swap done: the agent owns the new shift (and the counterpart,
+/// if named, the original).
+pub fn swapped(swap: &SwapItemBody, current: &[rota_core::schedule::Shift]) -> bool {
+    let owner = |id: &str| {
+        current
+            .iter()
+            .find(|s| s.id.to_string() == id)
+            .map(|s| s.owner.map(|o| o.to_string()))
+    };
+    let new_ok =
+        owner(&swap.new_shift_id).is_none_or(|o| o.as_deref() == Some(swap.agent_id.as_str()));
+    let original_ok = match (&swap.counterpart_agent_id, owner(&swap.original_shift_id)) {
+        (Some(counterpart), Some(o)) => o.as_deref() == Some(counterpart.as_str()),
+        _ => true,
+    };
+    new_ok
+        && original_ok
+        && (owner(&swap.new_shift_id).is_some() || owner(&swap.original_shift_id).is_some())
+}
+
 pub fn intent_holds(swap: &SwapItemBody, current: &[rota_core::schedule::Shift]) -> bool {
     let owner = |id: &str| {
         current

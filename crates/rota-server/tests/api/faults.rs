@@ -342,18 +342,29 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
 
 /// A front that answers the first `down` requests 503 (`Retry-After: 0`, as a node without its
 /// database does) and passes the rest to `upstream`: an outage that ends after a count of
-/// requests, not after a time.
-async fn flaky_front(upstream: String, down: usize) -> (String, CancellationToken) {
+/// requests, not after a time. From the `lose_from`th bulk swap on, it passes the swap on and
+/// loses its answer (503 instead): the request committed, the client never heard.
+async fn flaky_front(
+    upstream: String,
+    down: usize,
+    lose_from: Option<usize>,
+) -> (String, CancellationToken) {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     use axum::response::IntoResponse;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let seen = Arc::new(AtomicUsize::new(0));
+    let swaps = Arc::new(AtomicUsize::new(0));
     let http = reqwest::Client::new();
     let handler = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let (seen, http, upstream) = (Arc::clone(&seen), http.clone(), upstream.clone());
+        let (seen, swaps, http, upstream) = (
+            Arc::clone(&seen),
+            Arc::clone(&swaps),
+            http.clone(),
+            upstream.clone(),
+        );
         async move {
-            if seen.fetch_add(1, Ordering::SeqCst) < down {
+            let unavailable = || {
                 let problem = serde_json::json!({
                     "type": "/problems/service-unavailable", "title": "Service Unavailable",
                     "status": 503, "detail": "the database is unreachable; retry",
@@ -368,7 +379,12 @@ async fn flaky_front(upstream: String, down: usize) -> (String, CancellationToke
                     problem.to_string(),
                 )
                     .into_response();
+            };
+            if seen.fetch_add(1, Ordering::SeqCst) < down {
+                return unavailable();
             }
+            let lose = uri.path().ends_with("/shift-swaps")
+                && lose_from.is_some_and(|n| swaps.fetch_add(1, Ordering::SeqCst) + 1 >= n);
             let mut request = http.request(method, format!("{upstream}{uri}")).body(body);
             for (name, value) in &headers {
                 if name != "host" {
@@ -376,6 +392,9 @@ async fn flaky_front(upstream: String, down: usize) -> (String, CancellationToke
                 }
             }
             let response = request.send().await.unwrap();
+            if lose {
+                return unavailable();
+            }
             let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
             let mut out = axum::http::Response::builder().status(status);
             for (name, value) in response.headers() {
@@ -411,7 +430,7 @@ async fn a_batch_rides_out_an_outage_without_spending_its_retries() {
         .unwrap();
     let drill = serve(Store::Sqlite(sqlite)).await;
     // Forty answers of 503: five times the attempts a request has, and far past the budget.
-    let (front, _stop) = flaky_front(drill.base.clone(), 40).await;
+    let (front, _stop) = flaky_front(drill.base.clone(), 40, None).await;
     let client = Client::new(&front).with_bearer(drill.admin.bearer().unwrap());
     let items: Vec<BatchItem> = [0usize, 5, 10]
         .iter()
@@ -442,6 +461,93 @@ async fn a_batch_rides_out_an_outage_without_spending_its_retries() {
         budget.lock().unwrap().retries(),
         0,
         "the outage spent the budget"
+    );
+    drill.nothing_lost(&[0, 5, 10]).await;
+}
+
+#[tokio::test]
+async fn a_resumed_batch_reports_what_its_lost_request_applied_as_applied() {
+    use rota_api::schedules::EditBody;
+    use rota_client::batch::{BatchItem, BatchRunner, FinalStatus};
+    use rota_client::retry::{Retrier, RetryPolicy};
+    use rota_core::command::EditChange;
+    use rota_core::schedule::TimeWindow;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rota.db").display());
+    let sqlite = SqliteStore::connect(&url, Durability::Normal)
+        .await
+        .unwrap();
+    let drill = serve(Store::Sqlite(sqlite)).await;
+    // Swaps 5 and 10 will conflict with the planned version 1 (a supervisor moves their new
+    // shifts, owners unchanged) and go again in a second request, whose answer is lost.
+    for k in [6usize, 11] {
+        let shift = &drill.world.schedule.shifts[k];
+        let at = |m| {
+            shift
+                .window
+                .start()
+                .checked_add(jiff::SignedDuration::from_mins(m))
+                .unwrap()
+        };
+        let body = EditBody {
+            expected_version: 1,
+            change: EditChange::Move {
+                window: TimeWindow::new(at(5), at(65)).unwrap(),
+            },
+        };
+        drill
+            .admin
+            .edit_shift(shift.id, &body, &CallOptions::default())
+            .await
+            .unwrap();
+    }
+    let items: Vec<BatchItem> = [0usize, 5, 10]
+        .iter()
+        .enumerate()
+        .map(|(index, k)| BatchItem {
+            index,
+            swap: drill.swap(*k).shift_swaps.remove(0),
+        })
+        .collect();
+    let planned =
+        rota_core::version::ScheduleVersionId::new(drill.world.schedule.id, ScheduleVersion::FIRST)
+            .to_string();
+    let runner = |client: Client, outage_limit| BatchRunner {
+        client,
+        batch_id: "lost".into(),
+        schedule_id: drill.world.schedule.id,
+        batch_size: 3,
+        effective_date: None,
+        planned_version: Some(planned.clone()),
+        retrier: Retrier::new(
+            RetryPolicy {
+                outage_limit,
+                ..RetryPolicy::default()
+            },
+            Some(5),
+        ),
+        budget: Default::default(),
+        stats: Default::default(),
+    };
+    let (front, _stop) = flaky_front(drill.base.clone(), 0, Some(2)).await;
+    let through_front = Client::new(&front).with_bearer(drill.admin.bearer().unwrap());
+    let first = runner(through_front, std::time::Duration::ZERO)
+        .run_chunk(0, &items)
+        .await;
+    assert_eq!(first[0].status, FinalStatus::Applied, "{first:?}");
+    assert_eq!(first[1].status, FinalStatus::Failed, "{first:?}");
+    assert_eq!(first[2].status, FinalStatus::Failed, "{first:?}");
+    // Resumed as `rota batch --resume` does: the failed swaps of the chunk, against the plan.
+    let resumed = runner(drill.admin.clone(), std::time::Duration::from_secs(300))
+        .run_chunk(0, &items[1..])
+        .await;
+    for r in &resumed {
+        assert_eq!(r.status, FinalStatus::Applied, "{r:?}");
+        assert!(r.version.is_some(), "{r:?}");
+    }
+    assert_eq!(
+        resumed[0].version, resumed[1].version,
+        "one lost request applied both"
     );
     drill.nothing_lost(&[0, 5, 10]).await;
 }
