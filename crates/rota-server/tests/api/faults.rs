@@ -370,7 +370,7 @@ async fn flaky_front(
                     "status": 503, "detail": "the database is unreachable; retry",
                     "code": "SERVICE_UNAVAILABLE", "requestId": "front",
                 });
-                return (
+                (
                     StatusCode::SERVICE_UNAVAILABLE,
                     [
                         ("retry-after", "0"),
@@ -378,7 +378,7 @@ async fn flaky_front(
                     ],
                     problem.to_string(),
                 )
-                    .into_response();
+                    .into_response()
             };
             if seen.fetch_add(1, Ordering::SeqCst) < down {
                 return unavailable();
