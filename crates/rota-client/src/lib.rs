@@ -115,6 +115,11 @@ impl Client {
 
     /// Sends any request: the escape hatch the typed methods are built on, and what tests of
     /// malformed input use.
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     /// The bearer token the client sends, if any.
     pub fn bearer(&self) -> Option<&str> {
         self.bearer.as_deref()

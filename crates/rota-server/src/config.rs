@@ -21,6 +21,11 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// How often expired trades are closed (and their holds released).
     pub sweep_interval: Duration,
+    /// How long a connection may take to send a request's headers, and how long it may stay
+    /// idle between requests: a slow or silent client is closed after it.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; one beyond is closed on accept.
+    pub max_connections: usize,
 }
 
 /// Webhook delivery (the `[webhooks]` table of the configuration file).
@@ -74,6 +79,8 @@ impl Default for Config {
             rate_limit_burst: 100,
             webhooks: WebhookConfig::default(),
             sweep_interval: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }
@@ -95,6 +102,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub webhooks: Option<WebhookConfig>,
     pub sweep_interval_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +180,14 @@ impl FileConfig {
                 .sweep_interval_secs
                 .or(self.sweep_interval_secs)
                 .map_or(d.sweep_interval, secs),
+            header_read_timeout: overrides
+                .header_read_timeout_secs
+                .or(self.header_read_timeout_secs)
+                .map_or(d.header_read_timeout, secs),
+            max_connections: overrides
+                .max_connections
+                .or(self.max_connections)
+                .unwrap_or(d.max_connections),
         }
     }
 }

@@ -128,9 +128,14 @@ impl Application {
         } else {
             None
         };
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let served = serve(
+            self.listener,
+            self.router,
+            self.config.header_read_timeout,
+            self.config.max_connections,
+            shutdown,
+        )
+        .await;
         purge.abort();
         sweep.abort();
         // The dispatcher stops at shutdown; an attempt in flight is recorded or, if cut
@@ -141,6 +146,59 @@ impl Application {
         self.store.close().await;
         served
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown`, then drains the connections' requests in
+/// flight. A connection must send each request's headers within `header_read_timeout` of the
+/// last answer (or of connecting), so slow and idle clients do not hold connections; at most
+/// `max_connections` are served at once, and one beyond is closed on accept. (hyper-util's
+/// automatic HTTP/1-or-2 connection first reads the HTTP/2 preface with no timeout at all, so a
+/// client that connects and says nothing would hold its connection: HTTP/1.1 only.)
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    header_read_timeout: std::time::Duration,
+    max_connections: usize,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors and the like: the next accept may succeed.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::warn!(
+                max_connections,
+                "connection refused: the server is at its connection cap"
+            );
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or times out ends its connection; nothing to report.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Wakes the webhook dispatcher after a request that may have changed something.

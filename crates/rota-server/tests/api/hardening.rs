@@ -176,3 +176,72 @@ async fn a_version_from_the_future_is_unknown_and_every_list_has_a_bound() {
     assert_eq!(problem_code(&e), (422, ErrorCode::TooManyItems));
     assert_eq!(e.problem().unwrap().errors[0].field, "acceptableIntervals");
 }
+
+/// Reads from `stream` until the server closes it (EOF or reset).
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    // The bound only turns a hang into a failure; the server's timeout closes it long before.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept a slow connection open");
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_do_not_crowd_out_requests() {
+    use tokio::io::AsyncWriteExt;
+    let app = crate::common::spawn(|c| {
+        c.header_read_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let addr = app
+        .anonymous
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    // Three hundred clients trickle half a request each and never finish it.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: rota\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // A legitimate request is served meanwhile.
+    app.admin
+        .business_units(&rota_api::paging::Paging::default())
+        .await
+        .unwrap();
+    // And the slow ones are closed by the header-read timeout, as is one that says nothing.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    closed_by_server(&mut silent).await;
+    closed_by_server(&mut slow[0]).await;
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_cap_is_closed_on_accept() {
+    let app = crate::common::spawn(|c| {
+        c.max_connections = 4;
+        c.header_read_timeout = std::time::Duration::from_secs(600);
+    })
+    .await;
+    let addr = app
+        .anonymous
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    closed_by_server(&mut fifth).await;
+}

@@ -1364,6 +1364,8 @@ async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_o
             RetryPolicy {
                 base: std::time::Duration::from_millis(5),
                 max_attempts: 3,
+                // The server stays away longer than the batch waits out an outage.
+                outage_limit: std::time::Duration::ZERO,
                 ..RetryPolicy::default()
             },
             Some(9),

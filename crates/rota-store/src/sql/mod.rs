@@ -44,6 +44,12 @@ pub(crate) use coverage::backfill as backfill_coverage;
 /// a page and deletes it again. A database that is full, read-only or unreachable fails it,
 /// classified as `Unavailable`.
 pub(crate) async fn probe(store: &dialect::Backend) -> rota_core::store::StoreResult<()> {
+    // Reads go through the pool, writes (on SQLite) through a connection of their own: both
+    // must answer.
+    sqlx::query("SELECT 1")
+        .execute(store.pool())
+        .await
+        .map_err(crate::rows::db_error)?;
     let mut w = store.begin_write().await?;
     sqlx::query("INSERT INTO readiness (id, probe) VALUES (1, $1)")
         .bind("r".repeat(4096))
