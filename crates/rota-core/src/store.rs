@@ -188,6 +188,12 @@ pub trait AuthStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes tokens expired at `now`; returns how many.
     fn purge_tokens(&self, now: jiff::Timestamp) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// The tokens of `client_id` alive at `now`.
+    fn live_tokens(
+        &self,
+        client_id: &str,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// The principal a token stands for and when the token expires, if it exists and has not
     /// expired at `now`.
     fn principal(

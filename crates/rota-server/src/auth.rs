@@ -122,9 +122,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         (status = 401, description = "invalid_client")))]
 async fn token(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<rota_api::oauth::TokenRequest>, FormRejection>,
 ) -> Response {
+    let address = peer.map(|p| p.0.0.ip());
     let Ok(Form(form)) = form else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -168,17 +170,38 @@ async fn token(
             "client credentials are missing",
         );
     };
+    // Throttled before any work: a client id or an address that keeps failing waits, and so
+    // does one that asks for tokens faster than its quota.
+    let keys = crate::sign_in::keys(Some(&client_id), address);
+    if let Some(retry_after) = state.sign_in.blocked(&keys) {
+        return ApiError::RateLimited { retry_after }.into_response();
+    }
+    if let Err(retry_after) = state.sign_in.issue(&client_id, address) {
+        return ApiError::RateLimited { retry_after }.into_response();
+    }
     let client = match state.store.client(&client_id).await {
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let Some(client) = client.filter(|c| same(&c.secret_hash, &hash(&secret))) else {
+        state.sign_in.failed(&keys);
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "unknown client or wrong secret",
         );
     };
+    match state
+        .store
+        .live_tokens(&client.client_id, state.clock.now())
+        .await
+    {
+        Ok(n) if n >= crate::sign_in::MAX_LIVE_TOKENS => {
+            return ApiError::RateLimited { retry_after: 60 }.into_response();
+        }
+        Ok(_) => {}
+        Err(e) => return ApiError::from(e).into_response(),
+    }
     let access_token = generate_secret();
     let ttl = state.config.token_ttl;
     let expires_at = state
@@ -195,6 +218,11 @@ async fn token(
     {
         return ApiError::from(e).into_response();
     }
+    // Known here from the start: this node answers its own tokens without a database read,
+    // even for an address that is being throttled for unknown ones.
+    state
+        .tokens
+        .put(hash(&access_token), &client.principal(), expires_at);
     let mut response = Json(TokenResponse {
         access_token,
         token_type: "bearer".into(),
@@ -250,7 +278,13 @@ impl Caller {
 #[derive(Default)]
 pub struct TokenCache(
     std::sync::Mutex<std::collections::HashMap<String, (Principal, jiff::Timestamp)>>,
+    /// Tokens found unknown lately, with when: asked again soon, they cost no database read.
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 );
+
+/// How long a token found unknown is answered from memory. Short: a token issued by another
+/// node a moment later is found after it.
+const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Tokens kept at most; past this the cache starts empty again.
 const MAX_CACHED_TOKENS: usize = 10_000;
@@ -265,6 +299,27 @@ impl TokenCache {
             .get(token_hash)
             .filter(|(_, expires_at)| *expires_at > now)
             .map(|(principal, _)| principal.clone())
+    }
+
+    fn is_unknown(&self, token_hash: &str) -> bool {
+        let unknown = self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        unknown
+            .get(token_hash)
+            .is_some_and(|at| at.elapsed() < UNKNOWN_FOR)
+    }
+
+    fn forget_unknown(&self, token_hash: String) {
+        let mut unknown = self
+            .1
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if unknown.len() >= MAX_CACHED_TOKENS {
+            unknown.retain(|_, at| at.elapsed() < UNKNOWN_FOR);
+        }
+        unknown.insert(token_hash, std::time::Instant::now());
     }
 
     fn put(&self, token_hash: String, principal: &Principal, expires_at: jiff::Timestamp) {
@@ -294,16 +349,30 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| ApiError::Unauthenticated("a bearer token is required".into()))?;
         let token_hash = hash(token);
         let now = state.clock.now();
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let keys = crate::sign_in::keys(None, address);
         let principal = match state.tokens.get(&token_hash, now) {
             Some(principal) => principal,
             None => {
-                let (principal, expires_at) = state
-                    .store
-                    .principal(&token_hash, now)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::InvalidToken("the token is unknown or expired".into())
-                    })?;
+                let unknown = || ApiError::InvalidToken("the token is unknown or expired".into());
+                // An address that keeps sending unknown tokens, and a token just found
+                // unknown, cost no database read.
+                if let Some(retry_after) = state.sign_in.blocked(&keys) {
+                    return Err(ApiError::RateLimited { retry_after });
+                }
+                if state.tokens.is_unknown(&token_hash) {
+                    state.sign_in.failed(&keys);
+                    return Err(unknown());
+                }
+                let Some((principal, expires_at)) = state.store.principal(&token_hash, now).await?
+                else {
+                    state.tokens.forget_unknown(token_hash);
+                    state.sign_in.failed(&keys);
+                    return Err(unknown());
+                };
                 state.tokens.put(token_hash, &principal, expires_at);
                 principal
             }

@@ -26,6 +26,9 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Connections served at once; one beyond is closed on accept.
     pub max_connections: usize,
+    /// Tokens issued per minute to one client id, and to one source address.
+    pub tokens_per_client_minute: u32,
+    pub tokens_per_address_minute: u32,
 }
 
 /// Webhook delivery (the `[webhooks]` table of the configuration file).
@@ -81,6 +84,8 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            tokens_per_client_minute: 30,
+            tokens_per_address_minute: 600,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct FileConfig {
     pub sweep_interval_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
+    pub tokens_per_client_minute: Option<u32>,
+    pub tokens_per_address_minute: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +195,14 @@ impl FileConfig {
                 .max_connections
                 .or(self.max_connections)
                 .unwrap_or(d.max_connections),
+            tokens_per_client_minute: overrides
+                .tokens_per_client_minute
+                .or(self.tokens_per_client_minute)
+                .unwrap_or(d.tokens_per_client_minute),
+            tokens_per_address_minute: overrides
+                .tokens_per_address_minute
+                .or(self.tokens_per_address_minute)
+                .unwrap_or(d.tokens_per_address_minute),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
 //! - [`rate_limit`]: per-client token buckets and their headers.
+//! - [`sign_in`]: throttled token issuance and failed authentication.
 //! - [`telemetry`]: Prometheus metrics.
 //! - [`webhooks`]: webhook targets, signatures and the dispatcher.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod sign_in;
 pub mod startup;
 pub mod telemetry;
 pub mod webhooks;

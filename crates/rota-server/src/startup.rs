@@ -29,6 +29,8 @@ pub struct AppState {
     pub in_flight: Arc<crate::idempotency::InFlight>,
     /// Bearer tokens this node has resolved.
     pub tokens: Arc<crate::auth::TokenCache>,
+    /// Token issuance and failed authentication, throttled.
+    pub sign_in: Arc<crate::sign_in::SignInGuard>,
 }
 
 pub struct Application {
@@ -66,6 +68,10 @@ impl Application {
             )),
             in_flight: Arc::default(),
             tokens: Arc::default(),
+            sign_in: Arc::new(crate::sign_in::SignInGuard::new(
+                config.tokens_per_client_minute,
+                config.tokens_per_address_minute,
+            )),
         };
         crate::telemetry::init();
         let router = routes::router()
@@ -169,10 +175,10 @@ async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of descriptors and the like: the next accept may succeed.
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -188,7 +194,12 @@ async fn serve(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The peer's address, for what is throttled per source address (sign-in).
+        let service = hyper_util::service::TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -238,6 +238,9 @@ impl IdempotencyStore for Store {
 }
 
 impl AuthStore for Store {
+    async fn live_tokens(&self, client_id: &str, now: jiff::Timestamp) -> StoreResult<u64> {
+        delegate!(self, s => s.live_tokens(client_id, now))
+    }
     async fn create_client(&self, client: &rota_core::auth::ApiClient) -> StoreResult<()> {
         delegate!(self, s => s.create_client(client))
     }

@@ -245,3 +245,98 @@ async fn a_connection_beyond_the_cap_is_closed_on_accept() {
     let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
     closed_by_server(&mut fifth).await;
 }
+
+/// A token request for `id` with `secret`, as its status and `Retry-After`.
+async fn ask_token(app: &crate::common::TestApp, id: &str, secret: &str) -> (u16, Option<String>) {
+    let form = format!("grant_type=client_credentials&client_id={id}&client_secret={secret}");
+    let response = app
+        .anonymous
+        .send_raw(
+            Method::POST,
+            "/oauth/token",
+            Some((form.into_bytes(), "application/x-www-form-urlencoded")),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), retry_after)
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_client_and_per_address() {
+    let app = spawn(|_| {}).await;
+    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+        .await
+        .unwrap();
+    // Issuance: thirty tokens a minute for one client id, then 429 with Retry-After.
+    for i in 0..30 {
+        assert_eq!(
+            ask_token(&app, &c.client_id, &c.client_secret).await.0,
+            200,
+            "token {i}"
+        );
+    }
+    let (status, retry_after) = ask_token(&app, &c.client_id, &c.client_secret).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some());
+    // Wrong secrets: twenty, then even the right one waits (another client id, so its own
+    // issuance quota is untouched).
+    let d = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(ask_token(&app, &d.client_id, "wrong").await.0, 401);
+    }
+    let (status, retry_after) = ask_token(&app, &d.client_id, &d.client_secret).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some());
+}
+
+#[tokio::test]
+async fn unknown_bearer_tokens_from_one_address_are_throttled() {
+    let app = spawn(|_| {}).await;
+    // A token taken before the storm keeps working (it is known).
+    let known = app.client(Role::Supervisor, None).await;
+    for i in 0..20 {
+        let stranger = app.anonymous.clone().with_bearer(&format!("made-up-{i}"));
+        let e = stranger
+            .business_units(&rota_api::paging::Paging::default())
+            .await
+            .unwrap_err();
+        assert_eq!(problem_code(&e).0, 401);
+    }
+    let stranger = app.anonymous.clone().with_bearer("made-up-again");
+    let e = stranger
+        .business_units(&rota_api::paging::Paging::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (429, ErrorCode::RateLimited));
+    known
+        .business_units(&rota_api::paging::Paging::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_holds_at_most_a_hundred_live_tokens() {
+    let app = spawn(|c| {
+        c.tokens_per_client_minute = 10_000;
+        c.tokens_per_address_minute = 10_000;
+    })
+    .await;
+    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+        .await
+        .unwrap();
+    for i in 0..100 {
+        assert_eq!(
+            ask_token(&app, &c.client_id, &c.client_secret).await.0,
+            200,
+            "token {i}"
+        );
+    }
+    assert_eq!(ask_token(&app, &c.client_id, &c.client_secret).await.0, 429);
+}

@@ -76,6 +76,19 @@ impl rota_core::store::AuthStore for Backend {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn live_tokens(&self, client_id: &str, now: jiff::Timestamp) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM access_tokens WHERE client_id = $1 AND expires_at > $2",
+        )
+        .bind(client_id)
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// One query per API request: the token and its client together.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn purge_tokens(&self, now: jiff::Timestamp) -> StoreResult<u64> {
