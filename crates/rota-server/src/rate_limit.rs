@@ -22,8 +22,9 @@ use crate::startup::AppState;
 type Limiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
-/// The limiter shared by all requests of this process. Limits are per node: several nodes on
-/// one database each allow the quota (documented in docs/API.md).
+/// The limiter of this process. On SQLite (one node) the quota is kept in memory; on
+/// PostgreSQL, where several nodes share the database, it is kept in the database
+/// (`PgStore::take_quota`), so a client's quota holds across nodes.
 pub struct RateLimits {
     limiter: Limiter,
     clock: DefaultClock,
@@ -84,6 +85,31 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     };
     let request = Request::from_parts(parts, body);
     let limits = &state.rate_limits;
+    if let rota_store::Store::Postgres(pg) = &state.store {
+        let interval = limits.quota.replenish_interval();
+        let burst = limits.quota.burst_size().get();
+        return match pg
+            .take_quota(&caller.0.client_id, jiff::Timestamp::now(), interval, burst)
+            .await
+        {
+            Ok(Ok(remaining)) => {
+                let mut response = next.run(request).await;
+                limits.headers(
+                    response.headers_mut(),
+                    remaining,
+                    limits.reset_after(remaining),
+                );
+                response
+            }
+            Ok(Err(wait)) => {
+                let retry_after = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
+                let mut response = ApiError::RateLimited { retry_after }.into_response();
+                limits.headers(response.headers_mut(), 0, limits.reset_after(0));
+                response
+            }
+            Err(e) => ApiError::from(e).into_response(),
+        };
+    }
     match limits.limiter.check_key(&caller.0.client_id) {
         Ok(snapshot) => {
             let remaining = snapshot.remaining_burst_capacity();

@@ -65,6 +65,47 @@ impl PgStore {
         sql::backfill_coverage(self).await
     }
 
+    /// Takes one request from `key`'s quota, shared by every node on this database: GCRA with
+    /// one request per `interval` and a burst of `burst`, kept as the bucket's theoretical
+    /// arrival time and advanced by a conditional upsert. `Ok(remaining)`, or `Err(wait)`
+    /// when the quota is spent.
+    pub async fn take_quota(
+        &self,
+        key: &str,
+        now: jiff::Timestamp,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Result<u32, Duration>, rota_core::store::StoreError> {
+        let now = now.as_microsecond();
+        let step = i64::try_from(interval.as_micros())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let window = step.saturating_mul(i64::from(burst.max(1)));
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO rate_buckets (key, tat) VALUES ($1, $2 + $3) \
+             ON CONFLICT (key) DO UPDATE SET tat = GREATEST(rate_buckets.tat, $2) + $3 \
+             WHERE GREATEST(rate_buckets.tat, $2) + $3 - $4 <= $2 RETURNING tat",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(step)
+        .bind(window)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        if let Some(tat) = taken {
+            let room = (now + window - tat) / step;
+            return Ok(Ok(u32::try_from(room.max(0)).unwrap_or(u32::MAX)));
+        }
+        let tat: i64 = sqlx::query_scalar("SELECT tat FROM rate_buckets WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let wait = (tat + step - window - now).max(0);
+        Ok(Err(Duration::from_micros(u64::try_from(wait).unwrap_or(0))))
+    }
+
     /// See [`sql::probe`].
     pub(crate) async fn probe(&self) -> Result<(), rota_core::store::StoreError> {
         sql::probe(self).await
