@@ -157,6 +157,15 @@ impl Writer {
         })
     }
 
+    /// Runs `sql` (a setting of the connection, such as a pragma) on the writer's connection
+    /// outside any transaction, once no command runs and the open group has committed.
+    pub(crate) async fn configure(&self, sql: &'static str) -> StoreResult<()> {
+        let mut state = self.state.lock().await;
+        self.undo_abandoned(&mut state).await;
+        self.commit_group(&mut state).await?;
+        exec(&mut state.conn, sql).await
+    }
+
     async fn open_command(&self, state: &mut State) -> StoreResult<()> {
         self.undo_abandoned(state).await;
         if state.open.is_none() {

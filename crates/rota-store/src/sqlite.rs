@@ -120,6 +120,18 @@ impl SqliteStore {
         Ok(u64::try_from(cap).unwrap_or(0))
     }
 
+    /// Makes the writer refuse writes (`PRAGMA query_only`), or take them again: how the fault
+    /// drills make the database read-only without changing the file's permissions.
+    pub async fn set_read_only(&self, on: bool) -> Result<(), rota_core::store::StoreError> {
+        self.writer
+            .configure(if on {
+                "PRAGMA query_only = ON"
+            } else {
+                "PRAGMA query_only = OFF"
+            })
+            .await
+    }
+
     /// The pages the database holds now.
     pub async fn page_count(&self) -> Result<u64, rota_core::store::StoreError> {
         let n: i64 = sqlx::query_scalar("PRAGMA page_count")

@@ -187,7 +187,7 @@ impl Drill {
 }
 
 #[tokio::test]
-async fn sqlite_full_answers_503_and_recovers_without_a_restart() {
+async fn sqlite_full_and_read_only_answer_503_and_recover_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("rota.db").display());
     let sqlite = SqliteStore::connect(&url, Durability::Full).await.unwrap();
@@ -223,6 +223,26 @@ async fn sqlite_full_answers_503_and_recovers_without_a_restart() {
         .unwrap();
     assert!(drill.write(20).await);
     acknowledged.push(20);
+    // Read-only: reads answer, writes are 503, and the node is not ready until writes work.
+    sqlite.set_read_only(true).await.unwrap();
+    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    assert!(
+        !drill.write(25).await,
+        "a write succeeded on a read-only database"
+    );
+    drill
+        .admin
+        .schedule(
+            drill.world.schedule.id,
+            &rota_api::schedules::ReadQuery::default(),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    sqlite.set_read_only(false).await.unwrap();
+    drill.admin.ready().await.unwrap();
+    assert!(drill.write(30).await);
+    acknowledged.push(30);
     drill.nothing_lost(&acknowledged).await;
 }
 
