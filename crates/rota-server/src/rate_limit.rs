@@ -85,34 +85,36 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     };
     let request = Request::from_parts(parts, body);
     let limits = &state.rate_limits;
-    if let rota_store::Store::Postgres(pg) = &state.store {
-        let interval = limits.quota.replenish_interval();
-        let burst = limits.quota.burst_size().get();
-        return match pg
-            .take_quota(&caller.0.client_id, jiff::Timestamp::now(), interval, burst)
-            .await
-        {
-            Ok(Ok(remaining)) => {
-                let mut response = next.run(request).await;
-                limits.headers(
-                    response.headers_mut(),
-                    remaining,
-                    limits.reset_after(remaining),
-                );
-                response
+    // One bucket per client: in memory on SQLite (one node), in the database on PostgreSQL,
+    // where several nodes share it. A database that cannot take the bucket's write (read-only
+    // after a failover, unreachable) leaves the node to limit on its own meanwhile, so reads
+    // go on.
+    let local = || {
+        limits
+            .limiter
+            .check_key(&caller.0.client_id)
+            .map(|snapshot| snapshot.remaining_burst_capacity())
+            .map_err(|not_until| not_until.wait_time_from(limits.clock.now()))
+    };
+    let taken = match &state.store {
+        rota_store::Store::Postgres(pg) => {
+            let interval = limits.quota.replenish_interval();
+            let burst = limits.quota.burst_size().get();
+            match pg
+                .take_quota(&caller.0.client_id, jiff::Timestamp::now(), interval, burst)
+                .await
+            {
+                Ok(taken) => taken,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the shared rate limit is out of reach; limiting on this node");
+                    local()
+                }
             }
-            Ok(Err(wait)) => {
-                let retry_after = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
-                let mut response = ApiError::RateLimited { retry_after }.into_response();
-                limits.headers(response.headers_mut(), 0, limits.reset_after(0));
-                response
-            }
-            Err(e) => ApiError::from(e).into_response(),
-        };
-    }
-    match limits.limiter.check_key(&caller.0.client_id) {
-        Ok(snapshot) => {
-            let remaining = snapshot.remaining_burst_capacity();
+        }
+        rota_store::Store::Sqlite(_) => local(),
+    };
+    match taken {
+        Ok(remaining) => {
             let mut response = next.run(request).await;
             limits.headers(
                 response.headers_mut(),
@@ -121,8 +123,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             );
             response
         }
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(limits.clock.now());
+        Err(wait) => {
             let retry_after = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
             let mut response = ApiError::RateLimited { retry_after }.into_response();
             limits.headers(response.headers_mut(), 0, limits.reset_after(0));

@@ -697,8 +697,12 @@ struct StoreSubject<'a> {
     schedule: ScheduleId,
 }
 
-impl Subject for StoreSubject<'_> {
-    fn set_guard(&mut self, guard: &rota_core::coverage::CoverageGuard) {
+impl StoreSubject<'_> {
+    /// Changes the settings of the schedule's business unit as `change` says.
+    fn change_settings(
+        &mut self,
+        change: impl FnOnce(&mut rota_core::trade::BusinessUnitSettings),
+    ) {
         use rota_core::store::TradeStore;
         let bu = self
             .rt
@@ -706,10 +710,16 @@ impl Subject for StoreSubject<'_> {
             .unwrap()
             .business_unit_id;
         let mut settings = self.rt.block_on(self.store.settings(bu)).unwrap();
-        settings.coverage = *guard;
+        change(&mut settings);
         self.rt
             .block_on(self.store.set_settings(bu, &settings))
             .unwrap();
+    }
+}
+
+impl Subject for StoreSubject<'_> {
+    fn set_guard(&mut self, guard: &rota_core::coverage::CoverageGuard) {
+        self.change_settings(|s| s.coverage = *guard);
     }
     fn set_requirements(
         &mut self,
@@ -770,21 +780,12 @@ impl Subject for StoreSubject<'_> {
         (from, to): (jiff::Timestamp, jiff::Timestamp),
         ctx: &CommitContext,
     ) -> bool {
-        use rota_core::store::{TimeOffStore, TradeStore};
+        use rota_core::store::TimeOffStore;
         use rota_core::timeoff::{ApprovalPolicy, TimeOffEffect, TimeOffError, TimeOffState};
-        let bu = self
-            .rt
-            .block_on(self.store.schedule(self.schedule))
-            .unwrap()
-            .business_unit_id;
-        let mut settings = self.rt.block_on(self.store.settings(bu)).unwrap();
-        if settings.time_off.approval != ApprovalPolicy::Always {
-            settings.time_off.approval = ApprovalPolicy::Always;
-            settings.time_off.effect = TimeOffEffect::Open;
-            self.rt
-                .block_on(self.store.set_settings(bu, &settings))
-                .unwrap();
-        }
+        self.change_settings(|s| {
+            s.time_off.approval = ApprovalPolicy::Always;
+            s.time_off.effect = TimeOffEffect::Open;
+        });
         let new = rota_core::timeoff::NewTimeOff {
             agent_id: agent,
             code: rota_core::schedule::ActivityCode::parse("sick").unwrap(),

@@ -24,8 +24,8 @@ pub struct TestApp {
     pub world: World,
     pub clock: Arc<FixedClock>,
     _stop: tokio_util::sync::DropGuard,
-    /// The database's directory, removed with the app.
-    _dir: tempfile::TempDir,
+    /// The database's directory (SQLite), removed with the app.
+    _dir: Option<tempfile::TempDir>,
 }
 
 // World::disjoint(4, 20): shift k is owned by agent k % 5, and open when k % 5 == 4; one-hour
@@ -44,6 +44,19 @@ pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Con
             .await
             .unwrap(),
     );
+    let mut app = serve_store(store, world, publish, tune).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// The server over `store`, with `world` loaded into it (and published if asked), configured
+/// as [`spawn_world`] configures it.
+pub async fn serve_store(
+    store: Store,
+    world: World,
+    publish: bool,
+    tune: impl FnOnce(&mut Config),
+) -> TestApp {
     world.load(&store).await.unwrap();
     if publish {
         store
@@ -77,7 +90,7 @@ pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Con
         .await
         .unwrap();
     TestApp {
-        _dir: dir,
+        _dir: None,
         admin: anonymous.clone().with_bearer(&token.access_token),
         admin_id: admin.client_id,
         anonymous,

@@ -14,55 +14,35 @@ use rota_core::auth::Role;
 use rota_core::clock::FixedClock;
 use rota_core::replay::replay;
 use rota_core::store::{ScheduleStore, ShiftFilter};
-use rota_core::testkit::{World, ctx};
+use rota_core::testkit::World;
 use rota_core::version::ScheduleVersion;
 use rota_server::{Application, Config};
 use rota_store::{Durability, PgStore, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
+/// A server over the drill's database, with the world of [`World::disjoint`]`(4, 40)`
+/// published.
 struct Drill {
+    /// Keeps the server running.
+    _app: crate::common::TestApp,
     admin: Client,
     /// The server's address.
     base: String,
     store: Store,
     world: World,
-    _stop: tokio_util::sync::DropGuard,
 }
 
 async fn serve(store: Store) -> Drill {
-    let world = World::disjoint(4, 40);
-    world.load(&store).await.unwrap();
-    store
-        .publish(world.schedule.id, &ctx(world.now, "publish"))
-        .await
-        .unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rate_limit_per_minute: 100_000,
-        rate_limit_burst: 10_000,
-        ..Config::default()
-    };
-    let clock = Arc::new(FixedClock::new(world.now));
-    let app = Application::with_store(config, store.clone(), clock)
-        .await
-        .unwrap();
-    let addr = app.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone()));
-    let anonymous = Client::new(&format!("http://{addr}"));
-    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
-        .await
-        .unwrap();
-    let token = anonymous
-        .token(&admin.client_id, &admin.client_secret)
-        .await
-        .unwrap();
+    let app = crate::common::serve_store(store, World::disjoint(4, 40), true, |c| {
+        c.webhooks.dispatch = false;
+    })
+    .await;
     Drill {
-        base: format!("http://{addr}"),
-        admin: anonymous.with_bearer(&token.access_token),
-        store,
-        world,
-        _stop: stop.drop_guard(),
+        admin: app.admin.clone(),
+        base: app.anonymous.base_url().to_owned(),
+        store: app.store.clone(),
+        world: app.world.clone(),
+        _app: app,
     }
 }
 
@@ -83,6 +63,18 @@ fn assert_unavailable(e: &ClientError) {
 }
 
 impl Drill {
+    /// The schedule reads while writes fail: reads do not need writes.
+    async fn read_schedule(&self) {
+        self.admin
+            .schedule(
+                self.world.schedule.id,
+                &rota_api::schedules::ReadQuery::default(),
+                &CallOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Agent `k % 4` swaps shift `k` (theirs) for shift `k + 1`, at the current version.
     fn swap(&self, k: usize) -> SwapRequestBody {
         let shift = |i: usize| self.world.schedule.shifts[i].id.to_string();
@@ -230,15 +222,7 @@ async fn sqlite_full_and_read_only_answer_503_and_recover_without_a_restart() {
         !drill.write(25).await,
         "a write succeeded on a read-only database"
     );
-    drill
-        .admin
-        .schedule(
-            drill.world.schedule.id,
-            &rota_api::schedules::ReadQuery::default(),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
+    drill.read_schedule().await;
     sqlite.set_read_only(false).await.unwrap();
     drill.admin.ready().await.unwrap();
     assert!(drill.write(30).await);
@@ -332,15 +316,7 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
         !drill.write(20).await,
         "a write succeeded on a read-only database"
     );
-    drill
-        .admin
-        .schedule(
-            drill.world.schedule.id,
-            &rota_api::schedules::ReadQuery::default(),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
+    drill.read_schedule().await;
     sql(
         &admin,
         format!("ALTER DATABASE {name} RESET default_transaction_read_only"),

@@ -177,6 +177,14 @@ async fn a_version_from_the_future_is_unknown_and_every_list_has_a_bound() {
     assert_eq!(e.problem().unwrap().errors[0].field, "acceptableIntervals");
 }
 
+/// The server's `host:port`, for raw connections.
+fn host_port(app: &crate::common::TestApp) -> String {
+    app.anonymous
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned()
+}
+
 /// Reads from `stream` until the server closes it (EOF or reset).
 async fn closed_by_server(stream: &mut tokio::net::TcpStream) {
     use tokio::io::AsyncReadExt;
@@ -201,11 +209,7 @@ async fn slow_and_idle_connections_are_closed_and_do_not_crowd_out_requests() {
         c.header_read_timeout = std::time::Duration::from_millis(300);
     })
     .await;
-    let addr = app
-        .anonymous
-        .base_url()
-        .trim_start_matches("http://")
-        .to_owned();
+    let addr = host_port(&app);
     // Three hundred clients trickle half a request each and never finish it.
     let mut slow = Vec::new();
     for _ in 0..300 {
@@ -233,11 +237,7 @@ async fn a_connection_beyond_the_cap_is_closed_on_accept() {
         c.header_read_timeout = std::time::Duration::from_secs(600);
     })
     .await;
-    let addr = app
-        .anonymous
-        .base_url()
-        .trim_start_matches("http://")
-        .to_owned();
+    let addr = host_port(&app);
     let mut held = Vec::new();
     for _ in 0..4 {
         held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());

@@ -146,32 +146,21 @@ async fn an_agent_asks_a_supervisor_overrides_and_no_one_acts_for_another() {
         vec![ViolationCode::ConflictingTimeOffRequest]
     );
     // The agent cancels (before the cutoff): the hour comes back, the shift stays open.
-    let done = me
-        .cancel_time_off(
-            mine.id,
-            &TimeOffCancelBody {
-                expected_version: approved.version,
-            },
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap()
-        .body
-        .unwrap();
+    let cancel = |version| {
+        let (me, id) = (me.clone(), mine.id);
+        async move {
+            let body = TimeOffCancelBody {
+                expected_version: version,
+            };
+            me.cancel_time_off(id, &body, &CallOptions::default()).await
+        }
+    };
+    let done = cancel(approved.version).await.unwrap().body.unwrap();
     assert_eq!(done.state, TimeOffState::Cancelled);
     let balances = me.time_off_balances(app.world.agents[0].id).await.unwrap();
     assert_eq!(balances.body.unwrap()[0].minutes, 0);
     assert_eq!(app.owner(15).await, None);
-    let stale = me
-        .cancel_time_off(
-            mine.id,
-            &TimeOffCancelBody {
-                expected_version: approved.version,
-            },
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap_err();
+    let stale = cancel(approved.version).await.unwrap_err();
     assert_eq!(
         problem_code(&stale),
         (409, ErrorCode::TimeOffVersionConflict)
