@@ -619,3 +619,118 @@ async fn one_quota_holds_across_three_nodes_on_postgres() {
     );
     let _ = PgStore::drop_schema(&url, &schema).await;
 }
+
+/// Runs `program` with `args`, answering whether it succeeded.
+fn run(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[tokio::test]
+async fn postgres_full_answers_503_and_recovers_without_a_restart() {
+    let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("ROTA_REQUIRE_POSTGRES").is_none(),
+            "ROTA_REQUIRE_POSTGRES is set: the PostgreSQL full-disk drill must run"
+        );
+        eprintln!("skipped the PostgreSQL full-disk drill: ROTA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    // A small filesystem of its own for the database's tablespace (the server runs on this
+    // machine, as in CI): full when its files fill it.
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let dir = format!("/tmp/rota_pgfull_{id}");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = run("mount", &["-t", "tmpfs", "-o", "size=40m", "tmpfs", &dir])
+        && run("chown", &["postgres:postgres", &dir]);
+    if !mounted {
+        let _ = std::fs::remove_dir(&dir);
+        assert!(
+            std::env::var_os("ROTA_REQUIRE_POSTGRES").is_none(),
+            "ROTA_REQUIRE_POSTGRES is set: the full-disk drill needs to mount a tmpfs (root)"
+        );
+        eprintln!("skipped the PostgreSQL full-disk drill: cannot mount a tmpfs here");
+        return;
+    }
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let (space, name) = (format!("rota_full_{id}"), format!("rota_fault_{id}"));
+    sql(
+        &admin,
+        format!("CREATE TABLESPACE {space} LOCATION '{dir}'"),
+    )
+    .await;
+    sql(&admin, format!("CREATE DATABASE {name} TABLESPACE {space}")).await;
+    let mut own = reqwest::Url::parse(&url).unwrap();
+    own.set_path(&format!("/{name}"));
+    let store = PgStore::connect(own.as_str(), None).await.unwrap();
+    let drill = serve(Store::Postgres(store)).await;
+    let mut acknowledged = Vec::new();
+    assert!(drill.write(0).await);
+    acknowledged.push(0);
+    // Fill the filesystem with rows nothing can compress, until the database says so.
+    let filler = sqlx::PgPool::connect(own.as_str()).await.unwrap();
+    sql(&filler, "CREATE TABLE filler (b text)".into()).await;
+    sql(
+        &filler,
+        "ALTER TABLE filler ALTER COLUMN b SET STORAGE EXTERNAL".into(),
+    )
+    .await;
+    let full = loop {
+        let inserted = sqlx::query(
+            "INSERT INTO filler SELECT (SELECT string_agg(md5(random()::text || i.n::text || s.g::text), '') \
+             FROM generate_series(1, 64) AS i(n)) FROM generate_series(1, 500) AS s(g)",
+        )
+        .execute(&filler)
+        .await;
+        if let Err(e) = inserted {
+            break e;
+        }
+    };
+    assert!(
+        full.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c.starts_with("53")),
+        "{full}"
+    );
+    filler.close().await;
+    let import = drill
+        .admin
+        .import_schedule(&drill.next_week(2000), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_unavailable(&import);
+    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    for k in [5, 10] {
+        if drill.write(k).await {
+            acknowledged.push(k);
+        }
+    }
+    drill.read_schedule().await;
+    // Room again: the same node takes writes and says it is ready.
+    assert!(run("mount", &["-o", "remount,size=400m", &dir]));
+    drill.admin.ready().await.unwrap();
+    drill
+        .admin
+        .import_schedule(&drill.next_week(2000), &CallOptions::default())
+        .await
+        .unwrap();
+    assert!(drill.write(15).await);
+    acknowledged.push(15);
+    drill.nothing_lost(&acknowledged).await;
+    drop(drill);
+    drop_connections(&admin, &name).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLESPACE IF EXISTS {space}"
+    )))
+    .execute(&admin)
+    .await;
+    run("umount", &[&dir]);
+    let _ = std::fs::remove_dir(&dir);
+}

@@ -52,7 +52,12 @@ pub(crate) async fn probe(store: &dialect::Backend) -> rota_core::store::StoreRe
         .map_err(crate::rows::db_error)?;
     let mut w = store.begin_write().await?;
     sqlx::query("INSERT INTO readiness (id, probe) VALUES (1, $1)")
-        .bind("r".repeat(4096))
+        // Varied, so that no compression can shrink it.
+        .bind(
+            (0..512)
+                .map(|i: u32| format!("{:08x}", i.wrapping_mul(2_654_435_761)))
+                .collect::<String>(),
+        )
         .execute(&mut *w.tx)
         .await
         .map_err(crate::rows::db_error)?;
