@@ -30,6 +30,8 @@ struct Drill {
     base: String,
     store: Store,
     world: World,
+    /// The swaps the service acknowledged applied.
+    acknowledged: Vec<usize>,
 }
 
 async fn serve(store: Store) -> Drill {
@@ -42,6 +44,7 @@ async fn serve(store: Store) -> Drill {
         base: app.anonymous.base_url().to_owned(),
         store: app.store.clone(),
         world: app.world.clone(),
+        acknowledged: Vec::new(),
         _app: app,
     }
 }
@@ -73,6 +76,36 @@ impl Drill {
             )
             .await
             .unwrap();
+    }
+
+    /// During a fault: not ready.
+    async fn not_ready(&self) {
+        assert_unavailable(&self.admin.ready().await.unwrap_err());
+    }
+
+    /// Swap `k` during a fault: answered 503, or (where the fault may still let a write
+    /// through, as a full disk with room left in a page) acknowledged.
+    async fn write_during(&mut self, k: usize, must_fail: bool) {
+        let applied = self.write(k).await;
+        assert!(
+            !(applied && must_fail),
+            "swap {k} was applied during the fault"
+        );
+        if applied {
+            self.acknowledged.push(k);
+        }
+    }
+
+    /// Swap `k` applied and acknowledged.
+    async fn applied(&mut self, k: usize) {
+        assert!(self.write(k).await, "swap {k} was not applied");
+        self.acknowledged.push(k);
+    }
+
+    /// After a fault: ready again, and swap `k` applied.
+    async fn recovered(&mut self, k: usize) {
+        self.admin.ready().await.unwrap();
+        self.applied(k).await;
     }
 
     /// Agent `k % 4` swaps shift `k` (theirs) for shift `k + 1`, at the current version.
@@ -146,8 +179,10 @@ impl Drill {
         }
     }
 
-    /// Every acknowledged swap is in the history, which replays to the current schedule.
-    async fn nothing_lost(&self, acknowledged: &[usize]) {
+    /// Every swap acknowledged (those the drill recorded and `also`) is in the history, which
+    /// replays to the current schedule.
+    async fn nothing_lost(&self, also: &[usize]) {
+        let acknowledged: Vec<usize> = self.acknowledged.iter().chain(also).copied().collect();
         let history = self
             .store
             .changes_since(self.world.schedule.id, None)
@@ -166,7 +201,7 @@ impl Drill {
         for s in &shifts.items {
             assert_eq!(replayed[&s.id].state, s.state(), "shift {}", s.id);
         }
-        for k in acknowledged {
+        for k in &acknowledged {
             let taken = self.world.schedule.shifts[k + 1].id;
             let owner = shifts.items.iter().find(|s| s.id == taken).unwrap().owner;
             assert_eq!(
@@ -183,12 +218,9 @@ async fn sqlite_full_and_read_only_answer_503_and_recover_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("rota.db").display());
     let sqlite = SqliteStore::connect(&url, Durability::Full).await.unwrap();
-    let drill = serve(Store::Sqlite(sqlite.clone())).await;
+    let mut drill = serve(Store::Sqlite(sqlite.clone())).await;
     drill.admin.ready().await.unwrap();
-    let mut acknowledged = Vec::new();
-    if drill.write(0).await {
-        acknowledged.push(0);
-    }
+    drill.write_during(0, false).await;
     // Full: the database may not grow by a page.
     let pages = sqlite.page_count().await.unwrap();
     assert_eq!(sqlite.limit_pages(pages).await.unwrap(), pages);
@@ -201,9 +233,7 @@ async fn sqlite_full_and_read_only_answer_503_and_recover_without_a_restart() {
     let ready = drill.admin.ready().await.unwrap_err();
     assert_unavailable(&ready);
     for k in [5, 10, 15] {
-        if drill.write(k).await {
-            acknowledged.push(k);
-        }
+        drill.write_during(k, false).await;
     }
     // Room again: the same node serves writes and says it is ready.
     sqlite.limit_pages(1 << 30).await.unwrap();
@@ -213,21 +243,15 @@ async fn sqlite_full_and_read_only_answer_503_and_recover_without_a_restart() {
         .import_schedule(&drill.next_week(2000), &CallOptions::default())
         .await
         .unwrap();
-    assert!(drill.write(20).await);
-    acknowledged.push(20);
+    drill.applied(20).await;
     // Read-only: reads answer, writes are 503, and the node is not ready until writes work.
     sqlite.set_read_only(true).await.unwrap();
-    assert_unavailable(&drill.admin.ready().await.unwrap_err());
-    assert!(
-        !drill.write(25).await,
-        "a write succeeded on a read-only database"
-    );
+    drill.not_ready().await;
+    drill.write_during(25, true).await;
     drill.read_schedule().await;
     sqlite.set_read_only(false).await.unwrap();
-    drill.admin.ready().await.unwrap();
-    assert!(drill.write(30).await);
-    acknowledged.push(30);
-    drill.nothing_lost(&acknowledged).await;
+    drill.recovered(30).await;
+    drill.nothing_lost(&[]).await;
 }
 
 /// A database of its own on the test server, so that refusing its connections and making it
@@ -276,10 +300,8 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
         return;
     };
     let store = PgStore::connect(&url, None).await.unwrap();
-    let drill = serve(Store::Postgres(store)).await;
-    let mut acknowledged = Vec::new();
-    assert!(drill.write(0).await);
-    acknowledged.push(0);
+    let mut drill = serve(Store::Postgres(store)).await;
+    drill.applied(0).await;
 
     // Unavailable: the database refuses connections and its sessions are ended.
     sql(
@@ -288,21 +310,16 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
     )
     .await;
     drop_connections(&admin, &name).await;
-    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    drill.not_ready().await;
     for k in [5, 10] {
-        assert!(
-            !drill.write(k).await,
-            "a write succeeded without a database"
-        );
+        drill.write_during(k, true).await;
     }
     sql(
         &admin,
         format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
     )
     .await;
-    drill.admin.ready().await.unwrap();
-    assert!(drill.write(15).await);
-    acknowledged.push(15);
+    drill.recovered(15).await;
 
     // Read-only, as a standby after a failover: reads answer, writes are 503.
     sql(
@@ -311,11 +328,8 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
     )
     .await;
     drop_connections(&admin, &name).await;
-    assert_unavailable(&drill.admin.ready().await.unwrap_err());
-    assert!(
-        !drill.write(20).await,
-        "a write succeeded on a read-only database"
-    );
+    drill.not_ready().await;
+    drill.write_during(20, true).await;
     drill.read_schedule().await;
     sql(
         &admin,
@@ -323,10 +337,8 @@ async fn postgres_unavailable_and_read_only_answer_503_and_recover_without_a_res
     )
     .await;
     drop_connections(&admin, &name).await;
-    drill.admin.ready().await.unwrap();
-    assert!(drill.write(25).await);
-    acknowledged.push(25);
-    drill.nothing_lost(&acknowledged).await;
+    drill.recovered(25).await;
+    drill.nothing_lost(&[]).await;
     drop(drill);
     drop_connections(&admin, &name).await;
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -665,10 +677,8 @@ async fn postgres_full_answers_503_and_recovers_without_a_restart() {
     let mut own = reqwest::Url::parse(&url).unwrap();
     own.set_path(&format!("/{name}"));
     let store = PgStore::connect(own.as_str(), None).await.unwrap();
-    let drill = serve(Store::Postgres(store)).await;
-    let mut acknowledged = Vec::new();
-    assert!(drill.write(0).await);
-    acknowledged.push(0);
+    let mut drill = serve(Store::Postgres(store)).await;
+    drill.applied(0).await;
     // Fill the filesystem with rows nothing can compress, until the database says so.
     let filler = sqlx::PgPool::connect(own.as_str()).await.unwrap();
     sql(&filler, "CREATE TABLE filler (b text)".into()).await;
@@ -701,11 +711,9 @@ async fn postgres_full_answers_503_and_recovers_without_a_restart() {
         .await
         .unwrap_err();
     assert_unavailable(&import);
-    assert_unavailable(&drill.admin.ready().await.unwrap_err());
+    drill.not_ready().await;
     for k in [5, 10] {
-        if drill.write(k).await {
-            acknowledged.push(k);
-        }
+        drill.write_during(k, false).await;
     }
     drill.read_schedule().await;
     // Room again: the same node takes writes and says it is ready.
@@ -716,9 +724,8 @@ async fn postgres_full_answers_503_and_recovers_without_a_restart() {
         .import_schedule(&drill.next_week(2000), &CallOptions::default())
         .await
         .unwrap();
-    assert!(drill.write(15).await);
-    acknowledged.push(15);
-    drill.nothing_lost(&acknowledged).await;
+    drill.applied(15).await;
+    drill.nothing_lost(&[]).await;
     drop(drill);
     drop_connections(&admin, &name).await;
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
