@@ -182,6 +182,7 @@ conformance!(
     a_stale_single_shift_edit_is_a_conflict,
     agents_and_availability_round_trip,
     duplicate_schedules_are_refused,
+    a_week_starts_on_its_units_first_day_in_a_sane_year,
     a_matched_trade_holds_its_shifts_and_applies_through_the_engine,
     events_are_written_with_their_commit_and_leased_in_order,
     two_dispatchers_never_lease_the_same_delivery,
@@ -672,6 +673,29 @@ async fn agents_and_availability_round_trip(store: Store) {
         store.set_availability(AgentId::new(), &availability).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A week starting on a Wednesday would overlap its neighbours; one ten thousand years ago is
+/// no week anyone plans.
+async fn a_week_starts_on_its_units_first_day_in_a_sane_year(store: Store) {
+    let world = setup(&store, 2, 4).await;
+    for week in [date(2026, 12, 9), date(-9999, 1, 4)] {
+        let odd = rota_core::schedule::NewSchedule {
+            id: ScheduleId::new(),
+            week_start: week,
+            shifts: vec![],
+            ..world.schedule.clone()
+        };
+        match store.import_schedule(&odd, &ctx(world.now, "odd")).await {
+            Err(StoreError::Command(CommandError::Rejected(v))) => {
+                assert_eq!(
+                    v[0].code,
+                    rota_core::command::ViolationCode::InvalidWeekStart
+                )
+            }
+            other => panic!("{week}: {other:?}"),
+        }
+    }
 }
 
 async fn duplicate_schedules_are_refused(store: Store) {
