@@ -38,7 +38,9 @@ pub struct PortalPlan {
     /// Open shifts and their windows, for supervisor moves.
     moves: Vec<(ShiftId, jiff::Timestamp, jiff::Timestamp)>,
     availability: HashMap<AgentId, AvailabilityDoc>,
-    /// The first day of the week after the published one.
+    /// The first day off the portal asks for: a day into the week after the published one, so
+    /// that no shift of the published week (one starting late on its last day runs into the
+    /// next) meets approved time off and the batch's swaps stay valid.
     later_weeks: jiff::civil::Date,
 }
 
@@ -88,7 +90,7 @@ impl PortalPlan {
             later_weeks: s
                 .schedule
                 .week_start
-                .checked_add(jiff::Span::new().days(7))
+                .checked_add(jiff::Span::new().days(8))
                 .unwrap_or(s.schedule.week_start),
         }
     }
