@@ -144,9 +144,164 @@ impl ApiClient {
     }
 }
 
+/// A person who signs in to the portal: an agent (acting as their agent record), a
+/// supervisor of a business unit, or an admin. API clients stay for integrations; a user's
+/// requests go through the same authorisation as a client's, as the principal `user:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: crate::ids::UserId,
+    /// Unique, lower case: what the person types to sign in.
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub business_unit: Option<BusinessUnitId>,
+    pub agent: Option<AgentId>,
+    /// argon2id in PHC form; `None` until the person sets one (they sign in by a link).
+    pub password_hash: Option<String>,
+}
+
+impl User {
+    pub fn principal(&self) -> Principal {
+        Principal {
+            client_id: format!("user:{}", self.username),
+            role: self.role,
+            business_unit: self.business_unit,
+            agent: self.agent,
+        }
+    }
+}
+
+/// Why a user cannot be created as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("a username is 1 to 64 characters of a-z, 0-9, '.', '_' and '-'")]
+    InvalidUsername,
+    #[error("an agent user acts as exactly one agent record")]
+    AgentWithoutRecord,
+    #[error("only agent users act as an agent record")]
+    RecordWithoutAgent,
+    #[error("a supervisor user belongs to a business unit")]
+    SupervisorWithoutUnit,
+    #[error("integration is a role for API clients, not people")]
+    NotAPersonRole,
+}
+
+impl User {
+    /// A user as asked, or why not: the username is normalised to lower case.
+    pub fn new(
+        username: &str,
+        display_name: &str,
+        role: Role,
+        business_unit: Option<BusinessUnitId>,
+        agent: Option<AgentId>,
+    ) -> Result<Self, UserError> {
+        let username = username.trim().to_ascii_lowercase();
+        if username.is_empty()
+            || username.len() > 64
+            || !username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(UserError::InvalidUsername);
+        }
+        match role {
+            Role::Integration => return Err(UserError::NotAPersonRole),
+            Role::Agent if agent.is_none() => return Err(UserError::AgentWithoutRecord),
+            Role::Agent => {}
+            _ if agent.is_some() => return Err(UserError::RecordWithoutAgent),
+            Role::Supervisor if business_unit.is_none() => {
+                return Err(UserError::SupervisorWithoutUnit);
+            }
+            _ => {}
+        }
+        let display_name = display_name.trim();
+        Ok(Self {
+            id: crate::ids::UserId::new(),
+            display_name: if display_name.is_empty() {
+                username.clone()
+            } else {
+                display_name.to_owned()
+            },
+            username,
+            role,
+            business_unit,
+            agent,
+            password_hash: None,
+        })
+    }
+}
+
+/// How failed password sign-ins lock a user out: after [`Lockout::FREE_FAILURES`] in a row,
+/// each further failure locks the password for twice as long as the last, from one minute up
+/// to [`Lockout::LONGEST`]. Bounded on purpose: someone who knows a username can keep it
+/// locked only by failing again every quarter hour, never for good, and a one-time sign-in
+/// link from a supervisor or the CLI still works while the password is locked.
+pub struct Lockout;
+
+impl Lockout {
+    pub const FREE_FAILURES: u32 = 5;
+    pub const LONGEST: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+    /// How long the password is locked after `failures` failures in a row.
+    pub fn after(failures: u32) -> Option<jiff::SignedDuration> {
+        let over = failures.checked_sub(Self::FREE_FAILURES)?;
+        let minutes = 1i64.checked_shl(over.min(8)).unwrap_or(i64::MAX);
+        Some(jiff::SignedDuration::from_mins(minutes).min(Self::LONGEST))
+    }
+}
+
+/// A signed-in browser: found by the hash of its cookie, on any node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    /// The synchroniser token every state-changing form of this session carries.
+    pub csrf_token: String,
+    pub expires_at: jiff::Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lockout_grows_from_one_minute_to_a_quarter_hour_and_no_further() {
+        assert_eq!(Lockout::after(4), None);
+        assert_eq!(Lockout::after(5), Some(jiff::SignedDuration::from_mins(1)));
+        assert_eq!(Lockout::after(6), Some(jiff::SignedDuration::from_mins(2)));
+        assert_eq!(Lockout::after(8), Some(jiff::SignedDuration::from_mins(8)));
+        assert_eq!(Lockout::after(9), Some(Lockout::LONGEST));
+        assert_eq!(Lockout::after(u32::MAX), Some(Lockout::LONGEST));
+    }
+
+    #[test]
+    fn users_are_people_with_a_record_that_fits_their_role() {
+        let bu = BusinessUnitId::new();
+        let agent = AgentId::new();
+        let u = User::new(" Ana.Lopez ", "", Role::Agent, Some(bu), Some(agent)).unwrap();
+        assert_eq!(u.username, "ana.lopez");
+        assert_eq!(u.display_name, "ana.lopez");
+        assert_eq!(u.principal().client_id, "user:ana.lopez");
+        assert_eq!(
+            User::new("ana", "", Role::Agent, Some(bu), None),
+            Err(UserError::AgentWithoutRecord)
+        );
+        assert_eq!(
+            User::new("sam", "", Role::Supervisor, None, None),
+            Err(UserError::SupervisorWithoutUnit)
+        );
+        assert_eq!(
+            User::new("sam", "", Role::Supervisor, Some(bu), Some(agent)),
+            Err(UserError::RecordWithoutAgent)
+        );
+        assert_eq!(
+            User::new("a b", "", Role::Admin, None, None),
+            Err(UserError::InvalidUsername)
+        );
+        assert_eq!(
+            User::new("bot", "", Role::Integration, Some(bu), None),
+            Err(UserError::NotAPersonRole)
+        );
+    }
 
     fn principal(role: Role, bu: Option<BusinessUnitId>, agent: Option<AgentId>) -> Principal {
         Principal {

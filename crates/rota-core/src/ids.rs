@@ -98,6 +98,11 @@ uuid_id!(
     "held change"
 );
 uuid_id!(
+    /// A person who signs in to the portal.
+    UserId,
+    "user"
+);
+uuid_id!(
     /// An agent's request for time off.
     TimeOffId,
     "time-off request"

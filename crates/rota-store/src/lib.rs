@@ -237,6 +237,93 @@ impl IdempotencyStore for Store {
     }
 }
 
+impl rota_core::store::UserStore for Store {
+    async fn create_user(&self, user: &rota_core::auth::User) -> StoreResult<()> {
+        delegate!(self, s => s.create_user(user))
+    }
+    async fn user(&self, id: rota_core::ids::UserId) -> StoreResult<rota_core::auth::User> {
+        delegate!(self, s => s.user(id))
+    }
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<rota_core::auth::User>> {
+        delegate!(self, s => s.user_by_name(username))
+    }
+    async fn set_password(
+        &self,
+        id: rota_core::ids::UserId,
+        password_hash: &str,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.set_password(id, password_hash))
+    }
+    async fn sign_in_failures(
+        &self,
+        id: rota_core::ids::UserId,
+    ) -> StoreResult<rota_core::store::SignInFailures> {
+        delegate!(self, s => s.sign_in_failures(id))
+    }
+    async fn record_sign_in_failure(
+        &self,
+        id: rota_core::ids::UserId,
+        now: jiff::Timestamp,
+    ) -> StoreResult<rota_core::store::SignInFailures> {
+        delegate!(self, s => s.record_sign_in_failure(id, now))
+    }
+    async fn clear_sign_in_failures(&self, id: rota_core::ids::UserId) -> StoreResult<()> {
+        delegate!(self, s => s.clear_sign_in_failures(id))
+    }
+    async fn create_sign_in_link(
+        &self,
+        token_hash: &str,
+        user: rota_core::ids::UserId,
+        expires_at: jiff::Timestamp,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.create_sign_in_link(token_hash, user, expires_at))
+    }
+    async fn redeem_sign_in_link(
+        &self,
+        token_hash: &str,
+        now: jiff::Timestamp,
+    ) -> StoreResult<Option<rota_core::auth::User>> {
+        delegate!(self, s => s.redeem_sign_in_link(token_hash, now))
+    }
+    async fn create_session(
+        &self,
+        session_hash: &str,
+        user: rota_core::ids::UserId,
+        csrf_token: &str,
+        expires_at: jiff::Timestamp,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.create_session(session_hash, user, csrf_token, expires_at))
+    }
+    async fn session(
+        &self,
+        session_hash: &str,
+        now: jiff::Timestamp,
+    ) -> StoreResult<Option<rota_core::auth::Session>> {
+        delegate!(self, s => s.session(session_hash, now))
+    }
+    async fn end_session(&self, session_hash: &str) -> StoreResult<()> {
+        delegate!(self, s => s.end_session(session_hash))
+    }
+    async fn purge_sessions(&self, now: jiff::Timestamp) -> StoreResult<u64> {
+        delegate!(self, s => s.purge_sessions(now))
+    }
+    async fn seen_version(
+        &self,
+        user: rota_core::ids::UserId,
+        schedule: ScheduleId,
+    ) -> StoreResult<Option<ScheduleVersion>> {
+        delegate!(self, s => s.seen_version(user, schedule))
+    }
+    async fn mark_seen(
+        &self,
+        user: rota_core::ids::UserId,
+        schedule: ScheduleId,
+        version: ScheduleVersion,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.mark_seen(user, schedule, version))
+    }
+}
+
 impl AuthStore for Store {
     async fn live_tokens(&self, client_id: &str, now: jiff::Timestamp) -> StoreResult<u64> {
         delegate!(self, s => s.live_tokens(client_id, now))

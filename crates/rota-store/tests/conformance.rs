@@ -201,7 +201,17 @@ conformance!(
     an_approval_and_a_bulk_swap_race_for_a_covered_shift,
     time_off_that_leaves_coverage_short_waits_for_a_supervisor,
     time_off_across_a_week_boundary_changes_both_weeks,
+    a_sign_in_link_works_once_and_a_session_ends_with_a_new_password,
+    concurrent_failures_all_count_and_the_lock_is_bounded,
+    what_a_user_saw_only_moves_forward,
 );
+
+#[path = "conformance/users.rs"]
+mod users;
+use users::{
+    a_sign_in_link_works_once_and_a_session_ends_with_a_new_password,
+    concurrent_failures_all_count_and_the_lock_is_bounded, what_a_user_saw_only_moves_forward,
+};
 
 #[path = "conformance/time_off.rs"]
 mod time_off;

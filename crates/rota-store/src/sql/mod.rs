@@ -18,7 +18,8 @@
 //! - `idempotency`: keys recorded in the command's own transaction; claims for the others.
 //! - `time_off`: time-off requests, the policy, decisions, balances, allowances, the waitlist.
 //! - `trade_rows`: a trade's row, its state moves, and a match checked and applied.
-//! - `directory`, `auth`, `schedules`, `trades`, `webhooks`: the store traits, one per file.
+//! - `directory`, `auth`, `users`, `schedules`, `trades`, `webhooks`: the store traits, one per
+//!   file.
 
 mod auth;
 mod batch;
@@ -34,6 +35,7 @@ mod snapshot;
 mod time_off;
 mod trade_rows;
 mod trades;
+mod users;
 mod webhooks;
 
 use super::dialect::{self, Db, WriteConn};
