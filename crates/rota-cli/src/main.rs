@@ -16,6 +16,7 @@ mod bench;
 mod requirements;
 #[cfg(test)]
 mod testing;
+mod users;
 
 /// The allocator of the whole process. The write path clones and drops many small values
 /// (shifts, agents, statement arguments) beside a large long-lived cache; the system allocator
@@ -111,6 +112,11 @@ enum Command {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// Portal users and their sign-in links.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// Staffing requirements.
     Requirements {
@@ -243,6 +249,12 @@ struct SeedArgs {
     /// Publish the schedule after importing it.
     #[arg(long)]
     publish: bool,
+    /// Also create portal users (a supervisor, two agents) and print their sign-in links.
+    #[arg(long)]
+    portal_users: bool,
+    /// Where the service will be reached, for the printed links.
+    #[arg(long, env = "ROTA_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `level`), as text or JSON lines.
@@ -289,6 +301,7 @@ async fn main() -> Result<()> {
         Command::Clients {
             command: ClientsCommand::Create(args),
         } => create_client(args).await,
+        Command::Users { command } => users::run(command).await,
         Command::Requirements {
             command:
                 RequirementsCommand::Import {
@@ -473,7 +486,11 @@ async fn seed(args: SeedArgs) -> Result<()> {
         "shifts": scenario.schedule.shifts.len(),
     });
     println!("{out}");
-    summarise(&store, &scenario, &schedule).await
+    summarise(&store, &scenario, &schedule).await?;
+    if args.portal_users {
+        users::seed_portal_users(&store, scenario.business_unit.id, &args.base_url).await?;
+    }
+    Ok(())
 }
 
 /// A human summary of what was stored, read back from the store.

@@ -115,6 +115,14 @@ impl Interval {
         Ok(Self { start, end })
     }
 
+    pub const fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    pub const fn end(&self) -> Timestamp {
+        self.end
+    }
+
     pub fn contains(&self, start: Timestamp, end: Timestamp) -> bool {
         self.start <= start && end <= self.end
     }

@@ -34,8 +34,8 @@ pub fn generate_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>())
 }
 
-/// Compares two hashes in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
+/// Compares two secrets (or their hashes) in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -183,7 +183,7 @@ async fn token(
         Ok(c) => c,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(client) = client.filter(|c| same(&c.secret_hash, &hash(&secret))) else {
+    let Some(client) = client.filter(|c| same_secret(&c.secret_hash, &hash(&secret))) else {
         state.sign_in.failed(&keys);
         return oauth_error(
             StatusCode::UNAUTHORIZED,

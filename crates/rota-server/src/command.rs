@@ -47,6 +47,29 @@ impl FromRequestParts<AppState> for Command {
 }
 
 impl Command {
+    /// The command of a portal form: the session's caller, and the form's own idempotency
+    /// key (each page renders a fresh one, so a form sent twice applies once).
+    pub(crate) fn from_form(
+        state: &AppState,
+        caller: Caller,
+        request_id: RequestId,
+        parts: &Parts,
+        idempotency_key: Option<&str>,
+    ) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = idempotency_key.and_then(|k| k.parse().ok()) {
+            headers.insert(HeaderName::from_static(idempotency::HEADER), key);
+        }
+        Self {
+            state: state.clone(),
+            caller,
+            request_id,
+            headers,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+        }
+    }
+
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }

@@ -10,6 +10,7 @@
 //! - [`command`]: the one path of a write command (caller, request id, key, fingerprint).
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
+//! - [`portal`]: the pages agents and supervisors use in the browser.
 //! - [`rate_limit`]: per-client token buckets and their headers.
 //! - [`sign_in`]: throttled token issuance and failed authentication.
 //! - [`telemetry`]: Prometheus metrics.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod portal;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

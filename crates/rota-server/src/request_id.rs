@@ -69,7 +69,8 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("json"));
+            // The portal's pages explain their errors themselves.
+            .is_some_and(|v| v.contains("json") || v.starts_with("text/html"));
     if bare_error && response.status() != axum::http::StatusCode::UNAUTHORIZED {
         let headers = std::mem::take(response.headers_mut());
         response = crate::error::ApiError::for_status(response.status()).into_problem(&id);

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(time_off::router())
         .merge(trades::router())
         .merge(webhooks::router())
+        .merge(crate::portal::router())
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
 }
 

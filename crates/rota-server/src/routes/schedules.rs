@@ -208,17 +208,23 @@ async fn as_of(
     security(("bearer" = [])))]
 async fn publish(cmd: Command, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
+    Ok(run_publish(&cmd, id).await?.respond(StatusCode::OK))
+}
+
+/// Publishing: what the API and the portal both run.
+pub(crate) async fn run_publish(
+    cmd: &Command,
+    id: ScheduleId,
+) -> Result<crate::idempotency::Outcome<rota_core::schedule::Schedule>, ApiError> {
     let store = cmd.state.store.clone();
     cmd.caller
         .require(Action::Publish, store.schedule(id).await?.business_unit_id)?;
-    let done = cmd
-        .once(
-            &(),
-            true,
-            |ctx| async move { store.publish(id, &ctx).await },
-        )
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    cmd.once(
+        &(),
+        true,
+        |ctx| async move { store.publish(id, &ctx).await },
+    )
+    .await
 }
 
 /// A supervisor's change to one shift (move, reassign, open), checked against the shift's

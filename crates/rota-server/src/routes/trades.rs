@@ -23,12 +23,14 @@ use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Outcome;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 use rota_api::trades::{
     CancelBody, MatchBody, MySchedule, NewTradeBody, ReviewBody, ReviewDecision, ReviewError,
     ReviewItem, ReviewOutcome, ReviewResponse, ReviewResult, TradeQuery, WeekQuery,
 };
+use rota_core::command::SwapResult;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,7 +51,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The agent a self-service caller acts as; 403 for any other client.
-fn me(caller: &Caller) -> Result<AgentId, ApiError> {
+pub(crate) fn me(caller: &Caller) -> Result<AgentId, ApiError> {
     caller.0.agent.ok_or_else(|| {
         ApiError::Forbidden(format!(
             "client {} acts for no agent: self-service and trades are for agent clients",
@@ -124,15 +126,7 @@ async fn self_service(
     action: SelfServiceAction,
 ) -> Result<Response, ApiError> {
     let shift: ShiftId = parse_id("shiftId", &shift)?;
-    let store = cmd.state.store.clone();
-    let agent = store.agent(me(&cmd.caller)?).await?;
-    cmd.caller
-        .require(Action::SelfService, agent.business_unit_id)?;
-    let done = cmd
-        .once(&(), true, |ctx| async move {
-            store.self_service(shift, agent.id, action, &ctx).await
-        })
-        .await?;
+    let done = run_self_service(&cmd, shift, action).await?;
     Ok(done.map(SwapResponseBody::from).respond_by(|body| {
         if body.is_held() {
             StatusCode::ACCEPTED
@@ -142,12 +136,36 @@ async fn self_service(
     }))
 }
 
+/// A pickup or release by the caller: what the API and the portal both run.
+pub(crate) async fn run_self_service(
+    cmd: &Command,
+    shift: ShiftId,
+    action: SelfServiceAction,
+) -> Result<Outcome<SwapResult>, ApiError> {
+    let store = cmd.state.store.clone();
+    let agent = store.agent(me(&cmd.caller)?).await?;
+    cmd.caller
+        .require(Action::SelfService, agent.business_unit_id)?;
+    cmd.once(&(), true, |ctx| async move {
+        store.self_service(shift, agent.id, action, &ctx).await
+    })
+    .await
+}
+
 /// Offers one of the caller's shifts in a published schedule.
 #[utoipa::path(post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
     responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(cmd: Command, ApiJson(body): ApiJson<NewTradeBody>) -> Result<Response, ApiError> {
+    Ok(run_create(&cmd, body).await?.respond(StatusCode::CREATED))
+}
+
+/// An offer by the caller: what the API and the portal both run.
+pub(crate) async fn run_create(
+    cmd: &Command,
+    body: NewTradeBody,
+) -> Result<Outcome<Trade>, ApiError> {
     crate::error::bounded(
         "acceptableIntervals",
         body.acceptable_intervals.len(),
@@ -164,12 +182,10 @@ async fn create(cmd: Command, ApiJson(body): ApiJson<NewTradeBody>) -> Result<Re
         acceptable_intervals: body.acceptable_intervals.clone(),
         expires_at: body.expires_at,
     };
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.create_trade(&new, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::CREATED))
+    cmd.once(&body, true, |ctx| async move {
+        store.create_trade(&new, &ctx).await
+    })
+    .await
 }
 
 /// Trades, newest first. Agents see theirs, those offered to them, and unmatched ones open to
@@ -270,7 +286,17 @@ async fn match_trade(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MatchBody>,
 ) -> Result<Response, ApiError> {
-    on_trade(cmd, &id, body, |store, id, me, body, ctx| async move {
+    let id: TradeId = parse_id("tradeId", &id)?;
+    Ok(run_match(&cmd, id, body).await?.respond(StatusCode::OK))
+}
+
+/// A match by the caller: what the API and the portal both run.
+pub(crate) async fn run_match(
+    cmd: &Command,
+    id: TradeId,
+    body: MatchBody,
+) -> Result<Outcome<Trade>, ApiError> {
+    on_trade(cmd, id, body, |store, id, me, body, ctx| async move {
         store
             .match_trade(id, body.version, me, body.shift_id, &ctx)
             .await
@@ -281,29 +307,26 @@ async fn match_trade(
 /// Runs an agent's operation on a trade they may see, in its business unit, once per
 /// idempotency key; answers the trade as it then stands.
 async fn on_trade<B, F, Fut>(
-    cmd: Command,
-    id: &str,
+    cmd: &Command,
+    id: TradeId,
     body: B,
     operation: F,
-) -> Result<Response, ApiError>
+) -> Result<Outcome<Trade>, ApiError>
 where
     B: Serialize + Clone,
     F: FnOnce(rota_store::Store, TradeId, AgentId, B, rota_core::version::CommitContext) -> Fut,
     Fut: std::future::Future<Output = Result<Trade, rota_core::store::StoreError>>,
 {
-    let id: TradeId = parse_id("tradeId", id)?;
     let agent = me(&cmd.caller)?;
     let store = cmd.state.store.clone();
     let trade = store.trade(id).await?;
     may_see(&cmd.caller, &trade)?;
     cmd.caller
         .require(Action::SelfService, trade.business_unit_id)?;
-    let done = cmd
-        .once(&body, true, |ctx| {
-            operation(store, id, agent, body.clone(), ctx)
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    cmd.once(&body, true, |ctx| {
+        operation(store, id, agent, body.clone(), ctx)
+    })
+    .await
 }
 
 /// The initiator withdraws an Unmatched or Matched trade (its holds are released).
@@ -316,7 +339,17 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
-    on_trade(cmd, &id, body, |store, id, me, body, ctx| async move {
+    let id: TradeId = parse_id("tradeId", &id)?;
+    Ok(run_cancel(&cmd, id, body).await?.respond(StatusCode::OK))
+}
+
+/// The initiator's withdrawal: what the API and the portal both run.
+pub(crate) async fn run_cancel(
+    cmd: &Command,
+    id: TradeId,
+    body: CancelBody,
+) -> Result<Outcome<Trade>, ApiError> {
+    on_trade(cmd, id, body, |store, id, me, body, ctx| async move {
         store.cancel_trade(id, body.version, me, &ctx).await
     })
     .await
@@ -336,6 +369,14 @@ const MAX_REVIEWS: usize = 500;
     responses((status = 200, description = "A result per review, in request order", body = ReviewResponse), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn review(cmd: Command, ApiJson(body): ApiJson<ReviewBody>) -> Result<Response, ApiError> {
+    Ok(run_review(&cmd, body).await?.respond(StatusCode::OK))
+}
+
+/// A supervisor's decisions: what the API and the portal both run.
+pub(crate) async fn run_review(
+    cmd: &Command,
+    body: ReviewBody,
+) -> Result<Outcome<ReviewResponse>, ApiError> {
     if body.reviews.is_empty() {
         return Err(ApiError::validation(
             "reviews",
@@ -352,38 +393,36 @@ async fn review(cmd: Command, ApiJson(body): ApiJson<ReviewBody>) -> Result<Resp
     // Each review commits on its own, so the response is recorded under the key after all of
     // them; a retry after a crash in between finds the reviewed trades at a newer version
     // and answers TRADE_VERSION_CONFLICT for them, never applying one twice.
-    let done = cmd
-        .once(&body, false, |ctx| async move {
-            let ctx = rota_core::version::CommitContext {
-                idempotency: None,
-                ..ctx
-            };
-            let mut results = Vec::with_capacity(reviews.len());
-            for item in reviews {
-                let outcome = review_one(&store, &reviewer, &item, &ctx).await;
-                results.push(match outcome {
-                    Ok(trade) => ReviewResult {
-                        trade_id: item.trade_id,
-                        outcome: if trade.state == TradeState::Approved {
-                            ReviewOutcome::Approved
-                        } else {
-                            ReviewOutcome::Denied
-                        },
-                        trade: Some(trade),
-                        error: None,
+    cmd.once(&body, false, |ctx| async move {
+        let ctx = rota_core::version::CommitContext {
+            idempotency: None,
+            ..ctx
+        };
+        let mut results = Vec::with_capacity(reviews.len());
+        for item in reviews {
+            let outcome = review_one(&store, &reviewer, &item, &ctx).await;
+            results.push(match outcome {
+                Ok(trade) => ReviewResult {
+                    trade_id: item.trade_id,
+                    outcome: if trade.state == TradeState::Approved {
+                        ReviewOutcome::Approved
+                    } else {
+                        ReviewOutcome::Denied
                     },
-                    Err(e) => ReviewResult {
-                        trade_id: item.trade_id,
-                        outcome: ReviewOutcome::Failed,
-                        trade: None,
-                        error: Some(e),
-                    },
-                });
-            }
-            Ok::<_, rota_core::store::StoreError>(ReviewResponse { results })
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+                    trade: Some(trade),
+                    error: None,
+                },
+                Err(e) => ReviewResult {
+                    trade_id: item.trade_id,
+                    outcome: ReviewOutcome::Failed,
+                    trade: None,
+                    error: Some(e),
+                },
+            });
+        }
+        Ok::<_, rota_core::store::StoreError>(ReviewResponse { results })
+    })
+    .await
 }
 
 async fn review_one(

@@ -17,6 +17,8 @@ use rota_store::{Durability, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
     pub admin: Client,
     pub admin_id: String,
     pub anonymous: Client,
@@ -90,6 +92,7 @@ pub async fn serve_store(
         .await
         .unwrap();
     TestApp {
+        base: format!("http://{addr}"),
         _dir: None,
         admin: anonymous.clone().with_bearer(&token.access_token),
         admin_id: admin.client_id,
@@ -125,6 +128,29 @@ impl TestApp {
             .await
             .unwrap();
         self.anonymous.clone().with_bearer(&token.access_token)
+    }
+
+    /// A portal user (an agent user acts as `agents[agent]`) and the path of their one-time
+    /// sign-in link.
+    pub async fn portal_user(&self, username: &str, role: Role, agent: Option<usize>) -> String {
+        use rota_core::store::UserStore;
+        let user = rota_core::auth::User::new(
+            username,
+            &agent.map_or_else(
+                || username.to_owned(),
+                |i| self.world.agents[i].name.clone(),
+            ),
+            role,
+            (role != Role::Admin).then_some(self.world.bu.id),
+            agent.map(|i| self.world.agents[i].id),
+        )
+        .unwrap();
+        self.store.create_user(&user).await.unwrap();
+        let token =
+            rota_server::portal::sessions::create_link(&self.store, user.id, self.world.now)
+                .await
+                .unwrap();
+        format!("/portal/link/{token}")
     }
 
     pub async fn agent(&self, i: usize) -> Client {

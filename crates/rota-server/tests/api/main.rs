@@ -7,6 +7,7 @@ mod contract;
 mod coverage;
 mod faults;
 mod hardening;
+mod portal;
 mod swaps;
 mod time_off;
 mod trades;

@@ -1,0 +1,132 @@
+//! `rota users`: portal accounts and their one-time sign-in links; and the accounts `rota
+//! seed --portal-users` makes so that a newcomer can sign in to the seeded week at once.
+
+use anyhow::{Context, Result};
+use rota_core::auth::{Role, User};
+use rota_core::store::{DirectoryStore, PageRequest, UserStore};
+use rota_store::Store;
+
+#[derive(clap::Subcommand)]
+pub enum UsersCommand {
+    /// Create a portal user and print `{"userId", "username", "signInLink"}`. The link works
+    /// once, for 24 hours; the person sets a password after using it.
+    Create(CreateArgs),
+    /// Print a new one-time sign-in link for a user (for a forgotten or locked password).
+    Link(LinkArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
+    database_url: String,
+    /// What the person types to sign in (a-z, 0-9, '.', '_', '-').
+    #[arg(long)]
+    username: String,
+    /// The name pages show.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// agent, supervisor or admin.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    business_unit: Option<rota_core::ids::BusinessUnitId>,
+    /// For agents: the agent record they are.
+    #[arg(long)]
+    agent_id: Option<rota_core::ids::AgentId>,
+    /// Where the service is reached, for the printed link.
+    #[arg(long, env = "ROTA_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+}
+
+#[derive(clap::Args)]
+pub struct LinkArgs {
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
+    database_url: String,
+    #[arg(long)]
+    username: String,
+    #[arg(long, env = "ROTA_BASE_URL", default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+}
+
+pub async fn run(command: UsersCommand) -> Result<()> {
+    match command {
+        UsersCommand::Create(args) => {
+            let store = Store::connect(&args.database_url).await?;
+            let role =
+                Role::parse(&args.role).with_context(|| format!("unknown role {}", args.role))?;
+            let business_unit = match (args.business_unit, args.agent_id) {
+                (Some(bu), _) => Some(bu),
+                (None, Some(agent)) => Some(store.agent(agent).await?.business_unit_id),
+                (None, None) => None,
+            };
+            let user = User::new(
+                &args.username,
+                &args.name,
+                role,
+                business_unit,
+                args.agent_id,
+            )?;
+            let link = create(&store, &user, &args.base_url).await?;
+            println!(
+                "{}",
+                serde_json::json!({"userId": user.id, "username": user.username, "signInLink": link})
+            );
+            Ok(())
+        }
+        UsersCommand::Link(args) => {
+            let store = Store::connect(&args.database_url).await?;
+            let user = store
+                .user_by_name(&args.username)
+                .await?
+                .with_context(|| format!("no user {}", args.username))?;
+            println!("{}", link(&store, &user, &args.base_url).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn create(store: &Store, user: &User, base_url: &str) -> Result<String> {
+    store.create_user(user).await?;
+    link(store, user, base_url).await
+}
+
+async fn link(store: &Store, user: &User, base_url: &str) -> Result<String> {
+    let token =
+        rota_server::portal::sessions::create_link(store, user.id, jiff::Timestamp::now()).await?;
+    Ok(format!(
+        "{}/portal/link/{token}",
+        base_url.trim_end_matches('/')
+    ))
+}
+
+/// A supervisor of `bu` and two of its agents as portal users, each with a sign-in link,
+/// printed to stderr.
+pub async fn seed_portal_users(
+    store: &Store,
+    bu: rota_core::ids::BusinessUnitId,
+    base_url: &str,
+) -> Result<()> {
+    let agents = store.agents(bu, PageRequest::new(0, 2)).await?.items;
+    let mut users = vec![User::new(
+        "supervisor",
+        "Sam Supervisor",
+        Role::Supervisor,
+        Some(bu),
+        None,
+    )?];
+    for (i, agent) in agents.iter().enumerate() {
+        users.push(User::new(
+            &format!("agent{}", i + 1),
+            &agent.name,
+            Role::Agent,
+            Some(bu),
+            Some(agent.id),
+        )?);
+    }
+    eprintln!("Sign-in links (each works once, for 24 hours):");
+    for user in &users {
+        let link = create(store, user, base_url).await?;
+        eprintln!("  {:<11} {:<24} {link}", user.username, user.display_name);
+    }
+    Ok(())
+}

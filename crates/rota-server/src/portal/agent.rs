@@ -1,0 +1,714 @@
+//! The agent's pages: my week (and the published weeks after it) in the business unit's
+//! time, what changed in it since I last looked, open shifts to pick up, release, and trades.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use jiff::civil::Date;
+use rota_api::trades::{CancelBody, MatchBody, NewTradeBody};
+use rota_core::directory::{Agent, BusinessUnit};
+use rota_core::engine::SelfServiceAction;
+use rota_core::ids::{AgentId, ShiftId, TradeId};
+use rota_core::schedule::{Schedule, ScheduleState, Shift};
+use rota_core::store::{
+    DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeStore, UserStore,
+};
+use rota_core::trade::{Interval, Trade, TradeState};
+use rota_core::version::ScheduleVersion;
+use serde::Deserialize;
+
+use super::view::{self, Chrome, StaleChange, StalePage};
+use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
+use crate::routes::trades::{me, run_cancel, run_create, run_match, run_self_service};
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal/me", get(week))
+        .route("/portal/me/seen", post(mark_seen))
+        .route("/portal/me/shifts/{shift}/pickup", post(pickup))
+        .route("/portal/me/shifts/{shift}/release", post(release))
+        .route("/portal/me/trades", get(trades).post(offer))
+        .route("/portal/me/trades/{trade}/match", post(take))
+        .route("/portal/me/trades/{trade}/cancel", post(cancel))
+}
+
+/// The agent a visitor is, and their business unit; 403 for anyone else.
+async fn whoami(state: &AppState, visitor: &Visitor) -> Result<(Agent, BusinessUnit), PortalError> {
+    let id = me(&visitor.caller)
+        .map_err(|_| PortalError::not_allowed(visitor, "use the agent pages"))?;
+    let agent = state.store.agent(id).await.or_page(visitor)?;
+    let bu = state
+        .store
+        .business_unit(agent.business_unit_id)
+        .await
+        .or_page(visitor)?;
+    Ok((agent, bu))
+}
+
+/// The first day of the week of `bu` that holds `day`.
+pub fn week_of(bu: &BusinessUnit, day: Date) -> Date {
+    let first: jiff::civil::Weekday = bu.first_day_of_week.into();
+    let back = i64::from(day.weekday().since(first));
+    day.checked_sub(jiff::Span::new().days(back)).unwrap_or(day)
+}
+
+/// The week a page asked for (`?week=YYYY-MM-DD`, any day of it) or the current one.
+pub fn asked_week(state: &AppState, bu: &BusinessUnit, asked: Option<&str>) -> Date {
+    let today = state
+        .clock
+        .now()
+        .to_zoned_datetime(bu.time_zone.tz().clone())
+        .date();
+    let day = asked.and_then(|s| s.parse::<Date>().ok()).unwrap_or(today);
+    week_of(bu, day)
+}
+
+pub fn shift_week(week: Date, weeks: i64) -> Date {
+    week.checked_add(jiff::Span::new().weeks(weeks))
+        .unwrap_or(week)
+}
+
+/// Agent names of a business unit, for pages that say who.
+pub async fn names(
+    state: &AppState,
+    bu: &BusinessUnit,
+) -> rota_core::store::StoreResult<HashMap<AgentId, String>> {
+    Ok(state
+        .store
+        .agents(bu.id, PageRequest::all())
+        .await?
+        .items
+        .into_iter()
+        .map(|a| (a.id, a.name))
+        .collect())
+}
+
+pub fn name_of(names: &HashMap<AgentId, String>, agent: Option<AgentId>) -> String {
+    agent.map_or_else(
+        || "open".to_owned(),
+        |a| names.get(&a).cloned().unwrap_or_else(|| a.to_string()),
+    )
+}
+
+#[derive(Deserialize)]
+struct WeekQuery {
+    #[serde(default)]
+    week: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// A shift as a row of the agent's page.
+struct ShiftRow {
+    id: ShiftId,
+    version: u64,
+    day: String,
+    times: String,
+    skill: String,
+    activities: String,
+}
+
+impl ShiftRow {
+    fn of(shift: &Shift, zone: &rota_core::directory::Zone) -> Self {
+        Self {
+            id: shift.id,
+            version: shift.version.get(),
+            day: shift
+                .window
+                .start()
+                .to_zoned_datetime(zone.tz().clone())
+                .strftime("%a %-d %b")
+                .to_string(),
+            times: view::times(shift.window.start(), shift.window.end(), zone),
+            skill: shift
+                .required_skill
+                .as_ref()
+                .map_or_else(String::new, |s| s.as_str().to_owned()),
+            activities: shift
+                .activities
+                .iter()
+                .filter(|a| a.code.as_str() != shift.activity_code.as_str())
+                .map(|a| format!("{} {}", a.code.as_str(), view::times(a.start, a.end, zone)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// One change to the agent's shifts since they last looked.
+struct ChangeRow {
+    text: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/my_week.html")]
+struct WeekPage {
+    chrome: Chrome,
+    csrf: String,
+    key: String,
+    unit: String,
+    zone: String,
+    week: String,
+    prev: String,
+    next: String,
+    published: bool,
+    version: u64,
+    mine: Vec<ShiftRow>,
+    open: Vec<ShiftRow>,
+    changes: Vec<ChangeRow>,
+    notice: Option<String>,
+}
+
+async fn published(
+    state: &AppState,
+    visitor: &Visitor,
+    bu: &BusinessUnit,
+    week: Date,
+) -> Result<Option<Schedule>, PortalError> {
+    Ok(state
+        .store
+        .find_schedule(bu.id, week)
+        .await
+        .or_page(visitor)?
+        .filter(|s| s.state == ScheduleState::Published))
+}
+
+async fn week(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(q): Query<WeekQuery>,
+) -> PageResult {
+    let (agent, bu) = whoami(&state, &visitor).await?;
+    let week = asked_week(&state, &bu, q.week.as_deref());
+    let schedule = published(&state, &visitor, &bu, week).await?;
+    let zone = &bu.time_zone;
+    let (mut mine, mut open, mut changes, mut version) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    if let Some(schedule) = &schedule {
+        version = schedule.version.get();
+        let shifts = state
+            .store
+            .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
+            .await
+            .or_page(&visitor)?;
+        for shift in &shifts.items {
+            if shift.owner == Some(agent.id) {
+                mine.push(ShiftRow::of(shift, zone));
+            } else if shift.owner.is_none() {
+                open.push(ShiftRow::of(shift, zone));
+            }
+        }
+        let seen = state
+            .store
+            .seen_version(visitor.user().id, schedule.id)
+            .await
+            .or_page(&visitor)?;
+        changes = changes_since(&state, &visitor, &bu, schedule, seen, agent.id).await?;
+    }
+    let notice = q.done.as_deref().map(|d| match d {
+        "picked" => "You picked up the shift.".to_owned(),
+        "released" => "You released the shift; it is open for others now.".to_owned(),
+        "held" => "Your change waits for a supervisor: it would leave coverage short.".to_owned(),
+        "offered" => "Your trade is offered.".to_owned(),
+        _ => String::new(),
+    });
+    Ok(render(
+        StatusCode::OK,
+        &WeekPage {
+            csrf: visitor.session.csrf_token.clone(),
+            key: view::form_key(),
+            chrome: visitor.chrome("My week"),
+            unit: bu.name.clone(),
+            zone: zone.name().to_owned(),
+            week: week.to_string(),
+            prev: shift_week(week, -1).to_string(),
+            next: shift_week(week, 1).to_string(),
+            published: schedule.is_some(),
+            version,
+            mine,
+            open,
+            changes,
+            notice,
+        },
+    ))
+}
+
+/// The changes to `agent`'s shifts after the version they last marked as seen (all since the
+/// import when they never did), newest first, as sentences.
+async fn changes_since(
+    state: &AppState,
+    visitor: &Visitor,
+    bu: &BusinessUnit,
+    schedule: &Schedule,
+    seen: Option<ScheduleVersion>,
+    agent: AgentId,
+) -> Result<Vec<ChangeRow>, PortalError> {
+    let versions = state
+        .store
+        .changes_since(schedule.id, seen)
+        .await
+        .or_page(visitor)?;
+    let names = names(state, bu).await.or_page(visitor)?;
+    let zone = &bu.time_zone;
+    let mut rows = Vec::new();
+    for v in versions.iter().rev() {
+        for c in &v.changes {
+            let Some(before) = c.before else { continue };
+            let (was_mine, is_mine) = (before.owner == Some(agent), c.after.owner == Some(agent));
+            if !was_mine && !is_mine {
+                continue;
+            }
+            let then = view::window(before.start, before.end, zone);
+            let text = if was_mine && !is_mine {
+                format!(
+                    "Your {then} shift went to {}.",
+                    name_of(&names, c.after.owner)
+                )
+            } else if !was_mine {
+                format!(
+                    "The {then} shift is yours now (was {}).",
+                    name_of(&names, before.owner)
+                )
+            } else {
+                format!(
+                    "Your {then} shift moved to {}.",
+                    view::window(c.after.start, c.after.end, zone)
+                )
+            };
+            rows.push(ChangeRow {
+                text,
+                by: format!(
+                    "{} by {}, {} (version {}, request {})",
+                    cause(v.record.cause),
+                    v.record.actor,
+                    view::when(v.record.created_at, zone),
+                    v.record.version.get(),
+                    v.record.request_id
+                ),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A version's cause as a person would say it.
+pub fn cause(c: rota_core::version::VersionCause) -> &'static str {
+    use rota_core::version::VersionCause as C;
+    match c {
+        C::Import => "imported",
+        C::BulkSwap => "swap by the bulk batch",
+        C::SelfService => "self-service",
+        C::SupervisorEdit => "edit by a supervisor",
+        C::Publish => "published",
+        C::Requirements => "staffing requirement",
+        C::TimeOff => "time off",
+    }
+}
+
+#[derive(Deserialize)]
+struct SeenForm {
+    week: String,
+    version: u64,
+}
+
+async fn mark_seen(posted: Posted<SeenForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let state = &cmd.state;
+    let (_, bu) = whoami(state, &visitor).await?;
+    let week = asked_week(state, &bu, Some(&form.week));
+    if let (Some(schedule), Some(version)) = (
+        published(state, &visitor, &bu, week).await?,
+        ScheduleVersion::new(form.version).ok(),
+    ) {
+        // Never past what exists: a forged version cannot hide changes still to come.
+        let version = version.min(schedule.version);
+        state
+            .store
+            .mark_seen(visitor.user().id, schedule.id, version)
+            .await
+            .or_page(&visitor)?;
+    }
+    Ok(Redirect::to(&format!("/portal/me?week={week}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ShiftForm {
+    /// The shift's version the page showed.
+    version: u64,
+    week: String,
+}
+
+fn parse_shift(visitor: &Visitor, raw: &str) -> Result<ShiftId, PortalError> {
+    raw.parse().map_err(|_| PortalError::Page {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found".into(),
+        detail: format!("no shift {raw}"),
+        request_id: visitor.request_id.to_string(),
+    })
+}
+
+/// The shift as it is now, or the stale page when it changed after `shown` (what the form's
+/// page showed): what changed, by whom, and how it stands now.
+pub async fn current_shift(
+    state: &AppState,
+    visitor: &Visitor,
+    bu: &BusinessUnit,
+    id: ShiftId,
+    shown: u64,
+    back: String,
+) -> Result<Shift, PortalError> {
+    let shift = state.store.shift(id).await.or_page(visitor)?;
+    let Some(shown) = ScheduleVersion::new(shown)
+        .ok()
+        .filter(|v| shift.version <= *v)
+    else {
+        let since = ScheduleVersion::new(shown).ok();
+        let versions = state
+            .store
+            .changes_since(shift.schedule_id, since)
+            .await
+            .or_page(visitor)?;
+        let zone = &bu.time_zone;
+        let changes = versions
+            .iter()
+            .filter(|v| v.changes.iter().any(|c| c.shift_id == id))
+            .map(|v| StaleChange {
+                version: v.record.version.get(),
+                who: v.record.actor.clone(),
+                cause: cause(v.record.cause).to_owned(),
+                at: view::when(v.record.created_at, zone),
+                request_id: v.record.request_id.clone(),
+            })
+            .collect();
+        let names = names(state, bu).await.or_page(visitor)?;
+        return Err(PortalError::Stale(Box::new(StalePage {
+            chrome: visitor.chrome("Someone changed this shift first"),
+            subject: "This shift changed after your page showed it".into(),
+            changes,
+            now: format!(
+                "Now: {}, {}.",
+                view::window(shift.window.start(), shift.window.end(), zone),
+                match shift.owner {
+                    None => "open".to_owned(),
+                    Some(a) => format!("worked by {}", name_of(&names, Some(a))),
+                }
+            ),
+            back,
+            request_id: visitor.request_id.to_string(),
+        })));
+    };
+    let _ = shown;
+    Ok(shift)
+}
+
+async fn pickup(Path(shift): Path<String>, posted: Posted<ShiftForm>) -> PageResult {
+    self_service(shift, posted, SelfServiceAction::Pickup, "picked").await
+}
+
+async fn release(Path(shift): Path<String>, posted: Posted<ShiftForm>) -> PageResult {
+    self_service(shift, posted, SelfServiceAction::Release, "released").await
+}
+
+async fn self_service(
+    shift: String,
+    posted: Posted<ShiftForm>,
+    action: SelfServiceAction,
+    done: &str,
+) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let (_, bu) = whoami(&cmd.state, &visitor).await?;
+    let shift = parse_shift(&visitor, &shift)?;
+    let week = asked_week(&cmd.state, &bu, Some(&form.week));
+    let back = format!("/portal/me?week={week}");
+    current_shift(&cmd.state, &visitor, &bu, shift, form.version, back.clone()).await?;
+    let result = run_self_service(&cmd, shift, action)
+        .await
+        .or_page(&visitor)?;
+    let outcome = result
+        .value
+        .outcomes
+        .first()
+        .map_or(Ok("done"), view::outcome);
+    match outcome {
+        Ok("held") => Ok(Redirect::to(&format!("{back}&done=held")).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("{back}&done={done}")).into_response()),
+        Err(reasons) => Err(PortalError::Page {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            title: "That breaks a rule".into(),
+            detail: reasons.join("; "),
+            request_id: visitor.request_id.to_string(),
+        }),
+    }
+}
+
+/// A trade as a row of the agent's trade page.
+struct TradeRow {
+    id: TradeId,
+    version: u32,
+    state: &'static str,
+    shift: String,
+    from: String,
+    wants: String,
+    /// My shifts that fit what the initiator accepts (none: a give-away).
+    options: Vec<(ShiftId, String)>,
+    giveaway: bool,
+    check: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/my_trades.html")]
+struct TradesPage {
+    chrome: Chrome,
+    csrf: String,
+    key: String,
+    mine: Vec<TradeRow>,
+    offers: Vec<TradeRow>,
+    taken: Vec<TradeRow>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TradesQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn trades(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(q): Query<TradesQuery>,
+) -> PageResult {
+    let (agent, bu) = whoami(&state, &visitor).await?;
+    let zone = &bu.time_zone;
+    let listed = state
+        .store
+        .trades(
+            TradeFilter {
+                business_unit: Some(bu.id),
+                state: None,
+                visible_to: Some(agent.id),
+            },
+            PageRequest::new(0, 200),
+        )
+        .await
+        .or_page(&visitor)?;
+    let names = names(&state, &bu).await.or_page(&visitor)?;
+    let mut shifts: HashMap<ShiftId, Shift> = HashMap::new();
+    let mut my_shifts: HashMap<rota_core::ids::ScheduleId, Vec<Shift>> = HashMap::new();
+    let (mut mine, mut offers, mut taken) = (Vec::new(), Vec::new(), Vec::new());
+    for trade in listed.items {
+        let shift = match shifts.get(&trade.initiating_shift_id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = state
+                    .store
+                    .shift(trade.initiating_shift_id)
+                    .await
+                    .or_page(&visitor)?;
+                shifts.insert(s.id, s.clone());
+                s
+            }
+        };
+        let open_offer =
+            trade.state == TradeState::Unmatched && trade.initiating_agent_id != agent.id;
+        let options = if open_offer && !trade.acceptable_intervals.is_empty() {
+            let own = match my_shifts.entry(trade.schedule_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let filter = ShiftFilter {
+                        agent: Some(agent.id),
+                    };
+                    let mine = state
+                        .store
+                        .shifts(trade.schedule_id, filter, PageRequest::all())
+                        .await
+                        .or_page(&visitor)?;
+                    e.insert(mine.items)
+                }
+            };
+            own.iter()
+                .filter(|s| {
+                    trade
+                        .acceptable_intervals
+                        .iter()
+                        .any(|i| i.contains(s.window.start(), s.window.end()))
+                })
+                .map(|s| (s.id, view::window(s.window.start(), s.window.end(), zone)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let row = TradeRow {
+            id: trade.id,
+            version: trade.version,
+            state: trade.state.as_str(),
+            shift: view::window(shift.window.start(), shift.window.end(), zone),
+            from: name_of(&names, Some(trade.initiating_agent_id)),
+            wants: wants(&trade, zone),
+            giveaway: trade.acceptable_intervals.is_empty(),
+            options,
+            check: trade
+                .check
+                .as_ref()
+                .map(|c| c.violations.iter().map(view::violation).collect())
+                .unwrap_or_default(),
+        };
+        if trade.initiating_agent_id == agent.id {
+            mine.push(row);
+        } else if trade.receiving_agent_id == Some(agent.id) {
+            taken.push(row);
+        } else if open_offer {
+            offers.push(row);
+        }
+    }
+    Ok(render(
+        StatusCode::OK,
+        &TradesPage {
+            csrf: visitor.session.csrf_token.clone(),
+            key: view::form_key(),
+            chrome: visitor.chrome("Trades"),
+            mine,
+            offers,
+            taken,
+            notice: q.done.map(|d| match d.as_str() {
+                "matched" => "You took the trade; it waits for a supervisor's review unless the unit approves such trades at once.".to_owned(),
+                "canceled" => "Your offer is withdrawn.".to_owned(),
+                _ => String::new(),
+            }),
+        },
+    ))
+}
+
+pub fn wants(trade: &Trade, zone: &rota_core::directory::Zone) -> String {
+    if trade.acceptable_intervals.is_empty() {
+        "nothing in return (given away)".to_owned()
+    } else {
+        trade
+            .acceptable_intervals
+            .iter()
+            .map(|i| format!("a shift within {}", view::window(i.start(), i.end(), zone)))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+}
+
+#[derive(Deserialize)]
+struct OfferForm {
+    shift: String,
+    version: u64,
+    week: String,
+    /// `nothing`, `day` (a shift of the same day) or `week`.
+    in_return: String,
+}
+
+async fn offer(posted: Posted<OfferForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let (_, bu) = whoami(&cmd.state, &visitor).await?;
+    let shift_id = parse_shift(&visitor, &form.shift)?;
+    let week = asked_week(&cmd.state, &bu, Some(&form.week));
+    let back = format!("/portal/me?week={week}");
+    let shift = current_shift(
+        &cmd.state,
+        &visitor,
+        &bu,
+        shift_id,
+        form.version,
+        back.clone(),
+    )
+    .await?;
+    let zone = &bu.time_zone;
+    let local_day = shift
+        .window
+        .start()
+        .to_zoned_datetime(zone.tz().clone())
+        .date();
+    let (from, days) = match form.in_return.as_str() {
+        "day" => (local_day, 1),
+        "week" => (week, 7),
+        _ => (local_day, 0),
+    };
+    let acceptable_intervals = if days == 0 {
+        Vec::new()
+    } else {
+        let start = zone.instant(from, 0);
+        let end = zone.instant(
+            from.checked_add(jiff::Span::new().days(days))
+                .unwrap_or(from),
+            0,
+        );
+        vec![Interval::new(start, end).map_err(|e| PortalError::Page {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            title: "The form has a mistake".into(),
+            detail: e,
+            request_id: visitor.request_id.to_string(),
+        })?]
+    };
+    let body = NewTradeBody {
+        shift_id,
+        target_agent_id: None,
+        acceptable_intervals,
+        // An offer lapses when its shift starts.
+        expires_at: shift.window.start(),
+    };
+    run_create(&cmd, body).await.or_page(&visitor)?;
+    Ok(Redirect::to(&format!("{back}&done=offered")).into_response())
+}
+
+#[derive(Deserialize)]
+struct TakeForm {
+    version: u32,
+    #[serde(default)]
+    shift: Option<String>,
+}
+
+async fn take(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let id = parse_trade(&visitor, &trade)?;
+    let shift_id = form
+        .shift
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_shift(&visitor, s))
+        .transpose()?;
+    let body = MatchBody {
+        version: form.version,
+        shift_id,
+    };
+    run_match(&cmd, id, body).await.or_page(&visitor)?;
+    Ok(Redirect::to("/portal/me/trades?done=matched").into_response())
+}
+
+#[derive(Deserialize)]
+struct CancelForm {
+    version: u32,
+}
+
+async fn cancel(Path(trade): Path<String>, posted: Posted<CancelForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let id = parse_trade(&visitor, &trade)?;
+    run_cancel(
+        &cmd,
+        id,
+        CancelBody {
+            version: form.version,
+        },
+    )
+    .await
+    .or_page(&visitor)?;
+    Ok(Redirect::to("/portal/me/trades?done=canceled").into_response())
+}
+
+fn parse_trade(visitor: &Visitor, raw: &str) -> Result<TradeId, PortalError> {
+    raw.parse().map_err(|_| PortalError::Page {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found".into(),
+        detail: format!("no trade {raw}"),
+        request_id: visitor.request_id.to_string(),
+    })
+}

@@ -1,0 +1,364 @@
+//! The portal: server-rendered pages for agents and supervisors, another edge over the same
+//! commands as the API (a page never takes another path to the store).
+//!
+//! - [`sessions`]: sign-in by password or one-time link, sign-out, setting a password.
+//! - [`agent`]: my week, what changed since I looked, pickup, release, trades.
+//! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
+//! - [`view`]: how times, shifts and outcomes read on a page.
+//!
+//! Every page needs a session (a cookie naming a row of `sessions`, so any node serves it);
+//! every state-changing form goes through [`Posted`], which checks the form's CSRF token
+//! against the session's and the request's origin, and runs the command under the form's own
+//! idempotency key. Pages answer with the security headers of [`security_headers`].
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use rota_core::auth::{Role, Session, User};
+use rota_core::store::UserStore;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Caller;
+use crate::command::Command;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+pub mod agent;
+pub mod sessions;
+pub mod supervisor;
+pub mod view;
+
+/// The session cookie. Scoped to the portal's paths: the API never reads it, so a forged
+/// cross-site request to the API carries no credentials.
+pub const COOKIE: &str = "rota_session";
+
+const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
+const CSS: &str = include_str!("../../assets/portal.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal", get(home))
+        .route("/portal/assets/htmx.min.js", get(htmx))
+        .route("/portal/assets/portal.css", get(css))
+        .merge(sessions::router())
+        .merge(agent::router())
+        .merge(supervisor::router())
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What every page answer carries: a Content-Security-Policy without inline script or style
+/// (scripts and styles come from the binary), no framing, no sniffing, no referrer beyond the
+/// origin, and no caching of pages that show a person's schedule.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(
+            axum::http::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, "cache-control", "no-store");
+    }
+    response
+}
+
+async fn htmx() -> Response {
+    asset("text/javascript; charset=utf-8", HTMX)
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", CSS.as_bytes())
+}
+
+fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Where each role starts.
+async fn home(visitor: Visitor) -> Response {
+    let user = &visitor.session.user;
+    match (user.role, user.business_unit) {
+        (Role::Agent, _) => Redirect::to("/portal/me").into_response(),
+        (_, Some(bu)) => Redirect::to(&format!("/portal/units/{bu}/week")).into_response(),
+        _ => Redirect::to("/portal/units").into_response(),
+    }
+}
+
+/// A signed-in person on this request: their session, and the caller the API's rules see.
+#[derive(Clone)]
+pub struct Visitor {
+    pub session: Session,
+    pub caller: Caller,
+    pub request_id: RequestId,
+}
+
+impl Visitor {
+    pub fn user(&self) -> &User {
+        &self.session.user
+    }
+
+    /// The navigation and the sign-out form of every page.
+    pub fn chrome(&self, title: impl Into<String>) -> view::Chrome {
+        view::Chrome::signed_in(title.into(), self)
+    }
+}
+
+/// The cookie's value, if the request has one.
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PortalError> {
+        if let Some(visitor) = parts.extensions.get::<Visitor>() {
+            return Ok(visitor.clone());
+        }
+        let Ok(request_id) = RequestId::from_request_parts(parts, state).await;
+        let sign_in = || PortalError::SignIn {
+            next: parts
+                .uri
+                .path_and_query()
+                .map_or("/portal", |p| p.as_str())
+                .to_owned(),
+        };
+        let Some(token) = session_token(&parts.headers) else {
+            return Err(sign_in());
+        };
+        let session = state
+            .store
+            .session(&crate::auth::hash(token), state.clock.now())
+            .await
+            .map_err(|e| PortalError::from_api(ApiError::from(e), &request_id))?;
+        let Some(session) = session else {
+            return Err(sign_in());
+        };
+        let caller = Caller(session.user.principal());
+        let visitor = Visitor {
+            session,
+            caller,
+            request_id,
+        };
+        parts.extensions.insert(visitor.clone());
+        Ok(visitor)
+    }
+}
+
+/// Every form carries these besides its own fields.
+#[derive(serde::Deserialize)]
+struct FormGuard {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// A state-changing form from a signed-in person: the session, the CSRF check, the command
+/// that will run (under the form's idempotency key), and the form's fields.
+pub struct Posted<T> {
+    pub visitor: Visitor,
+    pub cmd: Command,
+    pub form: T,
+}
+
+/// The largest form the portal takes (a bulk review of 500 trades fits).
+const FORM_LIMIT: usize = 64 * 1024;
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = PortalError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PortalError> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let refused = |detail: &str| PortalError::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "This form was refused".into(),
+            detail: detail.to_owned(),
+            request_id: visitor.request_id.to_string(),
+        };
+        // A browser sends Origin with every POST; one from another site is refused before
+        // the body is read (the CSRF token below is the defence that does not rely on it).
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
+            let same = origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.split_once("://"))
+                .is_some_and(|(_, rest)| Some(rest) == host);
+            if !same {
+                return Err(refused("the form came from another site"));
+            }
+        }
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| refused("the form is larger than the portal accepts"))?;
+        let guard: FormGuard = serde_html_form::from_bytes(&bytes)
+            .map_err(|_| refused("the form could not be read"))?;
+        if !crate::auth::same_secret(&guard.csrf, &visitor.session.csrf_token) {
+            return Err(refused(
+                "the form's security token is missing or out of date; reload the page and try again",
+            ));
+        }
+        let form: T = serde_html_form::from_bytes(&bytes).map_err(|e| PortalError::Page {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            title: "The form has a mistake".into(),
+            detail: e.to_string(),
+            request_id: visitor.request_id.to_string(),
+        })?;
+        let cmd = Command::from_form(
+            state,
+            visitor.caller.clone(),
+            visitor.request_id.clone(),
+            &parts,
+            guard.idempotency_key.as_deref(),
+        );
+        Ok(Self { visitor, cmd, form })
+    }
+}
+
+/// What a page answers when it cannot do what was asked: always a page, never a bare code.
+pub enum PortalError {
+    /// No session: to the sign-in page, coming back here after.
+    SignIn { next: String },
+    Page {
+        status: StatusCode,
+        title: String,
+        detail: String,
+        request_id: String,
+    },
+    /// A form from a page that no longer shows what is true: what changed, by whom, and
+    /// where things stand now.
+    Stale(Box<view::StalePage>),
+}
+
+impl PortalError {
+    pub fn from_api(e: ApiError, request_id: &RequestId) -> Self {
+        let (status, code) = e.status_and_code();
+        if let ApiError::Internal(cause) = &e {
+            tracing::error!(request_id = %request_id, cause = %cause, "internal error");
+        }
+        let detail = match &e {
+            ApiError::Internal(_) => {
+                format!("Something went wrong on our side; quote request id {request_id}.")
+            }
+            other => other.to_string(),
+        };
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found".to_owned(),
+            StatusCode::FORBIDDEN => "Not allowed".to_owned(),
+            StatusCode::CONFLICT => "Someone changed this first".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY => "That breaks a rule".to_owned(),
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts".to_owned(),
+            s if s.is_server_error() => "The service could not do this now".to_owned(),
+            _ => format!("Refused ({})", code.as_str()),
+        };
+        Self::Page {
+            status,
+            title,
+            detail,
+            request_id: request_id.to_string(),
+        }
+    }
+
+    pub fn not_allowed(visitor: &Visitor, what: &str) -> Self {
+        Self::Page {
+            status: StatusCode::FORBIDDEN,
+            title: "Not allowed".into(),
+            detail: format!("{} may not {what}.", visitor.user().display_name),
+            request_id: visitor.request_id.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn { next } => {
+                let next = view::safe_next(&next);
+                Redirect::to(&format!(
+                    "/portal/sign-in?next={}",
+                    view::encode_query(next)
+                ))
+                .into_response()
+            }
+            Self::Page {
+                status,
+                title,
+                detail,
+                request_id,
+            } => render(
+                status,
+                &view::ErrorPage {
+                    chrome: view::Chrome::anonymous(title.clone()),
+                    title,
+                    detail,
+                    request_id,
+                },
+            ),
+            Self::Stale(page) => render(StatusCode::CONFLICT, page.as_ref()),
+        }
+    }
+}
+
+/// A template as a page with `status`; a template that fails to render is a 500 page.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a portal template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>The page could not be shown.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Results of portal handlers.
+pub type PageResult = Result<Response, PortalError>;
+
+/// `?` on an API or store error inside a handler of `visitor`.
+pub trait OrPage<T> {
+    fn or_page(self, visitor: &Visitor) -> Result<T, PortalError>;
+}
+
+impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
+    fn or_page(self, visitor: &Visitor) -> Result<T, PortalError> {
+        self.map_err(|e| PortalError::from_api(e.into(), &visitor.request_id))
+    }
+}

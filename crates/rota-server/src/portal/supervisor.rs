@@ -1,0 +1,636 @@
+//! The supervisor's pages: the week as a grid (agents × days, open shifts on top), publishing,
+//! the trade review queue (single and bulk), and the version history with each version's diff.
+
+use std::collections::{BTreeMap, HashMap};
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use rota_api::trades::{ReviewBody, ReviewDecision, ReviewItem, ReviewOutcome};
+use rota_core::auth::Action;
+use rota_core::directory::BusinessUnit;
+use rota_core::ids::{BusinessUnitId, ScheduleId, TradeId};
+use rota_core::schedule::ScheduleState;
+use rota_core::store::{
+    DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeStore,
+};
+use rota_core::trade::TradeState;
+use rota_core::version::ScheduleVersion;
+use serde::Deserialize;
+
+use super::agent::{asked_week, cause, name_of, names, shift_week, wants};
+use super::view::{self, Chrome};
+use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
+use crate::routes::schedules::run_publish;
+use crate::routes::trades::run_review;
+use crate::startup::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal/units", get(units))
+        .route("/portal/units/{bu}/week", get(grid))
+        .route(
+            "/portal/units/{bu}/schedules/{schedule}/publish",
+            post(publish),
+        )
+        .route("/portal/units/{bu}/trades", get(queue).post(review))
+        .route("/portal/units/{bu}/history", get(history))
+        .route("/portal/units/{bu}/history/{schedule}/{version}", get(diff))
+}
+
+/// The business unit of the path, when the visitor supervises it: 404 outside their scope
+/// (it does not exist for them), 403 for agents.
+async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
+    let not_found = || PortalError::Page {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found".into(),
+        detail: format!("no business unit {raw}"),
+        request_id: visitor.request_id.to_string(),
+    };
+    let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
+    visitor
+        .caller
+        .require(Action::ReviewTrades, id)
+        .or_page(visitor)?;
+    state.store.business_unit(id).await.map_err(|_| not_found())
+}
+
+#[derive(Template)]
+#[template(path = "portal/units.html")]
+struct UnitsPage {
+    chrome: Chrome,
+    units: Vec<(BusinessUnitId, String, String)>,
+}
+
+async fn units(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+    let all = state
+        .store
+        .business_units(PageRequest::all())
+        .await
+        .or_page(&visitor)?;
+    let units = all
+        .items
+        .into_iter()
+        .filter(|bu| visitor.caller.0.may(Action::ReviewTrades, bu.id))
+        .map(|bu| (bu.id, bu.name, bu.time_zone.name().to_owned()))
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &UnitsPage {
+            chrome: visitor.chrome("Business units"),
+            units,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct GridQuery {
+    #[serde(default)]
+    week: Option<String>,
+    #[serde(default)]
+    skill: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// One agent's row of the grid: a cell per day, each the day's shifts.
+struct GridRow {
+    name: String,
+    skills: String,
+    cells: Vec<Vec<String>>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/grid.html")]
+struct GridPage {
+    chrome: Chrome,
+    csrf: String,
+    key: String,
+    bu: BusinessUnitId,
+    unit: String,
+    zone: String,
+    week: String,
+    prev: String,
+    next: String,
+    days: Vec<String>,
+    schedule: Option<(ScheduleId, &'static str, u64)>,
+    open: Vec<Vec<String>>,
+    rows: Vec<GridRow>,
+    skills: Vec<String>,
+    skill: String,
+    agent: String,
+    notice: Option<String>,
+}
+
+async fn grid(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(bu): Path<String>,
+    Query(q): Query<GridQuery>,
+) -> PageResult {
+    let bu = unit(&state, &visitor, &bu).await?;
+    let week = asked_week(&state, &bu, q.week.as_deref());
+    let zone = &bu.time_zone;
+    let days: Vec<jiff::civil::Date> = (0..7)
+        .filter_map(|d| week.checked_add(jiff::Span::new().days(d)).ok())
+        .collect();
+    let day_index = |t: jiff::Timestamp| {
+        let date = t.to_zoned_datetime(zone.tz().clone()).date();
+        days.iter().position(|d| *d == date)
+    };
+    let agents = state
+        .store
+        .agents(bu.id, PageRequest::all())
+        .await
+        .or_page(&visitor)?
+        .items;
+    let mut skills: Vec<String> = agents
+        .iter()
+        .flat_map(|a| a.skills.iter().map(|s| s.as_str().to_owned()))
+        .collect();
+    skills.sort();
+    skills.dedup();
+    let skill = q.skill.unwrap_or_default();
+    let wanted = q.agent.unwrap_or_default();
+    let schedule = state
+        .store
+        .find_schedule(bu.id, week)
+        .await
+        .or_page(&visitor)?;
+    let mut open = vec![Vec::new(); 7];
+    let mut by_agent: HashMap<rota_core::ids::AgentId, Vec<Vec<String>>> = HashMap::new();
+    if let Some(schedule) = &schedule {
+        let shifts = state
+            .store
+            .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
+            .await
+            .or_page(&visitor)?;
+        for shift in &shifts.items {
+            let Some(day) = day_index(shift.window.start()) else {
+                continue;
+            };
+            let text = view::times(shift.window.start(), shift.window.end(), zone);
+            match shift.owner {
+                None => open[day].push(match &shift.required_skill {
+                    Some(s) => format!("{text} ({})", s.as_str()),
+                    None => text,
+                }),
+                Some(a) => by_agent.entry(a).or_insert_with(|| vec![Vec::new(); 7])[day].push(text),
+            }
+        }
+    }
+    let needle = wanted.to_lowercase();
+    let rows = agents
+        .iter()
+        .filter(|a| skill.is_empty() || a.skills.iter().any(|s| s.as_str() == skill))
+        .filter(|a| needle.is_empty() || a.name.to_lowercase().contains(&needle))
+        .map(|a| GridRow {
+            name: a.name.clone(),
+            skills: a
+                .skills
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cells: by_agent
+                .remove(&a.id)
+                .unwrap_or_else(|| vec![Vec::new(); 7]),
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &GridPage {
+            csrf: visitor.session.csrf_token.clone(),
+            key: view::form_key(),
+            chrome: visitor.chrome(format!("{} · week of {week}", bu.name)),
+            bu: bu.id,
+            unit: bu.name.clone(),
+            zone: zone.name().to_owned(),
+            week: week.to_string(),
+            prev: shift_week(week, -1).to_string(),
+            next: shift_week(week, 1).to_string(),
+            days: days
+                .iter()
+                .map(|d| d.strftime("%a %-d %b").to_string())
+                .collect(),
+            schedule: schedule.as_ref().map(|s| {
+                (
+                    s.id,
+                    if s.state == ScheduleState::Published {
+                        "published"
+                    } else {
+                        "draft"
+                    },
+                    s.version.get(),
+                )
+            }),
+            open,
+            rows,
+            skills,
+            skill,
+            agent: wanted,
+            notice: q
+                .done
+                .filter(|d| d == "published")
+                .map(|_| "Published: agents see this week now.".to_owned()),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct PublishForm {
+    week: String,
+}
+
+async fn publish(
+    Path((bu, schedule)): Path<(String, String)>,
+    posted: Posted<PublishForm>,
+) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let id: ScheduleId = schedule.parse().map_err(|_| PortalError::Page {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found".into(),
+        detail: format!("no schedule {schedule}"),
+        request_id: visitor.request_id.to_string(),
+    })?;
+    run_publish(&cmd, id).await.or_page(&visitor)?;
+    Ok(Redirect::to(&format!(
+        "/portal/units/{}/week?week={}&done=published",
+        unit.id,
+        view::encode_query(&form.week)
+    ))
+    .into_response())
+}
+
+/// A matched trade in the queue.
+struct QueueRow {
+    id: TradeId,
+    version: u32,
+    from: String,
+    shift: String,
+    to: String,
+    back: String,
+    wants: String,
+    check: Vec<String>,
+    verdict: String,
+}
+
+/// What the last review did, trade by trade.
+struct ReviewLine {
+    ok: bool,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    csrf: String,
+    key: String,
+    bu: BusinessUnitId,
+    rows: Vec<QueueRow>,
+    results: Vec<ReviewLine>,
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(bu): Path<String>,
+) -> PageResult {
+    let bu = unit(&state, &visitor, &bu).await?;
+    queue_page(&state, &visitor, &bu, Vec::new()).await
+}
+
+async fn queue_page(
+    state: &AppState,
+    visitor: &Visitor,
+    bu: &BusinessUnit,
+    results: Vec<ReviewLine>,
+) -> PageResult {
+    let zone = &bu.time_zone;
+    let matched = state
+        .store
+        .trades(
+            TradeFilter {
+                business_unit: Some(bu.id),
+                state: Some(TradeState::Matched),
+                visible_to: None,
+            },
+            PageRequest::new(0, 500),
+        )
+        .await
+        .or_page(visitor)?;
+    let names = names(state, bu).await.or_page(visitor)?;
+    let mut rows = Vec::new();
+    for trade in matched.items {
+        let shift = state
+            .store
+            .shift(trade.initiating_shift_id)
+            .await
+            .or_page(visitor)?;
+        let back = match trade.receiving_shift_id {
+            Some(id) => {
+                let s = state.store.shift(id).await.or_page(visitor)?;
+                view::window(s.window.start(), s.window.end(), zone)
+            }
+            None => "nothing".to_owned(),
+        };
+        rows.push(QueueRow {
+            id: trade.id,
+            version: trade.version,
+            from: name_of(&names, Some(trade.initiating_agent_id)),
+            shift: view::window(shift.window.start(), shift.window.end(), zone),
+            to: name_of(&names, trade.receiving_agent_id),
+            back,
+            wants: wants(&trade, zone),
+            check: trade
+                .check
+                .as_ref()
+                .map(|c| c.violations.iter().map(view::violation).collect())
+                .unwrap_or_default(),
+            verdict: trade
+                .check
+                .as_ref()
+                .map(|c| format!("{:?}", c.verdict))
+                .unwrap_or_default(),
+        });
+    }
+    Ok(render(
+        StatusCode::OK,
+        &QueuePage {
+            csrf: visitor.session.csrf_token.clone(),
+            key: view::form_key(),
+            chrome: visitor.chrome("Trade queue"),
+            bu: bu.id,
+            rows,
+            results,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    /// Checked trades, each `id:version`.
+    #[serde(default)]
+    trade: Vec<String>,
+    /// The bulk decision for the checked trades.
+    #[serde(default)]
+    decision: Option<String>,
+    /// One trade's own button: `approve:id:version` or `deny:id:version`.
+    #[serde(default)]
+    one: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn review(Path(bu): Path<String>, posted: Posted<ReviewForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let bad = |detail: String| PortalError::Page {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        title: "The form has a mistake".into(),
+        detail,
+        request_id: visitor.request_id.to_string(),
+    };
+    let decision = |d: &str| match d {
+        "approve" => Ok(ReviewDecision::Approve),
+        "deny" => Ok(ReviewDecision::Deny),
+        other => Err(bad(format!("unknown decision {other}"))),
+    };
+    let item = |raw: &str, d: ReviewDecision| {
+        let (id, version) = raw
+            .split_once(':')
+            .ok_or_else(|| bad(format!("unreadable trade {raw}")))?;
+        Ok::<_, PortalError>(ReviewItem {
+            trade_id: id.parse().map_err(|_| bad(format!("no trade {id}")))?,
+            version: version
+                .parse()
+                .map_err(|_| bad(format!("no version {version}")))?,
+            decision: d,
+            reason: form.reason.clone().filter(|r| !r.trim().is_empty()),
+        })
+    };
+    let reviews = match &form.one {
+        Some(one) => {
+            let (d, rest) = one
+                .split_once(':')
+                .ok_or_else(|| bad(format!("unreadable {one}")))?;
+            vec![item(rest, decision(d)?)?]
+        }
+        None => {
+            let d = decision(form.decision.as_deref().unwrap_or_default())?;
+            if form.trade.is_empty() {
+                return Err(bad("Tick at least one trade.".into()));
+            }
+            form.trade
+                .iter()
+                .map(|t| item(t, d))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let done = run_review(&cmd, ReviewBody { reviews })
+        .await
+        .or_page(&visitor)?;
+    let results = done
+        .value
+        .results
+        .iter()
+        .map(|r| match (&r.outcome, &r.error) {
+            (ReviewOutcome::Approved, _) => ReviewLine {
+                ok: true,
+                text: format!("Trade {} approved: the shifts changed hands.", r.trade_id),
+            },
+            (ReviewOutcome::Denied, _) => ReviewLine {
+                ok: true,
+                text: format!("Trade {} denied.", r.trade_id),
+            },
+            (_, Some(e)) => ReviewLine {
+                ok: false,
+                text: format!("Trade {}: {} ({})", r.trade_id, e.detail, e.code.as_str()),
+            },
+            _ => ReviewLine {
+                ok: false,
+                text: format!("Trade {} failed.", r.trade_id),
+            },
+        })
+        .collect();
+    queue_page(&cmd.state, &visitor, &unit, results).await
+}
+
+/// A version in the history list.
+struct VersionRow {
+    schedule: ScheduleId,
+    version: u64,
+    cause: &'static str,
+    who: String,
+    at: String,
+    request_id: String,
+    changes: u32,
+}
+
+#[derive(Template)]
+#[template(path = "portal/history.html")]
+struct HistoryPage {
+    chrome: Chrome,
+    bu: BusinessUnitId,
+    week: String,
+    prev: String,
+    next: String,
+    versions: Vec<VersionRow>,
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    #[serde(default)]
+    week: Option<String>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(bu): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> PageResult {
+    let bu = unit(&state, &visitor, &bu).await?;
+    let week = asked_week(&state, &bu, q.week.as_deref());
+    let zone = &bu.time_zone;
+    let mut versions = Vec::new();
+    if let Some(schedule) = state
+        .store
+        .find_schedule(bu.id, week)
+        .await
+        .or_page(&visitor)?
+    {
+        let page = state
+            .store
+            .versions(schedule.id, PageRequest::new(0, 200))
+            .await
+            .or_page(&visitor)?;
+        versions = page
+            .items
+            .into_iter()
+            .map(|v| VersionRow {
+                schedule: schedule.id,
+                version: v.version.get(),
+                cause: cause(v.cause),
+                who: v.actor,
+                at: view::when(v.created_at, zone),
+                request_id: v.request_id,
+                changes: v.change_count,
+            })
+            .collect();
+    }
+    Ok(render(
+        StatusCode::OK,
+        &HistoryPage {
+            chrome: visitor.chrome(format!("History · week of {week}")),
+            bu: bu.id,
+            week: week.to_string(),
+            prev: shift_week(week, -1).to_string(),
+            next: shift_week(week, 1).to_string(),
+            versions,
+        },
+    ))
+}
+
+/// One shift's change in a version.
+struct DiffRow {
+    before: String,
+    after: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/diff.html")]
+struct DiffPage {
+    chrome: Chrome,
+    bu: BusinessUnitId,
+    version: u64,
+    who: String,
+    cause: &'static str,
+    at: String,
+    request_id: String,
+    rows: Vec<DiffRow>,
+    /// The schedule as of this version: each agent's shifts.
+    as_of: BTreeMap<String, Vec<String>>,
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((bu, schedule, version)): Path<(String, String, u64)>,
+) -> PageResult {
+    let bu = unit(&state, &visitor, &bu).await?;
+    let not_found = || PortalError::Page {
+        status: StatusCode::NOT_FOUND,
+        title: "Not found".into(),
+        detail: format!("no version {version} of schedule {schedule}"),
+        request_id: visitor.request_id.to_string(),
+    };
+    let id: ScheduleId = schedule.parse().map_err(|_| not_found())?;
+    let sched = state.store.schedule(id).await.map_err(|_| not_found())?;
+    if sched.business_unit_id != bu.id {
+        return Err(not_found());
+    }
+    let v = ScheduleVersion::new(version)
+        .ok()
+        .filter(|v| *v <= sched.version)
+        .ok_or_else(not_found)?;
+    let since = ScheduleVersion::new(version - 1).ok();
+    let changes = state
+        .store
+        .changes_since(id, since)
+        .await
+        .or_page(&visitor)?;
+    let entry = changes
+        .into_iter()
+        .find(|c| c.record.version == v)
+        .ok_or_else(not_found)?;
+    let names = names(&state, &bu).await.or_page(&visitor)?;
+    let zone = &bu.time_zone;
+    let state_text = |s: &rota_core::version::ShiftState| {
+        format!(
+            "{}, {}",
+            view::window(s.start, s.end, zone),
+            name_of(&names, s.owner)
+        )
+    };
+    let rows = entry
+        .changes
+        .iter()
+        .map(|c| DiffRow {
+            before: c
+                .before
+                .as_ref()
+                .map_or_else(|| "(new)".to_owned(), state_text),
+            after: state_text(&c.after),
+        })
+        .collect();
+    let shifts = state.store.schedule_as_of(id, v).await.or_page(&visitor)?;
+    let mut as_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &shifts {
+        as_of
+            .entry(name_of(&names, s.owner))
+            .or_default()
+            .push(view::window(s.window.start(), s.window.end(), zone));
+    }
+    Ok(render(
+        StatusCode::OK,
+        &DiffPage {
+            chrome: visitor.chrome(format!("Version {version}")),
+            bu: bu.id,
+            version,
+            who: entry.record.actor.clone(),
+            cause: cause(entry.record.cause),
+            at: view::when(entry.record.created_at, zone),
+            request_id: entry.record.request_id.clone(),
+            rows,
+            as_of,
+        },
+    ))
+}

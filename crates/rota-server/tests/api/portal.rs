@@ -1,0 +1,259 @@
+//! The portal over plain HTTP, as a browser without JavaScript would use it: sessions and
+//! their cookie, the CSRF check, who may see which page, the security headers, the lockout.
+//! The same flows in a real browser are in `browser.rs`.
+
+use rota_core::auth::Role;
+use rota_core::store::{ScheduleStore, UserStore};
+
+use crate::common::{TestApp, spawn};
+
+/// A browser without JavaScript: one cookie, no redirects followed.
+pub struct Page {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn answer(&mut self, response: reqwest::Response) -> Answer {
+        if let Some(set) = response.headers().get("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = Some(pair);
+        }
+        Answer {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned()),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        let response = request.send().await.unwrap();
+        self.answer(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = serde_html_form::to_string(form).unwrap();
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        let response = request.send().await.unwrap();
+        self.answer(response).await
+    }
+
+    /// Uses a one-time link; the browser then holds a session.
+    pub async fn sign_in_by_link(&mut self, link: &str) -> Answer {
+        let token = link.rsplit('/').next().unwrap().to_owned();
+        self.post("/portal/link", &[("token", &token)]).await
+    }
+}
+
+/// The value of the hidden field `name` on a page.
+pub fn field(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        + marker.len();
+    body[at..].split('"').next().unwrap().to_owned()
+}
+
+const WEEK: &str = "2026-11-30";
+
+#[tokio::test]
+async fn a_link_signs_in_once_and_the_session_cookie_is_locked_down() {
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    assert_eq!(
+        page.get("/portal/me").await.location.as_deref(),
+        Some("/portal/sign-in?next=%2Fportal%2Fme")
+    );
+    let first = page.sign_in_by_link(&link).await;
+    assert_eq!(first.status, 303);
+    // No password yet: the person chooses one first.
+    assert_eq!(first.location.as_deref(), Some("/portal/password"));
+    let cookie = first.headers.get("set-cookie").unwrap().to_str().unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/portal"] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    // Loopback: the test talks plain HTTP to 127.0.0.1.
+    assert!(!cookie.contains("Secure"));
+    let week = page.get(&format!("/portal/me?week={WEEK}")).await;
+    assert_eq!(week.status, 200);
+    assert!(week.body.contains("My week of 2026-11-30"));
+    let csp = week
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(week.headers.get("x-frame-options").unwrap(), "DENY");
+    assert_eq!(week.headers.get("cache-control").unwrap(), "no-store");
+
+    let mut other = Page::new(&app);
+    let again = other.sign_in_by_link(&link).await;
+    assert_eq!(again.status, 410, "a link works once");
+    assert!(again.body.contains("no longer works"));
+}
+
+#[tokio::test]
+async fn a_forged_form_without_the_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&link).await;
+    let open = app.shift(4);
+    let path = format!("/portal/me/shifts/{open}/pickup");
+    let version = app.store_shift(4).await.version.get().to_string();
+    let forged = page
+        .post(&path, &[("version", &version), ("week", WEEK)])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("security token"));
+    let wrong = page
+        .post(
+            &path,
+            &[("csrf", "guess"), ("version", &version), ("week", WEEK)],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(app.owner(4).await, None, "nothing changed");
+
+    // The same form from the page itself goes through, as a pickup by the agent.
+    let week = page.get(&format!("/portal/me?week={WEEK}")).await;
+    let csrf = field(&week.body, "csrf");
+    let done = page
+        .post(
+            &path,
+            &[("csrf", &csrf), ("version", &version), ("week", WEEK)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(app.owner(4).await, Some(app.world.agents[0].id));
+    let history = app
+        .store
+        .versions(
+            app.world.schedule.id,
+            rota_core::store::PageRequest::new(0, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.items[0].actor, "user:ana");
+}
+
+#[tokio::test]
+async fn agents_reach_neither_supervisor_pages_nor_another_unit() {
+    let app = spawn(|_| {}).await;
+    let ana = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let sam = app.portal_user("sam", Role::Supervisor, None).await;
+    let bu = app.world.bu.id;
+    let mut agent = Page::new(&app);
+    agent.sign_in_by_link(&ana).await;
+    for path in [
+        format!("/portal/units/{bu}/week"),
+        format!("/portal/units/{bu}/trades"),
+        format!("/portal/units/{bu}/history"),
+    ] {
+        let answer = agent.get(&path).await;
+        assert_eq!(answer.status, 403, "{path}");
+        assert!(answer.body.contains("Not allowed"));
+    }
+    let mut supervisor = Page::new(&app);
+    supervisor.sign_in_by_link(&sam).await;
+    let elsewhere = rota_core::ids::BusinessUnitId::new();
+    assert_eq!(
+        supervisor
+            .get(&format!("/portal/units/{elsewhere}/week"))
+            .await
+            .status,
+        404
+    );
+    let grid = supervisor
+        .get(&format!("/portal/units/{bu}/week?week={WEEK}"))
+        .await;
+    assert_eq!(grid.status, 200);
+    assert!(grid.body.contains("Agent 3"));
+    // A supervisor is not an agent: the agent pages are not theirs.
+    assert_eq!(supervisor.get("/portal/me").await.status, 403);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_for_a_while_and_a_link_still_signs_in() {
+    let app = spawn(|c| {
+        c.tokens_per_address_minute = 10_000;
+    })
+    .await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&link).await;
+    let form = page.get("/portal/password").await;
+    let csrf = field(&form.body, "csrf");
+    let set = page
+        .post(
+            "/portal/password",
+            &[
+                ("csrf", &csrf),
+                ("password", "correct horse battery"),
+                ("repeat", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+
+    let mut stranger = Page::new(&app);
+    let wrong = [("username", "ana"), ("password", "wrong password!")];
+    for _ in 0..rota_core::auth::Lockout::FREE_FAILURES {
+        assert_eq!(stranger.post("/portal/sign-in", &wrong).await.status, 401);
+    }
+    let right = [("username", "ana"), ("password", "correct horse battery")];
+    let locked = stranger.post("/portal/sign-in", &right).await;
+    assert_eq!(locked.status, 429, "the right password waits out the lock");
+    assert!(locked.body.contains("sign-in link"));
+    // Bounded: the lock runs out by itself.
+    app.clock.set(
+        app.world
+            .now
+            .checked_add(rota_core::auth::Lockout::LONGEST)
+            .unwrap(),
+    );
+    let after = stranger.post("/portal/sign-in", &right).await;
+    assert_eq!(after.status, 303, "{}", after.body);
+    let user = app.store.user_by_name("ana").await.unwrap().unwrap();
+    assert_eq!(
+        app.store.sign_in_failures(user.id).await.unwrap().failures,
+        0
+    );
+}
