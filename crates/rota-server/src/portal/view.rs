@@ -21,6 +21,9 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
     /// The signed-in person's name, with the sign-out form's token; none on public pages.
     pub user: Option<(String, String)>,
+    /// Unique to this rendering, so that a script (or a browser test) can tell that a new page
+    /// has arrived after a form was sent.
+    pub page: String,
 }
 
 impl Chrome {
@@ -29,6 +32,7 @@ impl Chrome {
             title,
             nav: Vec::new(),
             user: None,
+            page: form_key(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Chrome {
                 user.display_name.clone(),
                 visitor.session.csrf_token.clone(),
             )),
+            page: form_key(),
         }
     }
 }

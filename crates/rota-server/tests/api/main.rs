@@ -2,6 +2,7 @@
 //! file. One binary with a module per area, so the helpers are written and compiled once.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the test loudly
 
+mod browser;
 mod common;
 mod contract;
 mod coverage;
