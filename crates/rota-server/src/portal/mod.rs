@@ -2,7 +2,8 @@
 //! commands as the API (a page never takes another path to the store).
 //!
 //! - [`sessions`]: sign-in by password or one-time link, sign-out, setting a password.
-//! - [`agent`]: my week, what changed since I looked, pickup, release, trades.
+//! - [`agent`]: my week, what changed since I looked, pickup, release.
+//! - [`trades`]: the agent's trades: offer, take, withdraw.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
 //! - [`view`]: how times, shifts and outcomes read on a page.
 //!
@@ -31,6 +32,7 @@ use crate::startup::AppState;
 pub mod agent;
 pub mod sessions;
 pub mod supervisor;
+pub mod trades;
 pub mod view;
 
 /// The session cookie. Scoped to the portal's paths: the API never reads it, so a forged
@@ -47,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/assets/portal.css", get(css))
         .merge(sessions::router())
         .merge(agent::router())
+        .merge(trades::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -21,7 +21,8 @@ use rota_core::trade::TradeState;
 use rota_core::version::ScheduleVersion;
 use serde::Deserialize;
 
-use super::agent::{asked_week, cause, name_of, names, shift_week, wants};
+use super::agent::{asked_week, cause, name_of, names, shift_week};
+use super::trades::wants;
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
 use crate::routes::schedules::run_publish;
