@@ -422,12 +422,15 @@ pub trait TradeStore: Send + Sync {
         bu: BusinessUnitId,
         settings: &crate::trade::BusinessUnitSettings,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// An agent picks up an open shift or releases their own (published schedules only).
+    /// An agent picks up an open shift or releases their own (published schedules only). With
+    /// `seen` (the shift's version a page showed), a shift changed since is a
+    /// `ShiftVersionConflict`.
     fn self_service(
         &self,
         shift: crate::ids::ShiftId,
         agent: AgentId,
         action: crate::engine::SelfServiceAction,
+        seen: Option<ScheduleVersion>,
         ctx: &CommitContext,
     ) -> impl Future<Output = StoreResult<SwapResult>> + Send;
     fn create_trade(

@@ -370,9 +370,10 @@ impl TradeStore for Store {
         shift: ShiftId,
         agent: AgentId,
         action: SelfServiceAction,
+        seen: Option<ScheduleVersion>,
         ctx: &CommitContext,
     ) -> StoreResult<SwapResult> {
-        delegate!(self, s => s.self_service(shift, agent, action, ctx))
+        delegate!(self, s => s.self_service(shift, agent, action, seen, ctx))
     }
     async fn create_trade(&self, new: &NewTrade, ctx: &CommitContext) -> StoreResult<Trade> {
         delegate!(self, s => s.create_trade(new, ctx))

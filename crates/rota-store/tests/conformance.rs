@@ -180,6 +180,7 @@ conformance!(
     publishing_is_a_version_and_is_idempotent,
     unknown_versions_and_schedules_are_errors,
     a_stale_single_shift_edit_is_a_conflict,
+    a_pickup_from_a_stale_page_is_a_conflict,
     agents_and_availability_round_trip,
     duplicate_schedules_are_refused,
     a_week_starts_on_its_units_first_day_in_a_sane_year,
@@ -599,6 +600,52 @@ async fn unknown_versions_and_schedules_are_errors(store: Store) {
         store.schedule(world.schedule.id).await.unwrap().version,
         ScheduleVersion::FIRST
     );
+}
+
+/// A pickup from a page that showed the shift before it changed conflicts, under the
+/// command's lock, and changes nothing; from a page that showed it as it is, it applies.
+async fn a_pickup_from_a_stale_page_is_a_conflict(store: Store) {
+    use rota_core::store::TradeStore;
+    let world = setup(&store, 2, 4).await;
+    store
+        .publish(world.schedule.id, &ctx(world.now, "p"))
+        .await
+        .unwrap();
+    let shift = world.schedule.shifts[0].id;
+    let opened = ShiftEdit {
+        shift_id: shift,
+        expected_version: ScheduleVersion::FIRST,
+        change: EditChange::Open,
+    };
+    store
+        .edit_shift(&opened, &ctx(world.now, "open"))
+        .await
+        .unwrap();
+    let pickup = rota_core::engine::SelfServiceAction::Pickup;
+    let agent = world.agents[1].id;
+    match store
+        .self_service(
+            shift,
+            agent,
+            pickup,
+            Some(ScheduleVersion::FIRST),
+            &ctx(world.now, "s1"),
+        )
+        .await
+    {
+        Err(StoreError::Command(CommandError::ShiftVersionConflict { current, .. })) => {
+            assert_eq!(current.owner, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.shift(shift).await.unwrap().owner, None);
+    let seen = store.shift(shift).await.unwrap().version;
+    let done = store
+        .self_service(shift, agent, pickup, Some(seen), &ctx(world.now, "s2"))
+        .await
+        .unwrap();
+    assert!(done.outcomes[0].is_applied());
+    assert_eq!(store.shift(shift).await.unwrap().owner, Some(agent));
 }
 
 async fn a_stale_single_shift_edit_is_a_conflict(store: Store) {

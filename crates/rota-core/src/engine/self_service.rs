@@ -31,6 +31,7 @@ pub fn plan_self_service(
     shift_id: ShiftId,
     agent_id: AgentId,
     action: SelfServiceAction,
+    seen: Option<crate::version::ScheduleVersion>,
     policy: &SelfServiceSettings,
     now: Timestamp,
 ) -> Result<Plan, CommandError> {
@@ -39,6 +40,18 @@ pub fn plan_self_service(
         .get(&shift_id)
         .filter(|s| s.schedule_id == snap.schedule.id)
         .ok_or(CommandError::ShiftNotFound(shift_id))?;
+    // What the page showed comes first: a shift changed since is a conflict, whatever the
+    // rules would now say about it.
+    if let Some(seen) = seen
+        && seen <= snap.schedule.version
+        && shift.version != seen
+    {
+        return Err(CommandError::ShiftVersionConflict {
+            expected: seen,
+            current: Box::new(shift.clone()),
+            current_version_id: snap.schedule.version_id(),
+        });
+    }
     let violation = |code, detail: String| {
         Err(CommandError::Rejected(vec![Violation {
             code,
@@ -92,9 +105,11 @@ pub fn plan_self_service(
             EditChange::Open
         }
     };
+    // A page that showed the shift at `seen` conflicts when the shift changed since, checked
+    // here, under the command's lock, like a supervisor's edit.
     let edit = ShiftEdit {
         shift_id,
-        expected_version: shift.version,
+        expected_version: seen.unwrap_or(shift.version),
         change,
     };
     plan_edit(snap, &edit, now)

@@ -341,16 +341,18 @@ struct ShiftForm {
 }
 
 pub(super) fn parse_shift(visitor: &Visitor, raw: &str) -> Result<ShiftId, PortalError> {
-    raw.parse().map_err(|_| PortalError::Page {
-        status: StatusCode::NOT_FOUND,
-        title: "Not found".into(),
-        detail: format!("no shift {raw}"),
-        request_id: visitor.request_id.to_string(),
+    raw.parse().map_err(|_| {
+        PortalError::page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no shift {raw}"),
+        )
     })
 }
 
 /// The shift as it is now, or the stale page when it changed after `shown` (what the form's
-/// page showed): what changed, by whom, and how it stands now.
+/// page showed).
 pub async fn current_shift(
     state: &AppState,
     visitor: &Visitor,
@@ -360,10 +362,23 @@ pub async fn current_shift(
     back: String,
 ) -> Result<Shift, PortalError> {
     let shift = state.store.shift(id).await.or_page(visitor)?;
-    let Some(shown) = ScheduleVersion::new(shown)
-        .ok()
-        .filter(|v| shift.version <= *v)
-    else {
+    if ScheduleVersion::new(shown).is_ok_and(|v| shift.version <= v) {
+        return Ok(shift);
+    }
+    Err(stale(state, visitor, bu, &shift, shown, back).await)
+}
+
+/// The page for a form about `shift` from a page that showed it at `shown`: each version that
+/// changed it since (cause, who, when, request id) and how it stands now. Nothing was changed.
+pub async fn stale(
+    state: &AppState,
+    visitor: &Visitor,
+    bu: &BusinessUnit,
+    shift: &Shift,
+    shown: u64,
+    back: String,
+) -> PortalError {
+    let page = async {
         let since = ScheduleVersion::new(shown).ok();
         let versions = state
             .store
@@ -373,7 +388,7 @@ pub async fn current_shift(
         let zone = &bu.time_zone;
         let changes = versions
             .iter()
-            .filter(|v| v.changes.iter().any(|c| c.shift_id == id))
+            .filter(|v| v.changes.iter().any(|c| c.shift_id == shift.id))
             .map(|v| StaleChange {
                 version: v.record.version.get(),
                 who: v.record.actor.clone(),
@@ -383,7 +398,7 @@ pub async fn current_shift(
             })
             .collect();
         let names = names(state, bu).await.or_page(visitor)?;
-        return Err(PortalError::Stale(Box::new(StalePage {
+        Ok::<_, PortalError>(StalePage {
             chrome: visitor.chrome("Someone changed this shift first"),
             subject: "This shift changed after your page showed it".into(),
             changes,
@@ -397,10 +412,12 @@ pub async fn current_shift(
             ),
             back,
             request_id: visitor.request_id.to_string(),
-        })));
+        })
     };
-    let _ = shown;
-    Ok(shift)
+    match page.await {
+        Ok(page) => PortalError::Stale(Box::new(page)),
+        Err(e) => e,
+    }
 }
 
 async fn pickup(Path(shift): Path<String>, posted: Posted<ShiftForm>) -> PageResult {
@@ -422,10 +439,15 @@ async fn self_service(
     let shift = parse_shift(&visitor, &shift)?;
     let week = asked_week(&cmd.state, &bu, Some(&form.week));
     let back = format!("/portal/me?week={week}");
-    current_shift(&cmd.state, &visitor, &bu, shift, form.version, back.clone()).await?;
-    let result = run_self_service(&cmd, shift, action)
-        .await
-        .or_page(&visitor)?;
+    // The version the page showed goes into the command: the check runs under its lock.
+    let seen = ScheduleVersion::new(form.version).ok();
+    let result = match run_self_service(&cmd, shift, action, seen).await {
+        Err(crate::error::ApiError::Conflict { .. }) => {
+            let now = cmd.state.store.shift(shift).await.or_page(&visitor)?;
+            return Err(stale(&cmd.state, &visitor, &bu, &now, form.version, back).await);
+        }
+        other => other.or_page(&visitor)?,
+    };
     let outcome = result
         .value
         .outcomes
@@ -434,11 +456,11 @@ async fn self_service(
     match outcome {
         Ok("held") => Ok(Redirect::to(&format!("{back}&done=held")).into_response()),
         Ok(_) => Ok(Redirect::to(&format!("{back}&done={done}")).into_response()),
-        Err(reasons) => Err(PortalError::Page {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            title: "That breaks a rule".into(),
-            detail: reasons.join("; "),
-            request_id: visitor.request_id.to_string(),
-        }),
+        Err(reasons) => Err(PortalError::page(
+            &visitor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That breaks a rule",
+            reasons.join("; "),
+        )),
     }
 }

@@ -204,11 +204,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PortalError> {
         let (mut parts, body) = request.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
-        let refused = |detail: &str| PortalError::Page {
-            status: StatusCode::FORBIDDEN,
-            title: "This form was refused".into(),
-            detail: detail.to_owned(),
-            request_id: visitor.request_id.to_string(),
+        let refused = |detail: &str| {
+            PortalError::page(
+                &visitor,
+                StatusCode::FORBIDDEN,
+                "This form was refused",
+                detail.to_owned(),
+            )
         };
         // A browser sends Origin with every POST; one from another site is refused before
         // the body is read (the CSRF token below is the defence that does not rely on it).
@@ -236,11 +238,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
                 "the form's security token is missing or out of date; reload the page and try again",
             ));
         }
-        let form: T = serde_html_form::from_bytes(&bytes).map_err(|e| PortalError::Page {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            title: "The form has a mistake".into(),
-            detail: e.to_string(),
-            request_id: visitor.request_id.to_string(),
+        let form: T = serde_html_form::from_bytes(&bytes).map_err(|e| {
+            PortalError::page(
+                &visitor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The form has a mistake",
+                e.to_string(),
+            )
         })?;
         let cmd = Command::from_form(
             state,
@@ -262,6 +266,8 @@ pub enum PortalError {
         title: String,
         detail: String,
         request_id: String,
+        /// The navigation of the person who asked, when someone is signed in.
+        chrome: Option<Box<view::Chrome>>,
     },
     /// A form from a page that no longer shows what is true: what changed, by whom, and
     /// where things stand now.
@@ -269,6 +275,23 @@ pub enum PortalError {
 }
 
 impl PortalError {
+    /// An error page for a signed-in person, with their navigation.
+    pub fn page(
+        visitor: &Visitor,
+        status: StatusCode,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        let title = title.into();
+        Self::Page {
+            status,
+            chrome: Some(Box::new(visitor.chrome(title.clone()))),
+            title,
+            detail: detail.into(),
+            request_id: visitor.request_id.to_string(),
+        }
+    }
+
     pub fn from_api(e: ApiError, request_id: &RequestId) -> Self {
         let (status, code) = e.status_and_code();
         if let ApiError::Internal(cause) = &e {
@@ -277,6 +300,24 @@ impl PortalError {
         let detail = match &e {
             ApiError::Internal(_) => {
                 format!("Something went wrong on our side; quote request id {request_id}.")
+            }
+            // The rules broken, each in its own words.
+            ApiError::RuleViolation { items, .. } => {
+                let reasons: Vec<String> = items
+                    .iter()
+                    .flat_map(|item| match &item.outcome {
+                        rota_core::command::ItemOutcome::Rejected { violations }
+                        | rota_core::command::ItemOutcome::Held { violations, .. } => {
+                            violations.iter().map(view::violation).collect()
+                        }
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                if reasons.is_empty() {
+                    e.to_string()
+                } else {
+                    reasons.join("; ")
+                }
             }
             other => other.to_string(),
         };
@@ -294,16 +335,17 @@ impl PortalError {
             title,
             detail,
             request_id: request_id.to_string(),
+            chrome: None,
         }
     }
 
     pub fn not_allowed(visitor: &Visitor, what: &str) -> Self {
-        Self::Page {
-            status: StatusCode::FORBIDDEN,
-            title: "Not allowed".into(),
-            detail: format!("{} may not {what}.", visitor.user().display_name),
-            request_id: visitor.request_id.to_string(),
-        }
+        Self::page(
+            visitor,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            format!("{} may not {what}.", visitor.user().display_name),
+        )
     }
 }
 
@@ -323,10 +365,11 @@ impl IntoResponse for PortalError {
                 title,
                 detail,
                 request_id,
+                chrome,
             } => render(
                 status,
                 &view::ErrorPage {
-                    chrome: view::Chrome::anonymous(title.clone()),
+                    chrome: chrome.map_or_else(|| view::Chrome::anonymous(title.clone()), |c| *c),
                     title,
                     detail,
                     request_id,
@@ -362,6 +405,16 @@ pub trait OrPage<T> {
 
 impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
     fn or_page(self, visitor: &Visitor) -> Result<T, PortalError> {
-        self.map_err(|e| PortalError::from_api(e.into(), &visitor.request_id))
+        self.map_err(
+            |e| match PortalError::from_api(e.into(), &visitor.request_id) {
+                PortalError::Page {
+                    status,
+                    title,
+                    detail,
+                    ..
+                } => PortalError::page(visitor, status, title, detail),
+                other => other,
+            },
+        )
     }
 }

@@ -300,6 +300,7 @@ async fn redeem_link(
             title: "This sign-in link no longer works".into(),
             detail: "It was used already or has expired. Ask for a new one.".into(),
             request_id: request_id.to_string(),
+            chrome: None,
         });
     };
     let next = if user.password_hash.is_none() {

@@ -45,11 +45,13 @@ pub fn router() -> Router<AppState> {
 /// The business unit of the path, when the visitor supervises it: 404 outside their scope
 /// (it does not exist for them), 403 for agents.
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
-    let not_found = || PortalError::Page {
-        status: StatusCode::NOT_FOUND,
-        title: "Not found".into(),
-        detail: format!("no business unit {raw}"),
-        request_id: visitor.request_id.to_string(),
+    let not_found = || {
+        PortalError::page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no business unit {raw}"),
+        )
     };
     let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
     visitor
@@ -254,11 +256,13 @@ async fn publish(
 ) -> PageResult {
     let Posted { visitor, cmd, form } = posted;
     let unit = unit(&cmd.state, &visitor, &bu).await?;
-    let id: ScheduleId = schedule.parse().map_err(|_| PortalError::Page {
-        status: StatusCode::NOT_FOUND,
-        title: "Not found".into(),
-        detail: format!("no schedule {schedule}"),
-        request_id: visitor.request_id.to_string(),
+    let id: ScheduleId = schedule.parse().map_err(|_| {
+        PortalError::page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no schedule {schedule}"),
+        )
     })?;
     run_publish(&cmd, id).await.or_page(&visitor)?;
     Ok(Redirect::to(&format!(
@@ -393,11 +397,13 @@ struct ReviewForm {
 async fn review(Path(bu): Path<String>, posted: Posted<ReviewForm>) -> PageResult {
     let Posted { visitor, cmd, form } = posted;
     let unit = unit(&cmd.state, &visitor, &bu).await?;
-    let bad = |detail: String| PortalError::Page {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        title: "The form has a mistake".into(),
-        detail,
-        request_id: visitor.request_id.to_string(),
+    let bad = |detail: String| {
+        PortalError::page(
+            &visitor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The form has a mistake",
+            detail,
+        )
     };
     let decision = |d: &str| match d {
         "approve" => Ok(ReviewDecision::Approve),
@@ -567,11 +573,13 @@ async fn diff(
     Path((bu, schedule, version)): Path<(String, String, u64)>,
 ) -> PageResult {
     let bu = unit(&state, &visitor, &bu).await?;
-    let not_found = || PortalError::Page {
-        status: StatusCode::NOT_FOUND,
-        title: "Not found".into(),
-        detail: format!("no version {version} of schedule {schedule}"),
-        request_id: visitor.request_id.to_string(),
+    let not_found = || {
+        PortalError::page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no version {version} of schedule {schedule}"),
+        )
     };
     let id: ScheduleId = schedule.parse().map_err(|_| not_found())?;
     let sched = state.store.schedule(id).await.map_err(|_| not_found())?;

@@ -224,11 +224,13 @@ async fn offer(posted: Posted<OfferForm>) -> PageResult {
                 .unwrap_or(from),
             0,
         );
-        vec![Interval::new(start, end).map_err(|e| PortalError::Page {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            title: "The form has a mistake".into(),
-            detail: e,
-            request_id: visitor.request_id.to_string(),
+        vec![Interval::new(start, end).map_err(|e| {
+            PortalError::page(
+                &visitor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The form has a mistake",
+                e,
+            )
         })?]
     };
     let body = NewTradeBody {
@@ -287,10 +289,12 @@ async fn cancel(Path(trade): Path<String>, posted: Posted<CancelForm>) -> PageRe
 }
 
 fn parse_trade(visitor: &Visitor, raw: &str) -> Result<TradeId, PortalError> {
-    raw.parse().map_err(|_| PortalError::Page {
-        status: StatusCode::NOT_FOUND,
-        title: "Not found".into(),
-        detail: format!("no trade {raw}"),
-        request_id: visitor.request_id.to_string(),
+    raw.parse().map_err(|_| {
+        PortalError::page(
+            &visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no trade {raw}"),
+        )
     })
 }

@@ -126,7 +126,7 @@ async fn self_service(
     action: SelfServiceAction,
 ) -> Result<Response, ApiError> {
     let shift: ShiftId = parse_id("shiftId", &shift)?;
-    let done = run_self_service(&cmd, shift, action).await?;
+    let done = run_self_service(&cmd, shift, action, None).await?;
     Ok(done.map(SwapResponseBody::from).respond_by(|body| {
         if body.is_held() {
             StatusCode::ACCEPTED
@@ -136,18 +136,23 @@ async fn self_service(
     }))
 }
 
-/// A pickup or release by the caller: what the API and the portal both run.
+/// A pickup or release by the caller: what the API and the portal both run. `seen`: the
+/// shift's version the caller's page showed (the portal's forms carry it).
 pub(crate) async fn run_self_service(
     cmd: &Command,
     shift: ShiftId,
     action: SelfServiceAction,
+    seen: Option<rota_core::version::ScheduleVersion>,
 ) -> Result<Outcome<SwapResult>, ApiError> {
     let store = cmd.state.store.clone();
     let agent = store.agent(me(&cmd.caller)?).await?;
     cmd.caller
         .require(Action::SelfService, agent.business_unit_id)?;
-    cmd.once(&(), true, |ctx| async move {
-        store.self_service(shift, agent.id, action, &ctx).await
+    // `seen` is part of what the request means; `None` fingerprints as the bodiless request.
+    cmd.once(&seen, true, |ctx| async move {
+        store
+            .self_service(shift, agent.id, action, seen, &ctx)
+            .await
     })
     .await
 }

@@ -326,7 +326,7 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
     let refused = person.text().await;
     assert!(refused.contains("This form was refused"), "{refused}");
     assert_eq!(app.owner(9).await, None);
-    person.go("/portal/me").await;
+    // Error pages keep the signed-in person's navigation.
     person.sign_out().await;
 
     // Ben: takes Ana's offer, giving one of his shifts of that day.

@@ -60,6 +60,7 @@ impl TradeStore for Backend {
         shift_id: ShiftId,
         agent: AgentId,
         action: SelfServiceAction,
+        seen: Option<rota_core::version::ScheduleVersion>,
         ctx: &CommitContext,
     ) -> StoreResult<SwapResult> {
         let mut w = self.begin_write().await?;
@@ -90,7 +91,8 @@ impl TradeStore for Backend {
         let policy = settings_of(&mut w.tx, snap.schedule.business_unit_id)
             .await?
             .self_service;
-        let plan = engine::plan_self_service(&snap, shift_id, agent, action, &policy, ctx.now)?;
+        let plan =
+            engine::plan_self_service(&snap, shift_id, agent, action, seen, &policy, ctx.now)?;
         commit_plan(
             w,
             &snap.schedule,
