@@ -343,7 +343,7 @@ struct ShiftForm {
 pub(super) fn parse_shift(visitor: &Visitor, raw: &str) -> Result<ShiftId, PortalError> {
     raw.parse().map_err(|_| {
         PortalError::page(
-            &visitor,
+            visitor,
             StatusCode::NOT_FOUND,
             "Not found",
             format!("no shift {raw}"),

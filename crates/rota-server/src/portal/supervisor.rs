@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
     let not_found = || {
         PortalError::page(
-            &visitor,
+            visitor,
             StatusCode::NOT_FOUND,
             "Not found",
             format!("no business unit {raw}"),

@@ -291,7 +291,7 @@ async fn cancel(Path(trade): Path<String>, posted: Posted<CancelForm>) -> PageRe
 fn parse_trade(visitor: &Visitor, raw: &str) -> Result<TradeId, PortalError> {
     raw.parse().map_err(|_| {
         PortalError::page(
-            &visitor,
+            visitor,
             StatusCode::NOT_FOUND,
             "Not found",
             format!("no trade {raw}"),
