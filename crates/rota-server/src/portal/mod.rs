@@ -4,6 +4,7 @@
 //! - [`sessions`]: sign-in by password or one-time link, sign-out, setting a password.
 //! - [`agent`]: my week, what changed since I looked, pickup, release.
 //! - [`trades`]: the agent's trades: offer, take, withdraw.
+//! - [`availability`]: the agent's weekly windows and dated exceptions.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
 //! - [`view`]: how times, shifts and outcomes read on a page.
 //!
@@ -30,6 +31,7 @@ use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 pub mod agent;
+pub mod availability;
 pub mod sessions;
 pub mod supervisor;
 pub mod trades;
@@ -50,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::router())
         .merge(agent::router())
         .merge(trades::router())
+        .merge(availability::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
 }

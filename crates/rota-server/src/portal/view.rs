@@ -43,6 +43,7 @@ impl Chrome {
             (Role::Agent, _) => vec![
                 link("/portal/me".into(), "My week"),
                 link("/portal/me/trades".into(), "Trades"),
+                link("/portal/me/availability".into(), "Availability"),
             ],
             (_, Some(bu)) => vec![
                 link(format!("/portal/units/{bu}/week"), "Week"),

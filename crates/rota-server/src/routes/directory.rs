@@ -77,6 +77,26 @@ async fn list_agents(
     Ok(Json(page(state.store.agents(id, (&paging).into()).await?)))
 }
 
+/// Replacing an agent's availability: what the API and the portal both run.
+pub(crate) async fn run_set_availability(
+    cmd: &Command,
+    id: AgentId,
+    doc: AvailabilityDoc,
+) -> Result<crate::idempotency::Outcome<rota_core::directory::Agent>, ApiError> {
+    crate::error::bounded("weekly", doc.weekly.len(), 100)?;
+    crate::error::bounded("exceptions", doc.exceptions.len(), 1000)?;
+    let owner = cmd.state.store.agent(id).await?;
+    cmd.caller
+        .require(Action::SetAvailability(id), owner.business_unit_id)?;
+    let availability = Availability::try_from(doc.clone())
+        .map_err(|e| ApiError::validation("availability", e.to_string()))?;
+    let store = cmd.state.store.clone();
+    cmd.once(&doc, false, |_| async move {
+        store.set_availability(id, &availability).await
+    })
+    .await
+}
+
 /// Replaces an agent's availability; windows are normalised (merged) and empty or inverted
 /// ones rejected before anything is stored.
 #[utoipa::path(put, path = "/api/v2/wfm/agents/{agentId}/availability", tag = "directory",
@@ -90,18 +110,6 @@ async fn set_availability(
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Response, ApiError> {
     let id: AgentId = parse_id("agentId", &id)?;
-    crate::error::bounded("weekly", doc.weekly.len(), 100)?;
-    crate::error::bounded("exceptions", doc.exceptions.len(), 1000)?;
-    let owner = cmd.state.store.agent(id).await?;
-    cmd.caller
-        .require(Action::SetAvailability(id), owner.business_unit_id)?;
-    let availability = Availability::try_from(doc.clone())
-        .map_err(|e| ApiError::validation("availability", e.to_string()))?;
-    let store = cmd.state.store.clone();
-    let done = cmd
-        .once(&doc, false, |_| async move {
-            store.set_availability(id, &availability).await
-        })
-        .await?;
+    let done = run_set_availability(&cmd, id, doc).await?;
     Ok(done.respond(StatusCode::OK))
 }

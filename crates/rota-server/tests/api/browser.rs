@@ -298,6 +298,29 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
     person.check_accessibility("stale form").await;
     person.screenshot("stale-form").await;
 
+    // Her availability: a mistake stays in the form with its reason.
+    person.go("/portal/me/availability").await;
+    person.check_accessibility("availability").await;
+    person
+        .c
+        .find(Locator::Id("monday"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    person.fill("monday", "18:00-08:00").await;
+    person.click("form.availability button").await;
+    let text = person.text().await;
+    assert!(
+        text.contains("empty or inverted") && text.contains("Not saved:"),
+        "{text}"
+    );
+    person
+        .check_accessibility("availability with a mistake")
+        .await;
+    person.screenshot("agent-availability").await;
+
     // Not hers to see.
     person.go(&format!("/portal/units/{bu}/week")).await;
     assert!(person.text().await.contains("Not allowed"));

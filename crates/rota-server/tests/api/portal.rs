@@ -257,3 +257,87 @@ async fn repeated_wrong_passwords_lock_for_a_while_and_a_link_still_signs_in() {
         0
     );
 }
+
+#[tokio::test]
+async fn availability_mistakes_come_back_in_the_form_and_overlaps_are_merged() {
+    use rota_core::store::DirectoryStore;
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&link).await;
+    let form = page.get("/portal/me/availability").await;
+    assert_eq!(form.status, 200);
+    let csrf = field(&form.body, "csrf");
+    let before = app
+        .store
+        .agent(app.world.agents[0].id)
+        .await
+        .unwrap()
+        .availability;
+
+    let inverted = page
+        .post(
+            "/portal/me/availability",
+            &[
+                ("csrf", &csrf),
+                ("monday", "17:00-09:00"),
+                ("exceptions", ""),
+            ],
+        )
+        .await;
+    assert_eq!(inverted.status, 422);
+    assert!(
+        inverted.body.contains("17:00–09:00 is empty or inverted"),
+        "{}",
+        inverted.body
+    );
+    assert!(
+        inverted.body.contains("value=\"17:00-09:00\""),
+        "what was typed stays"
+    );
+    let unreadable = page
+        .post(
+            "/portal/me/availability",
+            &[("csrf", &csrf), ("exceptions", "Christmas: off")],
+        )
+        .await;
+    assert_eq!(unreadable.status, 422);
+    assert!(unreadable.body.contains("is not a date"));
+    assert_eq!(
+        app.store
+            .agent(app.world.agents[0].id)
+            .await
+            .unwrap()
+            .availability,
+        before,
+        "nothing was saved"
+    );
+
+    let saved = page
+        .post(
+            "/portal/me/availability",
+            &[
+                ("csrf", &csrf),
+                ("monday", "08:00-12:00, 11:00-14:00"),
+                ("tuesday", "09:00-17:00"),
+                ("exceptions", "2026-12-24: 08:00-12:00\n2026-12-25: off"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/portal/me/availability?saved=merged")
+    );
+    let shown = page.get("/portal/me/availability?saved=merged").await;
+    assert!(shown.body.contains("were merged"));
+    assert!(
+        shown.body.contains("value=\"08:00-14:00\""),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("2026-12-25: off"));
+    assert!(
+        shown.body.contains("value=\"\""),
+        "no windows on the other days"
+    );
+}
