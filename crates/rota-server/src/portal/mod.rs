@@ -5,6 +5,7 @@
 //! - [`agent`]: my week, what changed since I looked, pickup, release.
 //! - [`trades`]: the agent's trades: offer, take, withdraw.
 //! - [`availability`]: the agent's weekly windows and dated exceptions.
+//! - [`time_off`]: the agent's requests and balances; the supervisor's queue of them.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
 //! - [`view`]: how times, shifts and outcomes read on a page.
 //!
@@ -34,6 +35,7 @@ pub mod agent;
 pub mod availability;
 pub mod sessions;
 pub mod supervisor;
+pub mod time_off;
 pub mod trades;
 pub mod view;
 
@@ -53,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(agent::router())
         .merge(trades::router())
         .merge(availability::router())
+        .merge(time_off::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -43,11 +43,13 @@ impl Chrome {
             (Role::Agent, _) => vec![
                 link("/portal/me".into(), "My week"),
                 link("/portal/me/trades".into(), "Trades"),
+                link("/portal/me/time-off".into(), "Time off"),
                 link("/portal/me/availability".into(), "Availability"),
             ],
             (_, Some(bu)) => vec![
                 link(format!("/portal/units/{bu}/week"), "Week"),
                 link(format!("/portal/units/{bu}/trades"), "Trade queue"),
+                link(format!("/portal/units/{bu}/time-off"), "Time off"),
                 link(format!("/portal/units/{bu}/history"), "History"),
             ],
             _ => vec![link("/portal/units".into(), "Business units")],

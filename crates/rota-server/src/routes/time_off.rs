@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Outcome;
 use crate::startup::AppState;
 
 /// The most days one allowance request may set.
@@ -81,6 +82,14 @@ async fn create(
     cmd: Command,
     ApiJson(body): ApiJson<NewTimeOffBody>,
 ) -> Result<Response, ApiError> {
+    Ok(run_request(&cmd, body).await?.respond(StatusCode::CREATED))
+}
+
+/// A request for time off: what the API and the portal both run.
+pub(crate) async fn run_request(
+    cmd: &Command,
+    body: NewTimeOffBody,
+) -> Result<Outcome<TimeOffRequest>, ApiError> {
     let agent_id = match (body.agent_id, cmd.caller.0.agent) {
         (Some(a), _) => a,
         (None, Some(me)) => me,
@@ -104,12 +113,10 @@ async fn create(
         span,
         note: body.note.clone(),
     };
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.request_time_off(&new, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::CREATED))
+    cmd.once(&body, true, |ctx| async move {
+        store.request_time_off(&new, &ctx).await
+    })
+    .await
 }
 
 /// Requests, newest first: an agent's (agents: their own) or a business unit's (supervisors).
@@ -184,7 +191,16 @@ async fn decide(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TimeOffDecisionBody>,
 ) -> Result<Response, ApiError> {
-    let req = visible(&cmd.state, &cmd.caller, &id).await?;
+    Ok(run_decide(&cmd, &id, body).await?.respond(StatusCode::OK))
+}
+
+/// A supervisor's decision: what the API and the portal both run.
+pub(crate) async fn run_decide(
+    cmd: &Command,
+    id: &str,
+    body: TimeOffDecisionBody,
+) -> Result<Outcome<TimeOffRequest>, ApiError> {
+    let req = visible(&cmd.state, &cmd.caller, id).await?;
     cmd.caller
         .require(Action::ReviewTimeOff, req.business_unit_id)?;
     let review = TimeOffReview {
@@ -195,12 +211,10 @@ async fn decide(
         reason: body.reason.clone(),
     };
     let store = cmd.state.store.clone();
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.decide_time_off(&review, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    cmd.once(&body, true, |ctx| async move {
+        store.decide_time_off(&review, &ctx).await
+    })
+    .await
 }
 
 /// Cancels a request: pending or waitlisted at any time; approved until the business unit's
@@ -216,18 +230,25 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TimeOffCancelBody>,
 ) -> Result<Response, ApiError> {
-    let req = visible(&cmd.state, &cmd.caller, &id).await?;
+    Ok(run_cancel(&cmd, &id, body).await?.respond(StatusCode::OK))
+}
+
+/// A cancellation: what the API and the portal both run.
+pub(crate) async fn run_cancel(
+    cmd: &Command,
+    id: &str,
+    body: TimeOffCancelBody,
+) -> Result<Outcome<TimeOffRequest>, ApiError> {
+    let req = visible(&cmd.state, &cmd.caller, id).await?;
     let enforce_cutoff = cmd.caller.is_agent();
     let store = cmd.state.store.clone();
     let expected = body.expected_version;
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store
-                .cancel_time_off(req.id, expected, enforce_cutoff, &ctx)
-                .await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    cmd.once(&body, true, |ctx| async move {
+        store
+            .cancel_time_off(req.id, expected, enforce_cutoff, &ctx)
+            .await
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/agents/{agentId}/time-off-balances", tag = "time-off",

@@ -160,6 +160,16 @@ impl Person<'_> {
             .unwrap();
     }
 
+    async fn fill_css(&self, css: &str, text: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
     async fn text(&self) -> String {
         self.c
             .find(Locator::Css("main"))
@@ -321,6 +331,25 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
         .await;
     person.screenshot("agent-availability").await;
 
+    // A day off on Tuesday: no balance yet, so a supervisor decides.
+    person.go("/portal/me/time-off").await;
+    person.check_accessibility("time off").await;
+    person
+        .c
+        .execute(
+            "document.getElementById('first').value = arguments[0];",
+            vec![json!("2026-12-01")],
+        )
+        .await
+        .unwrap();
+    person
+        .click("form[action='/portal/me/time-off'] button[type='submit']")
+        .await;
+    let text = person.text().await;
+    assert!(text.contains("Sent: a supervisor decides."), "{text}");
+    assert!(text.contains("INSUFFICIENT_BALANCE"), "{text}");
+    person.screenshots("agent-time-off").await;
+
     // Not hers to see.
     person.go(&format!("/portal/units/{bu}/week")).await;
     assert!(person.text().await.contains("Not allowed"));
@@ -391,6 +420,26 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
         .unwrap();
     assert!(ben_row.contains("00:00–01:00"), "{ben_row}");
     person.screenshots("supervisor-grid").await;
+
+    // The day off, approved over the missing balance, with the reason recorded.
+    person.go(&format!("/portal/units/{bu}/time-off")).await;
+    person.check_accessibility("time-off queue").await;
+    person.screenshot("time-off-queue").await;
+    person
+        .fill_css(
+            "form.decide input[name='reason']",
+            "balance arrives in January",
+        )
+        .await;
+    person.click("form.decide button[value='override']").await;
+    assert!(person.text().await.contains("The request is approved."));
+    let tuesday = app.store_shift(15).await;
+    assert_ne!(
+        tuesday.owner,
+        Some(app.world.agents[0].id),
+        "her Tuesday shift left her"
+    );
+
     person
         .go(&format!("/portal/units/{bu}/history?week={WEEK}"))
         .await;

@@ -72,6 +72,11 @@ impl Page {
         self.answer(response).await
     }
 
+    pub async fn post_owned(&mut self, path: &str, form: &[(&str, String)]) -> Answer {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post(path, &pairs).await
+    }
+
     /// Uses a one-time link; the browser then holds a session.
     pub async fn sign_in_by_link(&mut self, link: &str) -> Answer {
         let token = link.rsplit('/').next().unwrap().to_owned();
@@ -339,5 +344,125 @@ async fn availability_mistakes_come_back_in_the_form_and_overlaps_are_merged() {
     assert!(
         shown.body.contains("value=\"\""),
         "no windows on the other days"
+    );
+}
+
+#[tokio::test]
+async fn time_off_goes_from_the_agents_form_to_a_supervisors_decision_and_back() {
+    let app = spawn(|_| {}).await;
+    let ana = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let sam = app.portal_user("sam", Role::Supervisor, None).await;
+    let bu = app.world.bu.id;
+    let mut agent = Page::new(&app);
+    agent.sign_in_by_link(&ana).await;
+    let form = agent.get("/portal/me/time-off").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("vacation (paid, 48 h notice)"));
+    let csrf = field(&form.body, "csrf");
+    let ask = |first: &str, last: &str| {
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("code", "vacation"),
+            ("kind", "days"),
+            ("first", first),
+            ("last", last),
+        ];
+        form.map(|(k, v)| (k, v.to_owned()))
+    };
+    let refused = agent
+        .post_owned("/portal/me/time-off", &ask("2026-12-01", "2026-11-30"))
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("the last day comes before the first"),
+        "{}",
+        refused.body
+    );
+
+    let sent = agent
+        .post_owned("/portal/me/time-off", &ask("2026-11-30", ""))
+        .await;
+    // No balance recorded: the supervisor decides, with the rule that failed shown.
+    assert_eq!(
+        sent.location.as_deref(),
+        Some("/portal/me/time-off?done=pending")
+    );
+    let mine = agent.get("/portal/me/time-off?done=pending").await;
+    assert!(mine.body.contains("INSUFFICIENT_BALANCE"), "{}", mine.body);
+
+    let mut supervisor = Page::new(&app);
+    supervisor.sign_in_by_link(&sam).await;
+    let queue = supervisor
+        .get(&format!("/portal/units/{bu}/time-off"))
+        .await;
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("Agent 0") && queue.body.contains("INSUFFICIENT_BALANCE"));
+    let scsrf = field(&queue.body, "csrf");
+    let version = field(&queue.body, "version");
+    let at = queue.body.find("/time-off/").unwrap();
+    let action: String = queue.body[at..].split('"').next().unwrap().to_owned();
+    let path = format!("/portal/units/{bu}{action}");
+    let plain = supervisor
+        .post(
+            &path,
+            &[
+                ("csrf", &scsrf),
+                ("version", &version),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(plain.status, 422, "failed rules need an override");
+    assert!(
+        plain.body.contains("INSUFFICIENT_BALANCE"),
+        "{}",
+        plain.body
+    );
+    let silent = supervisor
+        .post(
+            &path,
+            &[
+                ("csrf", &scsrf),
+                ("version", &version),
+                ("decision", "override"),
+            ],
+        )
+        .await;
+    assert_eq!(silent.status, 422);
+    assert!(silent.body.contains("A reason is needed"));
+    let approved = supervisor
+        .post(
+            &path,
+            &[
+                ("csrf", &scsrf),
+                ("version", &version),
+                ("decision", "override"),
+                ("reason", "family event, balance comes in January"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        approved.location.as_deref(),
+        Some(format!("/portal/units/{bu}/time-off?done=approved").as_str())
+    );
+    // The day is off: Ana's Monday shifts left her.
+    assert_ne!(app.owner(0).await, Some(app.world.agents[0].id));
+
+    let mine = agent.get("/portal/me/time-off").await;
+    assert!(mine.body.contains("approved"));
+    assert!(
+        mine.body.contains("overriding INSUFFICIENT_BALANCE"),
+        "{}",
+        mine.body
+    );
+    let version = field(&mine.body, "version");
+    let at = mine.body.find("/portal/me/time-off/").unwrap();
+    let cancel: String = mine.body[at..].split('"').next().unwrap().to_owned();
+    let done = agent
+        .post(&cancel, &[("csrf", &csrf), ("version", &version)])
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/portal/me/time-off?done=cancelled")
     );
 }
