@@ -7,6 +7,7 @@
 //! - [`availability`]: the agent's weekly windows and dated exceptions.
 //! - [`time_off`]: the agent's requests and balances; the supervisor's queue of them.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
+//! - [`webhooks`]: subscriptions, their delivery log, off and on.
 //! - [`view`]: how times, shifts and outcomes read on a page.
 //!
 //! Every page needs a session (a cookie naming a row of `sessions`, so any node serves it);
@@ -38,6 +39,7 @@ pub mod supervisor;
 pub mod time_off;
 pub mod trades;
 pub mod view;
+pub mod webhooks;
 
 /// The session cookie. Scoped to the portal's paths: the API never reads it, so a forged
 /// cross-site request to the API carries no credentials.
@@ -56,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(trades::router())
         .merge(availability::router())
         .merge(time_off::router())
+        .merge(webhooks::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
 }

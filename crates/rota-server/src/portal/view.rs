@@ -51,6 +51,7 @@ impl Chrome {
                 link(format!("/portal/units/{bu}/trades"), "Trade queue"),
                 link(format!("/portal/units/{bu}/time-off"), "Time off"),
                 link(format!("/portal/units/{bu}/history"), "History"),
+                link(format!("/portal/units/{bu}/webhooks"), "Webhooks"),
             ],
             _ => vec![link("/portal/units".into(), "Business units")],
         };

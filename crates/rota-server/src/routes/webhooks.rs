@@ -163,9 +163,20 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscriptionPatch>,
 ) -> Result<Json<Subscription>, ApiError> {
-    let subscription = owned(&state, &caller, &id).await?;
+    Ok(Json(run_update(&state, &caller, &id, &body).await?))
+}
+
+/// A change to a subscription (turning it off or on, its URL, its events): what the API and
+/// the portal both run.
+pub(crate) async fn run_update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: &SubscriptionPatch,
+) -> Result<Subscription, ApiError> {
+    let subscription = owned(state, caller, id).await?;
     let url = match &body.url {
-        Some(u) => Some(check_url(&state, u).await?),
+        Some(u) => Some(check_url(state, u).await?),
         None => None,
     };
     let events = body.events.as_deref().map(check_events).transpose()?;
@@ -174,12 +185,10 @@ async fn update(
         events,
         enabled: body.enabled,
     };
-    Ok(Json(
-        state
-            .store
-            .update_subscription(subscription.id, &update)
-            .await?,
-    ))
+    Ok(state
+        .store
+        .update_subscription(subscription.id, &update)
+        .await?)
 }
 
 #[utoipa::path(delete, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",

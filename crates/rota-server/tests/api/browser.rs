@@ -448,6 +448,8 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
     person.click("table.list a").await;
     person.check_accessibility("version diff").await;
     assert!(person.text().await.contains("Shifts before and after"));
+    person.go(&format!("/portal/units/{bu}/webhooks")).await;
+    person.check_accessibility("webhooks").await;
     person.sign_out().await;
     c.close().await.unwrap();
 }

@@ -466,3 +466,87 @@ async fn time_off_goes_from_the_agents_form_to_a_supervisors_decision_and_back()
         Some("/portal/me/time-off?done=cancelled")
     );
 }
+
+#[tokio::test]
+async fn a_supervisor_reads_a_webhooks_log_and_turns_it_off_and_on() {
+    use rota_core::store::WebhookStore;
+    let app = spawn(|c| c.webhooks.dispatch = false).await;
+    let bu = app.world.bu.id;
+    let created = app
+        .admin
+        .create_webhook(
+            bu,
+            &rota_api::webhooks::NewSubscriptionBody {
+                url: "http://127.0.0.1:9/hook".into(),
+                events: rota_core::webhook::EventType::ALL.to_vec(),
+                secret: None,
+            },
+        )
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    let id = created.subscription.id;
+    // An event to deliver: a pickup through the portal.
+    let ana = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut agent = Page::new(&app);
+    agent.sign_in_by_link(&ana).await;
+    let week = agent.get(&format!("/portal/me?week={WEEK}")).await;
+    let version = app.store_shift(4).await.version.get().to_string();
+    let picked = agent
+        .post(
+            &format!("/portal/me/shifts/{}/pickup", app.shift(4)),
+            &[
+                ("csrf", &field(&week.body, "csrf")),
+                ("version", &version),
+                ("week", WEEK),
+            ],
+        )
+        .await;
+    assert_eq!(picked.status, 303);
+
+    let sam = app.portal_user("sam", Role::Supervisor, None).await;
+    let mut supervisor = Page::new(&app);
+    supervisor.sign_in_by_link(&sam).await;
+    let list = supervisor
+        .get(&format!("/portal/units/{bu}/webhooks"))
+        .await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("http://127.0.0.1:9/hook") && list.body.contains("delivering"));
+    let log = supervisor
+        .get(&format!("/portal/units/{bu}/webhooks/{id}"))
+        .await;
+    // The pickup's version, waiting for a dispatcher that is not running.
+    assert!(
+        log.body.contains("<td>schedule.version.created</td>"),
+        "{}",
+        log.body
+    );
+    assert!(log.body.contains("<td>pending</td>"), "{}", log.body);
+    let csrf = field(&log.body, "csrf");
+    let off = supervisor
+        .post(
+            &format!("/portal/units/{bu}/webhooks/{id}/enabled"),
+            &[("csrf", &csrf), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(off.status, 303);
+    assert!(!app.store.subscription(id).await.unwrap().enabled);
+    let on = supervisor
+        .post(
+            &format!("/portal/units/{bu}/webhooks/{id}/enabled"),
+            &[("csrf", &csrf), ("enabled", "true")],
+        )
+        .await;
+    assert_eq!(on.status, 303);
+    assert!(app.store.subscription(id).await.unwrap().enabled);
+
+    // Agents do not configure webhooks.
+    assert_eq!(
+        agent
+            .get(&format!("/portal/units/{bu}/webhooks"))
+            .await
+            .status,
+        403
+    );
+}
