@@ -6,6 +6,7 @@
 //! - [`trades`]: the agent's trades: offer, take, withdraw.
 //! - [`availability`]: the agent's weekly windows and dated exceptions.
 //! - [`time_off`]: the agent's requests and balances; the supervisor's queue of them.
+//! - [`coverage`]: the coverage strip under the week grid.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
 //! - [`webhooks`]: subscriptions, their delivery log, off and on.
 //! - [`view`]: how times, shifts and outcomes read on a page.
@@ -34,6 +35,7 @@ use crate::startup::AppState;
 
 pub mod agent;
 pub mod availability;
+pub mod coverage;
 pub mod sessions;
 pub mod supervisor;
 pub mod time_off;

@@ -15,7 +15,7 @@ use rota_core::directory::BusinessUnit;
 use rota_core::ids::{BusinessUnitId, ScheduleId, TradeId};
 use rota_core::schedule::ScheduleState;
 use rota_core::store::{
-    DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeStore,
+    CoverageStore, DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeStore,
 };
 use rota_core::trade::TradeState;
 use rota_core::version::ScheduleVersion;
@@ -124,6 +124,7 @@ struct GridPage {
     schedule: Option<(ScheduleId, &'static str, u64)>,
     open: Vec<Vec<String>>,
     rows: Vec<GridRow>,
+    coverage: Vec<super::coverage::StripRow>,
     skills: Vec<String>,
     skill: String,
     agent: String,
@@ -165,6 +166,15 @@ async fn grid(
         .find_schedule(bu.id, week)
         .await
         .or_page(&visitor)?;
+    let mut coverage = Vec::new();
+    if let Some(schedule) = &schedule {
+        let report = state
+            .store
+            .coverage(schedule.id, None)
+            .await
+            .or_page(&visitor)?;
+        coverage = super::coverage::strip(&report, zone, &days);
+    }
     let mut open = vec![Vec::new(); 7];
     let mut by_agent: HashMap<rota_core::ids::AgentId, Vec<Vec<String>>> = HashMap::new();
     if let Some(schedule) = &schedule {
@@ -234,6 +244,7 @@ async fn grid(
             }),
             open,
             rows,
+            coverage,
             skills,
             skill,
             agent: wanted,

@@ -550,3 +550,50 @@ async fn a_supervisor_reads_a_webhooks_log_and_turns_it_off_and_on() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_grid_shows_where_each_skill_is_short_of_its_requirement() {
+    let world = rota_core::testkit::World::staffed(4, 20, rota_core::trade::RuleAction::Allow);
+    let app = crate::common::spawn_world(world, true, |_| {}).await;
+    app.admin
+        .set_requirements(
+            app.world.schedule.id,
+            &rota_api::coverage::RequirementsBody {
+                requirements: app.world.requirements.clone(),
+            },
+            &rota_client::CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let sam = app.portal_user("sam", Role::Supervisor, None).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&sam).await;
+    let grid = page
+        .get(&format!(
+            "/portal/units/{}/week?week={WEEK}",
+            app.world.bu.id
+        ))
+        .await;
+    assert_eq!(grid.status, 200);
+    let strip = &grid.body[grid.body.find("table class=\"grid coverage\"").unwrap()..];
+    let row = |skill: &str| {
+        let at = strip
+            .find(&format!("<th scope=\"row\">{skill}</th>"))
+            .unwrap();
+        strip[at..strip[at..].find("</tr>").unwrap() + at].to_owned()
+    };
+    // Monday: sales is short only in the open shifts' three intervals (08:00 and 18:00);
+    // spanish in the first interval of every shift its speakers do not work.
+    let sales = row("sales");
+    assert!(
+        sales.contains("<td class=\"short\">short in 6 × 15 min; worst −1 at 08:00</td>"),
+        "{sales}"
+    );
+    let spanish = row("spanish");
+    assert!(
+        spanish.contains("<td class=\"short\">short in 7 × 15 min; worst −1 at 02:00</td>"),
+        "{spanish}"
+    );
+    // Wednesday has no requirement.
+    assert_eq!(sales.matches("no requirement").count(), 5, "{sales}");
+}
