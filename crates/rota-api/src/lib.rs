@@ -12,6 +12,7 @@
 //! - [`schedules`]: schedules, shifts and versions as the API shows them; import and edit bodies.
 //! - [`timeoff`]: time-off requests, decisions, balances and allowances.
 //! - [`trades`]: agent self-service and shift trades.
+//! - [`users`]: portal users and their one-time sign-in links.
 //! - [`webhooks`]: webhook subscriptions.
 #![forbid(unsafe_code)]
 
@@ -25,4 +26,5 @@ pub mod schedules;
 pub mod swaps;
 pub mod timeoff;
 pub mod trades;
+pub mod users;
 pub mod webhooks;

@@ -91,12 +91,9 @@ async fn create(store: &Store, user: &User, base_url: &str) -> Result<String> {
 }
 
 async fn link(store: &Store, user: &User, base_url: &str) -> Result<String> {
-    let token =
+    let (path, _) =
         rota_server::portal::sessions::create_link(store, user.id, jiff::Timestamp::now()).await?;
-    Ok(format!(
-        "{}/portal/link/{token}",
-        base_url.trim_end_matches('/')
-    ))
+    Ok(format!("{}{path}", base_url.trim_end_matches('/')))
 }
 
 /// A supervisor of `bu` and two of its agents as portal users, each with a sign-in link,

@@ -41,7 +41,7 @@ const NO_BODY: Option<&()> = None;
 
 impl Client {
     /// Sends `op` at `path` with `query` (if any) and `body` (if any) as JSON.
-    async fn send_op<Q: Serialize, B: Serialize, T: serde::de::DeserializeOwned>(
+    pub(crate) async fn send_op<Q: Serialize, B: Serialize, T: serde::de::DeserializeOwned>(
         &self,
         op: &Operation,
         params: &[&(dyn std::fmt::Display + Sync)],

@@ -4,6 +4,7 @@
 //! - [`ops`]: every operation (method and path template) the SDK calls.
 //! - `api`: a method per operation, typed with rota-api's wire types and rota-core's ids.
 //! - [`retry`]: the retry policy, its budget and rate-limit pacing.
+//! - `users`: portal users and their sign-in links.
 //! - [`batch`]: the bulk swap runner (stale-intent checks, idempotent retries, per-swap report).
 //!
 //! HTTPS through rustls with the ring provider and the platform's certificate verifier.
@@ -13,6 +14,7 @@ mod api;
 pub mod batch;
 pub mod ops;
 pub mod retry;
+mod users;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};

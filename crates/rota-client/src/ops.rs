@@ -151,6 +151,10 @@ pub const ALLOWANCES: Operation = Operation::new(
     "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
 );
 
+pub const CREATE_USER: Operation = Operation::new(Method::POST, "/api/v2/users");
+pub const SIGN_IN_LINK: Operation =
+    Operation::new(Method::POST, "/api/v2/users/{userId}/sign-in-links");
+
 /// Every operation the SDK has a method for.
 pub const ALL: &[Operation] = &[
     TOKEN,
@@ -199,6 +203,8 @@ pub const ALL: &[Operation] = &[
     SET_BALANCE,
     SET_ALLOWANCES,
     ALLOWANCES,
+    CREATE_USER,
+    SIGN_IN_LINK,
 ];
 
 #[cfg(test)]

@@ -85,6 +85,11 @@ pub enum Action {
     ReviewTimeOff,
     /// Set time-off balances (supervisors, and HR integrations).
     SetBalances,
+    /// Create portal users of any role (admins only).
+    CreateUsers,
+    /// Issue a one-time sign-in link to an agent user of the unit (supervisors; admins for
+    /// anyone): how a locked-out or new agent gets in.
+    IssueSignInLinks,
 }
 
 impl Principal {
@@ -94,7 +99,13 @@ impl Principal {
         let in_scope = self.business_unit.is_none_or(|own| own == bu);
         match self.role {
             Role::Admin => true,
-            Role::Supervisor => in_scope && !matches!(action, Action::Import | Action::SelfService),
+            Role::Supervisor => {
+                in_scope
+                    && !matches!(
+                        action,
+                        Action::Import | Action::SelfService | Action::CreateUsers
+                    )
+            }
             Role::Integration => {
                 in_scope
                     && matches!(
@@ -345,5 +356,11 @@ mod tests {
         assert!(supervisor.may(Action::ReviewTimeOff, chicago));
         assert!(integration.may(Action::SetBalances, chicago));
         assert!(!integration.may(Action::ReviewTimeOff, chicago));
+        assert!(supervisor.may(Action::IssueSignInLinks, chicago));
+        assert!(!supervisor.may(Action::IssueSignInLinks, dallas));
+        assert!(!supervisor.may(Action::CreateUsers, chicago));
+        assert!(!agent.may(Action::IssueSignInLinks, chicago));
+        assert!(!integration.may(Action::IssueSignInLinks, chicago));
+        assert!(principal(Role::Admin, None, None).may(Action::CreateUsers, dallas));
     }
 }

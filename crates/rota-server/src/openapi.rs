@@ -67,6 +67,8 @@ use crate::{auth, routes, telemetry};
         routes::time_off::set_balance,
         routes::time_off::set_allowances,
         routes::time_off::allowances,
+        routes::users::create,
+        routes::users::link,
     ),
     components(schemas(
         rota_api::problem::Problem,

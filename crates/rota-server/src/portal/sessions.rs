@@ -38,19 +38,19 @@ pub fn router() -> Router<AppState> {
         .route("/portal/password", get(password_page).post(set_password))
 }
 
-/// A one-time sign-in link for `user`: what `rota users link` and the demo print. Only its
-/// hash is stored.
+/// A one-time sign-in link for `user`, what `rota users link`, the users API and the demo
+/// give out: its path on the service and until when it works. Only its hash is stored.
 pub async fn create_link(
     store: &impl UserStore,
     user: UserId,
     now: Timestamp,
-) -> StoreResult<String> {
+) -> StoreResult<(String, Timestamp)> {
     let token = generate_secret();
     let expires_at = now.checked_add(LINK_TTL).unwrap_or(Timestamp::MAX);
     store
         .create_sign_in_link(&hash(&token), user, expires_at)
         .await?;
-    Ok(token)
+    Ok((format!("/portal/link/{token}"), expires_at))
 }
 
 /// An argon2id hash of `password` in PHC form (the crate's defaults: OWASP's 19 MiB, two

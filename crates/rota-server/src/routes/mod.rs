@@ -11,6 +11,7 @@ pub mod schedules;
 pub mod swaps;
 pub mod time_off;
 pub mod trades;
+pub mod users;
 pub mod webhooks;
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(time_off::router())
         .merge(trades::router())
         .merge(webhooks::router())
+        .merge(users::router())
         .merge(crate::portal::router())
         .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
 }

@@ -146,11 +146,10 @@ impl TestApp {
         )
         .unwrap();
         self.store.create_user(&user).await.unwrap();
-        let token =
-            rota_server::portal::sessions::create_link(&self.store, user.id, self.world.now)
-                .await
-                .unwrap();
-        format!("/portal/link/{token}")
+        rota_server::portal::sessions::create_link(&self.store, user.id, self.world.now)
+            .await
+            .unwrap()
+            .0
     }
 
     pub async fn agent(&self, i: usize) -> Client {

@@ -597,3 +597,98 @@ async fn the_grid_shows_where_each_skill_is_short_of_its_requirement() {
     // Wednesday has no requirement.
     assert_eq!(sales.matches("no requirement").count(), 5, "{sales}");
 }
+
+#[tokio::test]
+async fn admins_create_users_and_supervisors_send_their_agents_sign_in_links() {
+    use rota_api::problem::ErrorCode;
+    use rota_api::users::NewUserBody;
+    let app = spawn(|_| {}).await;
+    let bu = app.world.bu.id;
+    let agent_body = NewUserBody {
+        username: "Ana".into(),
+        display_name: Some("Ana López".into()),
+        role: Role::Agent,
+        business_unit_id: None,
+        agent_id: Some(app.world.agents[0].id),
+    };
+    let created = app
+        .admin
+        .create_user(&agent_body)
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(created.user.username, "ana");
+    assert_eq!(
+        created.user.business_unit_id,
+        Some(bu),
+        "from the agent record"
+    );
+    assert!(!created.user.has_password);
+    let mut page = Page::new(&app);
+    let signed_in = page.sign_in_by_link(&created.sign_in_link.path).await;
+    assert_eq!(signed_in.location.as_deref(), Some("/portal/password"));
+
+    let again = app.admin.create_user(&agent_body).await.unwrap_err();
+    assert_eq!(again.problem().unwrap().code, ErrorCode::AlreadyExists);
+    let bad = app
+        .admin
+        .create_user(&NewUserBody {
+            username: "a b".into(),
+            ..agent_body.clone()
+        })
+        .await
+        .unwrap_err();
+    let problem = bad.problem().unwrap();
+    assert_eq!(problem.status, 400);
+    assert_eq!(problem.errors[0].field, "username");
+    let supervisor = app.client(Role::Supervisor, None).await;
+    let refused = supervisor
+        .create_user(&NewUserBody {
+            username: "bob".into(),
+            ..agent_body.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.problem().unwrap().status, 403);
+
+    // A supervisor of the unit sends Ana a new link; an agent client cannot.
+    let link = supervisor
+        .sign_in_link(created.user.id)
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert!(link.path.starts_with("/portal/link/"));
+    assert_ne!(link.path, created.sign_in_link.path);
+    assert_eq!(
+        Page::new(&app).sign_in_by_link(&link.path).await.status,
+        303
+    );
+    let agent = app.agent(1).await;
+    assert_eq!(
+        agent
+            .sign_in_link(created.user.id)
+            .await
+            .unwrap_err()
+            .problem()
+            .unwrap()
+            .status,
+        403
+    );
+    let dallas = rota_core::testkit::business_unit("Dallas");
+    rota_core::store::DirectoryStore::create_business_unit(&app.store, &dallas)
+        .await
+        .unwrap();
+    let elsewhere = app.client_in(Role::Supervisor, Some(dallas.id), None).await;
+    assert_eq!(
+        elsewhere
+            .sign_in_link(created.user.id)
+            .await
+            .unwrap_err()
+            .problem()
+            .unwrap()
+            .status,
+        404
+    );
+}
