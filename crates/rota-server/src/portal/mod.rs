@@ -63,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
+        // Pages compress well (the grid of 2,000 agents is mostly repeated markup).
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// What every page answer carries: a Content-Security-Policy without inline script or style

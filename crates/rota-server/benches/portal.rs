@@ -1,0 +1,188 @@
+//! The portal's heaviest pages, served over loopback by the real server on SQLite:
+//! 1. the supervisor's week grid of a 2,000-agent business unit (every agent, every shift, the
+//!    open shifts and the coverage strip): latency p50/p90 and the page's size, raw and as
+//!    sent gzip-compressed;
+//! 2. an agent's week in the same unit (their shifts, the open shifts, what changed).
+//!
+//! Requests are sequential, so the latency is the server's time plus one loopback round trip.
+//! `cargo bench -p rota-server --bench portal` (prints a markdown table; `-- --requests N`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing setup should stop the benchmark loudly
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::civil::date;
+use rota_core::auth::{Role, User};
+use rota_core::clock::FixedClock;
+use rota_core::directory::Zone;
+use rota_core::store::UserStore;
+use rota_core::version::CommitContext;
+use rota_server::{Application, Config};
+use rota_store::{Durability, SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+/// The allocator the `rota` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const AGENTS: usize = 2_000;
+const WEEK: &str = "2026-11-30";
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A session cookie for a new user, made in the store as signing in would.
+async fn session(store: &Store, user: &User) -> String {
+    store.create_user(user).await.unwrap();
+    let token = rota_server::auth::generate_secret();
+    store
+        .create_session(
+            &rota_server::auth::hash(&token),
+            user.id,
+            "csrf",
+            jiff::Timestamp::MAX,
+        )
+        .await
+        .unwrap();
+    format!("{}={token}", rota_server::portal::COOKIE)
+}
+
+struct Measured {
+    p50: Duration,
+    p90: Duration,
+    raw: usize,
+    sent: usize,
+}
+
+async fn measure(http: &reqwest::Client, url: &str, cookie: &str, requests: usize) -> Measured {
+    let get = |gzip: bool| {
+        let mut r = http.get(url).header("cookie", cookie);
+        if gzip {
+            r = r.header("accept-encoding", "gzip");
+        }
+        r
+    };
+    let raw = get(false).send().await.unwrap();
+    assert_eq!(raw.status(), 200, "{url}");
+    let raw = raw.bytes().await.unwrap().len();
+    let sent = get(true).send().await.unwrap();
+    assert_eq!(
+        sent.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let sent = sent.bytes().await.unwrap().len();
+    let mut times = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let start = Instant::now();
+        let response = get(true).send().await.unwrap();
+        let _ = response.bytes().await.unwrap();
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Measured {
+        p50: percentile(&times, 0.5),
+        p90: percentile(&times, 0.9),
+        raw,
+        sent,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let requests = args
+        .iter()
+        .position(|a| a == "--requests")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("portal.db").display());
+    let store = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let scenario = rota_scenario::generate(&rota_scenario::Params {
+        business_unit: "Chicago".into(),
+        time_zone: Zone::parse("America/Chicago").unwrap(),
+        week_start: date(2026, 11, 30),
+        agents: AGENTS,
+        seed: 7,
+    })
+    .unwrap();
+    let ctx = CommitContext {
+        actor: "bench".into(),
+        request_id: "bench".into(),
+        now: "2026-11-25T00:00:00Z".parse().unwrap(),
+        idempotency: None,
+    };
+    let schedule = rota_scenario::store(&store, &scenario, &ctx).await.unwrap();
+    rota_core::store::ScheduleStore::publish(&store, schedule.id, &ctx)
+        .await
+        .unwrap();
+    let bu = scenario.business_unit.id;
+    let supervisor = session(
+        &store,
+        &User::new("sam", "Sam", Role::Supervisor, Some(bu), None).unwrap(),
+    )
+    .await;
+    let agent = session(
+        &store,
+        &User::new(
+            "ana",
+            "Ana",
+            Role::Agent,
+            Some(bu),
+            Some(scenario.agents[0].id),
+        )
+        .unwrap(),
+    )
+    .await;
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let clock = Arc::new(FixedClock::new(ctx.now));
+    let app = Application::with_store(config, store.clone(), clock)
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone()));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+
+    let grid = measure(
+        &http,
+        &format!("{base}/portal/units/{bu}/week?week={WEEK}"),
+        &supervisor,
+        requests,
+    )
+    .await;
+    let week = measure(
+        &http,
+        &format!("{base}/portal/me?week={WEEK}"),
+        &agent,
+        requests,
+    )
+    .await;
+    println!(
+        "| page ({AGENTS} agents, {} shifts) | p50 | p90 | size | sent (gzip) |",
+        scenario.schedule.shifts.len()
+    );
+    println!("|---|---|---|---|---|");
+    for (name, m) in [("supervisor's week grid", &grid), ("agent's week", &week)] {
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {} KB | {} KB |",
+            m.p50.as_secs_f64() * 1e3,
+            m.p90.as_secs_f64() * 1e3,
+            m.raw / 1024,
+            m.sent / 1024
+        );
+    }
+    stop.cancel();
+}
