@@ -6,12 +6,14 @@
 //! - [`retry`]: the retry policy, its budget and rate-limit pacing.
 //! - `users`: portal users and their sign-in links.
 //! - [`batch`]: the bulk swap runner (stale-intent checks, idempotent retries, per-swap report).
+//! - [`batch_input`]: a batch's swaps from CSV, JSON or JSON Lines, checked row by row.
 //!
 //! HTTPS through rustls with the ring provider and the platform's certificate verifier.
 #![forbid(unsafe_code)]
 
 mod api;
 pub mod batch;
+pub mod batch_input;
 pub mod ops;
 pub mod retry;
 mod users;

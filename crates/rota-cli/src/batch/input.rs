@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use rota_api::swaps::SwapItemBody;
 use rota_client::batch::BatchItem;
 use serde::Deserialize;
 
@@ -98,97 +97,11 @@ impl BatchConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InputRow {
-    agent_id: String,
-    original_shift_id: String,
-    new_shift_id: String,
-    reason_code: String,
-    #[serde(default)]
-    counterpart_agent_id: Option<String>,
-}
-
-/// Reads and checks every row before anything is sent; errors name the line.
+/// Reads and checks every row before anything is sent; errors name the file and the line.
 pub fn read_input(path: &Path) -> Result<Vec<BatchItem>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let rows: Vec<(usize, InputRow)> = match path.extension().and_then(|e| e.to_str()) {
-        Some("json") => serde_json::from_str::<Vec<InputRow>>(&text)
-            .with_context(|| format!("{}", path.display()))?
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| (i + 1, r))
-            .collect(),
-        Some("jsonl") | Some("ndjson") => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map(|r| (i + 1, r))
-                    .with_context(|| format!("{}: line {}", path.display(), i + 1))
-            })
-            .collect::<Result<_>>()?,
-        _ => {
-            let mut reader = csv::ReaderBuilder::new()
-                .trim(csv::Trim::All)
-                .from_reader(text.as_bytes());
-            let mut rows = Vec::new();
-            for (i, row) in reader.deserialize::<InputRow>().enumerate() {
-                // Line 1 is the header.
-                rows.push((
-                    i + 2,
-                    row.with_context(|| format!("{}: line {}", path.display(), i + 2))?,
-                ));
-            }
-            rows
-        }
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    let mut errors = Vec::new();
-    for (index, (line, row)) in rows.into_iter().enumerate() {
-        let counterpart = row.counterpart_agent_id.filter(|c| !c.is_empty());
-        let mut check = |field: &str, value: &str| {
-            if uuid_ok(value).is_err() {
-                errors.push(format!("line {line}: {field} `{value}` is not a UUID"));
-            }
-        };
-        check("agent_id", &row.agent_id);
-        check("original_shift_id", &row.original_shift_id);
-        check("new_shift_id", &row.new_shift_id);
-        if let Some(c) = &counterpart {
-            check("counterpart_agent_id", c);
-        }
-        if !["personal", "coverage", "preference", "supervisor", "other"]
-            .contains(&row.reason_code.as_str())
-        {
-            errors.push(format!("line {line}: reason_code `{}` is not one of personal, coverage, preference, supervisor, other", row.reason_code));
-        }
-        items.push(BatchItem {
-            index,
-            swap: SwapItemBody {
-                agent_id: row.agent_id,
-                original_shift_id: row.original_shift_id,
-                new_shift_id: row.new_shift_id,
-                reason_code: row.reason_code,
-                counterpart_agent_id: counterpart,
-            },
-        });
-    }
-    if !errors.is_empty() {
-        bail!(
-            "{}: {} bad row(s), nothing was sent:\n  {}",
-            path.display(),
-            errors.len(),
-            errors.join("\n  ")
-        );
-    }
-    Ok(items)
-}
-
-fn uuid_ok(s: &str) -> Result<(), ()> {
-    s.parse::<rota_core::ids::ShiftId>()
-        .map(|_| ())
-        .map_err(|_| ())
+    let format = rota_client::batch_input::InputFormat::of_name(&path.to_string_lossy());
+    rota_client::batch_input::parse(&text, format)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
