@@ -98,6 +98,11 @@ uuid_id!(
     "held change"
 );
 uuid_id!(
+    /// A bulk swap batch a supervisor started from the portal.
+    BatchRunId,
+    "batch run"
+);
+uuid_id!(
     /// A person who signs in to the portal.
     UserId,
     "user"

@@ -203,6 +203,64 @@ pub trait AuthStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<(crate::auth::Principal, jiff::Timestamp)>>> + Send;
 }
 
+/// A bulk swap batch started from the portal: its progress and its per-swap report, kept in
+/// the database so that any node shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRun {
+    pub id: crate::ids::BatchRunId,
+    pub business_unit: BusinessUnitId,
+    pub schedule: ScheduleId,
+    /// Who started it (`user:NAME`).
+    pub started_by: String,
+    /// The uploaded file's name.
+    pub source: String,
+    pub total: u32,
+    /// Swaps with a final report line.
+    pub done: u32,
+    /// Report lines per final status (`applied`, `stale`, …).
+    pub counts: std::collections::BTreeMap<String, u32>,
+    pub finished: bool,
+    /// Why it stopped early, if it did.
+    pub detail: Option<String>,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+}
+
+/// Batch runs of the portal and their reports.
+pub trait BatchRunStore: Send + Sync {
+    fn create_batch_run(&self, run: &BatchRun) -> impl Future<Output = StoreResult<()>> + Send;
+    fn batch_run(
+        &self,
+        id: crate::ids::BatchRunId,
+    ) -> impl Future<Output = StoreResult<BatchRun>> + Send;
+    /// Newest first.
+    fn batch_runs(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<BatchRun>>> + Send;
+    /// Appends report lines (JSON Lines, each ending in a newline) and sets the progress.
+    fn record_batch_progress(
+        &self,
+        id: crate::ids::BatchRunId,
+        lines: &str,
+        done: u32,
+        counts: &std::collections::BTreeMap<String, u32>,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn finish_batch_run(
+        &self,
+        id: crate::ids::BatchRunId,
+        detail: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The report so far, JSON Lines in input order of completion.
+    fn batch_report(
+        &self,
+        id: crate::ids::BatchRunId,
+    ) -> impl Future<Output = StoreResult<String>> + Send;
+}
+
 /// A user's password failures in a row and until when their password is locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SignInFailures {

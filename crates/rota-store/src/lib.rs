@@ -237,6 +237,46 @@ impl IdempotencyStore for Store {
     }
 }
 
+impl rota_core::store::BatchRunStore for Store {
+    async fn create_batch_run(&self, run: &rota_core::store::BatchRun) -> StoreResult<()> {
+        delegate!(self, s => s.create_batch_run(run))
+    }
+    async fn batch_run(
+        &self,
+        id: rota_core::ids::BatchRunId,
+    ) -> StoreResult<rota_core::store::BatchRun> {
+        delegate!(self, s => s.batch_run(id))
+    }
+    async fn batch_runs(
+        &self,
+        bu: BusinessUnitId,
+        page: PageRequest,
+    ) -> StoreResult<Page<rota_core::store::BatchRun>> {
+        delegate!(self, s => s.batch_runs(bu, page))
+    }
+    async fn record_batch_progress(
+        &self,
+        id: rota_core::ids::BatchRunId,
+        lines: &str,
+        done: u32,
+        counts: &std::collections::BTreeMap<String, u32>,
+        now: jiff::Timestamp,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.record_batch_progress(id, lines, done, counts, now))
+    }
+    async fn finish_batch_run(
+        &self,
+        id: rota_core::ids::BatchRunId,
+        detail: Option<&str>,
+        now: jiff::Timestamp,
+    ) -> StoreResult<()> {
+        delegate!(self, s => s.finish_batch_run(id, detail, now))
+    }
+    async fn batch_report(&self, id: rota_core::ids::BatchRunId) -> StoreResult<String> {
+        delegate!(self, s => s.batch_report(id))
+    }
+}
+
 impl rota_core::store::UserStore for Store {
     async fn create_user(&self, user: &rota_core::auth::User) -> StoreResult<()> {
         delegate!(self, s => s.create_user(user))

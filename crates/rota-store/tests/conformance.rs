@@ -205,7 +205,12 @@ conformance!(
     a_sign_in_link_works_once_and_a_session_ends_with_a_new_password,
     concurrent_failures_all_count_and_the_lock_is_bounded,
     what_a_user_saw_only_moves_forward,
+    a_batch_runs_report_grows_chunk_by_chunk,
 );
+
+#[path = "conformance/batch_runs.rs"]
+mod batch_runs;
+use batch_runs::a_batch_runs_report_grows_chunk_by_chunk;
 
 #[path = "conformance/users.rs"]
 mod users;

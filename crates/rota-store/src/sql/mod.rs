@@ -18,11 +18,13 @@
 //! - `idempotency`: keys recorded in the command's own transaction; claims for the others.
 //! - `time_off`: time-off requests, the policy, decisions, balances, allowances, the waitlist.
 //! - `trade_rows`: a trade's row, its state moves, and a match checked and applied.
+//! - `batch_runs`: bulk swap batches started from the portal, their progress and report.
 //! - `directory`, `auth`, `users`, `schedules`, `trades`, `webhooks`: the store traits, one per
 //!   file.
 
 mod auth;
 mod batch;
+mod batch_runs;
 mod commands;
 mod coverage;
 mod decode;
