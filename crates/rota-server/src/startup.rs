@@ -31,6 +31,9 @@ pub struct AppState {
     pub tokens: Arc<crate::auth::TokenCache>,
     /// Token issuance and failed authentication, throttled.
     pub sign_in: Arc<crate::sign_in::SignInGuard>,
+    /// This node's own address over loopback (`http://127.0.0.1:PORT`): where the portal's
+    /// batch runner sends its requests, through the same API as `rota batch`.
+    pub own_url: Arc<str>,
 }
 
 pub struct Application {
@@ -55,6 +58,17 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let listener = TcpListener::bind(config.listen).await?;
+        let bound = listener.local_addr()?;
+        let own_url: Arc<str> = if bound.ip().is_unspecified() {
+            let loopback: std::net::IpAddr = if bound.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
+            format!("http://{}", SocketAddr::new(loopback, bound.port())).into()
+        } else {
+            format!("http://{bound}").into()
+        };
         let state_store = store.clone();
         let wake_dispatcher = Arc::new(Notify::new());
         let state = AppState {
@@ -67,6 +81,7 @@ impl Application {
                 config.rate_limit_burst,
             )),
             in_flight: Arc::default(),
+            own_url,
             tokens: Arc::default(),
             sign_in: Arc::new(crate::sign_in::SignInGuard::new(
                 config.tokens_per_client_minute,

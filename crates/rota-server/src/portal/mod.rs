@@ -6,6 +6,7 @@
 //! - [`trades`]: the agent's trades: offer, take, withdraw.
 //! - [`availability`]: the agent's weekly windows and dated exceptions.
 //! - [`time_off`]: the agent's requests and balances; the supervisor's queue of them.
+//! - [`batches`]: a bulk swap batch from an uploaded file, its progress and its report.
 //! - [`coverage`]: the coverage strip under the week grid.
 //! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
 //! - [`webhooks`]: subscriptions, their delivery log, off and on.
@@ -35,6 +36,7 @@ use crate::startup::AppState;
 
 pub mod agent;
 pub mod availability;
+pub mod batches;
 pub mod coverage;
 pub mod sessions;
 pub mod supervisor;
@@ -61,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .merge(availability::router())
         .merge(time_off::router())
         .merge(webhooks::router())
+        .merge(batches::router())
         .merge(supervisor::router())
         .layer(axum::middleware::map_response(security_headers))
         // Pages compress well (the grid of 2,000 agents is mostly repeated markup).
@@ -191,6 +194,20 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// Whether a request names no other site as its origin (browsers send `Origin` with every
+/// POST; a request without one is not a cross-site form).
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .is_some_and(|(_, rest)| Some(rest) == host)
+}
+
 /// Every form carries these besides its own fields.
 #[derive(serde::Deserialize)]
 struct FormGuard {
@@ -227,19 +244,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
         };
         // A browser sends Origin with every POST; one from another site is refused before
         // the body is read (the CSRF token below is the defence that does not rely on it).
-        if let Some(origin) = parts.headers.get(header::ORIGIN) {
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok());
-            let same = origin
-                .to_str()
-                .ok()
-                .and_then(|o| o.split_once("://"))
-                .is_some_and(|(_, rest)| Some(rest) == host);
-            if !same {
-                return Err(refused("the form came from another site"));
-            }
+        if !same_origin(&parts.headers) {
+            return Err(refused("the form came from another site"));
         }
         let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await

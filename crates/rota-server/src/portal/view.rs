@@ -50,6 +50,7 @@ impl Chrome {
                 link(format!("/portal/units/{bu}/week"), "Week"),
                 link(format!("/portal/units/{bu}/trades"), "Trade queue"),
                 link(format!("/portal/units/{bu}/time-off"), "Time off"),
+                link(format!("/portal/units/{bu}/batches"), "Batches"),
                 link(format!("/portal/units/{bu}/history"), "History"),
                 link(format!("/portal/units/{bu}/webhooks"), "Webhooks"),
             ],

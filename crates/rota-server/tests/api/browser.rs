@@ -440,6 +440,72 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
         "her Tuesday shift left her"
     );
 
+    // The weekly batch from a file: two swaps between Agent 2 and Agent 3, run by the same
+    // runner as `rota batch`, followed live, its report downloaded.
+    let id = |k: usize| app.shift(k).to_string();
+    let (a2, a3) = (
+        app.world.agents[2].id.to_string(),
+        app.world.agents[3].id.to_string(),
+    );
+    let csv = format!(
+        "agent_id,original_shift_id,new_shift_id,reason_code,counterpart_agent_id\n\
+         {a2},{},{},personal,{a3}\n{a2},{},{},preference,{a3}\n",
+        id(2),
+        id(3),
+        id(7),
+        id(8)
+    );
+    let file = profile.path().join("swaps.csv");
+    std::fs::write(&file, csv).unwrap();
+    person.go(&format!("/portal/units/{bu}/batches")).await;
+    person.check_accessibility("batches").await;
+    person
+        .c
+        .execute(
+            "document.getElementById('week').value = arguments[0];",
+            vec![json!(WEEK)],
+        )
+        .await
+        .unwrap();
+    person.fill("file", &file.display().to_string()).await;
+    person
+        .click("form[enctype='multipart/form-data'] button")
+        .await;
+    // htmx refreshes the status every second until the batch has finished.
+    person
+        .c
+        .wait()
+        .every(std::time::Duration::from_millis(50))
+        .for_element(Locator::XPath(
+            "//section[@id='status' and contains(., 'Finished')]",
+        ))
+        .await
+        .unwrap();
+    let text = person.text().await;
+    assert!(
+        text.contains("Finished: 2 of 2 swaps") && text.contains("applied: 2"),
+        "{text}"
+    );
+    person.check_accessibility("batch progress").await;
+    person.screenshot("batch-progress").await;
+    let report = person
+        .c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.querySelector('a[download]').href).then(r => r.text()).then(done);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let report = report.as_str().unwrap().to_owned();
+    assert_eq!(report.lines().count(), 2, "{report}");
+    assert!(
+        report.lines().all(|l| l.contains("\"status\":\"applied\"")),
+        "{report}"
+    );
+    assert_eq!(app.owner(3).await, Some(app.world.agents[2].id));
+    assert_eq!(app.owner(8).await, Some(app.world.agents[2].id));
+
     person
         .go(&format!("/portal/units/{bu}/history?week={WEEK}"))
         .await;

@@ -692,3 +692,75 @@ async fn admins_create_users_and_supervisors_send_their_agents_sign_in_links() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_uploaded_batch_with_bad_rows_names_each_and_starts_nothing() {
+    use rota_core::store::BatchRunStore;
+    let app = spawn(|_| {}).await;
+    let bu = app.world.bu.id;
+    let sam = app.portal_user("sam", Role::Supervisor, None).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&sam).await;
+    let form = page.get(&format!("/portal/units/{bu}/batches")).await;
+    assert_eq!(form.status, 200);
+    let csrf = field(&form.body, "csrf");
+    let upload = |csrf: &str, week: &str, csv: &str| {
+        let boundary = "rota-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"week\"\r\n\r\n{week}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"swaps.csv\"\r\n\
+             Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    };
+    let send = |(content_type, body): (String, String)| {
+        let cookie = page.cookie.clone().unwrap();
+        let url = format!("{}/portal/units/{bu}/batches", app.base);
+        async move {
+            let r = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(url)
+                .header("cookie", cookie)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let header = "agent_id,original_shift_id,new_shift_id,reason_code";
+    let bad = format!(
+        "{header}\nnope,{},{},personal\n{},{},{},holiday\n",
+        app.shift(2),
+        app.shift(3),
+        app.world.agents[2].id,
+        app.shift(7),
+        app.shift(8)
+    );
+    let (status, body) = send(upload(&csrf, WEEK, &bad)).await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("line 2: agent_id `nope` is not a UUID"),
+        "{body}"
+    );
+    assert!(body.contains("line 3: reason_code `holiday`"), "{body}");
+    let (status, body) = send(upload(&csrf, "2031-01-06", &format!("{header}\n"))).await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("no schedule for the week of `2031-01-06`"),
+        "{body}"
+    );
+    assert!(body.contains("the file holds no swaps"), "{body}");
+    let (status, body) = send(upload("forged", WEEK, &bad)).await;
+    assert_eq!(status, 403, "{body}");
+    let runs = app
+        .store
+        .batch_runs(bu, rota_core::store::PageRequest::new(0, 10))
+        .await
+        .unwrap();
+    assert_eq!(runs.total, 0, "nothing was started");
+}

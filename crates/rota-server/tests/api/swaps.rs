@@ -1048,6 +1048,8 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
             "get",
             "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
         ),
+        ("post", "/api/v2/users"),
+        ("post", "/api/v2/users/{userId}/sign-in-links"),
     ];
     for (method, path) in expected {
         assert!(
