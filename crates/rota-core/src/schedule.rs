@@ -201,6 +201,17 @@ pub struct Shift {
     pub version: ScheduleVersion,
 }
 
+/// A shift without what it is made of: what a whole week's grid or list shows. Reading a week
+/// this way skips each shift's activities, most of its stored size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftSlot {
+    pub id: ShiftId,
+    pub owner: Option<AgentId>,
+    pub window: TimeWindow,
+    pub required_skill: Option<Skill>,
+    pub version: ScheduleVersion,
+}
+
 impl Shift {
     pub fn state(&self) -> ShiftState {
         ShiftState {

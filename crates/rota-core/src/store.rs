@@ -101,6 +101,8 @@ impl<T> Page<T> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShiftFilter {
     pub agent: Option<AgentId>,
+    /// Only open shifts (no owner); `agent`, when given, wins.
+    pub open: bool,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -373,6 +375,11 @@ pub trait DirectoryStore: Send + Sync {
         bu: BusinessUnitId,
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<Agent>>> + Send;
+    /// Every agent of `bu` by name: id, name and skills only (what a week grid lists).
+    fn roster(
+        &self,
+        bu: BusinessUnitId,
+    ) -> impl Future<Output = StoreResult<Vec<crate::directory::RosterEntry>>> + Send;
     fn set_availability(
         &self,
         id: AgentId,
@@ -403,6 +410,12 @@ pub trait ScheduleStore: Send + Sync {
         filter: ShiftFilter,
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<Shift>>> + Send;
+    /// The week's shifts without their activities, ordered like [`Self::shifts`].
+    fn shift_slots(
+        &self,
+        id: ScheduleId,
+        filter: ShiftFilter,
+    ) -> impl Future<Output = StoreResult<Vec<crate::schedule::ShiftSlot>>> + Send;
     /// Newest first.
     fn versions(
         &self,

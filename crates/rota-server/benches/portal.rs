@@ -41,7 +41,7 @@ async fn session(store: &Store, user: &User) -> String {
             &rota_server::auth::hash(&token),
             user.id,
             "csrf",
-            jiff::Timestamp::MAX,
+            "2026-12-31T00:00:00Z".parse().unwrap(),
         )
         .await
         .unwrap();
@@ -92,6 +92,10 @@ async fn measure(http: &reqwest::Client, url: &str, cookie: &str, requests: usiz
 
 #[tokio::main]
 async fn main() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
+        .with_writer(std::io::stderr)
+        .try_init();
     let args: Vec<String> = std::env::args().collect();
     let requests = args
         .iter()
@@ -125,6 +129,34 @@ async fn main() {
         .await
         .unwrap();
     let bu = scenario.business_unit.id;
+    // The store reads beneath the grid, alone.
+    let timed = |start: Instant| start.elapsed().as_secs_f64() * 1e3;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let shifts = rota_core::store::ScheduleStore::shifts(
+            &store,
+            schedule.id,
+            rota_core::store::ShiftFilter::default(),
+            rota_core::store::PageRequest::all(),
+        )
+        .await
+        .unwrap();
+        let read_shifts = timed(t);
+        let t = Instant::now();
+        let agents = rota_core::store::DirectoryStore::agents(
+            &store,
+            bu,
+            rota_core::store::PageRequest::all(),
+        )
+        .await
+        .unwrap();
+        eprintln!(
+            "store: {} shifts {read_shifts:.1} ms, {} agents {:.1} ms",
+            shifts.items.len(),
+            agents.items.len(),
+            timed(t)
+        );
+    }
     let supervisor = session(
         &store,
         &User::new("sam", "Sam", Role::Supervisor, Some(bu), None).unwrap(),

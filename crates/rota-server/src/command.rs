@@ -48,7 +48,9 @@ impl FromRequestParts<AppState> for Command {
 
 impl Command {
     /// The command of a portal form: the session's caller, and the form's own idempotency
-    /// key (each page renders a fresh one, so a form sent twice applies once).
+    /// key (each page renders a fresh one, so a form sent twice applies once) joined with the
+    /// path it was sent to, so that one rendered form with a button per shift gives each
+    /// button's action a key of its own.
     pub(crate) fn from_form(
         state: &AppState,
         caller: Caller,
@@ -57,7 +59,8 @@ impl Command {
         idempotency_key: Option<&str>,
     ) -> Self {
         let mut headers = HeaderMap::new();
-        if let Some(key) = idempotency_key.and_then(|k| k.parse().ok()) {
+        let key = idempotency_key.map(|k| format!("{k}@{}", parts.uri.path()));
+        if let Some(key) = key.and_then(|k| k.parse().ok()) {
             headers.insert(HeaderName::from_static(idempotency::HEADER), key);
         }
         Self {

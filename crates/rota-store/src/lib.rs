@@ -116,6 +116,12 @@ macro_rules! delegate {
 }
 
 impl DirectoryStore for Store {
+    async fn roster(
+        &self,
+        bu: BusinessUnitId,
+    ) -> StoreResult<Vec<rota_core::directory::RosterEntry>> {
+        delegate!(self, s => s.roster(bu))
+    }
     async fn create_business_unit(&self, bu: &BusinessUnit) -> StoreResult<()> {
         delegate!(self, s => s.create_business_unit(bu))
     }
@@ -147,6 +153,13 @@ impl DirectoryStore for Store {
 }
 
 impl ScheduleStore for Store {
+    async fn shift_slots(
+        &self,
+        id: ScheduleId,
+        filter: ShiftFilter,
+    ) -> StoreResult<Vec<rota_core::schedule::ShiftSlot>> {
+        delegate!(self, s => s.shift_slots(id, filter))
+    }
     async fn import_schedule(
         &self,
         new: &NewSchedule,

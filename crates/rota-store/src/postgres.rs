@@ -174,6 +174,11 @@ mod dialect {
     pub const SHIFT_JSON: &str = "json_agg(json_build_array(id, schedule_id, owner_agent_id, \
         start_at, end_at, required_skill, activity_code, \
         (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))::text";
+    /// A shift without its activities (`ShiftSlot`), as one JSON array.
+    pub const SLOT_JSON: &str = "json_agg(json_build_array(id, owner_agent_id, start_at, end_at, \
+        required_skill, version))::text";
+    /// An agent's id, name and skills, as one JSON array.
+    pub const ROSTER_JSON: &str = "json_agg(json_build_array(id, name, skills))::text";
     pub const AGENT_JSON: &str = "json_agg(json_build_array(id, business_unit_id, \
         management_unit_id, name, skills, max_paid_minutes_per_week, min_rest_minutes, \
         availability, time_off))::text";

@@ -348,6 +348,42 @@ fn optional_uuid(s: Option<String>) -> Result<Option<Uuid>, StoreError> {
         .transpose()
 }
 
+pub fn slots_from_json(doc: &str) -> Result<Vec<rota_core::schedule::ShiftSlot>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct SlotJson(String, Option<String>, i64, i64, Option<String>, i64);
+    let rows: Vec<SlotJson> = serde_json::from_str(doc).map_err(corrupt)?;
+    rows.into_iter()
+        .map(|SlotJson(id, owner, start, end, skill, v)| {
+            Ok(rota_core::schedule::ShiftSlot {
+                id: rota_core::ids::ShiftId::from_uuid(uuid_text(&id)?),
+                owner: optional_uuid(owner)?.map(rota_core::ids::AgentId::from_uuid),
+                window: rota_core::schedule::TimeWindow::new(instant(start)?, instant(end)?)
+                    .map_err(corrupt)?,
+                required_skill: skill
+                    .map(|s| rota_core::directory::Skill::parse(&s))
+                    .transpose()
+                    .map_err(corrupt)?,
+                version: version(v)?,
+            })
+        })
+        .collect()
+}
+
+pub fn roster_from_json(doc: &str) -> Result<Vec<rota_core::directory::RosterEntry>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct RosterJson(String, String, String);
+    let rows: Vec<RosterJson> = serde_json::from_str(doc).map_err(corrupt)?;
+    rows.into_iter()
+        .map(|RosterJson(id, name, skills)| {
+            Ok(rota_core::directory::RosterEntry {
+                id: rota_core::ids::AgentId::from_uuid(uuid_text(&id)?),
+                name,
+                skills: serde_json::from_str(&skills).map_err(corrupt)?,
+            })
+        })
+        .collect()
+}
+
 pub fn shifts_from_json(doc: &str) -> Result<Vec<Shift>, StoreError> {
     let rows: Vec<ShiftJson> = serde_json::from_str(doc).map_err(corrupt)?;
     rows.into_iter()

@@ -221,6 +221,11 @@ mod dialect {
         lower(hex(schedule_id)), lower(hex(owner_agent_id)), start_at, end_at, required_skill, \
         activity_code, \
         (SELECT activities FROM shift_activities WHERE shift_id = shifts.id), version))";
+    /// A shift without its activities (`ShiftSlot`), as one JSON array.
+    pub const SLOT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
+        lower(hex(owner_agent_id)), start_at, end_at, required_skill, version))";
+    /// An agent's id, name and skills, as one JSON array.
+    pub const ROSTER_JSON: &str = "json_group_array(json_array(lower(hex(id)), name, skills))";
     pub const AGENT_JSON: &str = "json_group_array(json_array(lower(hex(id)), \
         lower(hex(business_unit_id)), lower(hex(management_unit_id)), name, skills, \
         max_paid_minutes_per_week, min_rest_minutes, availability, time_off))";

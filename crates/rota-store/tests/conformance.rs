@@ -368,6 +368,7 @@ async fn an_imported_week_reads_back_as_version_1(store: Store) {
             schedule.id,
             ShiftFilter {
                 agent: Some(world.agents[1].id),
+                ..ShiftFilter::default()
             },
             PageRequest::all(),
         )
@@ -378,6 +379,73 @@ async fn an_imported_week_reads_back_as_version_1(store: Store) {
         mine.items
             .iter()
             .all(|s| s.owner == Some(world.agents[1].id))
+    );
+    let open = store
+        .shifts(
+            schedule.id,
+            ShiftFilter {
+                open: true,
+                ..ShiftFilter::default()
+            },
+            PageRequest::all(),
+        )
+        .await
+        .unwrap();
+    let expected: Vec<ShiftId> = world
+        .schedule
+        .shifts
+        .iter()
+        .filter(|s| s.owner.is_none())
+        .map(|s| s.id)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        open.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(open.total, expected.len() as u64);
+    // The lean reads of a whole week and unit say the same as the full ones.
+    for filter in [
+        ShiftFilter::default(),
+        ShiftFilter {
+            open: true,
+            ..ShiftFilter::default()
+        },
+        ShiftFilter {
+            agent: Some(world.agents[1].id),
+            ..ShiftFilter::default()
+        },
+    ] {
+        let full = store
+            .shifts(schedule.id, filter, PageRequest::all())
+            .await
+            .unwrap();
+        let slots = store.shift_slots(schedule.id, filter).await.unwrap();
+        let lean: Vec<_> = full
+            .items
+            .iter()
+            .map(|s| rota_core::schedule::ShiftSlot {
+                id: s.id,
+                owner: s.owner,
+                window: s.window,
+                required_skill: s.required_skill.clone(),
+                version: s.version,
+            })
+            .collect();
+        assert_eq!(slots, lean);
+    }
+    let agents = store.agents(world.bu.id, PageRequest::all()).await.unwrap();
+    let roster = store.roster(world.bu.id).await.unwrap();
+    assert_eq!(
+        roster
+            .iter()
+            .map(|r| (r.id, r.name.clone(), r.skills.clone()))
+            .collect::<Vec<_>>(),
+        agents
+            .items
+            .iter()
+            .map(|a| (a.id, a.name.clone(), a.skills.clone()))
+            .collect::<Vec<_>>()
     );
     let versions = store
         .versions(schedule.id, PageRequest::all())

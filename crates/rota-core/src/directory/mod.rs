@@ -207,6 +207,14 @@ impl fmt::Display for Skill {
     }
 }
 
+/// An agent as a list of a whole unit needs them: who, and what they can work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub id: AgentId,
+    pub name: String,
+    pub skills: BTreeSet<Skill>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -111,6 +111,25 @@ struct ShiftRow {
 }
 
 impl ShiftRow {
+    fn of_slot(slot: &rota_core::schedule::ShiftSlot, zone: &rota_core::directory::Zone) -> Self {
+        Self {
+            id: slot.id,
+            version: slot.version.get(),
+            day: slot
+                .window
+                .start()
+                .to_zoned_datetime(zone.tz().clone())
+                .strftime("%a %-d %b")
+                .to_string(),
+            times: view::times(slot.window.start(), slot.window.end(), zone),
+            skill: slot
+                .required_skill
+                .as_ref()
+                .map_or_else(String::new, |s| s.as_str().to_owned()),
+            activities: String::new(),
+        }
+    }
+
     fn of(shift: &Shift, zone: &rota_core::directory::Zone) -> Self {
         Self {
             id: shift.id,
@@ -188,18 +207,35 @@ async fn week(
     let (mut mine, mut open, mut changes, mut version) = (Vec::new(), Vec::new(), Vec::new(), 0);
     if let Some(schedule) = &schedule {
         version = schedule.version.get();
-        let shifts = state
-            .store
-            .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
-            .await
-            .or_page(&visitor)?;
-        for shift in &shifts.items {
-            if shift.owner == Some(agent.id) {
-                mine.push(ShiftRow::of(shift, zone));
-            } else if shift.owner.is_none() {
-                open.push(ShiftRow::of(shift, zone));
-            }
-        }
+        let own = ShiftFilter {
+            agent: Some(agent.id),
+            ..ShiftFilter::default()
+        };
+        let unowned = ShiftFilter {
+            open: true,
+            ..ShiftFilter::default()
+        };
+        let (own, unowned) = tokio::join!(
+            state.store.shifts(schedule.id, own, PageRequest::all()),
+            state.store.shift_slots(schedule.id, unowned),
+        );
+        mine = own
+            .or_page(&visitor)?
+            .items
+            .iter()
+            .map(|s| ShiftRow::of(s, zone))
+            .collect();
+        // The open shifts this agent could take: those needing no skill or one they have.
+        open = unowned
+            .or_page(&visitor)?
+            .iter()
+            .filter(|s| {
+                s.required_skill
+                    .as_ref()
+                    .is_none_or(|skill| agent.skills.contains(skill))
+            })
+            .map(|s| ShiftRow::of_slot(s, zone))
+            .collect();
         let seen = state
             .store
             .seen_version(visitor.user().id, schedule.id)
@@ -235,8 +271,12 @@ async fn week(
     ))
 }
 
-/// The changes to `agent`'s shifts after the version they last marked as seen (all since the
-/// import when they never did), newest first, as sentences.
+/// The most versions "what changed" reads back when the agent never marked one as seen (or
+/// marked one long ago): a week's history can hold hundreds of batch versions.
+const CHANGES_WINDOW: u64 = 200;
+
+/// The changes to `agent`'s shifts after the version they last marked as seen (at most the
+/// last [`CHANGES_WINDOW`] versions, never the import), newest first, as sentences.
 async fn changes_since(
     state: &AppState,
     visitor: &Visitor,
@@ -245,39 +285,57 @@ async fn changes_since(
     seen: Option<ScheduleVersion>,
     agent: AgentId,
 ) -> Result<Vec<ChangeRow>, PortalError> {
+    let floor = schedule
+        .version
+        .get()
+        .saturating_sub(CHANGES_WINDOW)
+        .max(ScheduleVersion::FIRST.get());
+    let since = ScheduleVersion::new(seen.map_or(floor, |s| s.get().max(floor))).ok();
     let versions = state
         .store
-        .changes_since(schedule.id, seen)
+        .changes_since(schedule.id, since)
         .await
         .or_page(visitor)?;
-    let names = names(state, bu).await.or_page(visitor)?;
-    let zone = &bu.time_zone;
-    let mut rows = Vec::new();
-    for v in versions.iter().rev() {
-        for c in &v.changes {
-            let Some(before) = c.before else { continue };
-            let (was_mine, is_mine) = (before.owner == Some(agent), c.after.owner == Some(agent));
-            if !was_mine && !is_mine {
-                continue;
+    let mine = |o: Option<AgentId>| o == Some(agent);
+    let relevant: Vec<_> = versions
+        .iter()
+        .rev()
+        .flat_map(|v| v.changes.iter().map(move |c| (v, c)))
+        .filter_map(|(v, c)| c.before.map(|before| (v, c, before)))
+        .filter(|(_, c, before)| mine(before.owner) || mine(c.after.owner))
+        .collect();
+    // Names of the other agents these changes involve, and only theirs.
+    let mut names: HashMap<AgentId, String> = HashMap::from([(agent, "you".to_owned())]);
+    for (_, c, before) in &relevant {
+        for other in [before.owner, c.after.owner].into_iter().flatten() {
+            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(other) {
+                let found = state.store.agent(other).await.or_page(visitor)?;
+                e.insert(found.name);
             }
+        }
+    }
+    let zone = &bu.time_zone;
+    Ok(relevant
+        .into_iter()
+        .map(|(v, c, before)| {
             let then = view::window(before.start, before.end, zone);
-            let text = if was_mine && !is_mine {
-                format!(
-                    "Your {then} shift went to {}.",
-                    name_of(&names, c.after.owner)
-                )
-            } else if !was_mine {
-                format!(
+            let text = match (mine(before.owner), mine(c.after.owner)) {
+                (true, false) => {
+                    format!(
+                        "Your {then} shift went to {}.",
+                        name_of(&names, c.after.owner)
+                    )
+                }
+                (false, _) => format!(
                     "The {then} shift is yours now (was {}).",
                     name_of(&names, before.owner)
-                )
-            } else {
-                format!(
+                ),
+                (true, true) => format!(
                     "Your {then} shift moved to {}.",
                     view::window(c.after.start, c.after.end, zone)
-                )
+                ),
             };
-            rows.push(ChangeRow {
+            ChangeRow {
                 text,
                 by: format!(
                     "{} by {}, {} (version {}, request {})",
@@ -287,10 +345,9 @@ async fn changes_since(
                     v.record.version.get(),
                     v.record.request_id
                 ),
-            });
-        }
-    }
-    Ok(rows)
+            }
+        })
+        .collect())
 }
 
 /// A version's cause as a person would say it.

@@ -147,12 +147,7 @@ async fn grid(
         let date = t.to_zoned_datetime(zone.tz().clone()).date();
         days.iter().position(|d| *d == date)
     };
-    let agents = state
-        .store
-        .agents(bu.id, PageRequest::all())
-        .await
-        .or_page(&visitor)?
-        .items;
+    let agents = state.store.roster(bu.id).await.or_page(&visitor)?;
     let mut skills: Vec<String> = agents
         .iter()
         .flat_map(|a| a.skills.iter().map(|s| s.as_str().to_owned()))
@@ -180,10 +175,10 @@ async fn grid(
     if let Some(schedule) = &schedule {
         let shifts = state
             .store
-            .shifts(schedule.id, ShiftFilter::default(), PageRequest::all())
+            .shift_slots(schedule.id, ShiftFilter::default())
             .await
             .or_page(&visitor)?;
-        for shift in &shifts.items {
+        for shift in &shifts {
             let Some(day) = day_index(shift.window.start()) else {
                 continue;
             };

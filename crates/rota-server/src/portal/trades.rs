@@ -105,6 +105,7 @@ async fn trades(
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let filter = ShiftFilter {
                         agent: Some(agent.id),
+                        ..ShiftFilter::default()
                     };
                     let mine = state
                         .store

@@ -115,7 +115,10 @@ async fn read(
         .store
         .shifts(
             id,
-            ShiftFilter { agent },
+            ShiftFilter {
+                agent,
+                ..ShiftFilter::default()
+            },
             rota_core::store::PageRequest::new(q.offset, q.limit),
         )
         .await?;

@@ -276,7 +276,7 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
     let open = app.shift(4);
     person
         .click(&format!(
-            "form[action='/portal/me/shifts/{open}/pickup'] button"
+            "button[formaction='/portal/me/shifts/{open}/pickup']"
         ))
         .await;
     assert!(person.text().await.contains("You picked up the shift."));

@@ -764,3 +764,33 @@ async fn an_uploaded_batch_with_bad_rows_names_each_and_starts_nothing() {
         .unwrap();
     assert_eq!(runs.total, 0, "nothing was started");
 }
+
+#[tokio::test]
+async fn a_form_sent_twice_applies_once() {
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&link).await;
+    let week = page.get(&format!("/portal/me?week={WEEK}")).await;
+    let (csrf, key) = (
+        field(&week.body, "csrf"),
+        field(&week.body, "idempotency_key"),
+    );
+    let version = app.store_shift(4).await.version.get().to_string();
+    let path = format!("/portal/me/shifts/{}/pickup", app.shift(4));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("version", version.as_str()),
+        ("week", WEEK),
+    ];
+    let before = app.version_id().await;
+    let first = page.post(&path, &form).await;
+    let after_first = app.version_id().await;
+    // A double click, or a reload after a lost answer: the same answer, nothing applied again.
+    let second = page.post(&path, &form).await;
+    assert_eq!((first.status, second.status), (303, 303));
+    assert_eq!(first.location, second.location);
+    assert_ne!(before, after_first);
+    assert_eq!(app.version_id().await, after_first);
+}

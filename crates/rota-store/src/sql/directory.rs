@@ -1,5 +1,6 @@
 //! Business units, management units and agents.
 
+use const_format::concatcp;
 use rota_core::directory::{Agent, Availability, BusinessUnit, ManagementUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::{DirectoryStore, Page, PageRequest, StoreError, StoreResult};
@@ -10,7 +11,7 @@ use super::CHUNK;
 use super::decode::{
     AGENT_COLS, agents_by_ids, decode_agent, decode_business_unit, page_args, total,
 };
-use super::dialect::{Backend, Db};
+use super::dialect::{Backend, Db, ROSTER_JSON};
 use super::outbox::emit;
 use crate::rows::{self, db_error};
 
@@ -134,6 +135,25 @@ impl DirectoryStore for Backend {
             total: total(count),
             offset: page.offset,
         })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn roster(
+        &self,
+        bu: BusinessUnitId,
+    ) -> StoreResult<Vec<rota_core::directory::RosterEntry>> {
+        let doc: Option<String> = sqlx::query_scalar(concatcp!(
+            "SELECT ",
+            ROSTER_JSON,
+            " FROM (SELECT * FROM agents WHERE business_unit_id = $1 ORDER BY name, id) AS agents"
+        ))
+        .bind(bu.as_uuid())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut roster = rows::roster_from_json(doc.as_deref().unwrap_or("[]"))?;
+        roster.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        Ok(roster)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
