@@ -492,14 +492,18 @@ async fn self_service(
     done: &str,
 ) -> PageResult {
     let Posted { visitor, cmd, form } = posted;
-    let (_, bu) = whoami(&cmd.state, &visitor).await?;
     let shift = parse_shift(&visitor, &shift)?;
-    let week = asked_week(&cmd.state, &bu, Some(&form.week));
-    let back = format!("/portal/me?week={week}");
+    // Back to the week the form came from (the week page finds its first day); the command
+    // alone reads the store, as the API's does.
+    let back = match form.week.parse::<jiff::civil::Date>() {
+        Ok(day) => format!("/portal/me?week={day}"),
+        Err(_) => "/portal/me?".to_owned(),
+    };
     // The version the page showed goes into the command: the check runs under its lock.
     let seen = ScheduleVersion::new(form.version).ok();
     let result = match run_self_service(&cmd, shift, action, seen).await {
         Err(crate::error::ApiError::Conflict { .. }) => {
+            let (_, bu) = whoami(&cmd.state, &visitor).await?;
             let now = cmd.state.store.shift(shift).await.or_page(&visitor)?;
             return Err(stale(&cmd.state, &visitor, &bu, &now, form.version, back).await);
         }

@@ -147,7 +147,13 @@ async fn grid(
         let date = t.to_zoned_datetime(zone.tz().clone()).date();
         days.iter().position(|d| *d == date)
     };
-    let agents = state.store.roster(bu.id).await.or_page(&visitor)?;
+    // Independent reads run side by side: the roster with the week's schedule, then the
+    // week's shifts with its coverage.
+    let (agents, schedule) = tokio::join!(
+        state.store.roster(bu.id),
+        state.store.find_schedule(bu.id, week)
+    );
+    let (agents, schedule) = (agents.or_page(&visitor)?, schedule.or_page(&visitor)?);
     let mut skills: Vec<String> = agents
         .iter()
         .flat_map(|a| a.skills.iter().map(|s| s.as_str().to_owned()))
@@ -156,29 +162,16 @@ async fn grid(
     skills.dedup();
     let skill = q.skill.unwrap_or_default();
     let wanted = q.agent.unwrap_or_default();
-    let schedule = state
-        .store
-        .find_schedule(bu.id, week)
-        .await
-        .or_page(&visitor)?;
     let mut coverage = Vec::new();
-    if let Some(schedule) = &schedule {
-        let report = state
-            .store
-            .coverage(schedule.id, None)
-            .await
-            .or_page(&visitor)?;
-        coverage = super::coverage::strip(&report, zone, &days);
-    }
     let mut open = vec![Vec::new(); 7];
     let mut by_agent: HashMap<rota_core::ids::AgentId, Vec<Vec<String>>> = HashMap::new();
     if let Some(schedule) = &schedule {
-        let shifts = state
-            .store
-            .shift_slots(schedule.id, ShiftFilter::default())
-            .await
-            .or_page(&visitor)?;
-        for shift in &shifts {
+        let (report, shifts) = tokio::join!(
+            state.store.coverage(schedule.id, None),
+            state.store.shift_slots(schedule.id, ShiftFilter::default())
+        );
+        coverage = super::coverage::strip(&report.or_page(&visitor)?, zone, &days);
+        for shift in &shifts.or_page(&visitor)? {
             let Some(day) = day_index(shift.window.start()) else {
                 continue;
             };
