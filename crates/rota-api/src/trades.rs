@@ -46,6 +46,18 @@ pub struct NewTradeBody {
     pub expires_at: Timestamp,
 }
 
+/// `GET /trades/{tradeId}/match-check`: what a match would find, before matching.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MatchCheckQuery {
+    /// The trade's version the caller saw.
+    pub version: u32,
+    /// The caller's shift in return (none for a shift given away).
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub shift_id: Option<rota_core::ids::ShiftId>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -307,6 +307,17 @@ impl Client {
             .await
     }
 
+    /// What matching `id` would find now, without matching.
+    pub async fn match_check(
+        &self,
+        id: TradeId,
+        query: &rota_api::trades::MatchCheckQuery,
+    ) -> Result<Reply<rota_core::trade::TradeCheck>, ClientError> {
+        let options = CallOptions::default();
+        self.send_op(&ops::MATCH_CHECK, &[&id], Some(query), NO_BODY, &options)
+            .await
+    }
+
     pub async fn cancel_trade(
         &self,
         id: TradeId,

@@ -151,6 +151,8 @@ pub const ALLOWANCES: Operation = Operation::new(
     "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
 );
 
+pub const MATCH_CHECK: Operation =
+    Operation::new(Method::GET, "/api/v2/wfm/trades/{tradeId}/match-check");
 pub const CREATE_USER: Operation = Operation::new(Method::POST, "/api/v2/users");
 pub const SIGN_IN_LINK: Operation =
     Operation::new(Method::POST, "/api/v2/users/{userId}/sign-in-links");
@@ -205,6 +207,7 @@ pub const ALL: &[Operation] = &[
     ALLOWANCES,
     CREATE_USER,
     SIGN_IN_LINK,
+    MATCH_CHECK,
 ];
 
 #[cfg(test)]

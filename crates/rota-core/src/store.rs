@@ -530,6 +530,18 @@ pub trait TradeStore: Send + Sync {
         shift: Option<crate::ids::ShiftId>,
         ctx: &CommitContext,
     ) -> impl Future<Output = StoreResult<crate::trade::Trade>> + Send;
+    /// What matching would find, without matching: the same checks as [`Self::match_trade`]
+    /// (the trade open, the shift the receiver's and acceptable, the rules and the business
+    /// unit's review), in a transaction that writes nothing. An answer for now: the match
+    /// checks again when it commits.
+    fn preview_match(
+        &self,
+        id: crate::ids::TradeId,
+        expected_version: u32,
+        receiver: AgentId,
+        shift: Option<crate::ids::ShiftId>,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = StoreResult<crate::trade::TradeCheck>> + Send;
     /// The initiator withdraws the trade.
     fn cancel_trade(
         &self,

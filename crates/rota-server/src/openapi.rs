@@ -43,6 +43,7 @@ use crate::{auth, routes, telemetry};
         routes::trades::list,
         routes::trades::read,
         routes::trades::match_trade,
+        routes::trades::match_check,
         routes::trades::cancel,
         routes::trades::review,
         routes::webhooks::create,

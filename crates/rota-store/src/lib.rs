@@ -408,6 +408,16 @@ impl AuthStore for Store {
 }
 
 impl TradeStore for Store {
+    async fn preview_match(
+        &self,
+        id: TradeId,
+        expected_version: u32,
+        receiver: AgentId,
+        shift: Option<ShiftId>,
+        now: jiff::Timestamp,
+    ) -> StoreResult<rota_core::trade::TradeCheck> {
+        delegate!(self, s => s.preview_match(id, expected_version, receiver, shift, now))
+    }
     async fn settings(&self, bu: BusinessUnitId) -> StoreResult<BusinessUnitSettings> {
         delegate!(self, s => s.settings(bu))
     }

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/portal/me/trades", get(trades).post(offer))
         .route("/portal/me/trades/{trade}/match", post(take))
+        .route("/portal/me/trades/{trade}/check", post(check))
         .route("/portal/me/trades/{trade}/cancel", post(cancel))
 }
 
@@ -267,6 +268,81 @@ async fn take(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult
     };
     run_match(&cmd, id, body).await.or_page(&visitor)?;
     Ok(Redirect::to("/portal/me/trades?done=matched").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "portal/trade_check.html")]
+struct CheckPage {
+    chrome: Chrome,
+    csrf: String,
+    key: String,
+    id: TradeId,
+    version: u32,
+    shift: String,
+    offer: String,
+    verdict: &'static str,
+    violations: Vec<String>,
+}
+
+/// The rule check a match would have now, before the agent commits to it; the confirm
+/// button matches (and the match checks again as it commits).
+async fn check(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult {
+    let Posted { visitor, cmd, form } = posted;
+    let id = parse_trade(&visitor, &trade)?;
+    let shift_id = form
+        .shift
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_shift(&visitor, s))
+        .transpose()?;
+    let state = &cmd.state;
+    let found =
+        crate::routes::trades::run_match_check(state, &visitor.caller, id, form.version, shift_id)
+            .await
+            .or_page(&visitor)?;
+    let (_, bu) = whoami(state, &visitor).await?;
+    let zone = &bu.time_zone;
+    let trade = state.store.trade(id).await.or_page(&visitor)?;
+    let offered = state
+        .store
+        .shift(trade.initiating_shift_id)
+        .await
+        .or_page(&visitor)?;
+    let mine = match shift_id {
+        Some(s) => {
+            let s = state.store.shift(s).await.or_page(&visitor)?;
+            format!(
+                "your {}",
+                view::window(s.window.start(), s.window.end(), zone)
+            )
+        }
+        None => "nothing".to_owned(),
+    };
+    Ok(render(
+        StatusCode::OK,
+        &CheckPage {
+            chrome: visitor.chrome("Before you take it"),
+            csrf: visitor.session.csrf_token.clone(),
+            key: view::form_key(),
+            id,
+            version: form.version,
+            shift: shift_id.map(|s| s.to_string()).unwrap_or_default(),
+            offer: format!(
+                "{} for {mine}",
+                view::window(offered.window.start(), offered.window.end(), zone)
+            ),
+            verdict: match found.verdict {
+                rota_core::trade::Verdict::Approve => "Taking it would be approved at once.",
+                rota_core::trade::Verdict::Supervisor => {
+                    "Taking it would wait for a supervisor's review."
+                }
+                rota_core::trade::Verdict::Deny => {
+                    "Taking it would be denied: it breaks a rule the business unit does not allow."
+                }
+            },
+            violations: found.violations.iter().map(view::violation).collect(),
+        },
+    ))
 }
 
 #[derive(Deserialize)]

@@ -27,8 +27,8 @@ use crate::idempotency::Outcome;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 use rota_api::trades::{
-    CancelBody, MatchBody, MySchedule, NewTradeBody, ReviewBody, ReviewDecision, ReviewError,
-    ReviewItem, ReviewOutcome, ReviewResponse, ReviewResult, TradeQuery, WeekQuery,
+    CancelBody, MatchBody, MatchCheckQuery, MySchedule, NewTradeBody, ReviewBody, ReviewDecision,
+    ReviewError, ReviewItem, ReviewOutcome, ReviewResponse, ReviewResult, TradeQuery, WeekQuery,
 };
 use rota_core::command::SwapResult;
 
@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v2/wfm/trades", post(create).get(list))
         .route("/api/v2/wfm/trades/{tradeId}", get(read))
         .route("/api/v2/wfm/trades/{tradeId}/match", post(match_trade))
+        .route("/api/v2/wfm/trades/{tradeId}/match-check", get(match_check))
         .route("/api/v2/wfm/trades/{tradeId}/cancel", post(cancel))
         .route("/api/v2/wfm/trades/reviews", post(review))
 }
@@ -307,6 +308,43 @@ pub(crate) async fn run_match(
             .await
     })
     .await
+}
+
+/// What matching the trade as the caller would find now: the same checks as the match (the
+/// trade's version, the shift, the rules, the business unit's review), writing nothing. The
+/// match checks again when it commits.
+#[utoipa::path(get, path = "/api/v2/wfm/trades/{tradeId}/match-check", tag = "trades",
+    params(("tradeId" = String, Path, description = "Trade id"), MatchCheckQuery),
+    responses((status = 200, description = "The rule check a match would have now", body = rota_core::trade::TradeCheck), crate::openapi::Problems),
+    security(("bearer" = [])))]
+async fn match_check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<MatchCheckQuery>,
+) -> Result<Json<rota_core::trade::TradeCheck>, ApiError> {
+    let id: TradeId = parse_id("tradeId", &id)?;
+    Ok(Json(
+        run_match_check(&state, &caller, id, q.version, q.shift_id).await?,
+    ))
+}
+
+/// A match's check without the match: what the API and the portal both run.
+pub(crate) async fn run_match_check(
+    state: &AppState,
+    caller: &Caller,
+    id: TradeId,
+    version: u32,
+    shift: Option<ShiftId>,
+) -> Result<rota_core::trade::TradeCheck, ApiError> {
+    let agent = me(caller)?;
+    let trade = state.store.trade(id).await?;
+    may_see(caller, &trade)?;
+    caller.require(Action::SelfService, trade.business_unit_id)?;
+    Ok(state
+        .store
+        .preview_match(id, version, agent, shift, state.clock.now())
+        .await?)
 }
 
 /// Runs an agent's operation on a trade they may see, in its business unit, once per

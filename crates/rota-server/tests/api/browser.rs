@@ -387,6 +387,15 @@ async fn agents_trade_and_a_supervisor_approves_in_a_real_browser() {
     person.check_accessibility("trades").await;
     assert!(person.text().await.contains("Agent 0 offers"));
     person.screenshots("agent-trades").await;
+    // The rule check first, as things stand; then the match, which checks again.
+    person.click("button[formaction$='/check']").await;
+    let text = person.text().await;
+    assert!(
+        text.contains("Taking it would wait for a supervisor's review."),
+        "{text}"
+    );
+    assert!(text.contains("The rule check finds nothing."), "{text}");
+    person.check_accessibility("trade check").await;
     person.click("form[action$='/match'] button").await;
     assert!(person.text().await.contains("You took the trade"));
     person.sign_out().await;

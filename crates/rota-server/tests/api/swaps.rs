@@ -1000,6 +1000,7 @@ async fn the_openapi_document_is_3_1_covers_every_endpoint_and_has_examples() {
         ("get", "/api/v2/wfm/trades"),
         ("get", "/api/v2/wfm/trades/{tradeId}"),
         ("post", "/api/v2/wfm/trades/{tradeId}/match"),
+        ("get", "/api/v2/wfm/trades/{tradeId}/match-check"),
         ("post", "/api/v2/wfm/trades/{tradeId}/cancel"),
         ("post", "/api/v2/wfm/trades/reviews"),
         (

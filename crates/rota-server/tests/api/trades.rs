@@ -511,3 +511,43 @@ async fn agents_act_only_for_themselves() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn a_match_check_answers_what_the_match_would_find_and_writes_nothing() {
+    let app = spawn(|_| {}).await;
+    app.set_settings(|s| s.trades.auto_review = false).await;
+    let (a0, a1) = (app.agent(0).await, app.agent(1).await);
+    let trade = a0
+        .create_trade(&offer(&app, 0, 48))
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    let query = |version, shift_id| rota_api::trades::MatchCheckQuery { version, shift_id };
+    let check = a1
+        .match_check(trade.id, &query(trade.version, Some(app.shift(1))))
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(check.verdict, rota_core::trade::Verdict::Supervisor);
+    assert!(check.violations.is_empty(), "{:?}", check.violations);
+    let unchanged = a0.trade(trade.id).await.unwrap().into_body().unwrap();
+    assert_eq!((unchanged.state, unchanged.version), (TradeState::Unmatched, 1));
+    // What the match itself refuses, the check refuses the same way.
+    let stale = a1
+        .match_check(trade.id, &query(trade.version + 1, Some(app.shift(1))))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.problem().unwrap().status, 409);
+    let not_mine = a1
+        .match_check(trade.id, &query(trade.version, Some(app.shift(2))))
+        .await
+        .unwrap_err();
+    assert_eq!(not_mine.problem().unwrap().status, 422);
+    let own = a0
+        .match_check(trade.id, &query(trade.version, Some(app.shift(5))))
+        .await
+        .unwrap_err();
+    assert_eq!(own.problem().unwrap().status, 422);
+}

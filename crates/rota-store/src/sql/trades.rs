@@ -211,6 +211,43 @@ impl TradeStore for Backend {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
+    async fn preview_match(
+        &self,
+        id: TradeId,
+        expected_version: u32,
+        receiver: AgentId,
+        shift: Option<ShiftId>,
+        now: jiff::Timestamp,
+    ) -> StoreResult<rota_core::trade::TradeCheck> {
+        // The match's own steps up to its verdict; the transaction is dropped, so nothing is
+        // written (nor held).
+        let mut w = self.begin_write().await?;
+        let mut trade = open_trade(&mut w.tx, id, expected_version, now).await?;
+        if trade.state != TradeState::Unmatched {
+            return Err(TradeError::InvalidTransition {
+                from: trade.state,
+                to: TradeState::Matched,
+            }
+            .into());
+        }
+        let receiving = match shift {
+            Some(s) => Some(
+                shifts_by_ids(&mut w.tx, &[s])
+                    .await?
+                    .pop()
+                    .ok_or(CommandError::ShiftNotFound(s))?,
+            ),
+            None => None,
+        };
+        trade.check_match(receiver, receiving.as_ref())?;
+        trade.receiving_agent_id = Some(receiver);
+        trade.receiving_shift_id = shift;
+        let settings = settings_of(&mut w.tx, trade.business_unit_id).await?.trades;
+        let (_, violations) = check_trade(&mut w, &trade, &settings, now).await?;
+        Ok(settings.review(violations))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn match_trade(
         &self,
         id: TradeId,
