@@ -176,6 +176,10 @@ async fn sign_in(
     request_id: crate::request_id::RequestId,
     Form(form): Form<SignInForm>,
 ) -> PageResult {
+    // A sign-in posted from another site would sign this browser in as someone else.
+    if !super::same_origin(&headers) {
+        return Err(cross_site(&request_id));
+    }
     let next = form.next.as_deref().unwrap_or("/portal").to_owned();
     let again = |status, problem: String| {
         render(
@@ -258,6 +262,16 @@ async fn sign_in(
         .map_err(store_error)
 }
 
+fn cross_site(request_id: &crate::request_id::RequestId) -> PortalError {
+    PortalError::Page {
+        status: StatusCode::FORBIDDEN,
+        title: "This form was refused".into(),
+        detail: "the form came from another site".into(),
+        request_id: request_id.to_string(),
+        chrome: None,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal/link.html")]
 struct LinkPage {
@@ -288,6 +302,9 @@ async fn redeem_link(
     request_id: crate::request_id::RequestId,
     Form(form): Form<LinkForm>,
 ) -> PageResult {
+    if !super::same_origin(&headers) {
+        return Err(cross_site(&request_id));
+    }
     let store_error = |e| PortalError::from_api(crate::error::ApiError::from(e), &request_id);
     let user = state
         .store

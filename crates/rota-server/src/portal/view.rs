@@ -162,3 +162,46 @@ pub fn encode_query(s: &str) -> String {
 pub fn form_key() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chicago() -> Zone {
+        Zone::parse("America/Chicago").unwrap()
+    }
+
+    #[test]
+    fn times_read_in_the_units_zone_on_daylight_saving_days() {
+        let zone = chicago();
+        // 2026-11-01: clocks fall back at 02:00; 00:00 to 06:00 local lasts seven hours.
+        let start: Timestamp = "2026-11-01T05:00:00Z".parse().unwrap();
+        let end: Timestamp = "2026-11-01T12:00:00Z".parse().unwrap();
+        assert_eq!(times(start, end, &zone), "00:00–06:00");
+        assert_eq!(window(start, end, &zone), "Sun 1 Nov 00:00–06:00");
+        // 2026-03-08: clocks spring forward; 22:00 to 06:00 the next day.
+        let start: Timestamp = "2026-03-08T04:00:00Z".parse().unwrap();
+        let end: Timestamp = "2026-03-08T11:00:00Z".parse().unwrap();
+        assert_eq!(times(start, end, &zone), "22:00–06:00 +1");
+        assert_eq!(
+            window(start, end, &zone),
+            "Sat 7 Mar 22:00 – Sun 8 Mar 06:00"
+        );
+    }
+
+    #[test]
+    fn only_portal_paths_are_followed_after_signing_in() {
+        assert_eq!(
+            safe_next("/portal/me?week=2026-11-30"),
+            "/portal/me?week=2026-11-30"
+        );
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/portal",
+            "/api/v2/users",
+            "/portal\\evil",
+        ] {
+            assert_eq!(safe_next(hostile), "/portal", "{hostile}");
+        }
+    }
+}

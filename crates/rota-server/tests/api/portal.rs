@@ -794,3 +794,34 @@ async fn a_form_sent_twice_applies_once() {
     assert_ne!(before, after_first);
     assert_eq!(app.version_id().await, after_first);
 }
+
+#[tokio::test]
+async fn forms_from_another_site_are_refused_even_sign_in() {
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, body) in [
+        ("/portal/link", format!("token={token}")),
+        (
+            "/portal/sign-in",
+            "username=ana&password=whatever-it-is".to_owned(),
+        ),
+    ] {
+        let answer = http
+            .post(format!("{}{path}", app.base))
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{path}");
+        assert!(answer.headers().get("set-cookie").is_none());
+    }
+    // The link was not used up by the refused attempt.
+    assert_eq!(Page::new(&app).sign_in_by_link(&link).await.status, 303);
+}

@@ -533,7 +533,10 @@ async fn a_match_check_answers_what_the_match_would_find_and_writes_nothing() {
     assert_eq!(check.verdict, rota_core::trade::Verdict::Supervisor);
     assert!(check.violations.is_empty(), "{:?}", check.violations);
     let unchanged = a0.trade(trade.id).await.unwrap().into_body().unwrap();
-    assert_eq!((unchanged.state, unchanged.version), (TradeState::Unmatched, 1));
+    assert_eq!(
+        (unchanged.state, unchanged.version),
+        (TradeState::Unmatched, 1)
+    );
     // What the match itself refuses, the check refuses the same way.
     let stale = a1
         .match_check(trade.id, &query(trade.version + 1, Some(app.shift(1))))
