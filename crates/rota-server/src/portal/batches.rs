@@ -21,7 +21,7 @@ use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
 use rota_core::auth::Action;
 use rota_core::directory::BusinessUnit;
 use rota_core::ids::{BatchRunId, BusinessUnitId, ScheduleId};
-use rota_core::store::{BatchRun, BatchRunStore, DirectoryStore, PageRequest, ScheduleStore};
+use rota_core::store::{BatchRun, BatchRunStore, PageRequest, ScheduleStore};
 
 use super::agent::asked_week;
 use super::view::{self, Chrome};
@@ -43,21 +43,9 @@ pub fn router() -> Router<AppState> {
         .route("/portal/units/{bu}/batches/{id}/report.jsonl", get(report))
 }
 
+/// The business unit of the path, when the visitor may do this page's work there.
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no business unit {raw}"),
-        )
-    };
-    let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
-    visitor
-        .caller
-        .require(Action::BulkSwap, id)
-        .or_page(visitor)?;
-    state.store.business_unit(id).await.map_err(|_| not_found())
+    super::unit(state, visitor, raw, Action::BulkSwap).await
 }
 
 /// A run as a row of the list, or the progress page's figures.

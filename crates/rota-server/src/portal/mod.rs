@@ -194,6 +194,29 @@ impl FromRequestParts<AppState> for Visitor {
     }
 }
 
+/// The business unit named by a supervisor page's path, when the visitor may do `action`
+/// there: 404 outside their scope (it does not exist for them) or for no such unit, 403 for
+/// what their role may not do.
+pub async fn unit(
+    state: &AppState,
+    visitor: &Visitor,
+    raw: &str,
+    action: rota_core::auth::Action,
+) -> Result<rota_core::directory::BusinessUnit, PortalError> {
+    use rota_core::store::DirectoryStore;
+    let not_found = || {
+        PortalError::page(
+            visitor,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("no business unit {raw}"),
+        )
+    };
+    let id: rota_core::ids::BusinessUnitId = raw.parse().map_err(|_| not_found())?;
+    visitor.caller.require(action, id).or_page(visitor)?;
+    state.store.business_unit(id).await.map_err(|_| not_found())
+}
+
 /// Whether a request names no other site as its origin (browsers send `Origin` with every
 /// POST; a request without one is not a cross-site form).
 pub fn same_origin(headers: &HeaderMap) -> bool {

@@ -42,23 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/portal/units/{bu}/history/{schedule}/{version}", get(diff))
 }
 
-/// The business unit of the path, when the visitor supervises it: 404 outside their scope
-/// (it does not exist for them), 403 for agents.
+/// The business unit of the path, when the visitor may do this page's work there.
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no business unit {raw}"),
-        )
-    };
-    let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
-    visitor
-        .caller
-        .require(Action::ReviewTrades, id)
-        .or_page(visitor)?;
-    state.store.business_unit(id).await.map_err(|_| not_found())
+    super::unit(state, visitor, raw, Action::ReviewTrades).await
 }
 
 #[derive(Template)]

@@ -17,7 +17,7 @@ use rota_api::timeoff::{NewTimeOffBody, TimeOffCancelBody, TimeOffDecisionBody};
 use rota_core::auth::Action;
 use rota_core::directory::BusinessUnit;
 use rota_core::ids::{BusinessUnitId, TimeOffId};
-use rota_core::store::{DirectoryStore, PageRequest, TimeOffFilter, TimeOffStore, TradeStore};
+use rota_core::store::{PageRequest, TimeOffFilter, TimeOffStore, TradeStore};
 use rota_core::timeoff::{Days, TimeOffRequest, TimeOffState};
 use serde::Deserialize;
 
@@ -382,22 +382,9 @@ struct QueueQuery {
     done: Option<String>,
 }
 
-/// The unit of the path when the visitor decides its time off.
+/// The business unit of the path, when the visitor may do this page's work there.
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no business unit {raw}"),
-        )
-    };
-    let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
-    visitor
-        .caller
-        .require(Action::ReviewTimeOff, id)
-        .or_page(visitor)?;
-    state.store.business_unit(id).await.map_err(|_| not_found())
+    super::unit(state, visitor, raw, Action::ReviewTimeOff).await
 }
 
 async fn queue(

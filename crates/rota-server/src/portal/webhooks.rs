@@ -12,7 +12,7 @@ use rota_api::webhooks::SubscriptionPatch;
 use rota_core::auth::Action;
 use rota_core::directory::BusinessUnit;
 use rota_core::ids::{BusinessUnitId, SubscriptionId};
-use rota_core::store::{DirectoryStore, PageRequest, WebhookStore};
+use rota_core::store::{PageRequest, WebhookStore};
 use serde::Deserialize;
 
 use super::view::{self, Chrome};
@@ -27,21 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/portal/units/{bu}/webhooks/{id}/enabled", post(switch))
 }
 
+/// The business unit of the path, when the visitor may do this page's work there.
 async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no business unit {raw}"),
-        )
-    };
-    let id: BusinessUnitId = raw.parse().map_err(|_| not_found())?;
-    visitor
-        .caller
-        .require(Action::Configure, id)
-        .or_page(visitor)?;
-    state.store.business_unit(id).await.map_err(|_| not_found())
+    super::unit(state, visitor, raw, Action::Configure).await
 }
 
 struct SubscriptionRow {

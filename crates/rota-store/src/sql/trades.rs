@@ -28,6 +28,39 @@ use super::trade_rows::{
     transition,
 };
 
+/// The trade `id` as `receiver` would match it with `shift`, after the checks a match makes
+/// before its rules: the trade's version and expiry, its state, the shift's fit.
+async fn matchable(
+    w: &mut super::Tx,
+    id: TradeId,
+    expected_version: u32,
+    receiver: AgentId,
+    shift: Option<ShiftId>,
+    now: jiff::Timestamp,
+) -> StoreResult<Trade> {
+    let mut trade = open_trade(&mut w.tx, id, expected_version, now).await?;
+    if trade.state != TradeState::Unmatched {
+        return Err(TradeError::InvalidTransition {
+            from: trade.state,
+            to: TradeState::Matched,
+        }
+        .into());
+    }
+    let receiving = match shift {
+        Some(s) => Some(
+            shifts_by_ids(&mut w.tx, &[s])
+                .await?
+                .pop()
+                .ok_or(CommandError::ShiftNotFound(s))?,
+        ),
+        None => None,
+    };
+    trade.check_match(receiver, receiving.as_ref())?;
+    trade.receiving_agent_id = Some(receiver);
+    trade.receiving_shift_id = shift;
+    Ok(trade)
+}
+
 impl TradeStore for Backend {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn settings(&self, bu: BusinessUnitId) -> StoreResult<BusinessUnitSettings> {
@@ -222,26 +255,7 @@ impl TradeStore for Backend {
         // The match's own steps up to its verdict; the transaction is dropped, so nothing is
         // written (nor held).
         let mut w = self.begin_write().await?;
-        let mut trade = open_trade(&mut w.tx, id, expected_version, now).await?;
-        if trade.state != TradeState::Unmatched {
-            return Err(TradeError::InvalidTransition {
-                from: trade.state,
-                to: TradeState::Matched,
-            }
-            .into());
-        }
-        let receiving = match shift {
-            Some(s) => Some(
-                shifts_by_ids(&mut w.tx, &[s])
-                    .await?
-                    .pop()
-                    .ok_or(CommandError::ShiftNotFound(s))?,
-            ),
-            None => None,
-        };
-        trade.check_match(receiver, receiving.as_ref())?;
-        trade.receiving_agent_id = Some(receiver);
-        trade.receiving_shift_id = shift;
+        let trade = matchable(&mut w, id, expected_version, receiver, shift, now).await?;
         let settings = settings_of(&mut w.tx, trade.business_unit_id).await?.trades;
         let (_, violations) = check_trade(&mut w, &trade, &settings, now).await?;
         Ok(settings.review(violations))
@@ -257,26 +271,7 @@ impl TradeStore for Backend {
         ctx: &CommitContext,
     ) -> StoreResult<Trade> {
         let mut w = self.begin_write().await?;
-        let mut trade = open_trade(&mut w.tx, id, expected_version, ctx.now).await?;
-        if trade.state != TradeState::Unmatched {
-            return Err(TradeError::InvalidTransition {
-                from: trade.state,
-                to: TradeState::Matched,
-            }
-            .into());
-        }
-        let receiving = match shift {
-            Some(s) => Some(
-                shifts_by_ids(&mut w.tx, &[s])
-                    .await?
-                    .pop()
-                    .ok_or(CommandError::ShiftNotFound(s))?,
-            ),
-            None => None,
-        };
-        trade.check_match(receiver, receiving.as_ref())?;
-        trade.receiving_agent_id = Some(receiver);
-        trade.receiving_shift_id = shift;
+        let mut trade = matchable(&mut w, id, expected_version, receiver, shift, ctx.now).await?;
         let settings = settings_of(&mut w.tx, trade.business_unit_id).await?.trades;
         // Under the schedule's lock from here on (check_trade takes it): holds of one
         // schedule's shifts are taken one transaction at a time.
