@@ -75,11 +75,11 @@ pub async fn names(
     state: &AppState,
     bu: &BusinessUnit,
 ) -> rota_core::store::StoreResult<HashMap<AgentId, String>> {
+    // The lean roster: names are all these pages need of an agent.
     Ok(state
         .store
-        .agents(bu.id, PageRequest::all())
+        .roster(bu.id)
         .await?
-        .items
         .into_iter()
         .map(|a| (a.id, a.name))
         .collect())
@@ -398,14 +398,8 @@ struct ShiftForm {
 }
 
 pub(super) fn parse_shift(visitor: &Visitor, raw: &str) -> Result<ShiftId, PortalError> {
-    raw.parse().map_err(|_| {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no shift {raw}"),
-        )
-    })
+    raw.parse()
+        .map_err(|_| PortalError::not_found(visitor, format!("no shift {raw}")))
 }
 
 /// The shift as it is now, or the stale page when it changed after `shown` (what the form's

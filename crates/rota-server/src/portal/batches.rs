@@ -331,14 +331,7 @@ async fn found(
     bu: &BusinessUnit,
     id: &str,
 ) -> Result<BatchRun, PortalError> {
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no batch {id}"),
-        )
-    };
+    let not_found = || PortalError::not_found(visitor, format!("no batch {id}"));
     let id: BatchRunId = id.parse().map_err(|_| not_found())?;
     let run = state.store.batch_run(id).await.map_err(|_| not_found())?;
     if run.business_unit != bu.id {

@@ -204,14 +204,7 @@ pub async fn unit(
     action: rota_core::auth::Action,
 ) -> Result<rota_core::directory::BusinessUnit, PortalError> {
     use rota_core::store::DirectoryStore;
-    let not_found = || {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no business unit {raw}"),
-        )
-    };
+    let not_found = || PortalError::not_found(visitor, format!("no business unit {raw}"));
     let id: rota_core::ids::BusinessUnitId = raw.parse().map_err(|_| not_found())?;
     visitor.caller.require(action, id).or_page(visitor)?;
     state.store.business_unit(id).await.map_err(|_| not_found())
@@ -379,6 +372,11 @@ impl PortalError {
             request_id: request_id.to_string(),
             chrome: None,
         }
+    }
+
+    /// 404 for what the path names that does not exist (or not for this visitor).
+    pub fn not_found(visitor: &Visitor, what: impl Into<String>) -> Self {
+        Self::page(visitor, StatusCode::NOT_FOUND, "Not found", what)
     }
 
     pub fn not_allowed(visitor: &Visitor, what: &str) -> Self {

@@ -241,14 +241,9 @@ async fn publish(
 ) -> PageResult {
     let Posted { visitor, cmd, form } = posted;
     let unit = unit(&cmd.state, &visitor, &bu).await?;
-    let id: ScheduleId = schedule.parse().map_err(|_| {
-        PortalError::page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no schedule {schedule}"),
-        )
-    })?;
+    let id: ScheduleId = schedule
+        .parse()
+        .map_err(|_| PortalError::not_found(&visitor, format!("no schedule {schedule}")))?;
     run_publish(&cmd, id).await.or_page(&visitor)?;
     Ok(Redirect::to(&format!(
         "/portal/units/{}/week?week={}&done=published",
@@ -559,10 +554,8 @@ async fn diff(
 ) -> PageResult {
     let bu = unit(&state, &visitor, &bu).await?;
     let not_found = || {
-        PortalError::page(
+        PortalError::not_found(
             &visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
             format!("no version {version} of schedule {schedule}"),
         )
     };

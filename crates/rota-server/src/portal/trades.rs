@@ -366,12 +366,6 @@ async fn cancel(Path(trade): Path<String>, posted: Posted<CancelForm>) -> PageRe
 }
 
 fn parse_trade(visitor: &Visitor, raw: &str) -> Result<TradeId, PortalError> {
-    raw.parse().map_err(|_| {
-        PortalError::page(
-            visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no trade {raw}"),
-        )
-    })
+    raw.parse()
+        .map_err(|_| PortalError::not_found(visitor, format!("no trade {raw}")))
 }

@@ -112,14 +112,7 @@ async fn log(
     Path((bu, id)): Path<(String, String)>,
 ) -> PageResult {
     let bu = unit(&state, &visitor, &bu).await?;
-    let not_found = || {
-        PortalError::page(
-            &visitor,
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("no webhook subscription {id}"),
-        )
-    };
+    let not_found = || PortalError::not_found(&visitor, format!("no webhook subscription {id}"));
     let sid: SubscriptionId = id.parse().map_err(|_| not_found())?;
     let subscription = state
         .store

@@ -270,9 +270,8 @@ impl ScheduleStore for Backend {
         }
         let rows = query.fetch_all(&mut *conn).await.map_err(db_error)?;
         let count = count.fetch_one(&mut *conn).await.map_err(db_error)?;
-        let items = rows.iter().map(decode_shift).collect::<StoreResult<_>>()?;
         Ok(Page {
-            items,
+            items: rows.iter().map(decode_shift).collect::<StoreResult<_>>()?,
             total: total(count),
             offset: page.offset,
         })
