@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequirementsBody {
+    #[schema(min_items = 1)]
     pub requirements: Vec<RequirementRun>,
 }
 
@@ -21,6 +22,7 @@ pub struct RequirementsBody {
 #[into_params(parameter_in = Query)]
 pub struct CoverageQuery {
     /// One skill only.
+    #[param(value_type = Option<rota_core::directory::Skill>)]
     pub skill: Option<String>,
     /// Intervals that end after this instant.
     #[param(value_type = Option<String>, format = DateTime)]
@@ -29,6 +31,7 @@ pub struct CoverageQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
     /// The coverage as of this version of the schedule (its id from the history).
+    #[param(value_type = Option<rota_core::version::ScheduleVersionId>)]
     pub version_id: Option<String>,
 }
 
@@ -63,6 +66,7 @@ pub struct SkillCoverage {
 pub struct CoverageBody {
     pub schedule_id: ScheduleId,
     /// The version the coverage is of.
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub interval_minutes: i64,
     pub skills: Vec<SkillCoverage>,
@@ -152,11 +156,11 @@ impl CoverageBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HeldQuery {
-    #[param(value_type = Option<String>)]
     pub state: Option<rota_core::held::HeldState>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_limit")]
+    #[serde(default = "crate::paging::default_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
 }
 
@@ -165,6 +169,8 @@ pub struct HeldQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeldDecisionBody {
     /// The held change's version as the caller read it (409 if it moved since).
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub expected_version: u32,
     pub approve: bool,
     pub reason: Option<String>,

@@ -68,6 +68,7 @@ impl EventPayload {
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleVersionCreated {
     pub schedule_id: ScheduleId,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub version: ScheduleVersion,
     pub cause: VersionCause,
@@ -105,6 +106,7 @@ pub struct ShiftChangeSummary {
 #[serde(rename_all = "camelCase")]
 pub struct ShiftSwapApplied {
     pub schedule_id: ScheduleId,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub agent_id: AgentId,
     pub original_shift_id: ShiftId,
@@ -126,6 +128,7 @@ pub struct TradeStateChanged {
     pub to: TradeState,
     pub version: u32,
     /// The version an approval created.
+    #[schema(value_type = Option<rota_core::version::ScheduleVersionId>)]
     pub schedule_version_id: Option<String>,
     pub trade: Trade,
 }
@@ -143,6 +146,7 @@ pub struct AgentAvailabilityUpdated {
 #[serde(rename_all = "camelCase")]
 pub struct RequirementsChanged {
     pub schedule_id: ScheduleId,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub version: ScheduleVersion,
     /// Per skill, the span of intervals whose requirement changed.

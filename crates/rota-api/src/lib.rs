@@ -4,6 +4,7 @@
 //!
 //! - [`coverage`]: staffing requirements, coverage, and changes held by its guard.
 //! - [`events`]: the body of each webhook delivery, typed per event.
+//! - [`headers`]: request headers with rules of their own (`Idempotency-Key`).
 //! - [`health`]: liveness and readiness answers.
 //! - [`oauth`]: the token endpoint's request and answer.
 //! - [`paging`]: listing pages and the query that asks for one.
@@ -18,6 +19,7 @@
 
 pub mod coverage;
 pub mod events;
+pub mod headers;
 pub mod health;
 pub mod oauth;
 pub mod paging;

@@ -12,9 +12,12 @@ pub struct TokenResponse {
 
 /// The token request's form (`application/x-www-form-urlencoded`); every field optional so
 /// that a missing one answers RFC 6749's `invalid_request`, not a generic 400.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
+    /// `client_credentials`, the one grant rota issues.
+    #[schema(value_type = String, required = true, pattern = "^client_credentials$")]
     pub grant_type: Option<String>,
+    /// With `client_secret`, unless the client authenticates with HTTP Basic.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     /// Accepted and ignored: a client's scope is fixed when it is created.

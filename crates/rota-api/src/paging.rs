@@ -1,6 +1,43 @@
 //! Pages of a listing: the query that asks for one and the body that answers.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The most items one page holds (the document's `maximum` of every `limit`).
+pub const MAX_LIMIT: u32 = rota_core::store::PageRequest::MAX_LIMIT;
+
+/// Reads `offset` as the document states it: an int64 of at least 0.
+pub fn offset<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let offset = u64::deserialize(d)?;
+    if i64::try_from(offset).is_err() {
+        return Err(D::Error::custom(format!(
+            "offset must be at most {}",
+            i64::MAX
+        )));
+    }
+    Ok(offset)
+}
+
+/// Reads a version a request expects (of a trade, a held change, a time-off request): 1 or more,
+/// as the document states.
+pub fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let version = u32::deserialize(d)?;
+    if version == 0 {
+        return Err(D::Error::custom("versions start at 1"));
+    }
+    Ok(version)
+}
+
+/// Reads `limit` as the document states it: 1 to [`MAX_LIMIT`].
+pub fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let limit = u32::deserialize(d)?;
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(D::Error::custom(format!(
+            "limit must be 1 to {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
+}
 
 /// Items per page when a listing's query names no limit.
 pub fn default_limit() -> u32 {
@@ -34,9 +71,10 @@ impl From<&Paging> for rota_core::store::PageRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Paging {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
 }
 

@@ -16,8 +16,13 @@ pub enum ErrorCode {
     UnknownVersion,
     /// 422: items break rules; the body lists the violations per item.
     RuleViolation,
-    /// 400/422: the request is malformed; the body names the field.
+    /// 400: the request breaks the document (a type, format, pattern, bound, required
+    /// field or unknown field); the body names each field.
     ValidationFailed,
+    /// 422: the request matches the document, but a rule its operation's description states
+    /// refuses it: fields that do not go together, a value this caller may not use, a
+    /// reference to something that does not exist. The body names each field.
+    Unprocessable,
     NotFound,
     Unauthenticated,
     Forbidden,
@@ -67,6 +72,7 @@ impl ErrorCode {
             Self::UnknownVersion => "UNKNOWN_VERSION",
             Self::RuleViolation => "RULE_VIOLATION",
             Self::ValidationFailed => "VALIDATION_FAILED",
+            Self::Unprocessable => "UNPROCESSABLE",
             Self::NotFound => "NOT_FOUND",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
@@ -139,6 +145,7 @@ pub struct Problem {
     pub code: ErrorCode,
     pub request_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<rota_core::version::ScheduleVersionId>)]
     pub current_schedule_version_id: Option<String>,
     /// Per-item outcomes of a swap request that failed as a whole (conflicts, violations).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -16,6 +16,7 @@ pub use crate::paging::Page;
 pub struct ScheduleBody {
     #[serde(flatten)]
     pub schedule: Schedule,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub shifts: Page<Shift>,
 }
@@ -26,6 +27,7 @@ pub struct ScheduleBody {
 pub struct VersionBody {
     #[serde(flatten)]
     pub record: VersionRecord,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
 }
 
@@ -43,6 +45,7 @@ impl From<VersionRecord> for VersionBody {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FindQuery {
+    #[param(format = Uuid)]
     pub business_unit_id: String,
     #[param(value_type = String, format = Date)]
     pub week_date: Date,
@@ -53,10 +56,12 @@ pub struct FindQuery {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_shift_limit")]
+    #[serde(default = "crate::paging::default_shift_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
+    #[param(format = Uuid)]
     pub agent_id: Option<String>,
 }
 
@@ -85,10 +90,12 @@ impl Default for ReadQuery {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VersionsQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_shift_limit")]
+    #[serde(default = "crate::paging::default_shift_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
+    #[param(value_type = Option<rota_core::version::ScheduleVersionId>)]
     pub since: Option<String>,
 }
 
@@ -114,6 +121,7 @@ pub enum VersionsBody {
 #[derive(utoipa::ToSchema)]
 pub struct AsOfBody {
     pub schedule_id: ScheduleId,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     pub version: ScheduleVersion,
     pub shifts: Vec<Shift>,
@@ -124,6 +132,7 @@ pub struct AsOfBody {
 #[derive(utoipa::ToSchema)]
 pub struct EditBody {
     /// The shift's version as the caller read it (409 if it changed since).
+    #[schema(minimum = 1)]
     pub expected_version: u64,
     pub change: EditChange,
 }
@@ -132,6 +141,7 @@ pub struct EditBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
 pub struct ImportBody {
+    #[schema(format = Uuid)]
     pub business_unit_id: String,
     #[schema(value_type = String, format = Date)]
     pub week_start: Date,
@@ -142,13 +152,17 @@ pub struct ImportBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
 pub struct ImportShift {
+    #[schema(format = Uuid)]
     pub id: Option<String>,
+    #[schema(format = Uuid)]
     pub agent_id: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub start: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub end: Timestamp,
+    #[schema(value_type = Option<rota_core::directory::Skill>)]
     pub required_skill: Option<String>,
+    #[schema(value_type = rota_core::schedule::ActivityCode)]
     pub activity_code: String,
     /// What the shift is made of, tiling its window in time order; none: one paid on-queue
     /// activity over the whole shift.

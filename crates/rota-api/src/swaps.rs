@@ -24,9 +24,12 @@ use crate::problem::FieldError;
     "conflictScope": "shifts"
 }))]
 pub struct SwapRequestBody {
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
+    #[schema(min_items = 1)]
     pub shift_swaps: Vec<SwapItemBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Date)]
     pub effective_date: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<SwapMode>,
@@ -38,11 +41,16 @@ pub struct SwapRequestBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[derive(utoipa::ToSchema)]
 pub struct SwapItemBody {
+    #[schema(format = Uuid)]
     pub agent_id: String,
+    #[schema(format = Uuid)]
     pub original_shift_id: String,
+    #[schema(format = Uuid)]
     pub new_shift_id: String,
+    #[schema(value_type = rota_core::command::ReasonCode)]
     pub reason_code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
     pub counterpart_agent_id: Option<String>,
 }
 
@@ -170,6 +178,7 @@ pub struct ItemResult {
 #[derive(utoipa::ToSchema)]
 pub struct SwapResponseBody {
     /// The schedule's version after the request (the new one if anything applied).
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     /// The version this request created, if any item applied.
     pub committed_version: Option<u64>,

@@ -14,6 +14,7 @@ pub struct NewTimeOffBody {
     /// supervisor, an agent of their business unit.
     pub agent_id: Option<AgentId>,
     /// One of the business unit's codes (`vacation`, `sick`, `personal` by default).
+    #[schema(value_type = rota_core::schedule::ActivityCode)]
     pub code: String,
     pub days: Option<Days>,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -43,11 +44,11 @@ impl NewTimeOffBody {
 pub struct TimeOffQuery {
     pub agent_id: Option<AgentId>,
     pub business_unit_id: Option<BusinessUnitId>,
-    #[param(value_type = Option<String>)]
     pub state: Option<TimeOffState>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_limit")]
+    #[serde(default = "crate::paging::default_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
 }
 
@@ -56,6 +57,8 @@ pub struct TimeOffQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeOffDecisionBody {
     /// The request's version as the caller read it (409 if it moved since).
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub expected_version: u32,
     pub approve: bool,
     /// Approve although balance, allowance or coverage fail; the decision records the rules
@@ -69,6 +72,8 @@ pub struct TimeOffDecisionBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeOffCancelBody {
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub expected_version: u32,
 }
 
@@ -94,6 +99,7 @@ pub struct AllowancesBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AllowanceQuery {
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub group: String,
     #[param(value_type = String, format = Date)]
     pub from: Date,

@@ -21,8 +21,9 @@ pub struct WeekQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MySchedule {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Uuid)]
     pub schedule_id: rota_core::ids::ScheduleId,
+    #[schema(value_type = rota_core::version::ScheduleVersionId)]
     pub schedule_version_id: String,
     #[schema(value_type = String, format = Date)]
     pub week_start: Date,
@@ -34,10 +35,10 @@ pub struct MySchedule {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewTradeBody {
     /// The caller's shift on offer.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Uuid)]
     pub shift_id: ShiftId,
     /// Only this agent may match.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub target_agent_id: Option<AgentId>,
     /// Times the caller would take a shift in; empty or absent: the shift is given away.
     #[serde(default)]
@@ -52,6 +53,8 @@ pub struct NewTradeBody {
 #[into_params(parameter_in = Query)]
 pub struct MatchCheckQuery {
     /// The trade's version the caller saw.
+    #[param(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub version: u32,
     /// The caller's shift in return (none for a shift given away).
     #[param(value_type = Option<String>, format = Uuid)]
@@ -63,12 +66,15 @@ pub struct MatchCheckQuery {
 #[into_params(parameter_in = Query)]
 pub struct TradeQuery {
     /// Unmatched, Matched, Approved, Denied, Canceled or Expired.
+    #[param(value_type = Option<rota_core::trade::TradeState>)]
     pub state: Option<String>,
     /// For unscoped supervisors and admins.
+    #[param(format = Uuid)]
     pub business_unit_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "default_limit")]
+    #[serde(default = "default_limit", deserialize_with = "crate::paging::limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
 }
 
@@ -87,15 +93,19 @@ impl Default for TradeQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchBody {
     /// The trade's version as the caller saw it (409 TRADE_VERSION_CONFLICT otherwise).
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub version: u32,
     /// The caller's shift in return; absent to take a shift given away.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub shift_id: Option<ShiftId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CancelBody {
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub version: u32,
 }
 
@@ -109,8 +119,10 @@ pub enum ReviewDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviewItem {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Uuid)]
     pub trade_id: TradeId,
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
+    #[serde(deserialize_with = "crate::paging::version")]
     pub version: u32,
     pub decision: ReviewDecision,
     pub reason: Option<String>,
@@ -119,6 +131,7 @@ pub struct ReviewItem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReviewBody {
+    #[schema(min_items = 1)]
     pub reviews: Vec<ReviewItem>,
 }
 
@@ -137,7 +150,7 @@ pub enum ReviewOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewResult {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Uuid)]
     pub trade_id: TradeId,
     pub outcome: ReviewOutcome,
     pub trade: Option<Trade>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUserBody {
     /// 1 to 64 of a-z, 0-9, '.', '_', '-' (upper case is taken as lower).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub username: String,
     /// The name pages show (the username when absent).
     #[serde(default)]

@@ -275,7 +275,7 @@ pub enum ItemOutcome {
     #[serde(rename_all = "camelCase")]
     Conflict {
         shifts: Vec<Shift>,
-        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::version::ScheduleVersionId))]
         current_version_id: ScheduleVersionId,
     },
     /// The item breaks rules.

@@ -68,10 +68,14 @@ impl Schedule {
     }
 }
 
+/// How [`ShiftError::InvalidWindow`] begins (see [`crate::RULES_ACROSS_FIELDS`]).
+pub const WINDOW_RULE: &str = "a shift must end after it starts";
+
 /// An activity code names what a shift is for ("phone", "chat", "training").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$"))]
 pub struct ActivityCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,7 +84,7 @@ pub enum ShiftError {
         "an activity code must be 1 to 64 characters of letters, digits, '-' or '_'; got `{0}`"
     )]
     InvalidActivityCode(String),
-    #[error("a shift must end after it starts and last at most {MAX_SHIFT_MINUTES} minutes")]
+    #[error("{WINDOW_RULE} and last at most {MAX_SHIFT_MINUTES} minutes")]
     InvalidWindow,
     #[error("the shift's activities do not fit the new window: its last activity would vanish")]
     ActivitiesDoNotFit,

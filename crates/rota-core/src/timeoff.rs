@@ -42,11 +42,12 @@ pub const MAX_NOTE_CHARS: usize = 1000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeOffCode {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "vacation"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = ActivityCode, example = "vacation"))]
     pub code: ActivityCode,
     /// Paid codes draw on the agent's balance of the code.
     pub paid: bool,
     /// The allowance group the code counts toward ("planned", "unplanned").
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub group: String,
     /// How far ahead a request of this code must start.
     pub min_notice_hours: u32,
@@ -315,7 +316,7 @@ pub struct TimeOffRequest {
     pub id: TimeOffId,
     pub business_unit_id: BusinessUnitId,
     pub agent_id: AgentId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = ActivityCode))]
     pub code: ActivityCode,
     pub paid: bool,
     pub group: String,
@@ -357,7 +358,7 @@ impl TimeOffRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Balance {
     pub agent_id: AgentId,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = ActivityCode))]
     pub code: ActivityCode,
     pub minutes: i64,
 }
@@ -367,6 +368,7 @@ pub struct Balance {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allowance {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub group: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,

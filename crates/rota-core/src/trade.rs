@@ -105,11 +105,14 @@ impl From<Interval> for RawInterval {
     }
 }
 
+/// How an inverted [`Interval`]'s error begins (see [`crate::RULES_ACROSS_FIELDS`]).
+pub const INTERVAL_RULE: &str = "an interval must end after it starts";
+
 impl Interval {
     pub fn new(start: Timestamp, end: Timestamp) -> Result<Self, String> {
         if end <= start {
             return Err(format!(
-                "the interval ends ({end}) at or before it starts ({start})"
+                "{INTERVAL_RULE}: it ends at {end}, at or before {start}"
             ));
         }
         Ok(Self { start, end })

@@ -90,6 +90,30 @@ impl ScheduleVersionId {
     }
 }
 
+impl ScheduleVersionId {
+    /// What every version id looks like: 32 characters of base64url (24 bytes, no padding).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_-]{32}$";
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ScheduleVersionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(Self::PATTERN))
+            .min_length(Some(32))
+            .max_length(Some(32))
+            .description(Some(
+                "The opaque name of one version of one schedule (it names the schedule too).",
+            ))
+            .examples([serde_json::json!("AZKhNt5ycqKLNYPTwBjKmgAAAAAAAAAD")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ScheduleVersionId {}
+
 impl FromStr for ScheduleVersionId {
     type Err = InvalidVersionId;
 

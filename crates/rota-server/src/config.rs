@@ -29,6 +29,9 @@ pub struct Config {
     /// Tokens issued per minute to one client id, and to one source address.
     pub tokens_per_client_minute: u32,
     pub tokens_per_address_minute: u32,
+    /// Failed authentications (a wrong secret, an unknown or expired token) a client id or an
+    /// address may make per minute before it is answered 429 without any work.
+    pub failed_authentications_per_minute: u32,
 }
 
 /// Webhook delivery (the `[webhooks]` table of the configuration file).
@@ -86,6 +89,7 @@ impl Default for Config {
             max_connections: 4096,
             tokens_per_client_minute: 30,
             tokens_per_address_minute: 600,
+            failed_authentications_per_minute: 20,
         }
     }
 }
@@ -111,6 +115,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub tokens_per_client_minute: Option<u32>,
     pub tokens_per_address_minute: Option<u32>,
+    pub failed_authentications_per_minute: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +208,10 @@ impl FileConfig {
                 .tokens_per_address_minute
                 .or(self.tokens_per_address_minute)
                 .unwrap_or(d.tokens_per_address_minute),
+            failed_authentications_per_minute: overrides
+                .failed_authentications_per_minute
+                .or(self.failed_authentications_per_minute)
+                .unwrap_or(d.failed_authentications_per_minute),
         }
     }
 }

@@ -18,6 +18,12 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// Well-formed, but refused by a rule the operation states (422 `UNPROCESSABLE`).
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{0}")]
     NotFound(String),
     /// No bearer token.
@@ -99,8 +105,24 @@ impl ApiError {
         }
     }
 
+    /// A request that matches the document but breaks a rule the operation states, about
+    /// `field`.
+    pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::Unprocessable {
+            detail: format!("{field}: {message}"),
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                message,
+            }],
+        }
+    }
+
     pub(crate) fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
+            Self::Unprocessable { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Unprocessable)
+            }
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Unauthenticated(_) | Self::InvalidToken(_) => {
@@ -170,7 +192,9 @@ impl ApiError {
                 ..
             } => (Some(current_version_id), items, Vec::new()),
             Self::RuleViolation { items, .. } => (None, items, Vec::new()),
-            Self::Validation { errors, .. } => (None, Vec::new(), errors),
+            Self::Validation { errors, .. } | Self::Unprocessable { errors, .. } => {
+                (None, Vec::new(), errors)
+            }
             Self::TooManyItems { field, max, .. } => (
                 None,
                 Vec::new(),
@@ -370,8 +394,8 @@ impl From<rota_core::timeoff::TimeOffError> for ApiError {
         let detail = e.to_string();
         match e {
             TimeOffError::NotFound(_) => Self::NotFound(detail),
-            TimeOffError::Invalid(message) => Self::validation("timeOff", message),
-            TimeOffError::UnknownCode(_) => Self::validation("code", detail),
+            TimeOffError::Invalid(message) => Self::unprocessable("timeOff", message),
+            TimeOffError::UnknownCode(_) => Self::unprocessable("code", detail),
             TimeOffError::Refused(violations) | TimeOffError::RulesFailed(violations) => {
                 Self::RuleViolation {
                     detail,

@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 
 /// A JSON body. Malformed JSON, a wrong type or an unknown field is a 400 naming the field; a
-/// body over the limit is a 413.
+/// value that breaks a rule across its fields ([`rota_core::RULES_ACROSS_FIELDS`]) is a 422;
+/// a body over the limit is a 413. A number with no fractional part is an integer, as JSON
+/// Schema counts it (`1.0` where the document says integer is taken as `1`).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -37,13 +39,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     ApiError::validation("body", e.body_text())
                 }
             })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::validation("body", e.to_string()))?;
+        integers_as_integers(&mut json);
+        let value = serde_path_to_error::deserialize(json).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "body".to_owned() } else { path };
-            ApiError::validation(&field, e.inner().to_string())
+            let message = e.inner().to_string();
+            if rota_core::RULES_ACROSS_FIELDS
+                .iter()
+                .any(|rule| message.starts_with(rule))
+            {
+                ApiError::unprocessable(&field, message)
+            } else {
+                ApiError::validation(&field, message)
+            }
         })?;
         Ok(Self(value))
+    }
+}
+
+/// Rewrites every number with no fractional part (within the range a double holds exactly) as
+/// an integer, so that `2.0` reads where an integer is expected.
+fn integers_as_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        serde_json::Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *value = serde_json::Value::from(i);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integers_as_integers),
+        _ => {}
     }
 }
 

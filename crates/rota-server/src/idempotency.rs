@@ -52,13 +52,13 @@ fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get(HEADER) else {
         return Ok(None);
     };
-    let key = raw.to_str().unwrap_or_default().trim().trim_matches('"');
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation(
+    let raw = raw.to_str().unwrap_or_default().trim();
+    let key = rota_api::headers::IdempotencyKey::parse(raw).ok_or_else(|| {
+        ApiError::validation(
             "Idempotency-Key",
-            "must be 1 to 255 printable ASCII characters",
-        ));
-    }
+            "must be at most 255 printable ASCII characters, not only quotes",
+        )
+    })?;
     Ok(Some(key.to_owned()))
 }
 

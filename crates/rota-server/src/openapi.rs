@@ -3,11 +3,14 @@
 
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use serde_json::{Value, json};
 use utoipa::{Modify, OpenApi};
 
+use crate::config::Config;
 use crate::startup::AppState;
 use crate::{auth, routes, telemetry};
 
@@ -79,6 +82,8 @@ use crate::{auth, routes, telemetry};
         rota_core::schedule::Shift,
         rota_core::version::VersionChanges,
         rota_api::events::WebhookEvent,
+        rota_api::headers::IdempotencyKey,
+        rota_core::version::ScheduleVersionId,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -177,8 +182,153 @@ impl Modify for BearerAuth {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|State(state): State<AppState>| async move { Json(document(&state.config)) }),
+        )
         .route("/docs", get(docs))
+}
+
+/// The served document: the one derived from the handlers and the wire types, with this
+/// node's own limits stated, and shaped so that the common client generators read every schema
+/// (see [`generator_friendly`]).
+pub fn document(config: &Config) -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+    if let Some(swaps) = doc.pointer_mut("/components/schemas/SwapRequestBody/properties/shiftSwaps")
+    {
+        swaps["maxItems"] = json!(config.max_swap_items);
+    }
+    generator_friendly(&mut doc);
+    doc
+}
+
+/// Two shapes that are valid JSON Schema but that client generators (openapi-python-client,
+/// openapi-generator) refuse, rewritten into equivalent ones they read; the wire is unchanged.
+///
+/// - A struct with a flattened tagged enum (`{index, ...outcome}`) derives as `allOf` over a
+///   `$ref` to a `oneOf`: it becomes a `oneOf` of the enum's variants, each with the struct's
+///   own properties added.
+/// - An optional parameter derives as nullable (`oneOf: [null, T]`); a parameter is absent or
+///   present, never null (that is what `required: false` says), so its schema becomes `T`; and
+///   a parameter's `$ref` to a plain string schema is written out in place (generators look up
+///   references among models and enums only).
+/// - A `u32` derives as `int32` with minimum 0, but holds up to 4294967295 (and the server
+///   takes that): it is stated as `int64` with that maximum.
+/// - A property typed by another schema and carrying the default of a `#[serde(default)]`
+///   field derives as `oneOf: [$ref]` with `default`: it becomes the `$ref`, and the default
+///   moves into its description.
+pub fn generator_friendly(doc: &mut Value) {
+    let schemas = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let variants_of = |reference: &str| -> Option<Vec<Value>> {
+        let name = reference.strip_prefix("#/components/schemas/")?;
+        let variants = schemas.get(name)?.get("oneOf")?.as_array()?;
+        variants
+            .iter()
+            .all(|v| v.get("type") == Some(&json!("object")))
+            .then(|| variants.clone())
+    };
+    walk(doc, &mut |node| {
+        let Some(object) = node.as_object_mut() else {
+            return;
+        };
+        if object.get("format") == Some(&json!("int32"))
+            && object.get("minimum") == Some(&json!(0))
+            && !object.contains_key("maximum")
+        {
+            object.insert("format".into(), json!("int64"));
+            object.insert("maximum".into(), json!(u32::MAX));
+        }
+        if let Some(Value::Array(parts)) = object.get("allOf")
+            && parts.len() == 2
+        {
+            let enum_part = parts.iter().position(|p| {
+                p.get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(variants_of)
+                    .is_some()
+            });
+            if let Some(i) = enum_part
+                && parts[1 - i].get("type") == Some(&json!("object"))
+            {
+                let reference = parts[i]["$ref"].as_str().unwrap_or_default();
+                let own = parts[1 - i].clone();
+                let variants = variants_of(reference).unwrap_or_default();
+                let merged: Vec<Value> = variants
+                    .into_iter()
+                    .map(|mut v| {
+                        if let (Some(props), Some(own_props)) = (
+                            v.get_mut("properties").and_then(Value::as_object_mut),
+                            own.get("properties").and_then(Value::as_object),
+                        ) {
+                            for (k, p) in own_props {
+                                props.insert(k.clone(), p.clone());
+                            }
+                        }
+                        if let (Some(required), Some(own_required)) = (
+                            v.get_mut("required").and_then(Value::as_array_mut),
+                            own.get("required").and_then(Value::as_array),
+                        ) {
+                            required.extend(own_required.iter().cloned());
+                        }
+                        v
+                    })
+                    .collect();
+                object.remove("allOf");
+                object.insert("oneOf".into(), Value::Array(merged));
+            }
+        }
+        if object.contains_key("in")
+            && let Some(schema) = object.get_mut("schema")
+            && let Some(Value::Array(parts)) = schema.get("oneOf")
+            && parts.len() == 2
+            && let Some(other) = parts.iter().find(|p| p.get("type") != Some(&json!("null")))
+        {
+            *schema = other.clone();
+        }
+        if object.contains_key("in")
+            && let Some(schema) = object.get_mut("schema")
+            && let Some(found) = schema
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .and_then(|name| schemas.get(name))
+                .filter(|s| s.get("type") == Some(&json!("string")) && s.get("enum").is_none())
+        {
+            *schema = found.clone();
+        }
+        let single_ref = match object.get("oneOf") {
+            Some(Value::Array(parts)) if parts.len() == 1 => parts[0].get("$ref").cloned(),
+            _ => None,
+        };
+        if let Some(reference) = single_ref
+            && let Some(default) = object.remove("default")
+        {
+            object.remove("oneOf");
+            object.insert("$ref".into(), reference);
+            let said = object
+                .get("description")
+                .and_then(Value::as_str)
+                .map(|d| format!("{d} "))
+                .unwrap_or_default();
+            object.insert(
+                "description".into(),
+                json!(format!("{said}Omitted, it is `{default}`.")),
+            );
+        }
+    });
+}
+
+fn walk(node: &mut Value, f: &mut impl FnMut(&mut Value)) {
+    f(node);
+    match node {
+        Value::Object(map) => map.values_mut().for_each(|v| walk(v, f)),
+        Value::Array(items) => items.iter_mut().for_each(|v| walk(v, f)),
+        _ => {}
+    }
 }
 
 fn escape(s: &str) -> String {

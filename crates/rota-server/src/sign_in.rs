@@ -14,8 +14,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-/// Failed authentications a key may make per window.
-const FAILURES_PER_WINDOW: u32 = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Keys whose failures are remembered at most; past this the oldest windows are forgotten.
 const MAX_FAILURE_KEYS: usize = 100_000;
@@ -29,6 +27,8 @@ pub struct SignInGuard {
     issue_per_client: Limiter,
     issue_per_address: Limiter,
     clock: DefaultClock,
+    /// Failed authentications a key may make per window.
+    failures_per_window: u32,
     /// Per key: when its window began and its failures in it.
     failures: Mutex<HashMap<String, (Instant, u32)>>,
 }
@@ -48,11 +48,16 @@ pub fn keys(client: Option<&str>, address: Option<IpAddr>) -> Vec<String> {
 }
 
 impl SignInGuard {
-    pub fn new(tokens_per_client_minute: u32, tokens_per_address_minute: u32) -> Self {
+    pub fn new(
+        tokens_per_client_minute: u32,
+        tokens_per_address_minute: u32,
+        failures_per_minute: u32,
+    ) -> Self {
         Self {
             issue_per_client: limiter(tokens_per_client_minute),
             issue_per_address: limiter(tokens_per_address_minute),
             clock: DefaultClock::default(),
+            failures_per_window: failures_per_minute.max(1),
             failures: Mutex::default(),
         }
     }
@@ -65,7 +70,7 @@ impl SignInGuard {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         keys.iter()
             .filter_map(|k| failures.get(k))
-            .filter(|(start, n)| *n >= FAILURES_PER_WINDOW && start.elapsed() < FAILURE_WINDOW)
+            .filter(|(start, n)| *n >= self.failures_per_window && start.elapsed() < FAILURE_WINDOW)
             .map(|(start, _)| {
                 FAILURE_WINDOW
                     .saturating_sub(start.elapsed())
@@ -121,10 +126,10 @@ mod tests {
 
     #[test]
     fn a_key_that_keeps_failing_is_blocked_and_others_are_not() {
-        let guard = SignInGuard::new(1000, 1000);
+        let guard = SignInGuard::new(1000, 1000, 20);
         let bad = keys(Some("c1"), Some("192.0.2.7".parse().unwrap()));
         let good = keys(Some("c2"), Some("198.51.100.9".parse().unwrap()));
-        for _ in 0..FAILURES_PER_WINDOW - 1 {
+        for _ in 0..20 - 1 {
             guard.failed(&bad);
         }
         assert_eq!(guard.blocked(&bad), None);
@@ -142,7 +147,7 @@ mod tests {
 
     #[test]
     fn issuance_is_limited_per_client_and_per_address() {
-        let guard = SignInGuard::new(3, 5);
+        let guard = SignInGuard::new(3, 5, 20);
         let here: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
         for _ in 0..3 {
             guard.issue("c1", here).unwrap();

@@ -86,6 +86,7 @@ impl Application {
             sign_in: Arc::new(crate::sign_in::SignInGuard::new(
                 config.tokens_per_client_minute,
                 config.tokens_per_address_minute,
+                config.failed_authentications_per_minute,
             )),
         };
         crate::telemetry::init();

@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
 /// schedule (cause `requirements`): in the history and as of any version like a shift change.
 #[utoipa::path(put, path = "/api/v2/wfm/schedules/{scheduleId}/requirements", tag = "coverage",
     request_body = RequirementsBody,
-    params(("scheduleId" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The schedule at the version that set the requirement (unchanged if nothing changed)", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn set_requirements(
@@ -78,7 +78,7 @@ async fn set_requirements(
 /// Required against scheduled on-queue time per skill and 15-minute interval, as maintained by
 /// every commit; with `versionId`, as of that version.
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}/coverage", tag = "coverage",
-    params(("scheduleId" = String, Path, description = "Schedule id"), CoverageQuery),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), CoverageQuery),
     responses((status = 200, description = "Coverage per skill and interval", body = CoverageBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn coverage(
@@ -102,7 +102,7 @@ async fn coverage(
     if let Some(v) = version
         && v.schedule() != id
     {
-        return Err(ApiError::validation(
+        return Err(ApiError::unprocessable(
             "versionId",
             format!("version {v} is not a version of schedule {id}"),
         ));
@@ -110,7 +110,7 @@ async fn coverage(
     if let (Some(from), Some(to)) = (q.from, q.to)
         && to <= from
     {
-        return Err(ApiError::validation("to", "`to` must be after `from`"));
+        return Err(ApiError::unprocessable("to", "`to` must be after `from`"));
     }
     let schedule = state.store.schedule(id).await?;
     caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
@@ -133,7 +133,7 @@ async fn coverage(
 
 /// The changes the coverage guard held in a business unit, oldest first.
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/held-changes", tag = "coverage",
-    params(("businessUnitId" = String, Path, description = "Business unit id"), HeldQuery),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), HeldQuery),
     responses((status = 200, description = "Held changes, oldest first", body = Page<HeldChange>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_held(
@@ -158,7 +158,7 @@ async fn list_held(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/held-changes/{heldChangeId}", tag = "coverage",
-    params(("heldChangeId" = String, Path, description = "Held change id")),
+    params(("heldChangeId" = uuid::Uuid, Path, description = "Held change id")),
     responses((status = 200, description = "The held change", body = HeldChange), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read_held(
@@ -178,7 +178,7 @@ async fn read_held(
 /// but the guard checked now) or denies a held change.
 #[utoipa::path(post, path = "/api/v2/wfm/held-changes/{heldChangeId}/decision", tag = "coverage",
     request_body = HeldDecisionBody,
-    params(("heldChangeId" = String, Path, description = "Held change id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("heldChangeId" = uuid::Uuid, Path, description = "Held change id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The held change decided: approved (with the version it created), denied, or failed with the reasons", body = HeldChange), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn decide_held(

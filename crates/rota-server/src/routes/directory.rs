@@ -62,7 +62,7 @@ async fn list_business_units(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/agents", tag = "directory",
-    params(("businessUnitId" = String, Path, description = "Business unit id"), Paging),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), Paging),
     responses((status = 200, description = "Agents, paged", body = rota_api::schedules::Page<rota_core::directory::Agent>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list_agents(
@@ -89,7 +89,7 @@ pub(crate) async fn run_set_availability(
     cmd.caller
         .require(Action::SetAvailability(id), owner.business_unit_id)?;
     let availability = Availability::try_from(doc.clone())
-        .map_err(|e| ApiError::validation("availability", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable("availability", e.to_string()))?;
     let store = cmd.state.store.clone();
     cmd.once(&doc, false, |_| async move {
         store.set_availability(id, &availability).await
@@ -100,7 +100,7 @@ pub(crate) async fn run_set_availability(
 /// Replaces an agent's availability; windows are normalised (merged) and empty or inverted
 /// ones rejected before anything is stored.
 #[utoipa::path(put, path = "/api/v2/wfm/agents/{agentId}/availability", tag = "directory",
-    params(("agentId" = String, Path, description = "Agent id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("agentId" = uuid::Uuid, Path, description = "Agent id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     request_body = rota_core::directory::AvailabilityDoc,
     responses((status = 200, description = "The agent with normalised availability (overlapping windows merged)", body = rota_core::directory::Agent), crate::openapi::Problems),
     security(("bearer" = [])))]

@@ -68,7 +68,7 @@ async fn find(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}", tag = "schedules",
-    params(("scheduleId" = String, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
     responses((status = 200, description = "The schedule with a page of shifts; ETag is the version id", body = rota_api::schedules::ScheduleBody),
         (status = 304, description = "Not modified"), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -136,7 +136,7 @@ async fn read(
 
 /// Newest first, paged; with `since=<versionId>`, the versions after it with their changes.
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}/versions", tag = "schedules",
-    params(("scheduleId" = String, Path, description = "Schedule id"), VersionsQuery),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), VersionsQuery),
     responses((status = 200, description = "Versions newest first (paged), or with `since` the versions after it with their changes", body = rota_api::schedules::Page<rota_api::schedules::VersionBody>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn versions(
@@ -153,7 +153,7 @@ async fn versions(
     if let Some(since) = q.since {
         let since: ScheduleVersionId = parse_id("since", &since)?;
         if since.schedule() != id {
-            return Err(ApiError::validation(
+            return Err(ApiError::unprocessable(
                 "since",
                 "the version id names another schedule",
             ));
@@ -177,7 +177,7 @@ async fn versions(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}/versions/{versionId}", tag = "schedules",
-    params(("scheduleId" = String, Path, description = "Schedule id"), ("versionId" = String, Path, description = "Schedule version id")),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), ("versionId" = rota_core::version::ScheduleVersionId, Path, description = "Schedule version id")),
     responses((status = 200, description = "The shifts as they stood at that version", body = AsOfBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn as_of(
@@ -206,7 +206,7 @@ async fn as_of(
 }
 
 #[utoipa::path(post, path = "/api/v2/wfm/schedules/{scheduleId}/publish", tag = "schedules",
-    params(("scheduleId" = String, Path, description = "Schedule id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The published schedule (a version of its own; publishing again changes nothing)", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn publish(cmd: Command, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -233,7 +233,7 @@ pub(crate) async fn run_publish(
 /// A supervisor's change to one shift (move, reassign, open), checked against the shift's
 /// version and the rules at commit.
 #[utoipa::path(post, path = "/api/v2/wfm/shifts/{shiftId}/edits", tag = "schedules",
-    params(("shiftId" = String, Path, description = "Shift id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("shiftId" = uuid::Uuid, Path, description = "Shift id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     request_body = EditBody,
     responses((status = 200, description = "The edit applied as a new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -278,7 +278,7 @@ async fn edit_shift(
 const MAX_IMPORT_SHIFTS: usize = 200_000;
 
 #[utoipa::path(post, path = "/api/v2/wfm/schedules", tag = "schedules",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     request_body = ImportBody,
     responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -299,7 +299,7 @@ async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Resp
                 .map(|v| parse_id(&at("agentId"), v))
                 .transpose()?,
             TimeWindow::new(s.start, s.end)
-                .map_err(|e| ApiError::validation(&at("end"), e.to_string()))?,
+                .map_err(|e| ApiError::unprocessable(&at("end"), e.to_string()))?,
             s.required_skill
                 .as_deref()
                 .map(rota_core::directory::Skill::parse)
@@ -309,7 +309,7 @@ async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Resp
                 .map_err(|e| ApiError::validation(&at("activityCode"), e.to_string()))?,
             s.activities.clone(),
         )
-        .map_err(|e| ApiError::validation(&at("activities"), e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(&at("activities"), e.to_string()))?;
         shifts.push(shift);
     }
     let new = NewSchedule {

@@ -50,8 +50,8 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
     tag = "swaps",
     request_body = rota_api::swaps::SwapRequestBody,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key with the same body replays the first result"),
-        ("If-Match" = Option<String>, Header, description = "Strict whole-schedule check: 412 unless the schedule is at this version"),
+        ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Makes retries safe: the same key with the same body replays the first result"),
+        ("If-Match" = Option<String>, Header, pattern = "^\"?[A-Za-z0-9_-]{32}\"?$", description = "Strict whole-schedule check: 412 unless the schedule is at this version"),
         ("X-Request-Id" = Option<String>, Header, description = "Request id (also accepted as X-Genesys-Request-Id or ININ-Correlation-Id)"),
     ),
     responses(

@@ -75,7 +75,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<TimeOffR
 /// schedule changes in the same transaction), denied, waitlisted or pending for a supervisor.
 #[utoipa::path(post, path = "/api/v2/wfm/time-off-requests", tag = "time-off",
     request_body = NewTimeOffBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 201, description = "The request as the policy answered it", body = TimeOffRequest), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(
@@ -94,13 +94,13 @@ pub(crate) async fn run_request(
         (Some(a), _) => a,
         (None, Some(me)) => me,
         (None, None) => {
-            return Err(ApiError::validation(
+            return Err(ApiError::unprocessable(
                 "agentId",
                 "name the agent the request is for",
             ));
         }
     };
-    let span = body.span().map_err(|m| ApiError::validation("days", m))?;
+    let span = body.span().map_err(|m| ApiError::unprocessable("days", m))?;
     let code =
         ActivityCode::parse(&body.code).map_err(|e| ApiError::validation("code", e.to_string()))?;
     let store = cmd.state.store.clone();
@@ -152,7 +152,7 @@ async fn list(
             }
         }
         (None, None) => {
-            return Err(ApiError::validation(
+            return Err(ApiError::unprocessable(
                 "businessUnitId",
                 "name an agent (agentId) or a business unit (businessUnitId)",
             ));
@@ -166,7 +166,7 @@ async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/time-off-requests/{timeOffId}", tag = "time-off",
-    params(("timeOffId" = String, Path, description = "Time-off request id")),
+    params(("timeOffId" = uuid::Uuid, Path, description = "Time-off request id")),
     responses((status = 200, description = "The request", body = TimeOffRequest), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read(
@@ -183,7 +183,7 @@ async fn read(
 /// and changes nothing.
 #[utoipa::path(post, path = "/api/v2/wfm/time-off-requests/{timeOffId}/decision", tag = "time-off",
     request_body = TimeOffDecisionBody,
-    params(("timeOffId" = String, Path, description = "Time-off request id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("timeOffId" = uuid::Uuid, Path, description = "Time-off request id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The request decided", body = TimeOffRequest), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn decide(
@@ -222,7 +222,7 @@ pub(crate) async fn run_decide(
 /// deducted and leaves the shifts as they are; a version per schedule says so.
 #[utoipa::path(post, path = "/api/v2/wfm/time-off-requests/{timeOffId}/cancel", tag = "time-off",
     request_body = TimeOffCancelBody,
-    params(("timeOffId" = String, Path, description = "Time-off request id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("timeOffId" = uuid::Uuid, Path, description = "Time-off request id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The request, cancelled", body = TimeOffRequest), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn cancel(
@@ -252,7 +252,7 @@ pub(crate) async fn run_cancel(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/agents/{agentId}/time-off-balances", tag = "time-off",
-    params(("agentId" = String, Path, description = "Agent id")),
+    params(("agentId" = uuid::Uuid, Path, description = "Agent id")),
     responses((status = 200, description = "The agent's balances, by code", body = Vec<Balance>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn balances(
@@ -273,7 +273,7 @@ async fn balances(
 /// Sets an agent's balance of a code: the value replaces the stored one, so a retry is safe.
 #[utoipa::path(put, path = "/api/v2/wfm/agents/{agentId}/time-off-balances/{code}", tag = "time-off",
     request_body = BalanceBody,
-    params(("agentId" = String, Path, description = "Agent id"), ("code" = String, Path, description = "Time-off code")),
+    params(("agentId" = uuid::Uuid, Path, description = "Agent id"), ("code" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Time-off code")),
     responses((status = 200, description = "The balance", body = Balance), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn set_balance(
@@ -307,7 +307,7 @@ async fn set_balance(
 /// request order where room appeared.
 #[utoipa::path(put, path = "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances", tag = "time-off",
     request_body = AllowancesBody,
-    params(("businessUnitId" = String, Path, description = "Business unit id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The days set, with their use", body = Vec<AllowanceDay>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn set_allowances(
@@ -336,7 +336,7 @@ async fn set_allowances(
 
 /// One group's allowance per day: the limit, and the agents approved and waitlisted.
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances", tag = "time-off",
-    params(("businessUnitId" = String, Path, description = "Business unit id"), AllowanceQuery),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), AllowanceQuery),
     responses((status = 200, description = "The days of the range", body = Vec<AllowanceDay>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn allowances(
@@ -347,7 +347,7 @@ async fn allowances(
 ) -> Result<Json<Vec<AllowanceDay>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
     if q.to < q.from || (q.to - q.from).get_days() > MAX_ALLOWANCE_DAYS {
-        return Err(ApiError::validation(
+        return Err(ApiError::unprocessable(
             "to",
             format!("`to` must be on or after `from`, at most {MAX_ALLOWANCE_DAYS} days on"),
         ));

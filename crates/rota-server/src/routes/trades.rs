@@ -104,7 +104,7 @@ async fn my_schedule(
 /// Takes an open shift: the same rules and commit path as a swap (skill, availability,
 /// overlap, rest, weekly maximum), checked at commit.
 #[utoipa::path(post, path = "/api/v2/wfm/agents/me/shifts/{shiftId}/pickup", tag = "self-service",
-    params(("shiftId" = String, Path, description = "An open shift"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("shiftId" = uuid::Uuid, Path, description = "An open shift"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "Picked up; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn pickup(cmd: Command, Path(shift): Path<String>) -> Result<Response, ApiError> {
@@ -114,7 +114,7 @@ async fn pickup(cmd: Command, Path(shift): Path<String>) -> Result<Response, Api
 /// Gives up one's shift (it becomes open), when the business unit allows releases and the
 /// shift starts far enough ahead.
 #[utoipa::path(post, path = "/api/v2/wfm/agents/me/shifts/{shiftId}/release", tag = "self-service",
-    params(("shiftId" = String, Path, description = "A shift of mine"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("shiftId" = uuid::Uuid, Path, description = "A shift of mine"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "Released; the schedule's new version", body = rota_api::swaps::SwapResponseBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn release(cmd: Command, Path(shift): Path<String>) -> Result<Response, ApiError> {
@@ -160,7 +160,7 @@ pub(crate) async fn run_self_service(
 
 /// Offers one of the caller's shifts in a published schedule.
 #[utoipa::path(post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(cmd: Command, ApiJson(body): ApiJson<NewTradeBody>) -> Result<Response, ApiError> {
@@ -229,7 +229,7 @@ async fn list(
         _ => (requested.or(caller.0.business_unit), None),
     };
     let bu =
-        bu.ok_or_else(|| ApiError::validation("businessUnitId", "required for this client"))?;
+        bu.ok_or_else(|| ApiError::unprocessable("businessUnitId", "required for this client"))?;
     caller.require(Action::ReadTrades, bu)?;
     let filter = TradeFilter {
         business_unit: Some(bu),
@@ -267,7 +267,7 @@ fn may_see(caller: &Caller, trade: &Trade) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/trades/{tradeId}", tag = "trades",
-    params(("tradeId" = String, Path, description = "Trade id")),
+    params(("tradeId" = uuid::Uuid, Path, description = "Trade id")),
     responses((status = 200, description = "The trade, with its rule check once matched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read(
@@ -284,7 +284,7 @@ async fn read(
 /// business unit's settings may approve (applying the swap), deny, or leave the trade
 /// Matched for a supervisor, holding both shifts.
 #[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/match", tag = "trades", request_body = MatchBody,
-    params(("tradeId" = String, Path, description = "Trade id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("tradeId" = uuid::Uuid, Path, description = "Trade id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The trade after the match and its automatic review", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn match_trade(
@@ -314,7 +314,7 @@ pub(crate) async fn run_match(
 /// trade's version, the shift, the rules, the business unit's review), writing nothing. The
 /// match checks again when it commits.
 #[utoipa::path(get, path = "/api/v2/wfm/trades/{tradeId}/match-check", tag = "trades",
-    params(("tradeId" = String, Path, description = "Trade id"), MatchCheckQuery),
+    params(("tradeId" = uuid::Uuid, Path, description = "Trade id"), MatchCheckQuery),
     responses((status = 200, description = "The rule check a match would have now", body = rota_core::trade::TradeCheck), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn match_check(
@@ -374,7 +374,7 @@ where
 
 /// The initiator withdraws an Unmatched or Matched trade (its holds are released).
 #[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/cancel", tag = "trades", request_body = CancelBody,
-    params(("tradeId" = String, Path, description = "Trade id"), ("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("tradeId" = uuid::Uuid, Path, description = "Trade id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The trade, Canceled", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn cancel(
@@ -408,7 +408,7 @@ const MAX_REVIEWS: usize = 500;
 /// checked at commit; a trade whose shifts changed after matching is denied with
 /// `SHIFT_CHANGED_SINCE_MATCH`, never swapped silently.
 #[utoipa::path(post, path = "/api/v2/wfm/trades/reviews", tag = "trades", request_body = ReviewBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Safe retries")),
+    params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "A result per review, in request order", body = ReviewResponse), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn review(cmd: Command, ApiJson(body): ApiJson<ReviewBody>) -> Result<Response, ApiError> {

@@ -40,7 +40,7 @@ async fn create(
         (_, Some(agent)) => {
             let found = state.store.agent(agent).await.map_err(|e| match e {
                 rota_core::store::StoreError::NotFound { .. } => {
-                    ApiError::validation("agentId", format!("no agent {agent}"))
+                    ApiError::unprocessable("agentId", format!("no agent {agent}"))
                 }
                 other => other.into(),
             })?;
@@ -48,14 +48,23 @@ async fn create(
                 .business_unit_id
                 .is_some_and(|bu| bu != found.business_unit_id)
             {
-                return Err(ApiError::validation(
+                return Err(ApiError::unprocessable(
                     "businessUnitId",
                     "the agent belongs to another business unit",
                 ));
             }
             Some(found.business_unit_id)
         }
-        (bu, None) => bu,
+        (Some(bu), None) => {
+            state.store.business_unit(bu).await.map_err(|e| match e {
+                rota_core::store::StoreError::NotFound { .. } => {
+                    ApiError::unprocessable("businessUnitId", format!("no business unit {bu}"))
+                }
+                other => other.into(),
+            })?;
+            Some(bu)
+        }
+        (None, None) => None,
     };
     match business_unit {
         Some(bu) => caller.require(Action::CreateUsers, bu)?,
@@ -82,7 +91,10 @@ async fn create(
             rota_core::auth::UserError::SupervisorWithoutUnit => "businessUnitId",
             rota_core::auth::UserError::NotAPersonRole => "role",
         };
-        ApiError::validation(field, e.to_string())
+        match e {
+            rota_core::auth::UserError::InvalidUsername => ApiError::validation(field, e.to_string()),
+            _ => ApiError::unprocessable(field, e.to_string()),
+        }
     })?;
     if user.display_name.chars().count() > 200 {
         return Err(ApiError::validation(
@@ -104,7 +116,7 @@ async fn create(
 /// A new one-time sign-in link for a user: admins for anyone, supervisors for the agents of
 /// their business unit. Earlier links stay valid until used or expired.
 #[utoipa::path(post, path = "/api/v2/users/{userId}/sign-in-links", tag = "users",
-    params(("userId" = String, Path, description = "User id")),
+    params(("userId" = uuid::Uuid, Path, description = "User id")),
     responses((status = 201, description = "A sign-in link", body = SignInLinkBody), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn link(

@@ -69,7 +69,7 @@ async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
 /// events of changes committed after the subscription are delivered, in order per schedule.
 #[utoipa::path(post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
-    params(("businessUnitId" = String, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
     responses((status = 201, description = "The subscription and its secret (shown once)", body = CreatedSubscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(
@@ -118,7 +118,7 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
-    params(("businessUnitId" = String, Path, description = "Business unit id"), Paging),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), Paging),
     responses((status = 200, description = "The business unit's subscriptions", body = rota_api::schedules::Page<Subscription>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list(
@@ -142,7 +142,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscripti
 
 /// The subscription, with whether it is enabled and why not.
 #[utoipa::path(get, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
-    params(("webhookId" = String, Path, description = "Subscription id")),
+    params(("webhookId" = uuid::Uuid, Path, description = "Subscription id")),
     responses((status = 200, description = "The subscription", body = Subscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read(
@@ -154,7 +154,7 @@ async fn read(
 }
 
 #[utoipa::path(patch, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
-    params(("webhookId" = String, Path, description = "Subscription id")), request_body = SubscriptionPatch,
+    params(("webhookId" = uuid::Uuid, Path, description = "Subscription id")), request_body = SubscriptionPatch,
     responses((status = 200, description = "The subscription as changed", body = Subscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn update(
@@ -192,7 +192,7 @@ pub(crate) async fn run_update(
 }
 
 #[utoipa::path(delete, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
-    params(("webhookId" = String, Path, description = "Subscription id")),
+    params(("webhookId" = uuid::Uuid, Path, description = "Subscription id")),
     responses((status = 204, description = "Deleted, with its delivery log"), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn remove(
@@ -207,7 +207,7 @@ async fn remove(
 
 /// The delivery log, newest first: state, attempts, the receiver's last status or error.
 #[utoipa::path(get, path = "/api/v2/wfm/webhooks/{webhookId}/deliveries", tag = "webhooks",
-    params(("webhookId" = String, Path, description = "Subscription id"), Paging),
+    params(("webhookId" = uuid::Uuid, Path, description = "Subscription id"), Paging),
     responses((status = 200, description = "A page of deliveries", body = rota_api::schedules::Page<Delivery>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn deliveries(
@@ -227,7 +227,7 @@ async fn deliveries(
 
 /// The business unit's self-service and trade settings (defaults until set).
 #[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/settings", tag = "webhooks",
-    params(("businessUnitId" = String, Path, description = "Business unit id")),
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id")),
     responses((status = 200, description = "The settings", body = BusinessUnitSettings), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn read_settings(
@@ -243,7 +243,7 @@ async fn read_settings(
 
 /// Replaces the settings; absent fields take their defaults, unknown ones are refused.
 #[utoipa::path(put, path = "/api/v2/wfm/business-units/{businessUnitId}/settings", tag = "webhooks",
-    params(("businessUnitId" = String, Path, description = "Business unit id")), request_body = BusinessUnitSettings,
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id")), request_body = BusinessUnitSettings,
     responses((status = 200, description = "The settings as stored", body = BusinessUnitSettings), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn write_settings(
