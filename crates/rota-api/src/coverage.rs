@@ -159,7 +159,10 @@ pub struct HeldQuery {
     pub state: Option<rota_core::held::HeldState>,
     #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_limit", deserialize_with = "crate::paging::limit")]
+    #[serde(
+        default = "crate::paging::default_limit",
+        deserialize_with = "crate::paging::limit"
+    )]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
 }

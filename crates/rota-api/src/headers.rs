@@ -1,7 +1,7 @@
 //! Request headers with rules of their own, as schemas the document's parameters point to.
 
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 /// `Idempotency-Key`: at most 255 printable ASCII characters (no spaces), not all of them `"`;
 /// quotes around it are taken off (the structured-field form `"key"` names the same key as

@@ -32,9 +32,7 @@ pub fn version<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 pub fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let limit = u32::deserialize(d)?;
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(D::Error::custom(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )));
+        return Err(D::Error::custom(format!("limit must be 1 to {MAX_LIMIT}")));
     }
     Ok(limit)
 }

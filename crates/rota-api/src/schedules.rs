@@ -58,7 +58,10 @@ pub struct FindQuery {
 pub struct ReadQuery {
     #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_shift_limit", deserialize_with = "crate::paging::limit")]
+    #[serde(
+        default = "crate::paging::default_shift_limit",
+        deserialize_with = "crate::paging::limit"
+    )]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
     #[param(format = Uuid)]
@@ -92,7 +95,10 @@ impl Default for ReadQuery {
 pub struct VersionsQuery {
     #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_shift_limit", deserialize_with = "crate::paging::limit")]
+    #[serde(
+        default = "crate::paging::default_shift_limit",
+        deserialize_with = "crate::paging::limit"
+    )]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
     #[param(value_type = Option<rota_core::version::ScheduleVersionId>)]

@@ -38,7 +38,7 @@ impl NewTimeOffBody {
 
 /// Which requests to list: an agent's (`agentId`; agents see their own only) or a business
 /// unit's (`businessUnitId`, supervisors).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimeOffQuery {
@@ -47,9 +47,24 @@ pub struct TimeOffQuery {
     pub state: Option<TimeOffState>,
     #[serde(default, deserialize_with = "crate::paging::offset")]
     pub offset: u64,
-    #[serde(default = "crate::paging::default_limit", deserialize_with = "crate::paging::limit")]
+    #[serde(
+        default = "crate::paging::default_limit",
+        deserialize_with = "crate::paging::limit"
+    )]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: u32,
+}
+
+impl Default for TimeOffQuery {
+    fn default() -> Self {
+        Self {
+            agent_id: None,
+            business_unit_id: None,
+            state: None,
+            offset: 0,
+            limit: crate::paging::default_limit(),
+        }
+    }
 }
 
 /// A supervisor's decision on a pending or waitlisted request.

@@ -1,7 +1,7 @@
 //! The `rota` command: thin wiring of the store and the scenario generator.
 #![forbid(unsafe_code)]
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use jiff::civil::Date;
 use rota_core::directory::Zone;
@@ -13,6 +13,7 @@ use rota_store::Store;
 
 mod batch;
 mod bench;
+mod db;
 mod requirements;
 #[cfg(test)]
 mod testing;
@@ -25,6 +26,29 @@ mod users;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
+
+/// `rota batch --help`: the configuration's keys and the exit codes.
+const BATCH_HELP: &str = "\
+Configuration keys (YAML; an unknown key is an error that names it):
+  schedule_id          the schedule the swaps belong to (required)
+  base_url             the service, e.g. http://127.0.0.1:8080; or:
+  region, regions      a region name and a map of region -> base URL
+  client_id            the OAuth client (or ROTA_CLIENT_ID)
+  client_secret        its secret (or ROTA_CLIENT_SECRET)
+  batch_size           swaps per request (default 50)
+  concurrency          requests in flight at once (default 1)
+  retry_delay_ms       the base delay of the full-jitter backoff between retries (default 200)
+  max_attempts         attempts per swap before it is reported (default 8)
+  outage_limit_secs    how long a request waits out an outage, spending no attempts (default 300)
+  effective_date       YYYY-MM-DD, passed with every request
+  mode                 partial (the only mode a batch runs in)
+  conflict_scope       shifts (default) or schedule
+  jitter_seed          the seed of the retry jitter, for reproducible runs
+
+Exit codes:
+  0  every swap applied
+  2  some swaps did not apply (stale, rejected or failed: the report says which and why)
+  1  a configuration, input or authentication error (nothing was sent)";
 
 #[derive(Parser)]
 #[command(
@@ -45,15 +69,17 @@ enum Command {
     /// Run the HTTP service until SIGTERM or Ctrl-C, then drain in-flight requests.
     Serve(ServeArgs),
     /// Run a bulk swap batch to completion (resumable; a per-swap JSON Lines report).
+    #[command(after_long_help = BATCH_HELP)]
     Batch {
-        /// YAML: batch_size, retry_delay_ms, region/regions or base_url, client_id/secret (or
-        /// ROTA_CLIENT_ID/ROTA_CLIENT_SECRET), schedule_id, max_attempts, effective_date.
+        /// The batch's YAML configuration (its keys are listed below).
         #[arg(long)]
         config: std::path::PathBuf,
         /// CSV with a header (agent_id,original_shift_id,new_shift_id,reason_code[,counterpart_agent_id]),
         /// or .json / .jsonl.
         #[arg(long)]
         input: std::path::PathBuf,
+        /// The per-swap report (JSON Lines); its journal, for --resume, goes beside it
+        /// (`report.journal`).
         #[arg(long, default_value = "report.jsonl")]
         report: std::path::PathBuf,
         /// Finish the batch the journal beside the report describes.
@@ -136,10 +162,13 @@ enum RequirementsCommand {
         /// A supervisor or integration client.
         #[arg(long, env = "ROTA_CLIENT_ID")]
         client_id: String,
+        /// The client's secret.
         #[arg(long, env = "ROTA_CLIENT_SECRET", hide_env_values = true)]
         client_secret: String,
+        /// The schedule whose requirement changes.
         #[arg(long)]
         schedule_id: rota_core::ids::ScheduleId,
+        /// The CSV: `skill,start,required` rows, one per skill and 15-minute interval.
         #[arg(long)]
         input: std::path::PathBuf,
     },
@@ -150,15 +179,54 @@ enum ClientsCommand {
     /// Register a client and print `{"clientId", "clientSecret", "role"}`; the secret is shown
     /// only this once.
     Create(CreateClientArgs),
+    /// List the clients as JSON lines: id, role, business unit, agent (never a secret).
+    List(DatabaseArgs),
+    /// Delete a client and its tokens: its secret no longer gets a token, and every node stops
+    /// taking its tokens within 30 seconds.
+    Revoke {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The client to revoke.
+        #[arg(long)]
+        client_id: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database_url: String,
+}
+
+/// What an API client may do (docs/API.md, "Roles").
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ClientRole {
+    Admin,
+    Supervisor,
+    Integration,
+    Agent,
+}
+
+impl From<ClientRole> for rota_core::auth::Role {
+    fn from(role: ClientRole) -> Self {
+        match role {
+            ClientRole::Admin => Self::Admin,
+            ClientRole::Supervisor => Self::Supervisor,
+            ClientRole::Integration => Self::Integration,
+            ClientRole::Agent => Self::Agent,
+        }
+    }
 }
 
 #[derive(clap::Args)]
 struct CreateClientArgs {
+    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
     #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     database_url: String,
-    /// admin, supervisor, integration or agent.
-    #[arg(long)]
-    role: String,
+    /// What the client may do.
+    #[arg(long, value_enum)]
+    role: ClientRole,
     /// Confine the client to one business unit.
     #[arg(long)]
     business_unit: Option<rota_core::ids::BusinessUnitId>,
@@ -227,6 +295,10 @@ struct ServeArgs {
     /// `text` (default) or `json` log lines.
     #[arg(long, env = "ROTA_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Start on an empty database when a SQLite file does not exist yet (without it, a path
+    /// that does not exist is an error: most likely a typo).
+    #[arg(long)]
+    create: bool,
 }
 
 #[derive(clap::Args)]
@@ -234,13 +306,16 @@ struct SeedArgs {
     /// sqlite://PATH (created if missing) or postgres://…
     #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
     database_url: String,
+    /// Agents in the business unit.
     #[arg(long, default_value_t = 500)]
     agents: usize,
     /// The local date the week starts on (default: next Monday).
     #[arg(long)]
     week: Option<Date>,
+    /// The business unit's name.
     #[arg(long, default_value = "Chicago")]
     business_unit: String,
+    /// Its IANA time zone: shifts are laid out in its local days.
     #[arg(long, default_value = "America/Chicago")]
     time_zone: String,
     /// Random seed: the same seed gives the same data, ids included.
@@ -257,18 +332,26 @@ struct SeedArgs {
     base_url: String,
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `level`), as text or JSON lines.
+/// Logs to stderr, filtered by `RUST_LOG` (default `level`), as text or JSON lines; coloured
+/// only on a terminal, and never with `NO_COLOR` set (no escape codes in a file or a pipe).
 fn init_logs(json: bool, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Whether to colour what goes to `stream`: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+fn colour(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 #[tokio::main]
@@ -298,9 +381,7 @@ async fn main() -> Result<()> {
             .await?;
             std::process::exit(code);
         }
-        Command::Clients {
-            command: ClientsCommand::Create(args),
-        } => create_client(args).await,
+        Command::Clients { command } => clients(command).await,
         Command::Users { command } => users::run(command).await,
         Command::Requirements {
             command:
@@ -370,14 +451,48 @@ async fn main() -> Result<()> {
     }
 }
 
+async fn clients(command: ClientsCommand) -> Result<()> {
+    use rota_core::store::AuthStore;
+    match command {
+        ClientsCommand::Create(args) => create_client(args).await,
+        ClientsCommand::List(args) => {
+            let store = db::open(&args.database_url, false).await?;
+            for c in store.clients().await? {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "clientId": c.client_id,
+                        "role": c.role.as_str(),
+                        "businessUnitId": c.business_unit,
+                        "agentId": c.agent,
+                    })
+                );
+            }
+            Ok(())
+        }
+        ClientsCommand::Revoke {
+            database,
+            client_id,
+        } => {
+            let store = db::open(&database.database_url, false).await?;
+            anyhow::ensure!(
+                store.revoke_client(&client_id).await?,
+                "there is no client {client_id} in {}",
+                db::redacted(&database.database_url)
+            );
+            eprintln!("revoked {client_id} and its tokens");
+            Ok(())
+        }
+    }
+}
+
 async fn create_client(args: CreateClientArgs) -> Result<()> {
-    let role = rota_core::auth::Role::parse(&args.role)
-        .ok_or_else(|| anyhow::anyhow!("--role must be admin, supervisor, integration or agent"))?;
+    let role: rota_core::auth::Role = args.role.into();
     anyhow::ensure!(
         (role == rota_core::auth::Role::Agent) == args.agent_id.is_some(),
         "--agent-id is required for agent clients and only for them"
     );
-    let store = Store::connect(&args.database_url).await?;
+    let store = db::open(&args.database_url, false).await?;
     if let Some(bu) = args.business_unit {
         store.business_unit(bu).await?;
     }
@@ -417,6 +532,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         rate_limit_per_minute: args.rate_limit_per_minute,
         ..rota_server::config::FileConfig::default()
     });
+    db::must_exist(&config.database_url, args.create)?;
     let app = rota_server::Application::build(config)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -468,9 +584,7 @@ async fn seed(args: SeedArgs) -> Result<()> {
         agents: args.agents,
         seed: args.seed,
     })?;
-    let store = Store::connect(&args.database_url)
-        .await
-        .with_context(|| format!("opening {}", args.database_url))?;
+    let store = db::open(&args.database_url, true).await?;
     let ctx = CommitContext {
         actor: "rota seed".into(),
         request_id: format!("seed-{}", args.seed),
@@ -547,4 +661,57 @@ async fn summarise(store: &Store, s: &Scenario, schedule: &Schedule) -> Result<(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod help {
+    use clap::CommandFactory;
+
+    /// Every flag of every command says what it is for.
+    #[test]
+    fn every_flag_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "rota", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:#?}");
+    }
+
+    #[test]
+    fn batch_help_lists_its_configuration_keys_and_exit_codes() {
+        let mut cmd = super::Cli::command();
+        let help = cmd
+            .find_subcommand_mut("batch")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for key in [
+            "batch_size",
+            "retry_delay_ms",
+            "region",
+            "base_url",
+            "schedule_id",
+            "max_attempts",
+            "concurrency",
+            "outage_limit_secs",
+            "Exit codes",
+        ] {
+            assert!(
+                help.contains(key),
+                "`rota batch --help` lacks {key}:\n{help}"
+            );
+        }
+    }
 }

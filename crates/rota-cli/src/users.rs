@@ -15,8 +15,27 @@ pub enum UsersCommand {
     Link(LinkArgs),
 }
 
+/// The roles a person can have (`integration` is for API clients only).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PersonRole {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+impl From<PersonRole> for Role {
+    fn from(role: PersonRole) -> Self {
+        match role {
+            PersonRole::Agent => Self::Agent,
+            PersonRole::Supervisor => Self::Supervisor,
+            PersonRole::Admin => Self::Admin,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct CreateArgs {
+    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
     #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
     database_url: String,
     /// What the person types to sign in (a-z, 0-9, '.', '_', '-').
@@ -25,9 +44,10 @@ pub struct CreateArgs {
     /// The name pages show.
     #[arg(long, default_value = "")]
     name: String,
-    /// agent, supervisor or admin.
-    #[arg(long)]
-    role: String,
+    /// What the person may do.
+    #[arg(long, value_enum)]
+    role: PersonRole,
+    /// For supervisors: the business unit they supervise (agents: their agent's).
     #[arg(long)]
     business_unit: Option<rota_core::ids::BusinessUnitId>,
     /// For agents: the agent record they are.
@@ -40,10 +60,13 @@ pub struct CreateArgs {
 
 #[derive(clap::Args)]
 pub struct LinkArgs {
+    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
     #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
     database_url: String,
+    /// The user the link signs in.
     #[arg(long)]
     username: String,
+    /// Where the service is reached, for the printed link.
     #[arg(long, env = "ROTA_BASE_URL", default_value = "http://127.0.0.1:8080")]
     base_url: String,
 }
@@ -51,9 +74,8 @@ pub struct LinkArgs {
 pub async fn run(command: UsersCommand) -> Result<()> {
     match command {
         UsersCommand::Create(args) => {
-            let store = Store::connect(&args.database_url).await?;
-            let role =
-                Role::parse(&args.role).with_context(|| format!("unknown role {}", args.role))?;
+            let store = crate::db::open(&args.database_url, false).await?;
+            let role = args.role.into();
             let business_unit = match (args.business_unit, args.agent_id) {
                 (Some(bu), _) => Some(bu),
                 (None, Some(agent)) => Some(store.agent(agent).await?.business_unit_id),
@@ -74,7 +96,7 @@ pub async fn run(command: UsersCommand) -> Result<()> {
             Ok(())
         }
         UsersCommand::Link(args) => {
-            let store = Store::connect(&args.database_url).await?;
+            let store = crate::db::open(&args.database_url, false).await?;
             let user = store
                 .user_by_name(&args.username)
                 .await?

@@ -182,6 +182,10 @@ pub trait AuthStore: Send + Sync {
         &self,
         client_id: &str,
     ) -> impl Future<Output = StoreResult<Option<crate::auth::ApiClient>>> + Send;
+    /// Every client, by id.
+    fn clients(&self) -> impl Future<Output = StoreResult<Vec<crate::auth::ApiClient>>> + Send;
+    /// Deletes a client and its tokens; whether it existed.
+    fn revoke_client(&self, client_id: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     fn store_token(
         &self,
         token_hash: &str,

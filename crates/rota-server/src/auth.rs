@@ -313,12 +313,15 @@ impl Caller {
 }
 
 /// Tokens this node has seen, with their principal and expiry, so that a request does not read
-/// its token from the database again. Exact: a token is valid until it expires and tokens are
-/// never revoked earlier (a client's tokens die with their expiry), and the expiry is checked
-/// against the same clock as the database lookup.
+/// its token from the database again. A token is taken from memory for [`KNOWN_FOR`] at most,
+/// then read again: `rota clients revoke` (which deletes a client and its tokens) reaches every
+/// node within that time. The expiry is checked against the same clock as the database lookup.
 #[derive(Default)]
 pub struct TokenCache(
-    std::sync::Mutex<std::collections::HashMap<String, (Principal, jiff::Timestamp)>>,
+    #[allow(clippy::type_complexity)]
+    std::sync::Mutex<
+        std::collections::HashMap<String, (Principal, jiff::Timestamp, std::time::Instant)>,
+    >,
     /// Tokens found unknown lately, with when: asked again soon, they cost no database read.
     std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 );
@@ -326,6 +329,9 @@ pub struct TokenCache(
 /// How long a token found unknown is answered from memory. Short: a token issued by another
 /// node a moment later is found after it.
 const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a known token is answered from memory before it is read again.
+pub const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Tokens kept at most; past this the cache starts empty again.
 const MAX_CACHED_TOKENS: usize = 10_000;
@@ -338,8 +344,8 @@ impl TokenCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tokens
             .get(token_hash)
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(principal, _)| principal.clone())
+            .filter(|(_, expires_at, seen)| *expires_at > now && seen.elapsed() < KNOWN_FOR)
+            .map(|(principal, ..)| principal.clone())
     }
 
     fn is_unknown(&self, token_hash: &str) -> bool {
@@ -371,7 +377,10 @@ impl TokenCache {
         if tokens.len() >= MAX_CACHED_TOKENS {
             tokens.clear();
         }
-        tokens.insert(token_hash, (principal.clone(), expires_at));
+        tokens.insert(
+            token_hash,
+            (principal.clone(), expires_at, std::time::Instant::now()),
+        );
     }
 }
 

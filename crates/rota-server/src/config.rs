@@ -3,6 +3,27 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// `url` without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or_default();
+                    let password = if userinfo.contains(':') { ":***" } else { "" };
+                    format!(
+                        "{scheme}://{user}{password}@{host}{}",
+                        &rest[authority_end..]
+                    )
+                }
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -219,6 +240,21 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// examples/rota.toml names every key of the file, each at its default: a key added here
+    /// without its line there (or a default changed on one side only) fails this test.
+    #[test]
+    fn the_example_file_names_every_key_at_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/rota.toml");
+        let file = FileConfig::load(std::path::Path::new(path)).unwrap();
+        let shown = format!("{file:?}");
+        assert!(
+            !shown.contains("None"),
+            "a key is missing from {path}: {shown}"
+        );
+        let from_file = format!("{:?}", file.resolve(FileConfig::default()));
+        assert_eq!(from_file, format!("{:?}", Config::default()));
+    }
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_the_defaults() {

@@ -6,8 +6,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use serde_json::{Value, json};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::config::Config;
@@ -107,7 +107,7 @@ pub struct ApiDoc;
 pub enum Problems {
     #[response(
         status = 400,
-        description = "Malformed input (VALIDATION_FAILED)",
+        description = "The request breaks this document: a type, format, pattern, bound, required or unknown field (VALIDATION_FAILED)",
         content_type = "application/problem+json"
     )]
     BadRequest(rota_api::problem::Problem),
@@ -149,7 +149,7 @@ pub enum Problems {
     PayloadTooLarge(rota_api::problem::Problem),
     #[response(
         status = 422,
-        description = "RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS or IDEMPOTENCY_KEY_REUSED",
+        description = "Matches the document but refused by a rule the operation states: UNPROCESSABLE, RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS, IDEMPOTENCY_KEY_REUSED, TRADE_INVALID, INVALID_WEBHOOK_URL or INVALID_REQUIREMENT",
         content_type = "application/problem+json"
     )]
     Unprocessable(rota_api::problem::Problem),
@@ -184,7 +184,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/openapi.json",
-            get(|State(state): State<AppState>| async move { Json(document(&state.config)) }),
+            get(|State(state): State<AppState>| async move {
+                document(&state.config)
+                    .map(Json)
+                    .map_err(|e| crate::error::ApiError::Internal(Box::new(e)))
+            }),
         )
         .route("/docs", get(docs))
 }
@@ -192,14 +196,15 @@ pub fn router() -> Router<AppState> {
 /// The served document: the one derived from the handlers and the wire types, with this
 /// node's own limits stated, and shaped so that the common client generators read every schema
 /// (see [`generator_friendly`]).
-pub fn document(config: &Config) -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
-    if let Some(swaps) = doc.pointer_mut("/components/schemas/SwapRequestBody/properties/shiftSwaps")
+pub fn document(config: &Config) -> Result<Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    if let Some(swaps) =
+        doc.pointer_mut("/components/schemas/SwapRequestBody/properties/shiftSwaps")
     {
         swaps["maxItems"] = json!(config.max_swap_items);
     }
     generator_friendly(&mut doc);
-    doc
+    Ok(doc)
 }
 
 /// Two shapes that are valid JSON Schema but that client generators (openapi-python-client,

@@ -47,7 +47,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect(&config.database_url).await.map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                crate::config::redacted(&config.database_url)
+            )
+        })?;
         Self::with_store(config, store, Arc::new(SystemClock)).await
     }
 
@@ -57,7 +62,9 @@ impl Application {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let bound = listener.local_addr()?;
         let own_url: Arc<str> = if bound.ip().is_unspecified() {
             let loopback: std::net::IpAddr = if bound.is_ipv4() {

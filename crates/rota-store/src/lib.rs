@@ -387,6 +387,12 @@ impl AuthStore for Store {
     async fn client(&self, client_id: &str) -> StoreResult<Option<rota_core::auth::ApiClient>> {
         delegate!(self, s => s.client(client_id))
     }
+    async fn clients(&self) -> StoreResult<Vec<rota_core::auth::ApiClient>> {
+        delegate!(self, s => s.clients())
+    }
+    async fn revoke_client(&self, client_id: &str) -> StoreResult<bool> {
+        delegate!(self, s => s.revoke_client(client_id))
+    }
     async fn store_token(
         &self,
         token_hash: &str,

@@ -100,7 +100,9 @@ pub(crate) async fn run_request(
             ));
         }
     };
-    let span = body.span().map_err(|m| ApiError::unprocessable("days", m))?;
+    let span = body
+        .span()
+        .map_err(|m| ApiError::unprocessable("days", m))?;
     let code =
         ActivityCode::parse(&body.code).map_err(|e| ApiError::validation("code", e.to_string()))?;
     let store = cmd.state.store.clone();

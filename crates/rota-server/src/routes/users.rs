@@ -92,7 +92,9 @@ async fn create(
             rota_core::auth::UserError::NotAPersonRole => "role",
         };
         match e {
-            rota_core::auth::UserError::InvalidUsername => ApiError::validation(field, e.to_string()),
+            rota_core::auth::UserError::InvalidUsername => {
+                ApiError::validation(field, e.to_string())
+            }
             _ => ApiError::unprocessable(field, e.to_string()),
         }
     })?;

@@ -478,7 +478,8 @@ async fn health_readiness_directory_and_availability() {
         .set_availability(agent, &inverted)
         .await
         .unwrap_err();
-    assert_eq!(problem_code(&err), (400, ErrorCode::ValidationFailed));
+    // Well-formed (the document's types and formats), refused by a rule across its fields.
+    assert_eq!(problem_code(&err), (422, ErrorCode::Unprocessable));
     let overlapping: rota_core::directory::AvailabilityDoc = serde_json::from_value(serde_json::json!({"weekly": [
         {"day": "monday", "start": "08:00", "end": "12:00"}, {"day": "monday", "start": "11:00", "end": "14:00"}]}))
     .unwrap();

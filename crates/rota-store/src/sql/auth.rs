@@ -57,6 +57,33 @@ impl rota_core::store::AuthStore for Backend {
         row.as_ref().map(decode_client).transpose()
     }
 
+    async fn clients(&self) -> StoreResult<Vec<rota_core::auth::ApiClient>> {
+        let rows = sqlx::query(
+            "SELECT client_id, secret_hash, role, business_unit_id, agent_id FROM api_clients ORDER BY client_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(decode_client).collect()
+    }
+
+    async fn revoke_client(&self, client_id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("DELETE FROM access_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let deleted = sqlx::query("DELETE FROM api_clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        tx.commit().await.map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
     #[tracing::instrument(level = "debug", skip_all)]
     async fn store_token(
         &self,
