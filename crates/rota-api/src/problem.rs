@@ -66,6 +66,72 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [Self; 28] = [
+        Self::VersionConflict,
+        Self::UnknownVersion,
+        Self::RuleViolation,
+        Self::ValidationFailed,
+        Self::Unprocessable,
+        Self::NotFound,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::PreconditionFailed,
+        Self::RateLimited,
+        Self::IdempotencyKeyReused,
+        Self::IdempotencyInProgress,
+        Self::PayloadTooLarge,
+        Self::TooManyItems,
+        Self::ServiceUnavailable,
+        Self::Internal,
+        Self::TradeVersionConflict,
+        Self::TradeStateConflict,
+        Self::TradeExpired,
+        Self::ShiftInTrade,
+        Self::TradeInvalid,
+        Self::InvalidWebhookUrl,
+        Self::InvalidRequirement,
+        Self::HeldVersionConflict,
+        Self::HeldChangeDecided,
+        Self::TimeOffVersionConflict,
+        Self::TimeOffState,
+        Self::AlreadyExists,
+    ];
+
+    /// The HTTP status a problem of this code carries (`/openapi.json` lists each code under
+    /// its status).
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::VersionConflict => 409,
+            Self::UnknownVersion => 422,
+            Self::RuleViolation => 422,
+            Self::ValidationFailed => 400,
+            Self::Unprocessable => 422,
+            Self::NotFound => 404,
+            Self::Unauthenticated => 401,
+            Self::Forbidden => 403,
+            Self::PreconditionFailed => 412,
+            Self::RateLimited => 429,
+            Self::IdempotencyKeyReused => 422,
+            Self::IdempotencyInProgress => 409,
+            Self::PayloadTooLarge => 413,
+            Self::TooManyItems => 422,
+            Self::ServiceUnavailable => 503,
+            Self::Internal => 500,
+            Self::TradeVersionConflict => 409,
+            Self::TradeStateConflict => 409,
+            Self::TradeExpired => 409,
+            Self::ShiftInTrade => 409,
+            Self::TradeInvalid => 422,
+            Self::InvalidWebhookUrl => 422,
+            Self::InvalidRequirement => 422,
+            Self::HeldVersionConflict => 409,
+            Self::HeldChangeDecided => 409,
+            Self::TimeOffVersionConflict => 409,
+            Self::TimeOffState => 409,
+            Self::AlreadyExists => 409,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VersionConflict => "VERSION_CONFLICT",

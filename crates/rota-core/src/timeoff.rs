@@ -47,7 +47,8 @@ pub struct TimeOffCode {
     /// Paid codes draw on the agent's balance of the code.
     pub paid: bool,
     /// The allowance group the code counts toward ("planned", "unplanned").
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = AllowanceGroup))]
+    #[serde(deserialize_with = "group")]
     pub group: String,
     /// How far ahead a request of this code must start.
     pub min_notice_hours: u32,
@@ -101,6 +102,8 @@ pub struct TimeOffSettings {
     pub standard_day_minutes: u32,
     /// Agents who may be off per local day, by code group, where no dated allowance is set; a
     /// group without an entry has no limit.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<AllowanceGroup, u32>))]
+    #[serde(deserialize_with = "groups")]
     pub daily_allowance: BTreeMap<String, u32>,
 }
 
@@ -152,6 +155,42 @@ impl TimeOffSettings {
         }
         self.daily_allowance.keys().try_for_each(|g| check_group(g))
     }
+}
+
+/// The name of an allowance group ("planned", "unplanned"): 1 to 64 letters, digits, `-` or
+/// `_`. Groups stay strings in the model; this is their schema in `/openapi.json`.
+#[cfg(feature = "openapi")]
+pub struct AllowanceGroup;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for AllowanceGroup {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[A-Za-z0-9_-]{1,64}$"))
+            .examples([serde_json::json!("planned")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for AllowanceGroup {}
+
+/// Reads a group name, refusing one that breaks the rule of [`check_group`] as malformed.
+fn group<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let group = String::deserialize(d)?;
+    check_group(&group).map_err(serde::de::Error::custom)?;
+    Ok(group)
+}
+
+/// Reads allowances by group, refusing a malformed group name.
+fn groups<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, u32>, D::Error> {
+    let groups = BTreeMap::<String, u32>::deserialize(d)?;
+    groups
+        .keys()
+        .try_for_each(|g| check_group(g))
+        .map_err(serde::de::Error::custom)?;
+    Ok(groups)
 }
 
 fn check_group(group: &str) -> Result<(), TimeOffError> {
@@ -368,7 +407,8 @@ pub struct Balance {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allowance {
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = AllowanceGroup))]
+    #[serde(deserialize_with = "group")]
     pub group: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,

@@ -120,8 +120,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     responses((status = 200, description = "A bearer token", body = rota_api::oauth::TokenResponse),
         (status = 400, description = "invalid_request or unsupported_grant_type (RFC 6749 §5.2)", body = rota_api::oauth::OAuthError),
         (status = 401, description = "invalid_client (RFC 6749 §5.2)", body = rota_api::oauth::OAuthError),
-        (status = 429, description = "Too many token requests from this client or address (RATE_LIMITED), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")))]
+        (status = 429, description = "Too many token requests from this client or address, with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable or busy, with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")))]
 async fn token(
     State(state): State<AppState>,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,

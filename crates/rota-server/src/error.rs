@@ -67,13 +67,10 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("{0}")]
     Unavailable(String),
-    /// A refusal with its own status and code (trades, webhooks).
+    /// A refusal with its own code, answered with the code's status (trades, webhooks, time
+    /// off, held changes).
     #[error("{detail}")]
-    Refused {
-        status: StatusCode,
-        code: ErrorCode,
-        detail: String,
-    },
+    Refused { code: ErrorCode, detail: String },
     /// A fault of the service: the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -155,7 +152,10 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
             ),
-            Self::Refused { status, code, .. } => (*status, *code),
+            Self::Refused { code, .. } => (
+                StatusCode::from_u16(code.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                *code,
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -270,7 +270,6 @@ impl From<StoreError> for ApiError {
                 Self::NotFound(format!("{kind} {id} does not exist"))
             }
             StoreError::AlreadyExists(what) => Self::Refused {
-                status: StatusCode::CONFLICT,
                 code: ErrorCode::AlreadyExists,
                 detail: format!("{what} already exists"),
             },
@@ -280,7 +279,6 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Trade(t) => t.into(),
             StoreError::Requirement(r) => Self::Refused {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
                 code: ErrorCode::InvalidRequirement,
                 detail: r.to_string(),
             },
@@ -292,7 +290,6 @@ impl From<StoreError> for ApiError {
                     HeldError::Decided(_) => ErrorCode::HeldChangeDecided,
                 };
                 Self::Refused {
-                    status: StatusCode::CONFLICT,
                     code,
                     detail: h.to_string(),
                 }
@@ -345,21 +342,16 @@ impl From<CommandError> for ApiError {
 impl From<rota_core::trade::TradeError> for ApiError {
     fn from(e: rota_core::trade::TradeError) -> Self {
         use rota_core::trade::TradeError;
-        let (status, code) = match &e {
+        let code = match &e {
             TradeError::NotFound(_) => return Self::NotFound(e.to_string()),
             TradeError::Forbidden(_) => return Self::Forbidden(e.to_string()),
-            TradeError::VersionConflict { .. } => {
-                (StatusCode::CONFLICT, ErrorCode::TradeVersionConflict)
-            }
-            TradeError::InvalidTransition { .. } => {
-                (StatusCode::CONFLICT, ErrorCode::TradeStateConflict)
-            }
-            TradeError::Expired(_) => (StatusCode::CONFLICT, ErrorCode::TradeExpired),
-            TradeError::ShiftInTrade { .. } => (StatusCode::CONFLICT, ErrorCode::ShiftInTrade),
-            TradeError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::TradeInvalid),
+            TradeError::VersionConflict { .. } => ErrorCode::TradeVersionConflict,
+            TradeError::InvalidTransition { .. } => ErrorCode::TradeStateConflict,
+            TradeError::Expired(_) => ErrorCode::TradeExpired,
+            TradeError::ShiftInTrade { .. } => ErrorCode::ShiftInTrade,
+            TradeError::Invalid(_) => ErrorCode::TradeInvalid,
         };
         Self::Refused {
-            status,
             code,
             detail: e.to_string(),
         }
@@ -406,15 +398,57 @@ impl From<rota_core::timeoff::TimeOffError> for ApiError {
                 }
             }
             TimeOffError::VersionConflict { .. } => Self::Refused {
-                status: StatusCode::CONFLICT,
                 code: ErrorCode::TimeOffVersionConflict,
                 detail,
             },
             TimeOffError::WrongState { .. } => Self::Refused {
-                status: StatusCode::CONFLICT,
                 code: ErrorCode::TimeOffState,
                 detail,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status each error answers with is the one `/openapi.json` lists its code under.
+    #[test]
+    fn every_error_answers_with_the_status_its_code_is_documented_under() {
+        let errors = [
+            ApiError::validation("f", "m"),
+            ApiError::unprocessable("f", "m"),
+            ApiError::NotFound("x".into()),
+            ApiError::Unauthenticated("x".into()),
+            ApiError::InvalidToken("x".into()),
+            ApiError::Forbidden("x".into()),
+            ApiError::Conflict {
+                detail: "x".into(),
+                current_version_id: "v".into(),
+                items: Vec::new(),
+            },
+            ApiError::UnknownVersion("x".into()),
+            ApiError::RuleViolation {
+                detail: "x".into(),
+                items: Vec::new(),
+            },
+            ApiError::PreconditionFailed("x".into()),
+            ApiError::TooManyItems {
+                field: "f".into(),
+                max: 1,
+                got: 2,
+            },
+            ApiError::PayloadTooLarge,
+            ApiError::RateLimited { retry_after: 1 },
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyInProgress,
+            ApiError::Unavailable("x".into()),
+            ApiError::Internal("x".into()),
+        ];
+        for e in errors {
+            let (status, code) = e.status_and_code();
+            assert_eq!(status.as_u16(), code.status(), "{e:?}");
         }
     }
 }

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
+use rota_api::problem::ErrorCode;
 use serde_json::{Value, json};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -107,61 +108,61 @@ pub struct ApiDoc;
 pub enum Problems {
     #[response(
         status = 400,
-        description = "The request breaks this document: a type, format, pattern, bound, required or unknown field (VALIDATION_FAILED)",
+        description = "The request breaks this document: a type, format, pattern, bound, required or unknown field",
         content_type = "application/problem+json"
     )]
     BadRequest(rota_api::problem::Problem),
     #[response(
         status = 401,
-        description = "No valid bearer token (UNAUTHENTICATED)",
+        description = "No valid bearer token",
         content_type = "application/problem+json"
     )]
     Unauthenticated(rota_api::problem::Problem),
     #[response(
         status = 403,
-        description = "Outside the client's role or business unit (FORBIDDEN)",
+        description = "Outside the client's role or business unit",
         content_type = "application/problem+json"
     )]
     Forbidden(rota_api::problem::Problem),
     #[response(
         status = 404,
-        description = "Not found (NOT_FOUND)",
+        description = "Not found, or outside the client's business unit",
         content_type = "application/problem+json"
     )]
     NotFound(rota_api::problem::Problem),
     #[response(
         status = 409,
-        description = "VERSION_CONFLICT or IDEMPOTENCY_IN_PROGRESS",
+        description = "What the request acts on changed, or its state does not allow it",
         content_type = "application/problem+json"
     )]
     Conflict(rota_api::problem::Problem),
     #[response(
         status = 412,
-        description = "If-Match names another version (PRECONDITION_FAILED)",
+        description = "If-Match names another version",
         content_type = "application/problem+json"
     )]
     PreconditionFailed(rota_api::problem::Problem),
     #[response(
         status = 413,
-        description = "Body too large (PAYLOAD_TOO_LARGE)",
+        description = "Body too large",
         content_type = "application/problem+json"
     )]
     PayloadTooLarge(rota_api::problem::Problem),
     #[response(
         status = 422,
-        description = "Matches the document but refused by a rule the operation states: UNPROCESSABLE, RULE_VIOLATION, UNKNOWN_VERSION, TOO_MANY_ITEMS, IDEMPOTENCY_KEY_REUSED, TRADE_INVALID, INVALID_WEBHOOK_URL or INVALID_REQUIREMENT",
+        description = "Matches the document but refused by a rule the operation states",
         content_type = "application/problem+json"
     )]
     Unprocessable(rota_api::problem::Problem),
     #[response(
         status = 429,
-        description = "Rate limit exceeded (RATE_LIMITED), with Retry-After",
+        description = "Rate limit exceeded, with Retry-After",
         content_type = "application/problem+json"
     )]
     RateLimited(rota_api::problem::Problem),
     #[response(
         status = 503,
-        description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After",
+        description = "Database unreachable or busy, with Retry-After",
         content_type = "application/problem+json"
     )]
     Unavailable(rota_api::problem::Problem),
@@ -203,8 +204,43 @@ pub fn document(config: &Config) -> Result<Value, serde_json::Error> {
     {
         swaps["maxItems"] = json!(config.max_swap_items);
     }
+    name_problem_codes(&mut doc);
     generator_friendly(&mut doc);
     Ok(doc)
+}
+
+/// Every problem answer of the document names the codes it may carry: all the codes of its
+/// status, from [`ErrorCode::status`], so a client (and the contract test) knows each reason a
+/// request can be refused for.
+fn name_problem_codes(doc: &mut Value) {
+    walk(doc, &mut |node| {
+        let Some(responses) = node.get_mut("responses").and_then(Value::as_object_mut) else {
+            return;
+        };
+        for (status, response) in responses.iter_mut() {
+            let is_problem = response
+                .pointer("/content")
+                .and_then(Value::as_object)
+                .is_some_and(|c| c.contains_key(rota_api::problem::CONTENT_TYPE));
+            let Ok(status) = status.parse::<u16>() else {
+                continue;
+            };
+            if !is_problem {
+                continue;
+            }
+            let codes: Vec<&str> = ErrorCode::ALL
+                .iter()
+                .filter(|c| c.status() == status)
+                .map(|c| c.as_str())
+                .collect();
+            let said = response
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            response["description"] = json!(format!("{said}. Codes: {}.", codes.join(", ")));
+        }
+    });
 }
 
 /// Two shapes that are valid JSON Schema but that client generators (openapi-python-client,

@@ -60,7 +60,6 @@ async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
         .await
         .map(|u| u.to_string())
         .map_err(|detail| ApiError::Refused {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
             code: ErrorCode::InvalidWebhookUrl,
             detail,
         })
@@ -255,6 +254,7 @@ async fn write_settings(
     let bu: BusinessUnitId = parse_id("id", &bu)?;
     caller.require(Action::Configure, bu)?;
     state.store.business_unit(bu).await?;
+    settings.time_off.validate()?;
     state.store.set_settings(bu, &settings).await?;
     Ok(Json(settings))
 }
