@@ -3,6 +3,8 @@
 #
 # 1. A Python client generated from the document by openapi-python-client must take in every
 #    schema and every response: any warning (a schema or a response it drops) fails the run.
+#    openapi-generator must find the document valid and generate TypeScript (typescript-fetch)
+#    and Java clients with a method for every operation (it needs a Java runtime).
 # 2. schemathesis runs every check (`--checks all`: server errors, status codes, response
 #    schemas, content types and headers, schema-valid requests accepted, schema-violating ones
 #    rejected, …) plus rota's own (contract/hooks.py: every problem's code is one the document
@@ -68,6 +70,23 @@ fi
 models=$(find "$work/client/models" -name '*.py' ! -name '__init__.py' | wc -l)
 operations=$(find "$work/client/api" -name '*.py' ! -name '__init__.py' | wc -l)
 echo "generated $operations operations and $models models, no warning"
+
+echo "== openapi-generator: the document validates, and TypeScript and Java clients have every operation"
+generator="$here/$venv/bin/openapi-generator-cli"
+"$generator" validate -i "$work/openapi.json" > "$work/validate.log" 2>&1 \
+  || { cat "$work/validate.log"; echo "openapi-generator finds the document invalid"; exit 1; }
+documented=$(jq '[.paths[][]] | length' "$work/openapi.json")
+"$generator" generate -i "$work/openapi.json" -g typescript-fetch -o "$work/ts" > "$work/ts.log" 2>&1 \
+  || { cat "$work/ts.log"; exit 1; }
+"$generator" generate -i "$work/openapi.json" -g java -o "$work/java" > "$work/java.log" 2>&1 \
+  || { cat "$work/java.log"; exit 1; }
+ts=$(cat "$work"/ts/src/apis/*.ts 2> /dev/null "$work"/ts/apis/*.ts 2> /dev/null | grep -c "async [A-Za-z_]*Raw(" || true)
+java=$(cat "$work"/java/src/main/java/org/openapitools/client/api/*.java | grep -c "public okhttp3.Call [A-Za-z_]*Call(" || true)
+if [ "$ts" -ne "$documented" ] || [ "$java" -ne "$documented" ]; then
+  echo "of $documented operations, the TypeScript client has $ts and the Java client $java"
+  exit 1
+fi
+echo "TypeScript and Java clients: $documented of $documented operations"
 
 fuzz() {
   local who=$1 bearer=$2 phases=$3 status=0

@@ -67,7 +67,7 @@ async fn find(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/schedules/{scheduleId}", tag = "schedules",
+#[utoipa::path(operation_id = "read_schedule", get, path = "/api/v2/wfm/schedules/{scheduleId}", tag = "schedules",
     params(("scheduleId" = uuid::Uuid, Path, description = "Schedule id"), ReadQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read: 304 if unchanged")),
     responses((status = 200, description = "The schedule with a page of shifts; ETag is the version id", body = rota_api::schedules::ScheduleBody),
         (status = 304, description = "Not modified"), crate::openapi::Problems),
@@ -277,7 +277,7 @@ async fn edit_shift(
 /// The most shifts one imported week may hold (10,000 agents, a shift a day each, and more).
 const MAX_IMPORT_SHIFTS: usize = 200_000;
 
-#[utoipa::path(post, path = "/api/v2/wfm/schedules", tag = "schedules",
+#[utoipa::path(operation_id = "import_schedule", post, path = "/api/v2/wfm/schedules", tag = "schedules",
     params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     request_body = ImportBody,
     responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule), crate::openapi::Problems),

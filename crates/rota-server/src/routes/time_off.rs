@@ -73,7 +73,7 @@ async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<TimeOffR
 
 /// Files a request for time off. The business unit's policy answers at once: approved (the
 /// schedule changes in the same transaction), denied, waitlisted or pending for a supervisor.
-#[utoipa::path(post, path = "/api/v2/wfm/time-off-requests", tag = "time-off",
+#[utoipa::path(operation_id = "request_time_off", post, path = "/api/v2/wfm/time-off-requests", tag = "time-off",
     request_body = NewTimeOffBody,
     params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 201, description = "The request as the policy answered it", body = TimeOffRequest), crate::openapi::Problems),
@@ -122,7 +122,7 @@ pub(crate) async fn run_request(
 }
 
 /// Requests, newest first: an agent's (agents: their own) or a business unit's (supervisors).
-#[utoipa::path(get, path = "/api/v2/wfm/time-off-requests", tag = "time-off", params(TimeOffQuery),
+#[utoipa::path(operation_id = "list_time_off_requests", get, path = "/api/v2/wfm/time-off-requests", tag = "time-off", params(TimeOffQuery),
     responses((status = 200, description = "A page of requests", body = Page<TimeOffRequest>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list(
@@ -167,7 +167,7 @@ async fn list(
     Ok(Json(page(found)))
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/time-off-requests/{timeOffId}", tag = "time-off",
+#[utoipa::path(operation_id = "read_time_off_request", get, path = "/api/v2/wfm/time-off-requests/{timeOffId}", tag = "time-off",
     params(("timeOffId" = uuid::Uuid, Path, description = "Time-off request id")),
     responses((status = 200, description = "The request", body = TimeOffRequest), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -222,7 +222,7 @@ pub(crate) async fn run_decide(
 /// Cancels a request: pending or waitlisted at any time; approved until the business unit's
 /// cutoff for agents (supervisors at any time). Cancelling approved time off returns what it
 /// deducted and leaves the shifts as they are; a version per schedule says so.
-#[utoipa::path(post, path = "/api/v2/wfm/time-off-requests/{timeOffId}/cancel", tag = "time-off",
+#[utoipa::path(operation_id = "cancel_time_off", post, path = "/api/v2/wfm/time-off-requests/{timeOffId}/cancel", tag = "time-off",
     request_body = TimeOffCancelBody,
     params(("timeOffId" = uuid::Uuid, Path, description = "Time-off request id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The request, cancelled", body = TimeOffRequest), crate::openapi::Problems),

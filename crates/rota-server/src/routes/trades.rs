@@ -159,7 +159,7 @@ pub(crate) async fn run_self_service(
 }
 
 /// Offers one of the caller's shifts in a published schedule.
-#[utoipa::path(post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
+#[utoipa::path(operation_id = "create_trade", post, path = "/api/v2/wfm/trades", tag = "trades", request_body = NewTradeBody,
     params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 201, description = "The trade, Unmatched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -196,7 +196,7 @@ pub(crate) async fn run_create(
 
 /// Trades, newest first. Agents see theirs, those offered to them, and unmatched ones open to
 /// anyone in their business unit; supervisors see their business unit's.
-#[utoipa::path(get, path = "/api/v2/wfm/trades", tag = "trades", params(TradeQuery),
+#[utoipa::path(operation_id = "list_trades", get, path = "/api/v2/wfm/trades", tag = "trades", params(TradeQuery),
     responses((status = 200, description = "A page of trades", body = rota_api::schedules::Page<rota_core::trade::Trade>), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn list(
@@ -266,7 +266,7 @@ fn may_see(caller: &Caller, trade: &Trade) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/trades/{tradeId}", tag = "trades",
+#[utoipa::path(operation_id = "read_trade", get, path = "/api/v2/wfm/trades/{tradeId}", tag = "trades",
     params(("tradeId" = uuid::Uuid, Path, description = "Trade id")),
     responses((status = 200, description = "The trade, with its rule check once matched", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -373,7 +373,7 @@ where
 }
 
 /// The initiator withdraws an Unmatched or Matched trade (its holds are released).
-#[utoipa::path(post, path = "/api/v2/wfm/trades/{tradeId}/cancel", tag = "trades", request_body = CancelBody,
+#[utoipa::path(operation_id = "cancel_trade", post, path = "/api/v2/wfm/trades/{tradeId}/cancel", tag = "trades", request_body = CancelBody,
     params(("tradeId" = uuid::Uuid, Path, description = "Trade id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     responses((status = 200, description = "The trade, Canceled", body = rota_core::trade::Trade), crate::openapi::Problems),
     security(("bearer" = [])))]

@@ -28,7 +28,7 @@ pub fn router() -> Router<AppState> {
 
 /// Creates a portal user and their first one-time sign-in link (24 hours; the person chooses a
 /// password after using it).
-#[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = NewUserBody,
+#[utoipa::path(operation_id = "create_user", post, path = "/api/v2/users", tag = "users", request_body = NewUserBody,
     responses((status = 201, description = "The user and their first sign-in link", body = NewUserResponse), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(

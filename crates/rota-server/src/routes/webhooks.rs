@@ -67,7 +67,7 @@ async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
 
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
 /// events of changes committed after the subscription are delivered, in order per schedule.
-#[utoipa::path(post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
+#[utoipa::path(operation_id = "create_webhook", post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
     params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
     responses((status = 201, description = "The subscription and its secret (shown once)", body = CreatedSubscription), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -116,7 +116,7 @@ async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
+#[utoipa::path(operation_id = "list_webhooks", get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
     params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), Paging),
     responses((status = 200, description = "The business unit's subscriptions", body = rota_api::schedules::Page<Subscription>), crate::openapi::Problems),
     security(("bearer" = [])))]
@@ -140,7 +140,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscripti
 }
 
 /// The subscription, with whether it is enabled and why not.
-#[utoipa::path(get, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
+#[utoipa::path(operation_id = "read_webhook", get, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
     params(("webhookId" = uuid::Uuid, Path, description = "Subscription id")),
     responses((status = 200, description = "The subscription", body = Subscription), crate::openapi::Problems),
     security(("bearer" = [])))]

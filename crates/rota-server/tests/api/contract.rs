@@ -112,3 +112,20 @@ async fn the_document_names_fields_as_the_wire_does() {
         text("ItemOutcome")
     );
 }
+
+#[tokio::test]
+async fn every_operation_has_an_id_of_its_own() {
+    let app = spawn(|_| {}).await;
+    let doc = document(&app).await;
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            assert!(
+                seen.insert(id.to_owned()),
+                "{method} {path}: operationId {id} is repeated"
+            );
+        }
+    }
+}
