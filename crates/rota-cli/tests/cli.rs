@@ -87,25 +87,21 @@ fn roles_are_a_fixed_list_and_clients_are_listed_and_revoked() {
     assert_eq!(line["role"], "supervisor");
     assert!(!text.contains(&secret), "the listing shows a secret");
 
-    let revoked = rota(&[
-        "clients",
-        "revoke",
-        "--client-id",
-        &id,
-        "--database-url",
-        &url,
-    ]);
+    let revoke = || {
+        rota(&[
+            "clients",
+            "revoke",
+            "--client-id",
+            &id,
+            "--database-url",
+            &url,
+        ])
+    };
+    let revoked = revoke();
     assert!(revoked.status.success(), "{}", stderr(&revoked));
     let listed = rota(&["clients", "list", "--database-url", &url]);
     assert!(listed.stdout.is_empty());
-    let again = rota(&[
-        "clients",
-        "revoke",
-        "--client-id",
-        &id,
-        "--database-url",
-        &url,
-    ]);
+    let again = revoke();
     assert!(!again.status.success());
     assert!(stderr(&again).contains(&id), "{}", stderr(&again));
 }

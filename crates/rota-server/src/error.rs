@@ -90,29 +90,28 @@ pub fn bounded(field: &str, len: usize, max: usize) -> Result<(), ApiError> {
     }
 }
 
+/// The detail and the field list of an error about one field.
+fn about(field: &str, message: String) -> (String, Vec<FieldError>) {
+    (
+        format!("{field}: {message}"),
+        vec![FieldError {
+            field: field.to_owned(),
+            message,
+        }],
+    )
+}
+
 impl ApiError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self::Validation {
-            detail: format!("{field}: {message}"),
-            errors: vec![FieldError {
-                field: field.to_owned(),
-                message,
-            }],
-        }
+        let (detail, errors) = about(field, message.into());
+        Self::Validation { detail, errors }
     }
 
     /// A request that matches the document but breaks a rule the operation states, about
     /// `field`.
     pub fn unprocessable(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self::Unprocessable {
-            detail: format!("{field}: {message}"),
-            errors: vec![FieldError {
-                field: field.to_owned(),
-                message,
-            }],
-        }
+        let (detail, errors) = about(field, message.into());
+        Self::Unprocessable { detail, errors }
     }
 
     pub(crate) fn status_and_code(&self) -> (StatusCode, ErrorCode) {
