@@ -72,6 +72,10 @@ pub struct WebhookConfig {
     pub timeout_secs: u64,
     /// How often the dispatcher looks for due deliveries when nothing woke it.
     pub poll_ms: u64,
+    /// How long delivered events stay in the delivery log (and the event log) before the
+    /// hourly housekeeping forgets them; events still owed to a subscription (pending, or
+    /// behind a disabled one) stay whatever their age.
+    pub delivery_log_hours: u64,
     /// Whether this node runs a dispatcher. Every node of a cluster may (each delivery is
     /// leased by one at a time); off on a node that only serves the API, and in tests that
     /// drive [`crate::webhooks::Dispatcher::round`] themselves.
@@ -87,6 +91,7 @@ impl Default for WebhookConfig {
             retry_cap_secs: 600,
             timeout_secs: 10,
             poll_ms: 1_000,
+            delivery_log_hours: 7 * 24,
             dispatch: true,
         }
     }

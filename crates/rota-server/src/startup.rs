@@ -134,6 +134,7 @@ impl Application {
         let purge = tokio::spawn(housekeeping(
             self.store.clone(),
             Arc::clone(&self.clock),
+            std::time::Duration::from_secs(self.config.webhooks.delivery_log_hours * 60 * 60),
             shutdown.clone(),
         ));
         let sweep = tokio::spawn(expire_trades(
@@ -274,12 +275,15 @@ async fn expire_trades(
     }
 }
 
-/// How long the delivery log keeps delivered events.
-const DELIVERY_LOG_DAYS: i64 = 7;
-
 /// Hourly until shutdown: forgets idempotency keys past their keeping time, expired access
-/// tokens, and deliveries delivered more than a week ago.
-async fn housekeeping(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
+/// tokens, and deliveries delivered longer ago than `delivery_log` (with the events no
+/// delivery refers to any more).
+async fn housekeeping(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    delivery_log: std::time::Duration,
+    shutdown: CancellationToken,
+) {
     use rota_core::store::{AuthStore, IdempotencyStore, WebhookStore};
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
     loop {
@@ -289,8 +293,10 @@ async fn housekeeping(store: Store, clock: Arc<dyn Clock>, shutdown: Cancellatio
         }
         let now = clock.now();
         let log_start = now
-            .checked_sub(jiff::SignedDuration::from_hours(24 * DELIVERY_LOG_DAYS))
-            .unwrap_or(now);
+            .checked_sub(
+                jiff::SignedDuration::try_from(delivery_log).unwrap_or(jiff::SignedDuration::MAX),
+            )
+            .unwrap_or(jiff::Timestamp::MIN);
         let purged = [
             (
                 "expired idempotency keys",

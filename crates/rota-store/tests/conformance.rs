@@ -189,6 +189,7 @@ conformance!(
     two_dispatchers_never_lease_the_same_delivery,
     ten_subscriptions_each_get_every_event_in_commit_order,
     a_re_enabled_subscription_delivers_its_backlog_in_order,
+    retention_forgets_what_was_delivered_and_keeps_what_is_still_owed,
     a_queue_is_leased_in_order_and_what_follows_a_failure_waits,
     expired_tokens_are_purged,
     shifts_stay_in_their_week,
@@ -2031,6 +2032,62 @@ async fn a_re_enabled_subscription_delivers_its_backlog_in_order(store: Store) {
         vec![2, 3, 4, 5, 6],
         "the failed one first, then the backlog"
     );
+}
+
+/// The delivery log's retention: a purge forgets deliveries delivered before its horizon and
+/// the events nobody is owed any more, but never an event a subscription still waits for (one
+/// turned off keeps its backlog, whatever its age), which it gets whole when turned on again.
+async fn retention_forgets_what_was_delivered_and_keeps_what_is_still_owed(store: Store) {
+    use rota_core::store::{SubscriptionUpdate, WebhookStore};
+    use rota_core::webhook::EventType;
+    let world = setup(&store, 4, 10).await;
+    let types = || vec![EventType::ScheduleVersionCreated];
+    let on = subscribe(&store, &world, types()).await;
+    let off = subscribe(&store, &world, types()).await;
+    let switch = |enabled| SubscriptionUpdate {
+        url: None,
+        events: None,
+        enabled: Some(enabled),
+    };
+    store
+        .update_subscription(off, &switch(false))
+        .await
+        .unwrap();
+    swap_back_and_forth(&store, &world, 1, 2).await;
+    let received = deliver_all(&store).await;
+    assert_eq!(received[&on].len(), 2);
+    assert!(!received.contains_key(&off));
+
+    let later = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24 * 365))
+        .unwrap();
+    assert_eq!(
+        store.purge_deliveries(later).await.unwrap(),
+        2,
+        "the delivered two"
+    );
+    let total = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .deliveries(id, PageRequest::all())
+                .await
+                .unwrap()
+                .total
+        }
+    };
+    assert_eq!(total(on).await, 0);
+    assert_eq!(total(off).await, 2, "still owed: kept whatever their age");
+
+    store.update_subscription(off, &switch(true)).await.unwrap();
+    let received = deliver_all(&store).await;
+    let versions: Vec<u64> = received[&off]
+        .iter()
+        .map(|e| e.data["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![2, 3], "the events outlived the purge whole");
+    assert_eq!(store.purge_deliveries(later).await.unwrap(), 2);
+    assert_eq!(total(off).await, 0);
 }
 
 async fn expired_tokens_are_purged(store: Store) {
