@@ -6,13 +6,14 @@ use clap::{Parser, Subcommand};
 use jiff::civil::Date;
 use rota_core::directory::Zone;
 use rota_core::schedule::Schedule;
-use rota_core::store::{DirectoryStore, PageRequest, ScheduleStore, ShiftFilter};
+use rota_core::store::{PageRequest, ScheduleStore, ShiftFilter};
 use rota_core::version::CommitContext;
 use rota_scenario::{Params, Scenario};
 use rota_store::Store;
 
 mod batch;
 mod bench;
+mod clients;
 mod db;
 mod requirements;
 #[cfg(test)]
@@ -26,29 +27,6 @@ mod users;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DEFAULT_DATABASE: &str = "sqlite://rota.db";
-
-/// `rota batch --help`: the configuration's keys and the exit codes.
-const BATCH_HELP: &str = "\
-Configuration keys (YAML; an unknown key is an error that names it):
-  schedule_id          the schedule the swaps belong to (required)
-  base_url             the service, e.g. http://127.0.0.1:8080; or:
-  region, regions      a region name and a map of region -> base URL
-  client_id            the OAuth client (or ROTA_CLIENT_ID)
-  client_secret        its secret (or ROTA_CLIENT_SECRET)
-  batch_size           swaps per request (default 50)
-  concurrency          requests in flight at once (default 1)
-  retry_delay_ms       the base delay of the full-jitter backoff between retries (default 200)
-  max_attempts         attempts per swap before it is reported (default 8)
-  outage_limit_secs    how long a request waits out an outage, spending no attempts (default 300)
-  effective_date       YYYY-MM-DD, passed with every request
-  mode                 partial (the only mode a batch runs in)
-  conflict_scope       shifts (default) or schedule
-  jitter_seed          the seed of the retry jitter, for reproducible runs
-
-Exit codes:
-  0  every swap applied
-  2  some swaps did not apply (stale, rejected or failed: the report says which and why)
-  1  a configuration, input or authentication error (nothing was sent)";
 
 #[derive(Parser)]
 #[command(
@@ -69,7 +47,7 @@ enum Command {
     /// Run the HTTP service until SIGTERM or Ctrl-C, then drain in-flight requests.
     Serve(ServeArgs),
     /// Run a bulk swap batch to completion (resumable; a per-swap JSON Lines report).
-    #[command(after_long_help = BATCH_HELP)]
+    #[command(after_long_help = batch::HELP)]
     Batch {
         /// The batch's YAML configuration (its keys are listed below).
         #[arg(long)]
@@ -137,7 +115,7 @@ enum Command {
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
-        command: ClientsCommand,
+        command: clients::ClientsCommand,
     },
     /// Portal users and their sign-in links.
     Users {
@@ -172,67 +150,6 @@ enum RequirementsCommand {
         #[arg(long)]
         input: std::path::PathBuf,
     },
-}
-
-#[derive(Subcommand)]
-enum ClientsCommand {
-    /// Register a client and print `{"clientId", "clientSecret", "role"}`; the secret is shown
-    /// only this once.
-    Create(CreateClientArgs),
-    /// List the clients as JSON lines: id, role, business unit, agent (never a secret).
-    List(DatabaseArgs),
-    /// Delete a client and its tokens: its secret no longer gets a token, and every node stops
-    /// taking its tokens within 30 seconds.
-    Revoke {
-        #[command(flatten)]
-        database: DatabaseArgs,
-        /// The client to revoke.
-        #[arg(long)]
-        client_id: String,
-    },
-}
-
-#[derive(clap::Args)]
-struct DatabaseArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-    database_url: String,
-}
-
-/// What an API client may do (docs/API.md, "Roles").
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ClientRole {
-    Admin,
-    Supervisor,
-    Integration,
-    Agent,
-}
-
-impl From<ClientRole> for rota_core::auth::Role {
-    fn from(role: ClientRole) -> Self {
-        match role {
-            ClientRole::Admin => Self::Admin,
-            ClientRole::Supervisor => Self::Supervisor,
-            ClientRole::Integration => Self::Integration,
-            ClientRole::Agent => Self::Agent,
-        }
-    }
-}
-
-#[derive(clap::Args)]
-struct CreateClientArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = DEFAULT_DATABASE)]
-    database_url: String,
-    /// What the client may do.
-    #[arg(long, value_enum)]
-    role: ClientRole,
-    /// Confine the client to one business unit.
-    #[arg(long)]
-    business_unit: Option<rota_core::ids::BusinessUnitId>,
-    /// For agent clients: the agent they act as.
-    #[arg(long)]
-    agent_id: Option<rota_core::ids::AgentId>,
 }
 
 #[derive(clap::Args)]
@@ -381,7 +298,7 @@ async fn main() -> Result<()> {
             .await?;
             std::process::exit(code);
         }
-        Command::Clients { command } => clients(command).await,
+        Command::Clients { command } => clients::run(command).await,
         Command::Users { command } => users::run(command).await,
         Command::Requirements {
             command:
@@ -449,69 +366,6 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
-}
-
-async fn clients(command: ClientsCommand) -> Result<()> {
-    use rota_core::store::AuthStore;
-    match command {
-        ClientsCommand::Create(args) => create_client(args).await,
-        ClientsCommand::List(args) => {
-            let store = db::open(&args.database_url, false).await?;
-            for c in store.clients().await? {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "clientId": c.client_id,
-                        "role": c.role.as_str(),
-                        "businessUnitId": c.business_unit,
-                        "agentId": c.agent,
-                    })
-                );
-            }
-            Ok(())
-        }
-        ClientsCommand::Revoke {
-            database,
-            client_id,
-        } => {
-            let store = db::open(&database.database_url, false).await?;
-            anyhow::ensure!(
-                store.revoke_client(&client_id).await?,
-                "there is no client {client_id} in {}",
-                db::redacted(&database.database_url)
-            );
-            eprintln!("revoked {client_id} and its tokens");
-            Ok(())
-        }
-    }
-}
-
-async fn create_client(args: CreateClientArgs) -> Result<()> {
-    let role: rota_core::auth::Role = args.role.into();
-    anyhow::ensure!(
-        (role == rota_core::auth::Role::Agent) == args.agent_id.is_some(),
-        "--agent-id is required for agent clients and only for them"
-    );
-    let store = db::open(&args.database_url, false).await?;
-    if let Some(bu) = args.business_unit {
-        store.business_unit(bu).await?;
-    }
-    if let Some(agent) = args.agent_id {
-        let agent = store.agent(agent).await?;
-        anyhow::ensure!(
-            args.business_unit
-                .is_none_or(|bu| bu == agent.business_unit_id),
-            "the agent is not in that business unit"
-        );
-    }
-    let business_unit = match (args.business_unit, args.agent_id) {
-        (None, Some(agent)) => Some(store.agent(agent).await?.business_unit_id),
-        (bu, _) => bu,
-    };
-    let client =
-        rota_server::auth::create_client(&store, role, business_unit, args.agent_id).await?;
-    println!("{}", serde_json::to_string(&client)?);
-    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {

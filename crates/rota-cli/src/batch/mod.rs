@@ -19,6 +19,29 @@ use serde::{Deserialize, Serialize};
 
 mod input;
 
+/// `rota batch --help`: the configuration's keys and the exit codes.
+pub const HELP: &str = "\
+Configuration keys (YAML; an unknown key is an error that names it):
+  schedule_id          the schedule the swaps belong to (required)
+  base_url             the service, e.g. http://127.0.0.1:8080; or:
+  region, regions      a region name and a map of region -> base URL
+  client_id            the OAuth client (or ROTA_CLIENT_ID)
+  client_secret        its secret (or ROTA_CLIENT_SECRET)
+  batch_size           swaps per request (default 50)
+  concurrency          requests in flight at once (default 1)
+  retry_delay_ms       the base delay of the full-jitter backoff between retries (default 200)
+  max_attempts         attempts per swap before it is reported (default 8)
+  outage_limit_secs    how long a request waits out an outage, spending no attempts (default 300)
+  effective_date       YYYY-MM-DD, passed with every request
+  mode                 partial (the only mode a batch runs in)
+  conflict_scope       shifts (default) or schedule
+  jitter_seed          the seed of the retry jitter, for reproducible runs
+
+Exit codes:
+  0  every swap applied
+  2  some swaps did not apply (stale, rejected or failed: the report says which and why)
+  1  a configuration, input or authentication error (nothing was sent)";
+
 pub use input::{BatchConfig, read_input};
 
 /// The first journal line: what makes a resumed run send exactly what the first one did.
