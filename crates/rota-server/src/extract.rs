@@ -39,6 +39,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                     ApiError::validation("body", e.body_text())
                 }
             })?;
+        // The common body reads straight into its type; only one that does not is read again
+        // as a document, its whole numbers made integers and its error given a field path.
+        if let Ok(value) = serde_json::from_slice(&bytes) {
+            return Ok(Self(value));
+        }
         let mut json: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::validation("body", e.to_string()))?;
         integers_as_integers(&mut json);
