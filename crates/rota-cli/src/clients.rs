@@ -12,23 +12,16 @@ pub enum ClientsCommand {
     /// only this once.
     Create(CreateClientArgs),
     /// List the clients as JSON lines: id, role, business unit, agent (never a secret).
-    List(DatabaseArgs),
+    List(crate::db::DatabaseArgs),
     /// Delete a client and its tokens: its secret no longer gets a token, and every node stops
     /// taking its tokens within 30 seconds.
     Revoke {
         #[command(flatten)]
-        database: DatabaseArgs,
+        database: crate::db::DatabaseArgs,
         /// The client to revoke.
         #[arg(long)]
         client_id: String,
     },
-}
-
-#[derive(clap::Args)]
-pub struct DatabaseArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
-    database_url: String,
 }
 
 /// What an API client may do (docs/API.md, "Roles").
@@ -53,9 +46,8 @@ impl From<ClientRole> for rota_core::auth::Role {
 
 #[derive(clap::Args)]
 pub struct CreateClientArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
-    database_url: String,
+    #[command(flatten)]
+    database: crate::db::DatabaseArgs,
     /// What the client may do.
     #[arg(long, value_enum)]
     role: ClientRole,
@@ -71,7 +63,7 @@ pub async fn run(command: ClientsCommand) -> Result<()> {
     match command {
         ClientsCommand::Create(args) => create_client(args).await,
         ClientsCommand::List(args) => {
-            let store = db::open(&args.database_url, false).await?;
+            let store = args.open().await?;
             for c in store.clients().await? {
                 println!(
                     "{}",
@@ -89,7 +81,7 @@ pub async fn run(command: ClientsCommand) -> Result<()> {
             database,
             client_id,
         } => {
-            let store = db::open(&database.database_url, false).await?;
+            let store = database.open().await?;
             anyhow::ensure!(
                 store.revoke_client(&client_id).await?,
                 "there is no client {client_id} in {}",
@@ -107,7 +99,7 @@ async fn create_client(args: CreateClientArgs) -> Result<()> {
         (role == rota_core::auth::Role::Agent) == args.agent_id.is_some(),
         "--agent-id is required for agent clients and only for them"
     );
-    let store = db::open(&args.database_url, false).await?;
+    let store = args.database.open().await?;
     if let Some(bu) = args.business_unit {
         store.business_unit(bu).await?;
     }

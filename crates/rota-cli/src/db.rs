@@ -5,6 +5,21 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use rota_store::Store;
 
+/// `--database-url` of the commands that work on an existing database.
+#[derive(clap::Args)]
+pub struct DatabaseArgs {
+    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
+    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
+    pub database_url: String,
+}
+
+impl DatabaseArgs {
+    /// Opens the database, which must exist.
+    pub async fn open(&self) -> Result<Store> {
+        open(&self.database_url, false).await
+    }
+}
+
 /// Opens `url`. Only the commands that create databases (`seed`, `serve --create`) pass
 /// `create`: for any other, a SQLite file that does not exist is a typo to report, not an
 /// empty database to make and then find nothing in.

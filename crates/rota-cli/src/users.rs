@@ -35,9 +35,8 @@ impl From<PersonRole> for Role {
 
 #[derive(clap::Args)]
 pub struct CreateArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
-    database_url: String,
+    #[command(flatten)]
+    database: crate::db::DatabaseArgs,
     /// What the person types to sign in (a-z, 0-9, '.', '_', '-').
     #[arg(long)]
     username: String,
@@ -60,9 +59,8 @@ pub struct CreateArgs {
 
 #[derive(clap::Args)]
 pub struct LinkArgs {
-    /// sqlite://PATH (it must exist: `rota seed` creates one) or postgres://…
-    #[arg(long, env = "ROTA_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
-    database_url: String,
+    #[command(flatten)]
+    database: crate::db::DatabaseArgs,
     /// The user the link signs in.
     #[arg(long)]
     username: String,
@@ -74,7 +72,7 @@ pub struct LinkArgs {
 pub async fn run(command: UsersCommand) -> Result<()> {
     match command {
         UsersCommand::Create(args) => {
-            let store = crate::db::open(&args.database_url, false).await?;
+            let store = args.database.open().await?;
             let role = args.role.into();
             let business_unit = match (args.business_unit, args.agent_id) {
                 (Some(bu), _) => Some(bu),
@@ -96,7 +94,7 @@ pub async fn run(command: UsersCommand) -> Result<()> {
             Ok(())
         }
         UsersCommand::Link(args) => {
-            let store = crate::db::open(&args.database_url, false).await?;
+            let store = args.database.open().await?;
             let user = store
                 .user_by_name(&args.username)
                 .await?
