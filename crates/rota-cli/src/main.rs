@@ -101,7 +101,7 @@ enum Command {
             long,
             value_enum,
             value_delimiter = ',',
-            default_value = "throughput,size,strategies,webhooks"
+            default_value = "throughput,size,strategies,webhooks,overhead"
         )]
         parts: Vec<bench::Part>,
         /// Subscription counts of the webhook part.

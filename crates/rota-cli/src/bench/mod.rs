@@ -9,6 +9,8 @@
 //!    strategies: 409 rate, failed swaps, retries, throughput, wall time.
 //! 4. The webhook dispatcher under the batch's clients, with one and ten subscriptions of a
 //!    local receiver: events delivered per second, commit-to-delivery delay, backlog drain.
+//! 5. What one and ten webhook subscriptions and the coverage guard add to the 50-swap
+//!    request on 100 and 10,000 agents, the variants taking turns request by request.
 //!
 //! `--parts` picks which run.
 //!
@@ -28,6 +30,7 @@ use rota_demo::{Cluster, Database, DemoArgs, share};
 use rota_store::{Durability, SqliteStore, Store};
 use serde::Serialize;
 
+mod overhead;
 mod report;
 mod webhooks;
 
@@ -65,6 +68,8 @@ pub enum Part {
     Strategies,
     /// 4: the webhook dispatcher under the batch.
     Webhooks,
+    /// 5: what subscriptions and the coverage guard add to a request.
+    Overhead,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +109,7 @@ pub struct BenchReport {
     pub schedule_size: Vec<Throughput>,
     pub strategies: Vec<StrategyRun>,
     pub webhooks: Vec<webhooks::WebhookRun>,
+    pub overhead: Vec<overhead::OverheadRun>,
 }
 
 const CLIENTS: usize = 8;
@@ -513,6 +519,16 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
             }
         }
     }
+    let mut overhead_runs = Vec::new();
+    if args.parts.contains(&Part::Overhead) {
+        for agents in [100, 10_000] {
+            overhead_runs.extend(overhead::measure(&dir, agents, args.seed, args.seconds).await?);
+            writeln!(
+                out,
+                "measured what subscriptions and the guard add at {agents} agents"
+            )?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let report = BenchReport {
         date: jiff::Timestamp::now()
@@ -523,6 +539,7 @@ pub async fn run(args: &BenchArgs, out: &mut impl std::io::Write) -> Result<Benc
         schedule_size,
         strategies,
         webhooks: webhook_runs,
+        overhead: overhead_runs,
     };
     std::fs::write(
         args.out.join("bench.json"),

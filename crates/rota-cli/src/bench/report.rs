@@ -44,7 +44,25 @@ pub(super) fn markdown(r: &BenchReport) -> String {
         }
         s.push('\n');
     }
-    s.push_str("| target | agents | swaps per request | requests | swaps/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    if !r.overhead.is_empty() {
+        s.push_str("| agents | variant | requests | p50 | × bare (median of rounds) | middle half |\n| ---: | --- | ---: | ---: | ---: | --- |\n");
+        for o in &r.overhead {
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.2} ms | {:.2}× | {:.2}–{:.2}× |\n",
+                o.agents,
+                o.variant,
+                o.requests,
+                o.p50_ms,
+                o.ratio_to_bare,
+                o.ratio_iqr.0,
+                o.ratio_iqr.1
+            ));
+        }
+        s.push('\n');
+    }
+    if !r.throughput.is_empty() || !r.schedule_size.is_empty() {
+        s.push_str("| target | agents | swaps per request | requests | swaps/s | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    }
     for t in r.throughput.iter().chain(&r.schedule_size) {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms |\n",
@@ -74,7 +92,9 @@ pub(super) fn markdown(r: &BenchReport) -> String {
             small.p50_ms
         ));
     }
-    s.push_str("\n| portal rate | strategy | requests | 409s | retries | applied | stale | failed | wall | swaps/s |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    if !r.strategies.is_empty() {
+        s.push_str("\n| portal rate | strategy | requests | 409s | retries | applied | stale | failed | wall | swaps/s |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    }
     for x in &r.strategies {
         s.push_str(&format!(
             "| {}/s | {} | {} | {} ({:.1}%) | {} | {} | {} | {} | {:.2} s | {:.0} |\n",
