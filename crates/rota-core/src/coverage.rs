@@ -111,8 +111,139 @@ impl Cell {
 /// Cells keyed by skill and interval; a missing cell is zero required, zero scheduled.
 pub type Cells = BTreeMap<(Skill, Slot), Cell>;
 
-/// Agent-minutes gained (positive) or lost per skill and interval.
-pub type Delta = BTreeMap<(Skill, Slot), i64>;
+/// [`Cells`] kept by skill, as a command's guard reads and updates them step by step: each
+/// interval found by its number once the skill is (see [`Delta`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CellsBySkill(BTreeMap<Skill, BTreeMap<Slot, Cell>>);
+
+impl CellsBySkill {
+    pub fn new(cells: &Cells) -> Self {
+        let mut by_skill: BTreeMap<Skill, BTreeMap<Slot, Cell>> = BTreeMap::new();
+        for ((skill, slot), cell) in cells {
+            match by_skill.get_mut(skill) {
+                Some(intervals) => intervals.insert(*slot, *cell),
+                None => by_skill
+                    .entry(skill.clone())
+                    .or_default()
+                    .insert(*slot, *cell),
+            };
+        }
+        Self(by_skill)
+    }
+
+    /// The cell of `skill` in `slot`; zero when there is none.
+    pub fn get(&self, skill: &Skill, slot: Slot) -> Cell {
+        self.0
+            .get(skill)
+            .and_then(|intervals| intervals.get(&slot))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Applies `delta`.
+    pub fn apply(&mut self, delta: &Delta) {
+        for (skill, changes) in &delta.0 {
+            let intervals = match self.0.get_mut(skill) {
+                Some(intervals) => intervals,
+                None => self.0.entry(skill.clone()).or_default(),
+            };
+            for (slot, change) in changes {
+                intervals.entry(*slot).or_default().scheduled_minutes += change;
+            }
+        }
+    }
+}
+
+/// Agent-minutes gained (positive) or lost per skill and interval, kept by skill: a change
+/// adds a run of intervals for each skill of its owners, so the skill (a string) is looked up
+/// once per run and each interval by its number. Keyed by `(Skill, Slot)` every interval of
+/// every change cloned and compared the skill's string, the largest single cost of planning
+/// a 50-swap request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta(BTreeMap<Skill, BTreeMap<Slot, i64>>);
+
+impl Delta {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `sign` times each interval's minutes of `slots` to `skill`.
+    fn add(&mut self, skill: &Skill, slots: &[(Slot, i64)], sign: i64) {
+        if slots.is_empty() {
+            return;
+        }
+        let intervals = match self.0.get_mut(skill) {
+            Some(intervals) => intervals,
+            None => self.0.entry(skill.clone()).or_default(),
+        };
+        for (slot, minutes) in slots {
+            *intervals.entry(*slot).or_default() += sign * minutes;
+        }
+    }
+
+    /// The intervals that change, in skill and interval order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Skill, Slot, i64)> {
+        self.0.iter().flat_map(|(skill, intervals)| {
+            intervals
+                .iter()
+                .filter(|(_, m)| **m != 0)
+                .map(move |(slot, m)| (skill, *slot, *m))
+        })
+    }
+
+    /// Adds `other` to this delta.
+    pub fn add_all(&mut self, other: &Delta) {
+        for (skill, changes) in &other.0 {
+            let intervals = match self.0.get_mut(skill) {
+                Some(intervals) => intervals,
+                None => self.0.entry(skill.clone()).or_default(),
+            };
+            for (slot, change) in changes {
+                *intervals.entry(*slot).or_default() += change;
+            }
+        }
+    }
+
+    /// The minutes `skill` gains (or loses) in `slot`.
+    pub fn get(&self, skill: &Skill, slot: Slot) -> i64 {
+        self.0
+            .get(skill)
+            .and_then(|intervals| intervals.get(&slot))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The skills with an interval that changes, in order.
+    pub fn skills(&self) -> impl Iterator<Item = &Skill> {
+        self.0
+            .iter()
+            .filter(|(_, intervals)| intervals.values().any(|m| *m != 0))
+            .map(|(skill, _)| skill)
+    }
+
+    /// Whether no interval changes.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    /// Forgets the intervals whose gains and losses cancelled out.
+    pub fn drop_zeros(&mut self) {
+        for intervals in self.0.values_mut() {
+            intervals.retain(|_, m| *m != 0);
+        }
+        self.0.retain(|_, intervals| !intervals.is_empty());
+    }
+}
+
+impl FromIterator<((Skill, Slot), i64)> for Delta {
+    fn from_iter<I: IntoIterator<Item = ((Skill, Slot), i64)>>(iter: I) -> Self {
+        let mut delta = Self::new();
+        for ((skill, slot), minutes) in iter {
+            delta.add(&skill, &[(slot, minutes)], 1);
+        }
+        delta
+    }
+}
 
 /// The skills of the agents a computation involves: the owners before and after each change.
 pub trait SkillsOf {
@@ -152,11 +283,7 @@ pub fn add_change(
         .flat_map(|(s, e)| grid.overlaps(s, e))
         .collect()
     };
-    let mut add = |skill: &Skill, slots: &[(Slot, i64)], sign: i64| {
-        for (slot, m) in slots {
-            *delta.entry((skill.clone(), *slot)).or_default() += sign * m;
-        }
-    };
+    let mut add = |skill: &Skill, slots: &[(Slot, i64)], sign: i64| delta.add(skill, slots, sign);
     let after_skills = skills(after);
     let Some(before) = before else {
         let slots = minutes(after);
@@ -202,7 +329,7 @@ pub fn scheduled(grid: &WeekGrid, shifts: &[Shift], agents: &impl SkillsOf) -> D
     for shift in shifts {
         add_change(&mut delta, grid, shift, None, &shift.state(), agents);
     }
-    delta.retain(|_, m| *m != 0);
+    delta.drop_zeros();
     delta
 }
 
@@ -310,25 +437,22 @@ pub struct CoverageShortfall {
 /// short that the change does not lower is not the change's doing.
 pub fn shortfalls(
     grid: &WeekGrid,
-    cells: &Cells,
+    cells: &CellsBySkill,
     delta: &Delta,
     tolerance: u32,
 ) -> Vec<CoverageShortfall> {
     let mut out: Vec<CoverageShortfall> = Vec::new();
-    for ((skill, slot), change) in delta {
-        if *change >= 0 {
+    for (skill, slot, change) in delta.iter() {
+        if change >= 0 {
             continue;
         }
-        let cell = cells
-            .get(&(skill.clone(), *slot))
-            .copied()
-            .unwrap_or_default();
+        let cell = cells.get(skill, slot);
         let after = cell.scheduled_minutes + change;
         if after >= cell.floor(tolerance) {
             continue;
         }
         let interval = ShortInterval {
-            start: grid.slot_start(*slot),
+            start: grid.slot_start(slot),
             end: grid.slot_start(slot + 1),
             required: cell.required,
             scheduled_minutes_before: cell.scheduled_minutes,
@@ -431,8 +555,11 @@ pub fn requirement_cells(
 
 /// Applies `delta` to `cells`.
 pub fn apply(cells: &mut Cells, delta: &Delta) {
-    for (key, change) in delta {
-        cells.entry(key.clone()).or_default().scheduled_minutes += change;
+    for (skill, slot, change) in delta.iter() {
+        cells
+            .entry((skill.clone(), slot))
+            .or_default()
+            .scheduled_minutes += change;
     }
 }
 
@@ -493,6 +620,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
+        let cells = CellsBySkill::new(&cells);
         let short = shortfalls(&grid, &cells, &delta, 0);
         assert_eq!(short.len(), 1);
         assert_eq!(short[0].intervals.len(), 1);

@@ -127,7 +127,7 @@ async fn coverage(
         .collect();
     let counted = |shifts: &[Shift], kept: &CoverageReport| {
         let fresh = coverage::scheduled(&kept.grid, shifts, &agents);
-        let kept_minutes: BTreeMap<_, i64> = kept
+        let kept_minutes: coverage::Delta = kept
             .cells
             .iter()
             .filter(|(_, c)| c.scheduled_minutes != 0)

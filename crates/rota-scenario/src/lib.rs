@@ -192,15 +192,11 @@ fn requirements(p: &Params, schedule: &NewSchedule, agents: &[Agent]) -> Vec<Req
         .collect();
     let agents: HashMap<AgentId, Agent> = agents.iter().map(|a| (a.id, a.clone())).collect();
     let scheduled = coverage::scheduled(&grid, &shifts, &agents);
-    let mut skills: Vec<&Skill> = scheduled.keys().map(|(s, _)| s).collect();
-    skills.dedup();
-    skills
-        .into_iter()
+    scheduled
+        .skills()
         .map(|skill| {
-            let agents = |slot: Slot| {
-                scheduled.get(&(skill.clone(), slot)).copied().unwrap_or(0) as f64
-                    / coverage::INTERVAL_MINUTES as f64
-            };
+            let agents =
+                |slot: Slot| scheduled.get(skill, slot) as f64 / coverage::INTERVAL_MINUTES as f64;
             let peak = (0..grid.slots()).map(agents).fold(0.0, f64::max);
             let required = (0..grid.slots())
                 .map(|slot| {
@@ -536,10 +532,7 @@ mod tests {
         let scheduled = coverage::scheduled(&grid, &shifts, &agents);
         for run in &s.requirements {
             for (slot, required) in (0..).zip(&run.required) {
-                let minutes = scheduled
-                    .get(&(run.skill.clone(), slot))
-                    .copied()
-                    .unwrap_or(0);
+                let minutes = scheduled.get(&run.skill, slot);
                 assert!(
                     minutes >= i64::from(*required) * 15,
                     "{} short at interval {slot}",

@@ -67,7 +67,7 @@ pub fn plan_held(
         return Err(violations);
     }
     let priors: Vec<_> = found.iter().map(|(s, h)| (*s, h.before)).collect();
-    working.guard(&priors);
+    working.guard_and_keep(&priors);
     let version = snap.schedule.version.next();
     Ok(working.plan(vec![ItemOutcome::Applied { version }], Vec::new()))
 }

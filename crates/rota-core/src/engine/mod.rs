@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::command::{ItemOutcome, SwapItem, Violation, ViolationCode};
-use crate::coverage::{self, Cells, Delta, GuardCheck, WeekGrid};
+use crate::coverage::{self, Cells, CellsBySkill, Delta, GuardCheck, WeekGrid};
 use crate::directory::{Agent, Zone};
 use crate::held::NewHeld;
 use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
@@ -181,7 +181,11 @@ struct Working<'a> {
     waived: &'a [ViolationCode],
     grid: WeekGrid,
     /// The snapshot's coverage with the command's changes so far.
-    cells: Cells,
+    cells: CellsBySkill,
+    /// With the guard on, the coverage delta of the steps it let through so far: the plan's
+    /// delta, since a shift's coverage depends only on its state (the steps' deltas add up to
+    /// the net changes' one) and a step the guard refuses is undone.
+    guarded: Delta,
     /// Items held for a supervisor so far.
     held: Vec<NewHeld>,
 }
@@ -204,7 +208,8 @@ impl<'a> Working<'a> {
             by_owner,
             waived,
             grid: WeekGrid::new(week),
-            cells: snap.coverage.clone(),
+            cells: CellsBySkill::new(&snap.coverage),
+            guarded: Delta::new(),
             held: Vec::new(),
         }
     }
@@ -212,20 +217,42 @@ impl<'a> Working<'a> {
     /// The plan of what the command did so far: its net changes and their coverage delta.
     fn plan(&self, outcomes: Vec<ItemOutcome>, held: Vec<NewHeld>) -> Plan {
         let changes = self.changes();
-        let mut delta = Delta::new();
         let mut relaid = Vec::new();
         for c in &changes {
+            if let Some(shift) = self.snap.shifts.get(&c.shift_id)
+                && c.after.start != shift.window.start()
+                && c.after.end == shift.window.end()
+                && let Some(activities) = shift.activities_at(&c.after)
+            {
+                relaid.push(Relaid {
+                    shift_id: shift.id,
+                    start: c.after.start,
+                    activities,
+                });
+            }
+        }
+        let delta = if self.snap.guard.is_some() {
+            let mut delta = self.guarded.clone();
+            delta.drop_zeros();
+            debug_assert_eq!(delta, self.net_delta(&changes), "the guarded steps' delta");
+            delta
+        } else {
+            self.net_delta(&changes)
+        };
+        Plan {
+            outcomes,
+            changes,
+            coverage: delta,
+            held,
+            relaid,
+        }
+    }
+
+    /// The coverage delta of `changes`, computed afresh.
+    fn net_delta(&self, changes: &[ShiftChange]) -> Delta {
+        let mut delta = Delta::new();
+        for c in changes {
             if let Some(shift) = self.snap.shifts.get(&c.shift_id) {
-                if c.after.start != shift.window.start()
-                    && c.after.end == shift.window.end()
-                    && let Some(activities) = shift.activities_at(&c.after)
-                {
-                    relaid.push(Relaid {
-                        shift_id: shift.id,
-                        start: c.after.start,
-                        activities,
-                    });
-                }
                 coverage::add_change(
                     &mut delta,
                     &self.grid,
@@ -236,20 +263,25 @@ impl<'a> Working<'a> {
                 );
             }
         }
-        delta.retain(|_, m| *m != 0);
-        Plan {
-            outcomes,
-            changes,
-            coverage: delta,
-            held,
-            relaid,
-        }
+        delta.drop_zeros();
+        delta
     }
 
     /// The coverage guard on the step that took each of `priors` from its state there to its
     /// working state: the violations (one per skill) if the step leaves intervals short, else
     /// the step's coverage counts for the rest of the command.
     fn guard(&mut self, priors: &[(&Shift, ShiftState)]) -> Vec<Violation> {
+        self.check_coverage(priors, false)
+    }
+
+    /// [`Self::guard`] for a step the command keeps whatever the guard finds (time off, whose
+    /// approval policy decides on the violation; a held change a supervisor approves): its
+    /// coverage counts for the rest of the command and the plan either way.
+    fn guard_and_keep(&mut self, priors: &[(&Shift, ShiftState)]) -> Vec<Violation> {
+        self.check_coverage(priors, true)
+    }
+
+    fn check_coverage(&mut self, priors: &[(&Shift, ShiftState)], keep: bool) -> Vec<Violation> {
         // Unchecked, the working cells are never read: the plan's delta comes from its net
         // changes at the end.
         if self.snap.guard.is_none() {
@@ -273,10 +305,15 @@ impl<'a> Working<'a> {
         {
             let short = coverage::shortfalls(&self.grid, &self.cells, &delta, check.tolerance);
             if !short.is_empty() {
+                if keep {
+                    self.cells.apply(&delta);
+                    self.guarded.add_all(&delta);
+                }
                 return short.into_iter().map(coverage_violation).collect();
             }
         }
-        coverage::apply(&mut self.cells, &delta);
+        self.cells.apply(&delta);
+        self.guarded.add_all(&delta);
         Vec::new()
     }
 

@@ -108,7 +108,7 @@ pub fn plan_time_off(
     let coverage = if priors.is_empty() {
         Vec::new()
     } else {
-        working.guard(&priors)
+        working.guard_and_keep(&priors)
     };
     let outcomes = vec![ItemOutcome::Applied {
         version: snap.schedule.version.next(),

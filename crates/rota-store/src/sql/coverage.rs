@@ -30,15 +30,15 @@ use crate::rows::{self, db_error, version_i64};
 
 /// Adds `delta` to the schedule's cells (creating those it has not got).
 pub(super) fn push_delta(batch: &mut Batch, schedule: ScheduleId, delta: &Delta) {
-    let cells: Vec<(&(Skill, Slot), &i64)> = delta.iter().filter(|(_, m)| **m != 0).collect();
+    let cells: Vec<(&Skill, Slot, i64)> = delta.iter().collect();
     for chunk in cells.chunks(CHUNK) {
         batch
             .push("INSERT INTO coverage (schedule_id, skill, slot, scheduled) ")
-            .push_values(chunk, |mut row, ((skill, slot), minutes)| {
+            .push_values(chunk, |mut row, (skill, slot, minutes)| {
                 row.push_bind(schedule.as_uuid())
                     .push_bind(skill.as_str().to_owned())
                     .push_bind(i64::from(*slot))
-                    .push_bind(**minutes);
+                    .push_bind(*minutes);
             })
             .push(
                 " ON CONFLICT (schedule_id, skill, slot) \
