@@ -140,6 +140,51 @@ impl CellsBySkill {
             .unwrap_or_default()
     }
 
+    /// Sets the requirement of `skill` in `slot`.
+    pub fn set_required(&mut self, skill: &Skill, slot: Slot, required: u32) {
+        let intervals = match self.0.get_mut(skill) {
+            Some(intervals) => intervals,
+            None => self.0.entry(skill.clone()).or_default(),
+        };
+        intervals.entry(slot).or_default().required = required;
+    }
+
+    /// The cells of `skills` in the intervals `ranges` (inclusive).
+    pub fn subset<'a>(
+        &self,
+        ranges: &[(Slot, Slot)],
+        skills: impl IntoIterator<Item = &'a Skill>,
+    ) -> Self {
+        let mut out = BTreeMap::new();
+        for skill in skills {
+            let Some(intervals) = self.0.get(skill) else {
+                continue;
+            };
+            let picked: BTreeMap<Slot, Cell> = ranges
+                .iter()
+                .flat_map(|(lo, hi)| intervals.range(lo..=hi))
+                .map(|(slot, cell)| (*slot, *cell))
+                .collect();
+            if !picked.is_empty() {
+                out.insert(skill.clone(), picked);
+            }
+        }
+        Self(out)
+    }
+
+    /// As [`Cells`], leaving out the cells with nothing required and nothing scheduled.
+    pub fn to_cells(&self) -> Cells {
+        self.0
+            .iter()
+            .flat_map(|(skill, intervals)| {
+                intervals
+                    .iter()
+                    .filter(|(_, c)| **c != Cell::default())
+                    .map(move |(slot, c)| ((skill.clone(), *slot), *c))
+            })
+            .collect()
+    }
+
     /// Applies `delta`.
     pub fn apply(&mut self, delta: &Delta) {
         for (skill, changes) in &delta.0 {

@@ -2,7 +2,7 @@
 //! model the property tests drive, and a reference for the store's conformance tests.
 
 use crate::command::{CommandError, ShiftEdit, SwapRequest, SwapResult};
-use crate::coverage::{self, Cell, Cells, CoverageGuard, Guarded, Slot, WeekGrid};
+use crate::coverage::{self, Cells, CellsBySkill, CoverageGuard, Guarded, Slot, WeekGrid};
 use crate::directory::Skill;
 use crate::directory::{Agent, Zone};
 use crate::engine::{Commit, Plan, Snapshot, plan_edit, plan_import, plan_swaps};
@@ -25,8 +25,8 @@ impl MemorySchedule {
         let grid = WeekGrid::new(schedule.week_window(&zone));
         let agents: std::collections::HashMap<AgentId, Agent> =
             agents.into_iter().map(|a| (a.id, a)).collect();
-        let mut cells = Cells::new();
-        coverage::apply(&mut cells, &coverage::scheduled(&grid, &shifts, &agents));
+        let mut cells = CellsBySkill::default();
+        cells.apply(&coverage::scheduled(&grid, &shifts, &agents));
         let snap = Snapshot {
             schedule,
             zone,
@@ -57,11 +57,7 @@ impl MemorySchedule {
     /// Sets the requirement of each `(skill, interval)` given, as a version of its own.
     pub fn set_requirements(&mut self, requirements: &[(Skill, Slot, u32)], ctx: &CommitContext) {
         for (skill, slot, required) in requirements {
-            self.snap
-                .coverage
-                .entry((skill.clone(), *slot))
-                .or_default()
-                .required = *required;
+            self.snap.coverage.set_required(skill, *slot, *required);
         }
         let version = self.snap.schedule.version.next();
         let commit = Commit::new(
@@ -81,9 +77,7 @@ impl MemorySchedule {
     /// The week's coverage as maintained commit by commit (cells with nothing required and
     /// nothing scheduled left out).
     pub fn coverage(&self) -> Cells {
-        let mut cells = self.snap.coverage.clone();
-        cells.retain(|_, c| *c != Cell::default());
-        cells
+        self.snap.coverage.to_cells()
     }
 
     pub fn schedule(&self) -> &Schedule {
@@ -190,7 +184,7 @@ impl MemorySchedule {
                 record: commit.record.clone(),
                 changes: commit.changes.clone(),
             });
-            coverage::apply(&mut self.snap.coverage, &commit.coverage);
+            self.snap.coverage.apply(&commit.coverage);
         }
         SwapResult {
             outcomes: plan.outcomes,

@@ -8,6 +8,9 @@
 //! - a schedule's shifts are valid while the schedule's `version` is the one cached: every
 //!   change to a shift commits a new version, so a newer version means "re-read the shifts
 //!   that version's changes name" (from `shift_changes`), not the whole schedule;
+//! - a schedule's coverage (every cell of its week, kept for the coverage guard) is valid at
+//!   the same version: every commit that changes it is a version, whose delta the cache
+//!   applies (a change of requirement drops it instead, as does a version another writer made);
 //! - agents are valid while the store's agent revision (one counter every agent write bumps,
 //!   stamping the rows it wrote) is the one cached; a newer revision re-reads just the agents
 //!   stamped after it.
@@ -22,12 +25,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rota_core::directory::Agent;
+use rota_core::coverage::{CellsBySkill, Slot};
+use rota_core::directory::{Agent, Skill};
 use rota_core::engine::Commit;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::Shift;
 use rota_core::store::StoreResult;
-use rota_core::version::ScheduleVersion;
+use rota_core::version::{ScheduleVersion, VersionCause};
 use rota_core::webhook::Wanted;
 
 use crate::rows::db_error;
@@ -57,6 +61,8 @@ struct CachedSchedule {
     version: ScheduleVersion,
     shifts: HashMap<ShiftId, Shift>,
     by_owner: HashMap<AgentId, Vec<ShiftId>>,
+    /// The week's coverage at `version`, once a guarded command has read it.
+    coverage: Option<CellsBySkill>,
     used: u64,
 }
 
@@ -66,6 +72,7 @@ impl CachedSchedule {
             version,
             shifts: HashMap::with_capacity(shifts.len()),
             by_owner: HashMap::new(),
+            coverage: None,
             used: 0,
         };
         for shift in shifts {
@@ -163,6 +170,38 @@ impl WriteCache {
             cached.put(shift);
         }
         cached.version = version;
+        // Changed by another writer: its deltas are not known here.
+        cached.coverage = None;
+    }
+
+    /// The cells of `skills` in the intervals `ranges` of schedule `id`'s coverage, if the
+    /// cache holds it at `version`.
+    pub(crate) fn coverage<'a>(
+        &self,
+        id: ScheduleId,
+        version: ScheduleVersion,
+        ranges: &[(Slot, Slot)],
+        skills: impl IntoIterator<Item = &'a Skill>,
+    ) -> Option<CellsBySkill> {
+        let inner = self.lock();
+        let cached = inner.schedules.get(&id).filter(|c| c.version == version)?;
+        Some(cached.coverage.as_ref()?.subset(ranges, skills))
+    }
+
+    /// Keeps schedule `id`'s whole coverage, read at `version`, if its shifts are cached at
+    /// that version.
+    pub(crate) fn put_coverage(
+        &self,
+        id: ScheduleId,
+        version: ScheduleVersion,
+        cells: CellsBySkill,
+    ) {
+        let mut inner = self.lock();
+        if let Some(cached) = inner.schedules.get_mut(&id)
+            && cached.version == version
+        {
+            cached.coverage = Some(cells);
+        }
     }
 
     /// Applies a durable commit made on top of `base`.
@@ -191,6 +230,11 @@ impl WriteCache {
             cached.put(shift);
         }
         cached.version = commit.record.version;
+        if commit.record.cause == VersionCause::Requirements {
+            cached.coverage = None;
+        } else if let Some(cells) = &mut cached.coverage {
+            cells.apply(&commit.coverage);
+        }
     }
 
     /// Forgets everything (after a failed group commit whose members read each other's

@@ -2396,3 +2396,128 @@ async fn a_move_keeps_offsets_and_a_moved_start_alone_keeps_clock_times(store: S
         rota_core::command::ViolationCode::ActivitiesDoNotFit
     );
 }
+
+/// The coverage guard reads the week's coverage from the write cache, which each commit of the
+/// instance keeps current. A change made through another instance must reach the guard of
+/// this one: what it counts as scheduled before a change is the database's, not the cache's.
+async fn the_coverage_guard_sees_the_writes_of_another_instance(a: Store, b: Store) {
+    use rota_core::store::{CoverageStore, TradeStore};
+    use rota_core::trade::RuleAction;
+    let world = World::staffed(5, 16, RuleAction::Deny);
+    world.load(&a).await.unwrap();
+    let id = world.schedule.id;
+    let requirements = a
+        .set_requirements(id, &world.requirements, &ctx(world.now, "req"))
+        .await
+        .unwrap();
+    let mut settings = a.settings(world.bu.id).await.unwrap();
+    settings.coverage = world.guard;
+    a.set_settings(world.bu.id, &settings).await.unwrap();
+    // Shift k belongs to agent k % 6 (5: open); even agents have `spanish`, which each
+    // shift's first interval requires once.
+    let shift = |k: usize| world.schedule.shifts[k].id;
+    let agent = |i: usize| world.agents[i].id;
+    let swap = |base: ScheduleVersion, items: Vec<(usize, usize, usize)>| SwapRequest {
+        base: ScheduleVersionId::new(id, base),
+        items: items
+            .into_iter()
+            .map(|(agent_ix, original, new)| SwapItem {
+                agent_id: agent(agent_ix),
+                original_shift_id: shift(original),
+                new_shift_id: shift(new),
+                reason_code: ReasonCode::Preference,
+                counterpart_agent_id: None,
+            })
+            .collect(),
+        effective_date: None,
+        mode: SwapMode::Atomic,
+        scope: ConflictScope::Shifts,
+    };
+    let shortfall = |result: &SwapResult| match &result.outcomes[0] {
+        ItemOutcome::Rejected { violations } => violations
+            .iter()
+            .find_map(|v| v.coverage.clone())
+            .unwrap_or_else(|| panic!("no coverage violation: {violations:?}")),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // A reads the week's coverage: agent 0 (spanish) would hand shift 0 to agent 1 (not).
+    let refused = a
+        .apply_swaps(
+            &swap(requirements.version, vec![(1, 1, 0)]),
+            &ctx(world.now, "a1"),
+        )
+        .await
+        .unwrap();
+    assert!(refused.committed.is_none());
+    assert_eq!(
+        shortfall(&refused).intervals[0].scheduled_minutes_before,
+        15
+    );
+
+    // Through B, open shift 5 goes to agent 2 (spanish): its first interval gains 15 minutes.
+    let open = all_shifts(&b, id)
+        .await
+        .into_iter()
+        .find(|s| s.id == shift(5))
+        .unwrap();
+    let edited = b
+        .edit_shift(
+            &ShiftEdit {
+                shift_id: open.id,
+                expected_version: open.version,
+                change: EditChange::Reassign { agent_id: agent(2) },
+            },
+            &ctx(world.now, "b1"),
+        )
+        .await
+        .unwrap();
+    assert!(edited.committed.is_some(), "{:?}", edited.outcomes);
+
+    // A: agent 1 takes shift 5 from agent 2, who takes shift 1. The guard must count the 15
+    // minutes B's change scheduled there, and the 0 left after.
+    let refused = a
+        .apply_swaps(
+            &swap(edited.current_version_id.version(), vec![(1, 1, 5)]),
+            &ctx(world.now, "a2"),
+        )
+        .await
+        .unwrap();
+    let short = shortfall(&refused);
+    assert_eq!(short.skill.as_str(), "spanish");
+    assert_eq!(
+        short.intervals[0].start,
+        world.schedule.shifts[5].window.start()
+    );
+    assert_eq!(short.intervals[0].scheduled_minutes_before, 15);
+    assert_eq!(short.intervals[0].scheduled_minutes_after, 0);
+    assert_eq!(
+        a.coverage(id, None).await.unwrap().cells,
+        b.coverage(id, None).await.unwrap().cells
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_the_coverage_guard_sees_the_writes_of_another_instance() {
+    let url = temp_sqlite_url();
+    let a = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let b = Store::Sqlite(
+        SqliteStore::connect(&url, Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    the_coverage_guard_sees_the_writes_of_another_instance(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_coverage_guard_sees_the_writes_of_another_instance() {
+    let Some((a, url)) = postgres().await else {
+        return;
+    };
+    let b = same_postgres(&a, &url).await;
+    the_coverage_guard_sees_the_writes_of_another_instance(a, b).await;
+}

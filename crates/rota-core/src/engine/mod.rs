@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use crate::command::{ItemOutcome, SwapItem, Violation, ViolationCode};
-use crate::coverage::{self, Cells, CellsBySkill, Delta, GuardCheck, WeekGrid};
+use crate::coverage::{self, CellsBySkill, Delta, GuardCheck, WeekGrid};
 use crate::directory::{Agent, Zone};
 use crate::held::NewHeld;
 use crate::ids::{AgentId, ScheduleId, ShiftId, TradeId};
@@ -41,7 +41,7 @@ pub struct Snapshot {
     /// The coverage of the intervals the touched shifts span (and, for a move, the intervals
     /// of the new window), before the command: what the guard checks against. Read only when
     /// `guard` is set.
-    pub coverage: Cells,
+    pub coverage: CellsBySkill,
 }
 
 impl Snapshot {
@@ -208,7 +208,7 @@ impl<'a> Working<'a> {
             by_owner,
             waived,
             grid: WeekGrid::new(week),
-            cells: CellsBySkill::new(&snap.coverage),
+            cells: snap.coverage.clone(),
             guarded: Delta::new(),
             held: Vec::new(),
         }

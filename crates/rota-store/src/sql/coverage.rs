@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use const_format::concatcp;
 
-use rota_core::coverage::{self, Cell, Cells, Delta, Guarded, RequirementRun, Slot, WeekGrid};
+use rota_core::coverage::{
+    self, Cell, Cells, CellsBySkill, Delta, Guarded, RequirementRun, Slot, WeekGrid,
+};
 use rota_core::directory::{Agent, Skill};
 use rota_core::engine::{Commit, Snapshot};
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
@@ -185,9 +187,23 @@ pub(super) async fn guard(
     if skills.is_empty() {
         return Ok(());
     }
-    let mut batch = Batch::new();
-    push_cells(&mut batch, snap.schedule.id, Some((&merged, &skills)));
-    snap.coverage = decode_cells(&batch.run(&mut w.tx).await?[0])?;
+    let (id, version) = (snap.schedule.id, snap.schedule.version);
+    snap.coverage = match w
+        .cache
+        .coverage(id, version, &merged, skills.iter().copied())
+    {
+        Some(cells) => cells,
+        None => {
+            // The whole week, once: later commits of this writer keep it current in the
+            // cache, so the next guarded command reads nothing.
+            let mut batch = Batch::new();
+            push_cells(&mut batch, id, None);
+            let week = CellsBySkill::new(&decode_cells(&batch.run(&mut w.tx).await?[0])?);
+            let cells = week.subset(&merged, skills.iter().copied());
+            w.cache.put_coverage(id, version, week);
+            cells
+        }
+    };
     Ok(())
 }
 
