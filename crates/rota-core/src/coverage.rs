@@ -477,12 +477,13 @@ pub struct CoverageShortfall {
     pub intervals: Vec<ShortInterval>,
 }
 
-/// The intervals `delta` takes below their floor, by skill: an interval is short when the
-/// change lowers it and leaves it under the requirement less `tolerance`. An interval already
-/// short that the change does not lower is not the change's doing.
+/// The intervals `delta` takes below their floor, by skill, on `cells` with `earlier` (the
+/// command's steps so far) applied: an interval is short when the change lowers it and leaves
+/// it under the requirement less `tolerance`. An interval already short that the change does
+/// not lower is not the change's doing.
 pub fn shortfalls(
     grid: &WeekGrid,
-    cells: &CellsBySkill,
+    (cells, earlier): (&CellsBySkill, &Delta),
     delta: &Delta,
     tolerance: u32,
 ) -> Vec<CoverageShortfall> {
@@ -491,7 +492,8 @@ pub fn shortfalls(
         if change >= 0 {
             continue;
         }
-        let cell = cells.get(skill, slot);
+        let mut cell = cells.get(skill, slot);
+        cell.scheduled_minutes += earlier.get(skill, slot);
         let after = cell.scheduled_minutes + change;
         if after >= cell.floor(tolerance) {
             continue;
@@ -666,12 +668,13 @@ mod tests {
         .into_iter()
         .collect();
         let cells = CellsBySkill::new(&cells);
-        let short = shortfalls(&grid, &cells, &delta, 0);
+        let none = Delta::new();
+        let short = shortfalls(&grid, (&cells, &none), &delta, 0);
         assert_eq!(short.len(), 1);
         assert_eq!(short[0].intervals.len(), 1);
         assert_eq!(short[0].intervals[0].scheduled_minutes_after, 15);
         assert!(
-            shortfalls(&grid, &cells, &delta, 1).is_empty(),
+            shortfalls(&grid, (&cells, &none), &delta, 1).is_empty(),
             "one agent of tolerance"
         );
     }

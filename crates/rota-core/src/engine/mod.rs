@@ -180,10 +180,9 @@ struct Working<'a> {
     /// Rules not enforced for this command (what a trade's settings allow).
     waived: &'a [ViolationCode],
     grid: WeekGrid,
-    /// The snapshot's coverage with the command's changes so far.
-    cells: CellsBySkill,
-    /// With the guard on, the coverage delta of the steps it let through so far: the plan's
-    /// delta, since a shift's coverage depends only on its state (the steps' deltas add up to
+    /// With the guard on, the coverage delta of the steps it let through so far: the
+    /// snapshot's coverage with it is what the next step is checked against, and it is the
+    /// plan's delta, since a shift's coverage depends only on its state (the steps' deltas add up to
     /// the net changes' one) and a step the guard refuses is undone.
     guarded: Delta,
     /// Items held for a supervisor so far.
@@ -208,7 +207,6 @@ impl<'a> Working<'a> {
             by_owner,
             waived,
             grid: WeekGrid::new(week),
-            cells: snap.coverage.clone(),
             guarded: Delta::new(),
             held: Vec::new(),
         }
@@ -282,7 +280,7 @@ impl<'a> Working<'a> {
     }
 
     fn check_coverage(&mut self, priors: &[(&Shift, ShiftState)], keep: bool) -> Vec<Violation> {
-        // Unchecked, the working cells are never read: the plan's delta comes from its net
+        // Unchecked, the steps' coverage is never read: the plan's delta comes from its net
         // changes at the end.
         if self.snap.guard.is_none() {
             return Vec::new();
@@ -303,16 +301,19 @@ impl<'a> Working<'a> {
                 .waived
                 .contains(&ViolationCode::CoverageBelowRequirement)
         {
-            let short = coverage::shortfalls(&self.grid, &self.cells, &delta, check.tolerance);
+            let short = coverage::shortfalls(
+                &self.grid,
+                (&self.snap.coverage, &self.guarded),
+                &delta,
+                check.tolerance,
+            );
             if !short.is_empty() {
                 if keep {
-                    self.cells.apply(&delta);
                     self.guarded.add_all(&delta);
                 }
                 return short.into_iter().map(coverage_violation).collect();
             }
         }
-        self.cells.apply(&delta);
         self.guarded.add_all(&delta);
         Vec::new()
     }
