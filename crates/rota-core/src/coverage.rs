@@ -111,6 +111,20 @@ impl Cell {
 /// Cells keyed by skill and interval; a missing cell is zero required, zero scheduled.
 pub type Cells = BTreeMap<(Skill, Slot), Cell>;
 
+/// The intervals of `skill` in `by_skill`, added empty if missing: the skill's string is cloned
+/// only then, never to look it up.
+fn of_skill<'m, V>(
+    by_skill: &'m mut BTreeMap<Skill, BTreeMap<Slot, V>>,
+    skill: &Skill,
+) -> &'m mut BTreeMap<Slot, V> {
+    if !by_skill.contains_key(skill) {
+        by_skill.insert(skill.clone(), BTreeMap::new());
+    }
+    by_skill
+        .get_mut(skill)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
 /// [`Cells`] kept by skill, as a command's guard reads and updates them step by step: each
 /// interval found by its number once the skill is (see [`Delta`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,13 +134,7 @@ impl CellsBySkill {
     pub fn new(cells: &Cells) -> Self {
         let mut by_skill: BTreeMap<Skill, BTreeMap<Slot, Cell>> = BTreeMap::new();
         for ((skill, slot), cell) in cells {
-            match by_skill.get_mut(skill) {
-                Some(intervals) => intervals.insert(*slot, *cell),
-                None => by_skill
-                    .entry(skill.clone())
-                    .or_default()
-                    .insert(*slot, *cell),
-            };
+            of_skill(&mut by_skill, skill).insert(*slot, *cell);
         }
         Self(by_skill)
     }
@@ -142,10 +150,7 @@ impl CellsBySkill {
 
     /// Sets the requirement of `skill` in `slot`.
     pub fn set_required(&mut self, skill: &Skill, slot: Slot, required: u32) {
-        let intervals = match self.0.get_mut(skill) {
-            Some(intervals) => intervals,
-            None => self.0.entry(skill.clone()).or_default(),
-        };
+        let intervals = of_skill(&mut self.0, skill);
         intervals.entry(slot).or_default().required = required;
     }
 
@@ -188,10 +193,7 @@ impl CellsBySkill {
     /// Applies `delta`.
     pub fn apply(&mut self, delta: &Delta) {
         for (skill, changes) in &delta.0 {
-            let intervals = match self.0.get_mut(skill) {
-                Some(intervals) => intervals,
-                None => self.0.entry(skill.clone()).or_default(),
-            };
+            let intervals = of_skill(&mut self.0, skill);
             for (slot, change) in changes {
                 intervals.entry(*slot).or_default().scheduled_minutes += change;
             }
@@ -217,10 +219,7 @@ impl Delta {
         if slots.is_empty() {
             return;
         }
-        let intervals = match self.0.get_mut(skill) {
-            Some(intervals) => intervals,
-            None => self.0.entry(skill.clone()).or_default(),
-        };
+        let intervals = of_skill(&mut self.0, skill);
         for (slot, minutes) in slots {
             *intervals.entry(*slot).or_default() += sign * minutes;
         }
@@ -239,10 +238,7 @@ impl Delta {
     /// Adds `other` to this delta.
     pub fn add_all(&mut self, other: &Delta) {
         for (skill, changes) in &other.0 {
-            let intervals = match self.0.get_mut(skill) {
-                Some(intervals) => intervals,
-                None => self.0.entry(skill.clone()).or_default(),
-            };
+            let intervals = of_skill(&mut self.0, skill);
             for (slot, change) in changes {
                 *intervals.entry(*slot).or_default() += change;
             }

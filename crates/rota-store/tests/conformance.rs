@@ -1320,18 +1320,21 @@ async fn writes_of_another_instance_reach_the_rule_checks(a: Store, b: Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writes_of_another_instance_reach_the_rule_checks() {
-    let url = temp_sqlite_url();
-    let a = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
-    let b = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
+    let (a, b) = two_sqlite_instances().await;
     writes_of_another_instance_reach_the_rule_checks(a, b).await;
+}
+
+/// Two store instances on one new SQLite file: two processes on it, each with its caches.
+async fn two_sqlite_instances() -> (Store, Store) {
+    let url = temp_sqlite_url();
+    let open = || async {
+        Store::Sqlite(
+            SqliteStore::connect(&url, Durability::Normal)
+                .await
+                .unwrap(),
+        )
+    };
+    (open().await, open().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2499,17 +2502,7 @@ async fn the_coverage_guard_sees_the_writes_of_another_instance(a: Store, b: Sto
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_the_coverage_guard_sees_the_writes_of_another_instance() {
-    let url = temp_sqlite_url();
-    let a = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
-    let b = Store::Sqlite(
-        SqliteStore::connect(&url, Durability::Normal)
-            .await
-            .unwrap(),
-    );
+    let (a, b) = two_sqlite_instances().await;
     the_coverage_guard_sees_the_writes_of_another_instance(a, b).await;
 }
 

@@ -283,40 +283,73 @@ impl Run {
     /// Adds `seconds` of requests of `batch` swaps from one writer. Every request is checked
     /// to have applied (a benchmark of failures would measure nothing).
     async fn measure(&mut self, w: &mut Week, batch: usize, seconds: f64) -> Result<()> {
-        use rota_core::store::ScheduleStore;
         let mut cursor = Cursor {
             pairs: w.groups.concat(),
             next: self.next,
         };
         let started = Instant::now();
         while started.elapsed().as_secs_f64() < seconds {
-            let items = cursor.take(batch, &mut w.owners);
-            let req = SwapRequest {
-                base: w.base,
-                items,
-                effective_date: None,
-                mode: SwapMode::Atomic,
-                scope: ConflictScope::Shifts,
-            };
-            let t = Instant::now();
-            let result = w.store.apply_swaps(&req, &context()).await?;
-            self.latencies.push(t.elapsed());
-            // Its pairs come round again: the next request's base is this one's version.
-            w.base = result.current_version_id;
-            anyhow::ensure!(
-                result.committed.is_some(),
-                "a benchmark request did not apply: {:?}",
-                result
-                    .outcomes
-                    .iter()
-                    .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
-            );
-            self.swaps += req.items.len() as u64;
+            self.latencies.push(request(w, &mut cursor, batch).await?);
+            self.swaps += batch.min(cursor.pairs.len()) as u64;
         }
         self.elapsed += started.elapsed();
         self.next = cursor.next;
         Ok(())
     }
+}
+
+/// One request of the next `batch` swaps of `cursor` on `w`'s store, checked to have applied
+/// (a benchmark of failures would measure nothing); answers its time.
+async fn request(w: &mut Week, cursor: &mut Cursor, batch: usize) -> Result<Duration> {
+    use rota_core::store::ScheduleStore;
+    let req = SwapRequest {
+        base: w.base,
+        items: cursor.take(batch, &mut w.owners),
+        effective_date: None,
+        mode: SwapMode::Atomic,
+        scope: ConflictScope::Shifts,
+    };
+    let t = Instant::now();
+    let result = w.store.apply_swaps(&req, &context()).await?;
+    let took = t.elapsed();
+    // Its pairs come round again: the next request's base is this one's version.
+    w.base = result.current_version_id;
+    anyhow::ensure!(
+        result.committed.is_some(),
+        "a benchmark request did not apply: {:?}",
+        result
+            .outcomes
+            .iter()
+            .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
+    );
+    Ok(took)
+}
+
+/// Subscribes `url` to every event of business unit `bu`.
+async fn subscribe_to_everything(
+    store: &Store,
+    bu: rota_core::ids::BusinessUnitId,
+    url: String,
+) -> Result<()> {
+    use rota_core::store::WebhookStore;
+    use rota_core::webhook::{EventType, NewSubscription, Subscription};
+    let subscription = Subscription {
+        id: rota_core::ids::SubscriptionId::new(),
+        business_unit_id: bu,
+        url,
+        events: EventType::ALL.to_vec(),
+        enabled: true,
+        disabled_reason: None,
+        consecutive_failures: 0,
+        created_at: jiff::Timestamp::now(),
+    };
+    store
+        .create_subscription(&NewSubscription {
+            subscription,
+            secret: "a-bench-secret-of-some-length".into(),
+        })
+        .await?;
+    Ok(())
 }
 
 /// The HTTP endpoint: the service in-process as `nodes` nodes on `db`, `CLIENTS` concurrent

@@ -9,12 +9,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rota_core::command::{ConflictScope, SwapMode, SwapRequest};
-use rota_core::store::{ScheduleStore, TradeStore, WebhookStore};
-use rota_core::webhook::{EventType, NewSubscription, Subscription};
+use rota_core::store::TradeStore;
 use serde::Serialize;
 
-use super::{Cursor, Week, context, percentile, week};
+use super::{Cursor, Week, percentile, request, subscribe_to_everything, week};
 
 /// What a variant adds to the bare request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,22 +48,8 @@ impl Variant {
             Self::Bare => {}
             Self::Subscribed(n) => {
                 for _ in 0..n {
-                    let subscription = Subscription {
-                        id: rota_core::ids::SubscriptionId::new(),
-                        business_unit_id: w.business_unit,
-                        url: "https://example.invalid/hook".into(),
-                        events: EventType::ALL.to_vec(),
-                        enabled: true,
-                        disabled_reason: None,
-                        consecutive_failures: 0,
-                        created_at: jiff::Timestamp::now(),
-                    };
-                    w.store
-                        .create_subscription(&NewSubscription {
-                            subscription,
-                            secret: "s".repeat(16),
-                        })
-                        .await?;
+                    let url = "https://example.invalid/hook".to_owned();
+                    subscribe_to_everything(&w.store, w.business_unit, url).await?;
                 }
             }
             Self::Guarded => {
@@ -128,7 +112,7 @@ pub async fn measure(
         for k in 0..weeks.len() {
             let i = (round + k) % weeks.len();
             let (w, cursor) = &mut weeks[i];
-            times[i].push(request(w, cursor).await?);
+            times[i].push(request(w, cursor, SWAPS).await?);
         }
         round += 1;
     }
@@ -158,28 +142,4 @@ pub async fn measure(
             }
         })
         .collect())
-}
-
-/// One 50-swap request on `w`, checked to have applied; answers its time.
-async fn request(w: &mut Week, cursor: &mut Cursor) -> Result<Duration> {
-    let req = SwapRequest {
-        base: w.base,
-        items: cursor.take(SWAPS, &mut w.owners),
-        effective_date: None,
-        mode: SwapMode::Atomic,
-        scope: ConflictScope::Shifts,
-    };
-    let t = Instant::now();
-    let result = w.store.apply_swaps(&req, &context()).await?;
-    let took = t.elapsed();
-    w.base = result.current_version_id;
-    anyhow::ensure!(
-        result.committed.is_some(),
-        "a benchmark request did not apply: {:?}",
-        result
-            .outcomes
-            .iter()
-            .find(|o| !matches!(o, rota_core::command::ItemOutcome::Skipped))
-    );
-    Ok(took)
 }

@@ -12,13 +12,12 @@ use anyhow::{Context, Result};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use rota_core::store::WebhookStore;
-use rota_core::webhook::{EventType, NewSubscription, Subscription};
+use rota_core::webhook::EventType;
 use rota_demo::{Cluster, Database};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::{clients, percentile, seed_week};
+use super::{clients, percentile, seed_week, subscribe_to_everything};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,22 +87,7 @@ pub async fn measure(
         let mut w = seed_week(cluster.stores[0].clone(), 2000, seed).await?;
         let bu = w.business_unit;
         for n in 0..subscriptions {
-            let subscription = Subscription {
-                id: rota_core::ids::SubscriptionId::new(),
-                business_unit_id: bu,
-                url: format!("http://{hook}/hook/{n}"),
-                events: EventType::ALL.to_vec(),
-                enabled: true,
-                disabled_reason: None,
-                consecutive_failures: 0,
-                created_at: jiff::Timestamp::now(),
-            };
-            w.store
-                .create_subscription(&NewSubscription {
-                    subscription,
-                    secret: "a-bench-secret-of-some-length".into(),
-                })
-                .await?;
+            subscribe_to_everything(&w.store, bu, format!("http://{hook}/hook/{n}")).await?;
         }
         let mut config = rota_server::Config {
             listen: "127.0.0.1:0".parse()?,
