@@ -44,7 +44,7 @@ mod policy;
 mod rules;
 
 use policy::{answer_by_policy, apply, promote, update_agent};
-use rules::{Check, add_balance, allowance_days, check};
+use rules::{Check, add_balance, allowance_days, check, runs_of_days};
 
 /// Who the policy and the waitlist decide as.
 const SYSTEM: &str = "system";
@@ -592,54 +592,4 @@ async fn finish(
     batch.run(&mut w.tx).await?;
     w.commit().await?;
     Ok(req.clone())
-}
-
-/// `dates` as runs of consecutive days (first, last), in order: what `set_allowances` reads and
-/// promotes, one window a run. A month set day by day is one window; days far apart are not a
-/// window of every day between them (two dates centuries apart were millions of days, read and
-/// promoted in one request).
-fn runs_of_days(
-    dates: impl Iterator<Item = jiff::civil::Date>,
-) -> Vec<(jiff::civil::Date, jiff::civil::Date)> {
-    let mut dates: Vec<jiff::civil::Date> = dates.collect();
-    dates.sort_unstable();
-    dates.dedup();
-    let mut runs: Vec<(jiff::civil::Date, jiff::civil::Date)> = Vec::new();
-    for date in dates {
-        match runs.last_mut() {
-            Some((_, last)) if last.tomorrow().ok() == Some(date) => *last = date,
-            _ => runs.push((date, date)),
-        }
-    }
-    runs
-}
-
-#[cfg(test)]
-mod tests {
-    use jiff::civil::date;
-
-    use super::runs_of_days;
-
-    #[test]
-    fn allowance_days_are_read_in_runs_not_from_the_first_to_the_last() {
-        let days = [
-            date(2026, 12, 2),
-            date(14, 7, 30),
-            date(2026, 12, 1),
-            date(5689, 5, 5),
-            date(2026, 12, 1),
-            date(2026, 12, 3),
-            date(2026, 12, 31),
-            date(2027, 1, 1),
-        ];
-        assert_eq!(
-            runs_of_days(days.into_iter()),
-            vec![
-                (date(14, 7, 30), date(14, 7, 30)),
-                (date(2026, 12, 1), date(2026, 12, 3)),
-                (date(2026, 12, 31), date(2027, 1, 1)),
-                (date(5689, 5, 5), date(5689, 5, 5)),
-            ]
-        );
-    }
 }
