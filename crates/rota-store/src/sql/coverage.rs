@@ -68,13 +68,10 @@ pub(super) fn push_first(
         .push_bind(schedule.id.as_uuid());
 }
 
-/// Intervals (inclusive ranges) and skills: which cells to read.
-type CellsOf<'a> = (&'a [(Slot, Slot)], &'a BTreeSet<&'a Skill>);
-
-/// The statement that reads the schedule's cells (only those with anything in them) of
-/// `skills` in the intervals `ranges` (inclusive), or all of them for `None`, as one JSON array.
-fn push_cells(batch: &mut Batch, schedule: ScheduleId, only: Option<CellsOf<'_>>) {
-    let q = batch
+/// The statement that reads the schedule's cells (only those with anything in them) as one
+/// JSON array.
+fn push_cells(batch: &mut Batch, schedule: ScheduleId) {
+    batch
         .push(concatcp!(
             "SELECT ",
             CELLS_JSON,
@@ -82,24 +79,6 @@ fn push_cells(batch: &mut Batch, schedule: ScheduleId, only: Option<CellsOf<'_>>
         ))
         .push_bind(schedule.as_uuid())
         .push(" AND (required <> 0 OR scheduled <> 0)");
-    if let Some((ranges, skills)) = only {
-        q.push(" AND skill IN (");
-        let mut list = q.separated(", ");
-        for skill in skills {
-            list.push_bind(skill.as_str().to_owned());
-        }
-        q.push(") AND (");
-        for (i, (lo, hi)) in ranges.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("slot BETWEEN ")
-                .push_bind(i64::from(*lo))
-                .push(" AND ")
-                .push_bind(i64::from(*hi));
-        }
-        q.push(")");
-    }
 }
 
 fn decode_cells(done: &Done) -> StoreResult<Cells> {
@@ -197,7 +176,7 @@ pub(super) async fn guard(
             // The whole week, once: later commits of this writer keep it current in the
             // cache, so the next guarded command reads nothing.
             let mut batch = Batch::new();
-            push_cells(&mut batch, id, None);
+            push_cells(&mut batch, id);
             let week = CellsBySkill::new(&decode_cells(&batch.run(&mut w.tx).await?[0])?);
             let cells = week.subset(&merged, skills.iter().copied());
             w.cache.put_coverage(id, version, week);
@@ -282,7 +261,7 @@ pub(super) async fn set_requirements(
     let skills = skills_of(&mut w.tx, schedule.business_unit_id).await?;
     let cells = coverage::requirement_cells(&grid, runs, &skills)?;
     let mut batch = Batch::new();
-    push_cells(&mut batch, id, None);
+    push_cells(&mut batch, id);
     let current = decode_cells(&batch.run(&mut w.tx).await?[0])?;
     let changed: Vec<(Skill, Slot, u32, u32)> = cells
         .into_iter()
@@ -379,7 +358,7 @@ pub(super) async fn coverage_at(
     }
     let grid = WeekGrid::new(schedule.week_window(&zone));
     let mut batch = Batch::new();
-    push_cells(&mut batch, id, None);
+    push_cells(&mut batch, id);
     let mut cells = decode_cells(&batch.run(&mut tx).await?[0])?;
     if let Some(v) = version.filter(|v| *v < schedule.version) {
         let since = version_i64(v);
