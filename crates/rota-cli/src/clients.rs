@@ -116,7 +116,7 @@ async fn create_client(args: CreateClientArgs) -> Result<()> {
         (bu, _) => bu,
     };
     let client =
-        rota_server::auth::create_client(&store, role, business_unit, args.agent_id).await?;
+        rota_app::tokens::create_client(&store, role, business_unit, args.agent_id).await?;
     println!("{}", serde_json::to_string(&client)?);
     Ok(())
 }

@@ -196,7 +196,7 @@ mod tests {
         let store = rota_store::Store::connect(&url).await.unwrap();
         let world = World::staffed(2, 4, rota_core::trade::RuleAction::Allow);
         world.load(&store).await.unwrap();
-        let supervisor = rota_server::auth::create_client(
+        let supervisor = rota_app::tokens::create_client(
             &store,
             rota_core::auth::Role::Supervisor,
             Some(world.bu.id),

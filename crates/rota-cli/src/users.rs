@@ -111,8 +111,7 @@ async fn create(store: &Store, user: &User, base_url: &str) -> Result<String> {
 }
 
 async fn link(store: &Store, user: &User, base_url: &str) -> Result<String> {
-    let (path, _) =
-        rota_server::portal::sessions::create_link(store, user.id, jiff::Timestamp::now()).await?;
+    let (path, _) = rota_app::users::create_link(store, user.id, jiff::Timestamp::now()).await?;
     Ok(format!("{}{path}", base_url.trim_end_matches('/')))
 }
 

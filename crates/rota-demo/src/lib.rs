@@ -363,7 +363,7 @@ async fn token(
     bu: BusinessUnitId,
     agent: Option<AgentId>,
 ) -> Result<String> {
-    let c = rota_server::auth::create_client(store, role, Some(bu), agent).await?;
+    let c = rota_app::tokens::create_client(store, role, Some(bu), agent).await?;
     Ok(base
         .token(&c.client_id, &c.client_secret)
         .await?

@@ -127,7 +127,7 @@ async fn serve(store: Store) -> (Client, CancellationToken) {
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let anonymous = Client::new(&format!("http://{addr}"));
-    let c = rota_server::auth::create_client(&store, Role::Admin, None, None)
+    let c = rota_app::tokens::create_client(&store, Role::Admin, None, None)
         .await
         .unwrap();
     let token = anonymous

@@ -35,17 +35,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// A session cookie for a new user, made in the store as signing in would.
 async fn session(store: &Store, user: &User) -> String {
     store.create_user(user).await.unwrap();
-    let token = rota_server::auth::generate_secret();
+    let token = rota_app::secrets::generate_secret();
     store
         .create_session(
-            &rota_server::auth::hash(&token),
+            &rota_app::secrets::hash(&token),
             user.id,
             "csrf",
             "2026-12-31T00:00:00Z".parse().unwrap(),
         )
         .await
         .unwrap();
-    format!("{}={token}", rota_server::portal::COOKIE)
+    format!("{}={token}", rota_portal::COOKIE)
 }
 
 struct Measured {

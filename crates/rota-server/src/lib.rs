@@ -1,4 +1,5 @@
-//! The rota HTTP service.
+//! The rota HTTP service: the API edge over the application layer (`rota-app`), and the
+//! composition root that mounts it and the portal (`rota-portal`) on one listener.
 //!
 //! - [`startup`]: `Application::build(config)` then `run_until_stopped(shutdown)`.
 //! - [`auth`]: OAuth 2.0 client credentials, bearer tokens, the caller extractor.
@@ -7,14 +8,12 @@
 //! - [`error`]: the one mapping from failures to problem+json.
 //! - [`request_id`]: request ids and their aliases.
 //! - [`extract`]: JSON and query extraction with field-path errors.
-//! - [`command`]: the one path of a write command (caller, request id, key, fingerprint).
-//! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`command`]: a write request's command (caller, request id, key, method and path).
+//! - [`idempotency`]: `Idempotency-Key` and `Idempotent-Replayed` on the wire.
 //! - [`openapi`]: the OpenAPI 3.1 document and the rendered reference.
-//! - [`portal`]: the pages agents and supervisors use in the browser.
 //! - [`rate_limit`]: per-client token buckets and their headers.
-//! - [`sign_in`]: throttled token issuance and failed authentication.
 //! - [`telemetry`]: Prometheus metrics.
-//! - [`webhooks`]: webhook targets, signatures and the dispatcher.
+//! - [`webhooks`]: webhook signatures and the dispatcher.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -24,11 +23,9 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
-pub mod portal;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
-pub mod sign_in;
 pub mod startup;
 pub mod telemetry;
 pub mod webhooks;

@@ -188,7 +188,7 @@ pub fn router() -> Router<AppState> {
             get(|State(state): State<AppState>| async move {
                 document(&state.config)
                     .map(Json)
-                    .map_err(|e| crate::error::ApiError::Internal(Box::new(e)))
+                    .map_err(|e| crate::error::ApiError::from(rota_app::AppError::internal(e)))
             }),
         )
         .route("/docs", get(docs))

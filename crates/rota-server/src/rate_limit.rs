@@ -74,9 +74,6 @@ impl RateLimits {
 }
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
-    }
     let (mut parts, body) = request.into_parts();
     // The caller is cached in the request, so the handler does not authenticate again.
     let caller = match Caller::from_request_parts(&mut parts, &state).await {
@@ -96,7 +93,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             .map(|snapshot| snapshot.remaining_burst_capacity())
             .map_err(|not_until| not_until.wait_time_from(limits.clock.now()))
     };
-    let taken = match &state.store {
+    let taken = match state.app.store() {
         rota_store::Store::Postgres(pg) => {
             let interval = limits.quota.replenish_interval();
             let burst = limits.quota.burst_size().get();
@@ -125,7 +122,8 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
         }
         Err(wait) => {
             let retry_after = wait.max(Duration::from_secs(1)).as_secs_f64().ceil() as u64;
-            let mut response = ApiError::RateLimited { retry_after }.into_response();
+            let mut response =
+                ApiError::from(rota_app::AppError::RateLimited { retry_after }).into_response();
             limits.headers(response.headers_mut(), 0, limits.reset_after(0));
             response
         }

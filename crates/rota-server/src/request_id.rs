@@ -2,8 +2,6 @@
 //! generated otherwise, echoed on every response (under the alias the client used too), and
 //! put into every error body and log line.
 
-use std::fmt;
-
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
@@ -11,25 +9,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::PendingProblem;
+use crate::startup::AppState;
 
 pub const HEADER: &str = "x-request-id";
 /// Aliases sent by Genesys Cloud SDKs and tools, accepted and echoed.
 pub const ALIASES: [&str; 2] = ["x-genesys-request-id", "inin-correlation-id"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(String);
-
-impl RequestId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use rota_app::RequestId;
 
 /// A usable incoming id: printable ASCII, at most 200 characters (it is logged and stored).
 fn acceptable(v: &HeaderValue) -> Option<String> {
@@ -47,7 +33,7 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             || (uuid::Uuid::now_v7().to_string(), None),
             |(id, name)| (id, Some(name)),
         );
-    let id = RequestId(id);
+    let id = RequestId::new(id);
     request.extensions_mut().insert(id.clone());
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let mut response = tracing::Instrument::instrument(next.run(request), span).await;
@@ -95,14 +81,19 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     response
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+/// The request's id as the middleware set it (a fresh one for a request that bypassed it).
+pub fn of(parts: &Parts) -> RequestId {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId::new(uuid::Uuid::now_v7().to_string()))
+}
+
+impl FromRequestParts<AppState> for RequestId {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(of(parts))
     }
 }

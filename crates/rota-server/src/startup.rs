@@ -15,32 +15,18 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::Config;
 use crate::{request_id, routes};
 
-/// What every handler shares.
+/// What every API handler shares: the application, and what only the API edge has.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub app: rota_app::App,
     pub config: Arc<Config>,
-    /// Injectable so that tests can run any week; the system clock in production.
-    pub clock: Arc<dyn Clock>,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
-    /// Wakes the webhook dispatcher after a change, so deliveries leave at once.
-    pub wake_dispatcher: Arc<Notify>,
-    /// Idempotency keys held by requests of this process.
-    pub in_flight: Arc<crate::idempotency::InFlight>,
-    /// Bearer tokens this node has resolved.
-    pub tokens: Arc<crate::auth::TokenCache>,
-    /// Token issuance and failed authentication, throttled.
-    pub sign_in: Arc<crate::sign_in::SignInGuard>,
-    /// This node's own address over loopback (`http://127.0.0.1:PORT`): where the portal's
-    /// batch runner sends its requests, through the same API as `rota batch`.
-    pub own_url: Arc<str>,
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    store: Store,
-    clock: Arc<dyn Clock>,
+    app: rota_app::App,
     config: Config,
     wake_dispatcher: Arc<Notify>,
 }
@@ -76,38 +62,28 @@ impl Application {
         } else {
             format!("http://{bound}").into()
         };
-        let state_store = store.clone();
         let wake_dispatcher = Arc::new(Notify::new());
+        let app = rota_app::App::new(store, Arc::clone(&clock), settings(&config));
         let state = AppState {
-            wake_dispatcher: Arc::clone(&wake_dispatcher),
-            store,
+            app: app.clone(),
             config: Arc::new(config.clone()),
-            clock: Arc::clone(&clock),
             rate_limits: Arc::new(crate::rate_limit::RateLimits::new(
                 config.rate_limit_per_minute,
                 config.rate_limit_burst,
             )),
-            in_flight: Arc::default(),
-            own_url,
-            tokens: Arc::default(),
-            sign_in: Arc::new(crate::sign_in::SignInGuard::new(
-                config.tokens_per_client_minute,
-                config.tokens_per_address_minute,
-                config.failed_authentications_per_minute,
-            )),
         };
+        let portal = rota_portal::router(rota_portal::PortalState {
+            app: app.clone(),
+            own_url,
+        });
         crate::telemetry::init();
-        let router = routes::router()
+        let router = routes::router(state)
+            .merge(portal)
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                crate::rate_limit::middleware,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                Arc::clone(&wake_dispatcher),
                 wake_after_change,
             ))
             .layer(axum::middleware::from_fn(crate::telemetry::middleware))
-            .with_state(state)
             .layer(DefaultBodyLimit::max(config.body_limit_bytes))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -117,8 +93,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
-            store: state_store,
-            clock,
+            app,
             config,
             wake_dispatcher,
         })
@@ -132,14 +107,12 @@ impl Application {
     /// database connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let purge = tokio::spawn(housekeeping(
-            self.store.clone(),
-            Arc::clone(&self.clock),
+            self.app.clone(),
             std::time::Duration::from_secs(self.config.webhooks.delivery_log_hours * 60 * 60),
             shutdown.clone(),
         ));
         let sweep = tokio::spawn(expire_trades(
-            self.store.clone(),
-            Arc::clone(&self.clock),
+            self.app.clone(),
             self.config.sweep_interval,
             Arc::clone(&self.wake_dispatcher),
             shutdown.clone(),
@@ -148,7 +121,7 @@ impl Application {
         // when the domain clock is set to another day (tests, simulations).
         let dispatch = if self.config.webhooks.dispatch {
             let dispatcher = crate::webhooks::Dispatcher::new(
-                self.store.clone(),
+                self.app.store().clone(),
                 Arc::new(SystemClock),
                 self.config.webhooks.clone(),
                 Arc::clone(&self.wake_dispatcher),
@@ -173,7 +146,7 @@ impl Application {
         if let Some(dispatch) = dispatch {
             let _ = dispatch.await;
         }
-        self.store.close().await;
+        self.app.store().close().await;
         served
     }
 }
@@ -236,36 +209,51 @@ async fn serve(
     Ok(())
 }
 
-/// Wakes the webhook dispatcher after a request that may have changed something.
+/// What the application is told by the service's configuration.
+fn settings(config: &Config) -> rota_app::Settings {
+    rota_app::Settings {
+        idempotency_ttl: config.idempotency_ttl,
+        // A claim outlives the request's own timeout, so it lapses only for a request that
+        // died.
+        claim_lease: config.request_timeout * 2 + std::time::Duration::from_secs(1),
+        max_swap_items: config.max_swap_items,
+        token_ttl: config.token_ttl,
+        allow_private_webhook_targets: config.webhooks.allow_private_targets,
+        tokens_per_client_minute: config.tokens_per_client_minute,
+        tokens_per_address_minute: config.tokens_per_address_minute,
+        failed_authentications_per_minute: config.failed_authentications_per_minute,
+    }
+}
+
+/// Wakes the webhook dispatcher after a request (of either edge) that may have changed
+/// something.
 async fn wake_after_change(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(wake): axum::extract::State<Arc<Notify>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let changes = !request.method().is_safe();
     let response = next.run(request).await;
     if changes && response.status().is_success() {
-        state.wake_dispatcher.notify_one();
+        wake.notify_one();
     }
     response
 }
 
 /// Closes trades past their expiry (releasing their holds), until shutdown.
 async fn expire_trades(
-    store: Store,
-    clock: Arc<dyn Clock>,
+    app: rota_app::App,
     every: std::time::Duration,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    use rota_core::store::TradeStore;
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tick.tick() => match store.expire_trades(clock.now()).await {
-                Ok(expired) if !expired.is_empty() => {
-                    tracing::info!(expired = expired.len(), "trades expired");
+            _ = tick.tick() => match app.expire_trades().await {
+                Ok(expired) if expired > 0 => {
+                    tracing::info!(expired, "trades expired");
                     wake.notify_one();
                 }
                 Ok(_) => {}
@@ -275,45 +263,18 @@ async fn expire_trades(
     }
 }
 
-/// Hourly until shutdown: forgets idempotency keys past their keeping time, expired access
-/// tokens, and deliveries delivered longer ago than `delivery_log` (with the events no
-/// delivery refers to any more).
+/// Hourly until shutdown: [`rota_app::App::housekeeping`].
 async fn housekeeping(
-    store: Store,
-    clock: Arc<dyn Clock>,
+    app: rota_app::App,
     delivery_log: std::time::Duration,
     shutdown: CancellationToken,
 ) {
-    use rota_core::store::{AuthStore, IdempotencyStore, WebhookStore};
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60 * 60));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now = clock.now();
-        let log_start = now
-            .checked_sub(
-                jiff::SignedDuration::try_from(delivery_log).unwrap_or(jiff::SignedDuration::MAX),
-            )
-            .unwrap_or(jiff::Timestamp::MIN);
-        let purged = [
-            (
-                "expired idempotency keys",
-                store.purge_idempotency(now).await,
-            ),
-            ("expired access tokens", store.purge_tokens(now).await),
-            (
-                "old webhook deliveries",
-                store.purge_deliveries(log_start).await,
-            ),
-        ];
-        for (what, result) in purged {
-            match result {
-                Ok(n) if n > 0 => tracing::info!(purged = n, "{what}"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "purging {what} failed"),
-            }
-        }
+        app.housekeeping(delivery_log).await;
     }
 }

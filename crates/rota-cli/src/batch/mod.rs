@@ -400,7 +400,7 @@ mod tests {
         let world = World::disjoint(4, 16);
         world.load(&store).await.unwrap();
         let admin =
-            rota_server::auth::create_client(&store, rota_core::auth::Role::Admin, None, None)
+            rota_app::tokens::create_client(&store, rota_core::auth::Role::Admin, None, None)
                 .await
                 .unwrap();
         let (addr, _stop) = crate::testing::serve(&store, world.now).await;

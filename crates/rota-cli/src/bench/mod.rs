@@ -406,7 +406,7 @@ async fn clients(
         .iter()
         .map(|a| Client::new(&format!("http://{a}")))
         .collect();
-    let c = rota_server::auth::create_client(&w.store, Role::Integration, None, None).await?;
+    let c = rota_app::tokens::create_client(&w.store, Role::Integration, None, None).await?;
     let token = bases[0].token(&c.client_id, &c.client_secret).await?;
     w.split(CLIENTS);
     let started = Instant::now();

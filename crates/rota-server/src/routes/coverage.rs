@@ -13,7 +13,7 @@ use rota_core::auth::Action;
 use rota_core::held::HeldChange;
 use rota_core::ids::{BusinessUnitId, HeldChangeId, ScheduleId};
 use rota_core::schedule::ScheduleState;
-use rota_core::store::{CoverageStore, HeldDecision, HeldFilter, PageRequest, ScheduleStore};
+use rota_core::store::{CoverageStore, HeldFilter, PageRequest, ScheduleStore};
 use rota_core::version::ScheduleVersionId;
 
 use super::{page, parse_id};
@@ -21,7 +21,9 @@ use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Respond;
 use crate::startup::AppState;
+use rota_app::AppError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,25 +56,9 @@ async fn set_requirements(
     ApiJson(body): ApiJson<RequirementsBody>,
 ) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    // A week of every interval for 100 skills, in runs as short as one interval.
-    crate::error::bounded("requirements", body.requirements.len(), 100_000)?;
-    if body.requirements.is_empty() {
-        return Err(ApiError::validation(
-            "requirements",
-            "at least one requirement run is required",
-        ));
-    }
-    let store = cmd.state.store.clone();
-    let schedule = store.schedule(id).await?;
-    cmd.caller
-        .require(Action::SetRequirements, schedule.business_unit_id)?;
-    let runs = body.requirements.clone();
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.set_requirements(id, &runs, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    Ok(rota_app::coverage::set_requirements(&cmd, id, body)
+        .await?
+        .respond(StatusCode::OK))
 }
 
 /// Required against scheduled on-queue time per skill and 15-minute interval, as maintained by
@@ -93,7 +79,7 @@ async fn coverage(
         .as_deref()
         .map(rota_core::directory::Skill::parse)
         .transpose()
-        .map_err(|e| ApiError::validation("skill", e.to_string()))?;
+        .map_err(|e| AppError::validation("skill", e.to_string()))?;
     let version = q
         .version_id
         .as_deref()
@@ -102,25 +88,25 @@ async fn coverage(
     if let Some(v) = version
         && v.schedule() != id
     {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::unprocessable(
             "versionId",
             format!("version {v} is not a version of schedule {id}"),
-        ));
+        )
+        .into());
     }
     if let (Some(from), Some(to)) = (q.from, q.to)
         && to <= from
     {
-        return Err(ApiError::unprocessable("to", "`to` must be after `from`"));
+        return Err(AppError::unprocessable("to", "`to` must be after `from`").into());
     }
-    let schedule = state.store.schedule(id).await?;
+    let schedule = state.app.store().schedule(id).await?;
     caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
     if caller.is_agent() && schedule.state != ScheduleState::Published {
-        return Err(ApiError::Forbidden(
-            "agents see published schedules only".into(),
-        ));
+        return Err(AppError::Forbidden("agents see published schedules only".into()).into());
     }
     let report = state
-        .store
+        .app
+        .store()
         .coverage(id, version.map(|v| v.version()))
         .await?;
     Ok(Json(CoverageBody::new(
@@ -145,7 +131,8 @@ async fn list_held(
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
     caller.require(Action::ReviewHeld, bu)?;
     let found = state
-        .store
+        .app
+        .store()
         .held_changes(
             HeldFilter {
                 business_unit: Some(bu),
@@ -167,7 +154,8 @@ async fn read_held(
     Path(id): Path<String>,
 ) -> Result<Json<HeldChange>, ApiError> {
     let held = state
-        .store
+        .app
+        .store()
         .held_change(parse_id::<HeldChangeId>("heldChangeId", &id)?)
         .await?;
     caller.require(Action::ReviewHeld, held.business_unit_id)?;
@@ -187,20 +175,7 @@ async fn decide_held(
     ApiJson(body): ApiJson<HeldDecisionBody>,
 ) -> Result<Response, ApiError> {
     let id: HeldChangeId = parse_id("heldChangeId", &id)?;
-    let store = cmd.state.store.clone();
-    let held = store.held_change(id).await?;
-    cmd.caller
-        .require(Action::ReviewHeld, held.business_unit_id)?;
-    let decision = HeldDecision {
-        id,
-        expected_version: body.expected_version,
-        approve: body.approve,
-        reason: body.reason.clone(),
-    };
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.decide_held(&decision, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    Ok(rota_app::coverage::decide_held(&cmd, id, body)
+        .await?
+        .respond(StatusCode::OK))
 }

@@ -7,7 +7,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use rota_api::paging::Paging;
 use rota_api::schedules::Page;
-use rota_core::directory::{Agent, Availability, AvailabilityDoc, BusinessUnit};
+use rota_core::directory::{Agent, AvailabilityDoc, BusinessUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::DirectoryStore;
 
@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Respond;
 use crate::startup::AppState;
 use rota_core::auth::Action;
 
@@ -42,7 +43,7 @@ async fn list_business_units(
 ) -> Result<Json<Page<BusinessUnit>>, ApiError> {
     // A client confined to one business unit sees that one only.
     if let Some(own) = caller.0.business_unit {
-        let bu = state.store.business_unit(own).await?;
+        let bu = state.app.store().business_unit(own).await?;
         // A listing of one, paged like any other.
         let items = if paging.offset == 0 && paging.limit > 0 {
             vec![bu]
@@ -57,7 +58,7 @@ async fn list_business_units(
         }));
     }
     Ok(Json(page(
-        state.store.business_units((&paging).into()).await?,
+        state.app.store().business_units((&paging).into()).await?,
     )))
 }
 
@@ -73,28 +74,10 @@ async fn list_agents(
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let id: BusinessUnitId = parse_id("id", &id)?;
     caller.require(Action::ReadDirectory, id)?;
-    state.store.business_unit(id).await?;
-    Ok(Json(page(state.store.agents(id, (&paging).into()).await?)))
-}
-
-/// Replacing an agent's availability: what the API and the portal both run.
-pub(crate) async fn run_set_availability(
-    cmd: &Command,
-    id: AgentId,
-    doc: AvailabilityDoc,
-) -> Result<crate::idempotency::Outcome<rota_core::directory::Agent>, ApiError> {
-    crate::error::bounded("weekly", doc.weekly.len(), 100)?;
-    crate::error::bounded("exceptions", doc.exceptions.len(), 1000)?;
-    let owner = cmd.state.store.agent(id).await?;
-    cmd.caller
-        .require(Action::SetAvailability(id), owner.business_unit_id)?;
-    let availability = Availability::try_from(doc.clone())
-        .map_err(|e| ApiError::unprocessable("availability", e.to_string()))?;
-    let store = cmd.state.store.clone();
-    cmd.once(&doc, false, |_| async move {
-        store.set_availability(id, &availability).await
-    })
-    .await
+    state.app.store().business_unit(id).await?;
+    Ok(Json(page(
+        state.app.store().agents(id, (&paging).into()).await?,
+    )))
 }
 
 /// Replaces an agent's availability; windows are normalised (merged) and empty or inverted
@@ -110,6 +93,6 @@ async fn set_availability(
     ApiJson(doc): ApiJson<AvailabilityDoc>,
 ) -> Result<Response, ApiError> {
     let id: AgentId = parse_id("agentId", &id)?;
-    let done = run_set_availability(&cmd, id, doc).await?;
+    let done = rota_app::directory::set_availability(&cmd, id, doc).await?;
     Ok(done.respond(StatusCode::OK))
 }

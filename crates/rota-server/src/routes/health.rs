@@ -26,9 +26,9 @@ async fn healthz() -> Json<Health> {
 /// Ready when the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "The database answers", body = Health), (status = 503, description = "Database unreachable or busy (SERVICE_UNAVAILABLE), with Retry-After", body = rota_api::problem::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await?;
+    state.app.store().ping().await?;
     Ok(Json(Health {
         status: "ok".into(),
-        database: Some(state.store.backend().into()),
+        database: Some(state.app.store().backend().into()),
     }))
 }

@@ -2,6 +2,9 @@
 
 use axum::Router;
 
+use rota_app::AppError;
+
+use crate::error::ApiError;
 use crate::startup::AppState;
 
 pub mod coverage;
@@ -14,12 +17,11 @@ pub mod trades;
 pub mod users;
 pub mod webhooks;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(health::router())
-        .merge(crate::auth::router())
-        .merge(crate::telemetry::router())
-        .merge(crate::openapi::router())
+/// The API edge: the resources under `/api`, each request of theirs authenticated and
+/// rate-limited per client; beside them what needs no caller (health, tokens, metrics, the
+/// document and its reference).
+pub fn router(state: AppState) -> Router {
+    let resources = Router::new()
         .merge(directory::router())
         .merge(coverage::router())
         .merge(schedules::router())
@@ -28,8 +30,18 @@ pub fn router() -> Router<AppState> {
         .merge(trades::router())
         .merge(webhooks::router())
         .merge(users::router())
-        .merge(crate::portal::router())
-        .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::middleware,
+        ));
+    Router::new()
+        .merge(health::router())
+        .merge(crate::auth::router())
+        .merge(crate::telemetry::router())
+        .merge(crate::openapi::router())
+        .merge(resources)
+        .fallback(|| async { ApiError::from(AppError::NotFound("no such route".into())) })
+        .with_state(state)
 }
 
 pub fn page<T>(p: rota_core::store::Page<T>) -> rota_api::schedules::Page<T> {
@@ -41,10 +53,4 @@ pub fn page<T>(p: rota_core::store::Page<T>) -> rota_api::schedules::Page<T> {
     }
 }
 
-pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, crate::error::ApiError>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.parse()
-        .map_err(|e: T::Err| crate::error::ApiError::validation(field, e.to_string()))
-}
+pub use rota_app::parse_id;

@@ -6,24 +6,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rota_api::paging::Paging;
-use rota_api::schedules::{Page, ScheduleBody, VersionBody};
+use rota_api::schedules::{
+    AsOfBody, EditBody, FindQuery, ImportBody, Page, ReadQuery, ScheduleBody, VersionBody,
+    VersionsBody, VersionsQuery,
+};
 use rota_api::swaps::SwapResponseBody;
-use rota_core::command::ShiftEdit;
+use rota_app::{AppError, schedules};
+use rota_core::auth::Action;
 use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
-use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, TimeWindow};
+use rota_core::schedule::Schedule;
 use rota_core::store::{ScheduleStore, ShiftFilter};
-use rota_core::version::{ScheduleVersion, ScheduleVersionId};
+use rota_core::version::ScheduleVersionId;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Respond;
 use crate::startup::AppState;
-use rota_api::schedules::{
-    AsOfBody, EditBody, FindQuery, ImportBody, ReadQuery, VersionsBody, VersionsQuery,
-};
-use rota_core::auth::Action;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,7 +56,8 @@ async fn find(
     caller.require(Action::ReadSchedule, bu)?;
     Ok(Json(
         state
-            .store
+            .app
+            .store()
             .find_schedule(bu, q.week_date)
             .await?
             .into_iter()
@@ -85,19 +87,15 @@ async fn read(
         .as_deref()
         .map(|a| parse_id("agentId", a))
         .transpose()?;
-    let schedule = state.store.schedule(id).await?;
+    let schedule = state.app.store().schedule(id).await?;
     caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
     // Self-service shows an agent their own shifts of published schedules, nothing more.
     let agent = if caller.is_agent() {
         if schedule.state != rota_core::schedule::ScheduleState::Published {
-            return Err(ApiError::Forbidden(
-                "agents see published schedules only".into(),
-            ));
+            return Err(AppError::Forbidden("agents see published schedules only".into()).into());
         }
         if agent.is_some_and(|a| Some(a) != caller.0.agent) {
-            return Err(ApiError::Forbidden(
-                "agents see their own shifts only".into(),
-            ));
+            return Err(AppError::Forbidden("agents see their own shifts only".into()).into());
         }
         caller.0.agent
     } else {
@@ -112,7 +110,8 @@ async fn read(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     let shifts = state
-        .store
+        .app
+        .store()
         .shifts(
             id,
             ShiftFilter {
@@ -148,25 +147,28 @@ async fn versions(
     let id: ScheduleId = parse_id("scheduleId", &id)?;
     caller.require(
         Action::ReadHistory,
-        state.store.schedule(id).await?.business_unit_id,
+        state.app.store().schedule(id).await?.business_unit_id,
     )?;
     if let Some(since) = q.since {
         let since: ScheduleVersionId = parse_id("since", &since)?;
         if since.schedule() != id {
-            return Err(ApiError::unprocessable(
-                "since",
-                "the version id names another schedule",
-            ));
+            return Err(
+                AppError::unprocessable("since", "the version id names another schedule").into(),
+            );
         }
         return Ok(Json(VersionsBody::Changes(
-            state.store.changes_since(id, Some(since.version())).await?,
+            state
+                .app
+                .store()
+                .changes_since(id, Some(since.version()))
+                .await?,
         )));
     }
     let paging = Paging {
         offset: q.offset,
         limit: q.limit,
     };
-    let versions = state.store.versions(id, (&paging).into()).await?;
+    let versions = state.app.store().versions(id, (&paging).into()).await?;
     let versions = page(versions);
     Ok(Json(VersionsBody::Page(Page {
         items: versions.items.into_iter().map(VersionBody::from).collect(),
@@ -188,15 +190,19 @@ async fn as_of(
     let id: ScheduleId = parse_id("scheduleId", &id)?;
     caller.require(
         Action::ReadHistory,
-        state.store.schedule(id).await?.business_unit_id,
+        state.app.store().schedule(id).await?.business_unit_id,
     )?;
     let version: ScheduleVersionId = parse_id("versionId", &version_id)?;
     if version.schedule() != id {
-        return Err(ApiError::NotFound(format!(
-            "schedule {id} has no version {version_id}"
-        )));
+        return Err(
+            AppError::NotFound(format!("schedule {id} has no version {version_id}")).into(),
+        );
     }
-    let shifts = state.store.schedule_as_of(id, version.version()).await?;
+    let shifts = state
+        .app
+        .store()
+        .schedule_as_of(id, version.version())
+        .await?;
     Ok(Json(AsOfBody {
         schedule_id: id,
         schedule_version_id: version.to_string(),
@@ -211,23 +217,7 @@ async fn as_of(
     security(("bearer" = [])))]
 async fn publish(cmd: Command, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id: ScheduleId = parse_id("scheduleId", &id)?;
-    Ok(run_publish(&cmd, id).await?.respond(StatusCode::OK))
-}
-
-/// Publishing: what the API and the portal both run.
-pub(crate) async fn run_publish(
-    cmd: &Command,
-    id: ScheduleId,
-) -> Result<crate::idempotency::Outcome<rota_core::schedule::Schedule>, ApiError> {
-    let store = cmd.state.store.clone();
-    cmd.caller
-        .require(Action::Publish, store.schedule(id).await?.business_unit_id)?;
-    cmd.once(
-        &(),
-        true,
-        |ctx| async move { store.publish(id, &ctx).await },
-    )
-    .await
+    Ok(schedules::publish(&cmd, id).await?.respond(StatusCode::OK))
 }
 
 /// A supervisor's change to one shift (move, reassign, open), checked against the shift's
@@ -243,86 +233,30 @@ async fn edit_shift(
     ApiJson(body): ApiJson<EditBody>,
 ) -> Result<Response, ApiError> {
     let shift_id: ShiftId = parse_id("shiftId", &shift_id)?;
-    let state = &cmd.state;
-    let shift = state.store.shift(shift_id).await?;
-    let bu = state
-        .store
-        .schedule(shift.schedule_id)
-        .await?
-        .business_unit_id;
-    cmd.caller.require(Action::EditShift, bu)?;
-    let expected_version = ScheduleVersion::new(body.expected_version)
-        .map_err(|e| ApiError::validation("expectedVersion", e.to_string()))?;
-    let edit = ShiftEdit {
-        shift_id,
-        expected_version,
-        change: body.change,
-    };
-    let store = state.store.clone();
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.edit_shift(&edit, &ctx).await
-        })
-        .await?;
-    Ok(done.map(SwapResponseBody::from).respond_by(|body| {
-        if body.is_held() {
-            StatusCode::ACCEPTED
-        } else {
-            StatusCode::OK
-        }
-    }))
+    let done = schedules::edit_shift(&cmd, shift_id, body).await?;
+    Ok(held_or_applied(done))
 }
 
 /// Imports a week's shifts as version 1 of a new schedule.
-/// The most shifts one imported week may hold (10,000 agents, a shift a day each, and more).
-const MAX_IMPORT_SHIFTS: usize = 200_000;
-
 #[utoipa::path(operation_id = "import_schedule", post, path = "/api/v2/wfm/schedules", tag = "schedules",
     params(("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")),
     request_body = ImportBody,
     responses((status = 201, description = "The imported week as version 1", body = rota_core::schedule::Schedule), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn import(cmd: Command, ApiJson(body): ApiJson<ImportBody>) -> Result<Response, ApiError> {
-    let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
-    cmd.caller.require(Action::Import, business_unit_id)?;
-    crate::error::bounded("shifts", body.shifts.len(), MAX_IMPORT_SHIFTS)?;
-    let mut shifts = Vec::with_capacity(body.shifts.len());
-    for (i, s) in body.shifts.iter().enumerate() {
-        let at = |f: &str| format!("shifts[{i}].{f}");
-        let shift = NewShift::new(
-            s.id.as_deref()
-                .map(|v| parse_id(&at("id"), v))
-                .transpose()?
-                .unwrap_or_default(),
-            s.agent_id
-                .as_deref()
-                .map(|v| parse_id(&at("agentId"), v))
-                .transpose()?,
-            TimeWindow::new(s.start, s.end)
-                .map_err(|e| ApiError::unprocessable(&at("end"), e.to_string()))?,
-            s.required_skill
-                .as_deref()
-                .map(rota_core::directory::Skill::parse)
-                .transpose()
-                .map_err(|e| ApiError::validation(&at("requiredSkill"), e.to_string()))?,
-            ActivityCode::parse(&s.activity_code)
-                .map_err(|e| ApiError::validation(&at("activityCode"), e.to_string()))?,
-            s.activities.clone(),
-        )
-        .map_err(|e| ApiError::unprocessable(&at("activities"), e.to_string()))?;
-        shifts.push(shift);
-    }
-    let new = NewSchedule {
-        id: ScheduleId::new(),
-        business_unit_id,
-        week_start: body.week_start,
-        shifts,
+    Ok(schedules::import(&cmd, body)
+        .await?
+        .respond(StatusCode::CREATED))
+}
+
+/// A single change's answer: 202 when the coverage guard held it for a supervisor, 200 when it
+/// applied; a replay answers as the first time did.
+pub(crate) fn held_or_applied(done: rota_app::Outcome<rota_core::command::SwapResult>) -> Response {
+    let done = done.map(SwapResponseBody::from);
+    let status = if done.value.is_held() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
     };
-    let store = cmd.state.store.clone();
-    let done = cmd
-        .once(&body, true, |ctx| async move {
-            store.import_schedule(&new, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::CREATED))
+    done.respond(status)
 }

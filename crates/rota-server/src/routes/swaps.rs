@@ -4,40 +4,20 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use rota_api::swaps::{SwapBodyError, SwapRequestBody, SwapResponseBody};
-use rota_core::command::{ConflictScope, ItemOutcome, SwapMode, SwapResult};
-use rota_core::store::ScheduleStore;
-use rota_core::version::ScheduleVersionId;
+use rota_api::swaps::{SwapRequestBody, SwapResponseBody};
+use rota_app::{AppError, swaps};
+use rota_core::command::{ItemOutcome, SwapMode, SwapResult};
 
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::idempotency;
 use crate::startup::AppState;
-use rota_core::auth::Action;
 
 const PATH: &str = "/api/v2/wfm/schedules/shift-swaps";
 
 pub fn router() -> Router<AppState> {
     Router::new().route(PATH, post(shift_swaps))
-}
-
-/// The version an `If-Match` header names, if any (`"<versionId>"`, quotes optional).
-fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> {
-    let Some(raw) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let raw = raw
-        .to_str()
-        .map_err(|_| ApiError::validation("If-Match", "not a version id"))?
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"');
-    raw.parse().map(Some).map_err(|_| {
-        ApiError::PreconditionFailed(format!(
-            "If-Match `{raw}` names no version of this schedule"
-        ))
-    })
 }
 
 /// Applies the swaps in one transaction. Atomic requests answer 409 if any item conflicts and
@@ -61,56 +41,24 @@ fn if_match(headers: &HeaderMap) -> Result<Option<ScheduleVersionId>, ApiError> 
 )]
 async fn shift_swaps(
     cmd: Command,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SwapRequestBody>,
 ) -> Result<Response, ApiError> {
-    let state = &cmd.state;
-    let mut req = body
-        .clone()
-        .into_request(state.config.max_swap_items)
-        .map_err(|e| match e {
-            SwapBodyError::TooManyItems { max, got } => ApiError::TooManyItems {
-                field: "shiftSwaps".into(),
-                max,
-                got,
-            },
-            SwapBodyError::Fields(errors) => ApiError::Validation {
-                detail: errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                errors,
-            },
-        })?;
-    cmd.caller.require(
-        Action::BulkSwap,
-        state
-            .store
-            .schedule(req.base.schedule())
-            .await?
-            .business_unit_id,
-    )?;
-    let strict = if_match(cmd.headers())?;
-    if let Some(expected) = strict {
-        if expected.schedule() != req.base.schedule() {
-            return Err(ApiError::PreconditionFailed(
-                "If-Match names another schedule than scheduleVersionId".into(),
-            ));
-        }
-        req.base = expected;
-        req.scope = ConflictScope::Schedule;
-    }
-    let store = state.store.clone();
-    let mode = req.mode;
-    let done = cmd
-        .once_varying(&body, &[header::IF_MATCH], true, |ctx| async move {
-            store.apply_swaps(&req, &ctx).await
-        })
-        .await?;
+    let mode = body.mode.unwrap_or_default();
+    let condition = match headers.get(header::IF_MATCH) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| AppError::validation("If-Match", "not a version id"))?,
+        ),
+        None => None,
+    };
+    let done = swaps::apply(&cmd, body, condition).await?;
     if !done.replayed {
         crate::telemetry::swap_outcomes(&done.value.outcomes);
     }
-    let mut response = respond(mode, strict.is_some(), done.value).into_response();
+    let mut response = respond(mode, condition.is_some(), done.value)
+        .map_err(ApiError::from)
+        .into_response();
     idempotency::mark_replayed(&mut response, done.replayed);
     Ok(response)
 }
@@ -121,7 +69,7 @@ fn respond(
     mode: SwapMode,
     strict: bool,
     result: SwapResult,
-) -> Result<Json<SwapResponseBody>, ApiError> {
+) -> Result<Json<SwapResponseBody>, AppError> {
     let body = SwapResponseBody::from(result);
     let total = body.results.len();
     let count =
@@ -129,13 +77,13 @@ fn respond(
     let conflicts = count(|o| matches!(o, ItemOutcome::Conflict { .. }));
     let rejected = count(|o| matches!(o, ItemOutcome::Rejected { .. }));
     if strict && conflicts > 0 {
-        return Err(ApiError::PreconditionFailed(format!(
+        return Err(AppError::PreconditionFailed(format!(
             "the schedule is at version {}, not the one If-Match names",
             body.schedule_version_id
         )));
     }
     if mode == SwapMode::Atomic && conflicts > 0 {
-        return Err(ApiError::Conflict {
+        return Err(AppError::Conflict {
             detail: format!(
                 "{conflicts} of {total} swaps touch shifts that changed after the base version; nothing was applied"
             ),
@@ -144,7 +92,7 @@ fn respond(
         });
     }
     if mode == SwapMode::Atomic && rejected > 0 {
-        return Err(ApiError::RuleViolation {
+        return Err(AppError::RuleViolation {
             detail: format!("{rejected} of {total} swaps break rules; nothing was applied"),
             items: body.results,
         });

@@ -11,22 +11,20 @@ use rota_api::timeoff::{
     AllowanceQuery, AllowancesBody, BalanceBody, NewTimeOffBody, TimeOffCancelBody,
     TimeOffDecisionBody, TimeOffQuery,
 };
+use rota_app::{AppError, time_off};
 use rota_core::auth::Action;
 use rota_core::ids::{AgentId, BusinessUnitId, TimeOffId};
-use rota_core::schedule::ActivityCode;
 use rota_core::store::{DirectoryStore, PageRequest, TimeOffFilter, TimeOffStore};
-use rota_core::timeoff::{AllowanceDay, Balance, NewTimeOff, TimeOffRequest, TimeOffReview};
+use rota_core::timeoff::{AllowanceDay, Balance, TimeOffRequest};
 
 use super::{page, parse_id};
 use crate::auth::Caller;
 use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::idempotency::Outcome;
+use crate::idempotency::Respond;
 use crate::startup::AppState;
 
-/// The most days one allowance request may set.
-const MAX_ALLOWANCES: usize = 400;
 /// The most days one allowance read may span.
 const MAX_ALLOWANCE_DAYS: i32 = 366;
 
@@ -56,21 +54,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The request, 404 unless the caller may see it (an agent's own; a supervisor's unit's).
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<TimeOffRequest, ApiError> {
-    let id: TimeOffId = parse_id("timeOffId", id)?;
-    let req = state.store.time_off(id).await?;
-    if !caller
-        .0
-        .may(Action::TimeOff(req.agent_id), req.business_unit_id)
-    {
-        return Err(ApiError::NotFound(format!(
-            "time-off request {id} does not exist"
-        )));
-    }
-    Ok(req)
-}
-
 /// Files a request for time off. The business unit's policy answers at once: approved (the
 /// schedule changes in the same transaction), denied, waitlisted or pending for a supervisor.
 #[utoipa::path(operation_id = "request_time_off", post, path = "/api/v2/wfm/time-off-requests", tag = "time-off",
@@ -82,43 +65,9 @@ async fn create(
     cmd: Command,
     ApiJson(body): ApiJson<NewTimeOffBody>,
 ) -> Result<Response, ApiError> {
-    Ok(run_request(&cmd, body).await?.respond(StatusCode::CREATED))
-}
-
-/// A request for time off: what the API and the portal both run.
-pub(crate) async fn run_request(
-    cmd: &Command,
-    body: NewTimeOffBody,
-) -> Result<Outcome<TimeOffRequest>, ApiError> {
-    let agent_id = match (body.agent_id, cmd.caller.0.agent) {
-        (Some(a), _) => a,
-        (None, Some(me)) => me,
-        (None, None) => {
-            return Err(ApiError::unprocessable(
-                "agentId",
-                "name the agent the request is for",
-            ));
-        }
-    };
-    let span = body
-        .span()
-        .map_err(|m| ApiError::unprocessable("days", m))?;
-    let code =
-        ActivityCode::parse(&body.code).map_err(|e| ApiError::validation("code", e.to_string()))?;
-    let store = cmd.state.store.clone();
-    let agent = store.agent(agent_id).await?;
-    cmd.caller
-        .require(Action::TimeOff(agent.id), agent.business_unit_id)?;
-    let new = NewTimeOff {
-        agent_id: agent.id,
-        code,
-        span,
-        note: body.note.clone(),
-    };
-    cmd.once(&body, true, |ctx| async move {
-        store.request_time_off(&new, &ctx).await
-    })
-    .await
+    Ok(time_off::request(&cmd, body)
+        .await?
+        .respond(StatusCode::CREATED))
 }
 
 /// Requests, newest first: an agent's (agents: their own) or a business unit's (supervisors).
@@ -137,7 +86,7 @@ async fn list(
     });
     let filter = match (agent, q.business_unit_id) {
         (Some(agent), _) => {
-            let found = state.store.agent(agent).await?;
+            let found = state.app.store().agent(agent).await?;
             caller.require(Action::TimeOff(agent), found.business_unit_id)?;
             TimeOffFilter {
                 business_unit: Some(found.business_unit_id),
@@ -154,14 +103,16 @@ async fn list(
             }
         }
         (None, None) => {
-            return Err(ApiError::unprocessable(
+            return Err(AppError::unprocessable(
                 "businessUnitId",
                 "name an agent (agentId) or a business unit (businessUnitId)",
-            ));
+            )
+            .into());
         }
     };
     let found = state
-        .store
+        .app
+        .store()
         .time_off_requests(filter, PageRequest::new(q.offset, q.limit))
         .await?;
     Ok(Json(page(found)))
@@ -176,7 +127,8 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TimeOffRequest>, ApiError> {
-    Ok(Json(visible(&state, &caller, &id).await?))
+    let id: TimeOffId = parse_id("timeOffId", &id)?;
+    Ok(Json(time_off::visible(&state.app, &caller, id).await?))
 }
 
 /// A supervisor approves (the schedule changes in the same transaction; with `override`, even
@@ -193,30 +145,10 @@ async fn decide(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TimeOffDecisionBody>,
 ) -> Result<Response, ApiError> {
-    Ok(run_decide(&cmd, &id, body).await?.respond(StatusCode::OK))
-}
-
-/// A supervisor's decision: what the API and the portal both run.
-pub(crate) async fn run_decide(
-    cmd: &Command,
-    id: &str,
-    body: TimeOffDecisionBody,
-) -> Result<Outcome<TimeOffRequest>, ApiError> {
-    let req = visible(&cmd.state, &cmd.caller, id).await?;
-    cmd.caller
-        .require(Action::ReviewTimeOff, req.business_unit_id)?;
-    let review = TimeOffReview {
-        id: req.id,
-        expected_version: body.expected_version,
-        approve: body.approve,
-        override_rules: body.override_rules,
-        reason: body.reason.clone(),
-    };
-    let store = cmd.state.store.clone();
-    cmd.once(&body, true, |ctx| async move {
-        store.decide_time_off(&review, &ctx).await
-    })
-    .await
+    let id: TimeOffId = parse_id("timeOffId", &id)?;
+    Ok(time_off::decide(&cmd, id, body)
+        .await?
+        .respond(StatusCode::OK))
 }
 
 /// Cancels a request: pending or waitlisted at any time; approved until the business unit's
@@ -232,25 +164,10 @@ async fn cancel(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TimeOffCancelBody>,
 ) -> Result<Response, ApiError> {
-    Ok(run_cancel(&cmd, &id, body).await?.respond(StatusCode::OK))
-}
-
-/// A cancellation: what the API and the portal both run.
-pub(crate) async fn run_cancel(
-    cmd: &Command,
-    id: &str,
-    body: TimeOffCancelBody,
-) -> Result<Outcome<TimeOffRequest>, ApiError> {
-    let req = visible(&cmd.state, &cmd.caller, id).await?;
-    let enforce_cutoff = cmd.caller.is_agent();
-    let store = cmd.state.store.clone();
-    let expected = body.expected_version;
-    cmd.once(&body, true, |ctx| async move {
-        store
-            .cancel_time_off(req.id, expected, enforce_cutoff, &ctx)
-            .await
-    })
-    .await
+    let id: TimeOffId = parse_id("timeOffId", &id)?;
+    Ok(time_off::cancel(&cmd, id, body)
+        .await?
+        .respond(StatusCode::OK))
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/agents/{agentId}/time-off-balances", tag = "time-off",
@@ -263,13 +180,7 @@ async fn balances(
     Path(agent): Path<String>,
 ) -> Result<Json<Vec<Balance>>, ApiError> {
     let agent: AgentId = parse_id("agentId", &agent)?;
-    let found = state.store.agent(agent).await?;
-    if !caller.0.may(Action::TimeOff(agent), found.business_unit_id)
-        && !caller.0.may(Action::SetBalances, found.business_unit_id)
-    {
-        return Err(ApiError::NotFound(format!("agent {agent} does not exist")));
-    }
-    Ok(Json(state.store.balances(agent).await?))
+    Ok(Json(time_off::balances(&state.app, &caller, agent).await?))
 }
 
 /// Sets an agent's balance of a code: the value replaces the stored one, so a retry is safe.
@@ -284,25 +195,9 @@ async fn set_balance(
     ApiJson(body): ApiJson<BalanceBody>,
 ) -> Result<Response, ApiError> {
     let agent: AgentId = parse_id("agentId", &agent)?;
-    let code =
-        ActivityCode::parse(&code).map_err(|e| ApiError::validation("code", e.to_string()))?;
-    if body.minutes.abs() > 10_000_000 {
-        return Err(ApiError::validation(
-            "minutes",
-            "a balance is at most 10,000,000 minutes either way",
-        ));
-    }
-    let store = cmd.state.store.clone();
-    let found = store.agent(agent).await?;
-    cmd.caller
-        .require(Action::SetBalances, found.business_unit_id)?;
-    let minutes = body.minutes;
-    let done = cmd
-        .once(&body, false, |_| async move {
-            store.set_balance(agent, &code, minutes).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    Ok(time_off::set_balance(&cmd, agent, &code, body)
+        .await?
+        .respond(StatusCode::OK))
 }
 
 /// Sets the allowance of each group and day named, and promotes the waitlist of those days in
@@ -318,22 +213,9 @@ async fn set_allowances(
     ApiJson(body): ApiJson<AllowancesBody>,
 ) -> Result<Response, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
-    if body.allowances.is_empty() {
-        return Err(ApiError::validation(
-            "allowances",
-            "at least one allowance is required",
-        ));
-    }
-    crate::error::bounded("allowances", body.allowances.len(), MAX_ALLOWANCES)?;
-    cmd.caller.require(Action::ReviewTimeOff, bu)?;
-    let store = cmd.state.store.clone();
-    let allowances = body.allowances.clone();
-    let done = cmd
-        .once(&body, false, |ctx| async move {
-            store.set_allowances(bu, &allowances, &ctx).await
-        })
-        .await?;
-    Ok(done.respond(StatusCode::OK))
+    Ok(time_off::set_allowances(&cmd, bu, body)
+        .await?
+        .respond(StatusCode::OK))
 }
 
 /// One group's allowance per day: the limit, and the agents approved and waitlisted.
@@ -349,13 +231,18 @@ async fn allowances(
 ) -> Result<Json<Vec<AllowanceDay>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
     if q.to < q.from || (q.to - q.from).get_days() > MAX_ALLOWANCE_DAYS {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::unprocessable(
             "to",
             format!("`to` must be on or after `from`, at most {MAX_ALLOWANCE_DAYS} days on"),
-        ));
+        )
+        .into());
     }
     caller.require(Action::ReviewTimeOff, bu)?;
     Ok(Json(
-        state.store.allowances(bu, &q.group, q.from, q.to).await?,
+        state
+            .app
+            .store()
+            .allowances(bu, &q.group, q.from, q.to)
+            .await?,
     ))
 }

@@ -8,15 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use rota_api::users::{NewUserBody, NewUserResponse, SignInLinkBody, UserBody};
-use rota_core::auth::{Action, Role, User};
+use rota_api::users::{NewUserBody, NewUserResponse, SignInLinkBody};
 use rota_core::ids::UserId;
-use rota_core::store::{DirectoryStore, UserStore};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::portal::sessions::create_link;
 use crate::routes::parse_id;
 use crate::startup::AppState;
 
@@ -36,83 +33,8 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> Result<(StatusCode, Json<NewUserResponse>), ApiError> {
-    let business_unit = match (body.business_unit_id, body.agent_id) {
-        (_, Some(agent)) => {
-            let found = state.store.agent(agent).await.map_err(|e| match e {
-                rota_core::store::StoreError::NotFound { .. } => {
-                    ApiError::unprocessable("agentId", format!("no agent {agent}"))
-                }
-                other => other.into(),
-            })?;
-            if body
-                .business_unit_id
-                .is_some_and(|bu| bu != found.business_unit_id)
-            {
-                return Err(ApiError::unprocessable(
-                    "businessUnitId",
-                    "the agent belongs to another business unit",
-                ));
-            }
-            Some(found.business_unit_id)
-        }
-        (Some(bu), None) => {
-            state.store.business_unit(bu).await.map_err(|e| match e {
-                rota_core::store::StoreError::NotFound { .. } => {
-                    ApiError::unprocessable("businessUnitId", format!("no business unit {bu}"))
-                }
-                other => other.into(),
-            })?;
-            Some(bu)
-        }
-        (None, None) => None,
-    };
-    match business_unit {
-        Some(bu) => caller.require(Action::CreateUsers, bu)?,
-        None if caller.0.role == Role::Admin => {}
-        None => {
-            return Err(ApiError::Forbidden(format!(
-                "client {} may not create users",
-                caller.0.client_id
-            )));
-        }
-    }
-    let user = User::new(
-        &body.username,
-        body.display_name.as_deref().unwrap_or_default(),
-        body.role,
-        business_unit,
-        body.agent_id,
-    )
-    .map_err(|e| {
-        let field = match e {
-            rota_core::auth::UserError::InvalidUsername => "username",
-            rota_core::auth::UserError::AgentWithoutRecord
-            | rota_core::auth::UserError::RecordWithoutAgent => "agentId",
-            rota_core::auth::UserError::SupervisorWithoutUnit => "businessUnitId",
-            rota_core::auth::UserError::NotAPersonRole => "role",
-        };
-        match e {
-            rota_core::auth::UserError::InvalidUsername => {
-                ApiError::validation(field, e.to_string())
-            }
-            _ => ApiError::unprocessable(field, e.to_string()),
-        }
-    })?;
-    if user.display_name.chars().count() > 200 {
-        return Err(ApiError::validation(
-            "displayName",
-            "at most 200 characters",
-        ));
-    }
-    state.store.create_user(&user).await?;
-    let (path, expires_at) = create_link(&state.store, user.id, state.clock.now()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewUserResponse {
-            user: UserBody::from(&user),
-            sign_in_link: SignInLinkBody { path, expires_at },
-        }),
-    ))
+    let created = state.app.create_user(&caller, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// A new one-time sign-in link for a user: admins for anyone, supervisors for the agents of
@@ -127,23 +49,6 @@ async fn link(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<SignInLinkBody>), ApiError> {
     let id: UserId = parse_id("userId", &id)?;
-    let user = state.store.user(id).await?;
-    let allowed = match (user.role, user.business_unit) {
-        (Role::Agent, Some(bu)) => {
-            caller.require(Action::IssueSignInLinks, bu)?;
-            true
-        }
-        _ => caller.0.role == Role::Admin,
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden(format!(
-            "client {} may issue sign-in links to agents of its unit only",
-            caller.0.client_id
-        )));
-    }
-    let (path, expires_at) = create_link(&state.store, user.id, state.clock.now()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SignInLinkBody { path, expires_at }),
-    ))
+    let link = state.app.issue_sign_in_link(&caller, id).await?;
+    Ok((StatusCode::CREATED, Json(link)))
 }

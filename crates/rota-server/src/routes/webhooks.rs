@@ -6,23 +6,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngExt;
+use rota_api::paging::Paging;
+use rota_api::webhooks::{CreatedSubscription, NewSubscriptionBody, SubscriptionPatch};
+use rota_app::webhooks;
 use rota_core::auth::Action;
-use rota_core::ids::{BusinessUnitId, SubscriptionId};
-use rota_core::store::{DirectoryStore, SubscriptionUpdate, TradeStore, WebhookStore};
+use rota_core::ids::BusinessUnitId;
+use rota_core::store::{DirectoryStore, TradeStore, WebhookStore};
 use rota_core::trade::BusinessUnitSettings;
-use rota_core::webhook::{Delivery, EventType, NewSubscription, Subscription};
+use rota_core::webhook::{Delivery, Subscription};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
-use rota_api::paging::Paging;
-use rota_api::problem::ErrorCode;
-use rota_api::webhooks::{CreatedSubscription, NewSubscriptionBody, SubscriptionPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,27 +41,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn check_events(events: &[EventType]) -> Result<Vec<EventType>, ApiError> {
-    crate::error::bounded("events", events.len(), 64)?;
-    if events.is_empty() {
-        return Err(ApiError::validation("events", "at least one event type"));
-    }
-    let mut events = events.to_vec();
-    events.sort_unstable();
-    events.dedup();
-    Ok(events)
-}
-
-async fn check_url(state: &AppState, url: &str) -> Result<String, ApiError> {
-    crate::webhooks::check_target(url, state.config.webhooks.allow_private_targets)
-        .await
-        .map(|u| u.to_string())
-        .map_err(|detail| ApiError::Refused {
-            code: ErrorCode::InvalidWebhookUrl,
-            detail,
-        })
-}
-
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
 /// events of changes committed after the subscription are delivered, in order per schedule.
 #[utoipa::path(operation_id = "create_webhook", post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
@@ -78,42 +54,8 @@ async fn create(
     ApiJson(body): ApiJson<NewSubscriptionBody>,
 ) -> Result<Response, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
-    caller.require(Action::Configure, bu)?;
-    state.store.business_unit(bu).await?;
-    let events = check_events(&body.events)?;
-    let url = check_url(&state, &body.url).await?;
-    let secret = match body.secret {
-        Some(s) if s.len() < 16 => {
-            return Err(ApiError::validation("secret", "at least 16 characters"));
-        }
-        Some(s) => s,
-        None => URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>()),
-    };
-    let subscription = Subscription {
-        id: SubscriptionId::new(),
-        business_unit_id: bu,
-        url,
-        events,
-        enabled: true,
-        disabled_reason: None,
-        consecutive_failures: 0,
-        created_at: state.clock.now(),
-    };
-    state
-        .store
-        .create_subscription(&NewSubscription {
-            subscription: subscription.clone(),
-            secret: secret.clone(),
-        })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedSubscription {
-            subscription,
-            secret,
-        }),
-    )
-        .into_response())
+    let created = webhooks::create(&state.app, &caller, bu, body).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 #[utoipa::path(operation_id = "list_webhooks", get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
@@ -129,14 +71,12 @@ async fn list(
     let bu: BusinessUnitId = parse_id("id", &bu)?;
     caller.require(Action::Configure, bu)?;
     Ok(Json(page(
-        state.store.subscriptions(bu, (&paging).into()).await?,
+        state
+            .app
+            .store()
+            .subscriptions(bu, (&paging).into())
+            .await?,
     )))
-}
-
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Subscription, ApiError> {
-    let subscription = state.store.subscription(parse_id("id", id)?).await?;
-    caller.require(Action::Configure, subscription.business_unit_id)?;
-    Ok(subscription)
 }
 
 /// The subscription, with whether it is enabled and why not.
@@ -149,7 +89,9 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Subscription>, ApiError> {
-    Ok(Json(owned(&state, &caller, &id).await?))
+    Ok(Json(
+        webhooks::owned(&state.app, &caller, parse_id("id", &id)?).await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
@@ -162,32 +104,9 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SubscriptionPatch>,
 ) -> Result<Json<Subscription>, ApiError> {
-    Ok(Json(run_update(&state, &caller, &id, &body).await?))
-}
-
-/// A change to a subscription (turning it off or on, its URL, its events): what the API and
-/// the portal both run.
-pub(crate) async fn run_update(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    body: &SubscriptionPatch,
-) -> Result<Subscription, ApiError> {
-    let subscription = owned(state, caller, id).await?;
-    let url = match &body.url {
-        Some(u) => Some(check_url(state, u).await?),
-        None => None,
-    };
-    let events = body.events.as_deref().map(check_events).transpose()?;
-    let update = SubscriptionUpdate {
-        url,
-        events,
-        enabled: body.enabled,
-    };
-    Ok(state
-        .store
-        .update_subscription(subscription.id, &update)
-        .await?)
+    Ok(Json(
+        webhooks::update(&state.app, &caller, parse_id("id", &id)?, &body).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v2/wfm/webhooks/{webhookId}", tag = "webhooks",
@@ -199,8 +118,7 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let subscription = owned(&state, &caller, &id).await?;
-    state.store.delete_subscription(subscription.id).await?;
+    webhooks::delete(&state.app, &caller, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,10 +133,11 @@ async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<rota_api::schedules::Page<Delivery>>, ApiError> {
-    let subscription = owned(&state, &caller, &id).await?;
+    let subscription = webhooks::owned(&state.app, &caller, parse_id("id", &id)?).await?;
     Ok(Json(page(
         state
-            .store
+            .app
+            .store()
             .deliveries(subscription.id, (&paging).into())
             .await?,
     )))
@@ -236,8 +155,8 @@ async fn read_settings(
 ) -> Result<Json<BusinessUnitSettings>, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
     caller.require(Action::ReadDirectory, bu)?;
-    state.store.business_unit(bu).await?;
-    Ok(Json(state.store.settings(bu).await?))
+    state.app.store().business_unit(bu).await?;
+    Ok(Json(state.app.store().settings(bu).await?))
 }
 
 /// Replaces the settings; absent fields take their defaults, unknown ones are refused.
@@ -252,9 +171,6 @@ async fn write_settings(
     ApiJson(settings): ApiJson<BusinessUnitSettings>,
 ) -> Result<Json<BusinessUnitSettings>, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
-    caller.require(Action::Configure, bu)?;
-    state.store.business_unit(bu).await?;
-    settings.time_off.validate()?;
-    state.store.set_settings(bu, &settings).await?;
+    webhooks::set_settings(&state.app, &caller, bu, &settings).await?;
     Ok(Json(settings))
 }

@@ -84,7 +84,7 @@ pub async fn serve_store(
     let stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(stop.clone()));
     let anonymous = Client::new(&format!("http://{addr}"));
-    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+    let admin = rota_app::tokens::create_client(&store, Role::Admin, None, None)
         .await
         .unwrap();
     let token = anonymous
@@ -119,7 +119,7 @@ impl TestApp {
         agent: Option<usize>,
     ) -> Client {
         let agent = agent.map(|i| self.world.agents[i].id);
-        let c = rota_server::auth::create_client(&self.store, role, bu, agent)
+        let c = rota_app::tokens::create_client(&self.store, role, bu, agent)
             .await
             .unwrap();
         let token = self
@@ -146,7 +146,7 @@ impl TestApp {
         )
         .unwrap();
         self.store.create_user(&user).await.unwrap();
-        rota_server::portal::sessions::create_link(&self.store, user.id, self.world.now)
+        rota_app::users::create_link(&self.store, user.id, self.world.now)
             .await
             .unwrap()
             .0

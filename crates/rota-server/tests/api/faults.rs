@@ -597,7 +597,7 @@ async fn one_quota_holds_across_three_nodes_on_postgres() {
         tokio::spawn(app.run_until_stopped(stop.clone()));
         stops.push(stop.drop_guard());
     }
-    let c = rota_server::auth::create_client(&nodes[0].1, Role::Supervisor, None, None)
+    let c = rota_app::tokens::create_client(&nodes[0].1, Role::Supervisor, None, None)
         .await
         .unwrap();
     let token = nodes[0]

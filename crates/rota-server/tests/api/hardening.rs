@@ -99,7 +99,7 @@ async fn outside_its_unit_a_client_finds_nothing_and_no_id_of_it_is_named() {
 #[tokio::test]
 async fn auth_schemes_are_case_insensitive_and_one_method_authenticates() {
     let app = spawn(|_| {}).await;
-    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+    let c = rota_app::tokens::create_client(&app.store, Role::Supervisor, None, None)
         .await
         .unwrap();
     let token = app
@@ -269,7 +269,7 @@ async fn ask_token(app: &crate::common::TestApp, id: &str, secret: &str) -> (u16
 #[tokio::test]
 async fn sign_in_is_throttled_per_client_and_per_address() {
     let app = spawn(|_| {}).await;
-    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+    let c = rota_app::tokens::create_client(&app.store, Role::Supervisor, None, None)
         .await
         .unwrap();
     // Issuance: thirty tokens a minute for one client id, then 429 with Retry-After.
@@ -285,7 +285,7 @@ async fn sign_in_is_throttled_per_client_and_per_address() {
     assert!(retry_after.is_some());
     // Wrong secrets: twenty, then even the right one waits (another client id, so its own
     // issuance quota is untouched).
-    let d = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+    let d = rota_app::tokens::create_client(&app.store, Role::Supervisor, None, None)
         .await
         .unwrap();
     for _ in 0..20 {
@@ -328,7 +328,7 @@ async fn a_client_holds_at_most_a_hundred_live_tokens() {
         c.tokens_per_address_minute = 10_000;
     })
     .await;
-    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+    let c = rota_app::tokens::create_client(&app.store, Role::Supervisor, None, None)
         .await
         .unwrap();
     for i in 0..100 {

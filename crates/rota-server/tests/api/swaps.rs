@@ -581,7 +581,7 @@ async fn an_invalid_request_does_not_hold_its_key_and_a_running_one_is_409() {
         client: app.admin_id.clone(),
         key: "k-2".into(),
     };
-    let hash = rota_server::idempotency::fingerprint(
+    let hash = rota_app::idempotency::fingerprint(
         "POST",
         "/api/v2/wfm/schedules/shift-swaps",
         &body,
@@ -632,7 +632,7 @@ async fn tokens_come_from_client_credentials_and_expire() {
         problem_code(&wrong.business_units(&Paging::default()).await.unwrap_err()).0,
         401
     );
-    let c = rota_server::auth::create_client(&app.store, Role::Supervisor, None, None)
+    let c = rota_app::tokens::create_client(&app.store, Role::Supervisor, None, None)
         .await
         .unwrap();
     assert!(
@@ -1318,7 +1318,7 @@ async fn a_batch_survives_a_server_restart_and_resumes_with_every_swap_applied_o
     let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Full).await.unwrap());
     let world = World::disjoint(4, 16);
     world.load(&store).await.unwrap();
-    let admin = rota_server::auth::create_client(&store, Role::Admin, None, None)
+    let admin = rota_app::tokens::create_client(&store, Role::Admin, None, None)
         .await
         .unwrap();
     let start = |store: Store, listen: std::net::SocketAddr| async move {

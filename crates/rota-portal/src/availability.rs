@@ -18,10 +18,10 @@ use serde::Deserialize;
 use super::agent::whoami;
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, Posted, Visitor, render};
-use crate::routes::directory::run_set_availability;
-use crate::startup::AppState;
+use crate::PortalState;
+use rota_app::directory::set_availability;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new().route("/portal/me/availability", get(page).post(save))
 }
 
@@ -123,7 +123,7 @@ struct PageQuery {
 }
 
 async fn page(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Query(q): Query<PageQuery>,
 ) -> PageResult {
@@ -214,8 +214,13 @@ struct AvailabilityForm {
 }
 
 async fn save(posted: Posted<AvailabilityForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let (agent, bu) = whoami(&cmd.state, &visitor).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let (agent, bu) = whoami(&state, &visitor).await?;
     let days = [
         form.monday,
         form.tuesday,
@@ -245,7 +250,7 @@ async fn save(posted: Posted<AvailabilityForm>) -> PageResult {
             .iter()
             .map(|e| e.windows.len())
             .sum::<usize>();
-    let saved = run_set_availability(&cmd, agent.id, doc)
+    let saved = set_availability(&cmd, agent.id, doc)
         .await
         .or_page(&visitor)?;
     let stored = AvailabilityDoc::from(&saved.value.availability);

@@ -17,6 +17,10 @@
 //! against the session's and the request's origin, and runs the command under the form's own
 //! idempotency key. Pages answer with the security headers of [`security_headers`].
 
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -25,14 +29,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use rota_core::auth::{Role, Session, User};
-use rota_core::store::UserStore;
 use serde::de::DeserializeOwned;
 
-use crate::auth::Caller;
-use crate::command::Command;
-use crate::error::ApiError;
-use crate::request_id::RequestId;
-use crate::startup::AppState;
+use rota_app::{App, AppError, Caller, Command, RequestId};
 
 pub mod agent;
 pub mod availability;
@@ -49,10 +48,21 @@ pub mod webhooks;
 /// cross-site request to the API carries no credentials.
 pub const COOKIE: &str = "rota_session";
 
-const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
-const CSS: &str = include_str!("../../assets/portal.css");
+const HTMX: &[u8] = include_bytes!("../assets/htmx.min.js");
+const CSS: &str = include_str!("../assets/portal.css");
 
-pub fn router() -> Router<AppState> {
+/// What every page shares.
+#[derive(Clone)]
+pub struct PortalState {
+    pub app: App,
+    /// The service's own address over loopback (`http://127.0.0.1:PORT`): where the batch page's
+    /// runner sends its requests, through the same API (rate limits, keys, retries) as
+    /// `rota batch`.
+    pub own_url: Arc<str>,
+}
+
+/// The portal's pages, with their security headers and compression.
+pub fn router(state: PortalState) -> Router {
     Router::new()
         .route("/portal", get(home))
         .route("/portal/assets/htmx.min.js", get(htmx))
@@ -68,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::map_response(security_headers))
         // Pages compress well (the grid of 2,000 agents is mostly repeated markup).
         .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(state)
 }
 
 /// What every page answer carries: a Content-Security-Policy without inline script or style
@@ -145,6 +156,26 @@ impl Visitor {
     }
 }
 
+/// The request's id, as the service's request-id layer set it.
+fn request_id(parts: &Parts) -> RequestId {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId::new(uuid::Uuid::now_v7().to_string()))
+}
+
+impl FromRequestParts<PortalState> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(request_id(parts))
+    }
+}
+
 /// The cookie's value, if the request has one.
 fn session_token(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -157,14 +188,17 @@ fn session_token(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-impl FromRequestParts<AppState> for Visitor {
+impl FromRequestParts<PortalState> for Visitor {
     type Rejection = PortalError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PortalError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, PortalError> {
         if let Some(visitor) = parts.extensions.get::<Visitor>() {
             return Ok(visitor.clone());
         }
-        let Ok(request_id) = RequestId::from_request_parts(parts, state).await;
+        let request_id = request_id(parts);
         let sign_in = || PortalError::SignIn {
             next: parts
                 .uri
@@ -176,10 +210,10 @@ impl FromRequestParts<AppState> for Visitor {
             return Err(sign_in());
         };
         let session = state
-            .store
-            .session(&crate::auth::hash(token), state.clock.now())
+            .app
+            .session(token)
             .await
-            .map_err(|e| PortalError::from_api(ApiError::from(e), &request_id))?;
+            .map_err(|e| PortalError::from_app(e, &request_id))?;
         let Some(session) = session else {
             return Err(sign_in());
         };
@@ -198,7 +232,7 @@ impl FromRequestParts<AppState> for Visitor {
 /// there: 404 outside their scope (it does not exist for them) or for no such unit, 403 for
 /// what their role may not do.
 pub async fn unit(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     raw: &str,
     action: rota_core::auth::Action,
@@ -207,7 +241,12 @@ pub async fn unit(
     let not_found = || PortalError::not_found(visitor, format!("no business unit {raw}"));
     let id: rota_core::ids::BusinessUnitId = raw.parse().map_err(|_| not_found())?;
     visitor.caller.require(action, id).or_page(visitor)?;
-    state.store.business_unit(id).await.map_err(|_| not_found())
+    state
+        .app
+        .store()
+        .business_unit(id)
+        .await
+        .map_err(|_| not_found())
 }
 
 /// Whether a request names no other site as its origin (browsers send `Origin` with every
@@ -236,6 +275,7 @@ struct FormGuard {
 /// A state-changing form from a signed-in person: the session, the CSRF check, the command
 /// that will run (under the form's idempotency key), and the form's fields.
 pub struct Posted<T> {
+    pub state: PortalState,
     pub visitor: Visitor,
     pub cmd: Command,
     pub form: T,
@@ -244,10 +284,10 @@ pub struct Posted<T> {
 /// The largest form the portal takes (a bulk review of 500 trades fits).
 const FORM_LIMIT: usize = 64 * 1024;
 
-impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+impl<T: DeserializeOwned> FromRequest<PortalState> for Posted<T> {
     type Rejection = PortalError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, PortalError> {
+    async fn from_request(request: Request, state: &PortalState) -> Result<Self, PortalError> {
         let (mut parts, body) = request.into_parts();
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
         let refused = |detail: &str| {
@@ -268,7 +308,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
             .map_err(|_| refused("the form is larger than the portal accepts"))?;
         let guard: FormGuard = serde_html_form::from_bytes(&bytes)
             .map_err(|_| refused("the form could not be read"))?;
-        if !crate::auth::same_secret(&guard.csrf, &visitor.session.csrf_token) {
+        if !rota_app::secrets::same_secret(&guard.csrf, &visitor.session.csrf_token) {
             return Err(refused(
                 "the form's security token is missing or out of date; reload the page and try again",
             ));
@@ -281,14 +321,26 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
                 e.to_string(),
             )
         })?;
-        let cmd = Command::from_form(
-            state,
+        // Each page renders a fresh key, so a form sent twice applies once; joined with the
+        // path it was sent to, so that one rendered form with a button per shift gives each
+        // button's action a key of its own.
+        let key = guard
+            .idempotency_key
+            .map(|k| format!("{k}@{}", parts.uri.path()));
+        let cmd = Command::new(
+            state.app.clone(),
             visitor.caller.clone(),
-            visitor.request_id.clone(),
-            &parts,
-            guard.idempotency_key.as_deref(),
+            visitor.request_id.to_string(),
+            key,
+            parts.method.as_str(),
+            parts.uri.path(),
         );
-        Ok(Self { visitor, cmd, form })
+        Ok(Self {
+            state: state.clone(),
+            visitor,
+            cmd,
+            form,
+        })
     }
 }
 
@@ -327,17 +379,21 @@ impl PortalError {
         }
     }
 
-    pub fn from_api(e: ApiError, request_id: &RequestId) -> Self {
-        let (status, code) = e.status_and_code();
-        if let ApiError::Internal(cause) = &e {
-            tracing::error!(request_id = %request_id, cause = %cause, "internal error");
+    /// The page for an application error: the one place the portal maps them, in people's
+    /// words (the cause chain of an internal error goes to the log).
+    pub fn from_app(e: AppError, request_id: &RequestId) -> Self {
+        let code = e.code();
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(chain) = e.cause_chain() {
+            tracing::error!(request_id = %request_id, cause = %chain, "internal error");
         }
         let detail = match &e {
-            ApiError::Internal(_) => {
+            AppError::Internal(_) => {
                 format!("Something went wrong on our side; quote request id {request_id}.")
             }
             // The rules broken, each in its own words.
-            ApiError::RuleViolation { items, .. } => {
+            AppError::RuleViolation { items, .. } => {
                 let reasons: Vec<String> = items
                     .iter()
                     .flat_map(|item| match &item.outcome {
@@ -438,15 +494,15 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 /// Results of portal handlers.
 pub type PageResult = Result<Response, PortalError>;
 
-/// `?` on an API or store error inside a handler of `visitor`.
+/// `?` on an application or store error inside a handler of `visitor`.
 pub trait OrPage<T> {
     fn or_page(self, visitor: &Visitor) -> Result<T, PortalError>;
 }
 
-impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
+impl<T, E: Into<AppError>> OrPage<T> for Result<T, E> {
     fn or_page(self, visitor: &Visitor) -> Result<T, PortalError> {
         self.map_err(
-            |e| match PortalError::from_api(e.into(), &visitor.request_id) {
+            |e| match PortalError::from_app(e.into(), &visitor.request_id) {
                 PortalError::Page {
                     status,
                     title,

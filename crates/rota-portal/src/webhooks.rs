@@ -17,10 +17,10 @@ use serde::Deserialize;
 
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
-use crate::routes::webhooks::run_update;
-use crate::startup::AppState;
+use crate::PortalState;
+use rota_app::webhooks::update;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/units/{bu}/webhooks", get(list))
         .route("/portal/units/{bu}/webhooks/{id}", get(log))
@@ -28,7 +28,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The business unit of the path, when the visitor may do this page's work there.
-async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
+async fn unit(
+    state: &PortalState,
+    visitor: &Visitor,
+    raw: &str,
+) -> Result<BusinessUnit, PortalError> {
     super::unit(state, visitor, raw, Action::Configure).await
 }
 
@@ -66,13 +70,14 @@ struct ListPage {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
 ) -> PageResult {
     let bu = unit(&state, &visitor, &bu).await?;
     let found = state
-        .store
+        .app
+        .store()
         .subscriptions(bu.id, PageRequest::new(0, 200))
         .await
         .or_page(&visitor)?;
@@ -107,7 +112,7 @@ struct LogPage {
 }
 
 async fn log(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path((bu, id)): Path<(String, String)>,
 ) -> PageResult {
@@ -115,7 +120,8 @@ async fn log(
     let not_found = || PortalError::not_found(&visitor, format!("no webhook subscription {id}"));
     let sid: SubscriptionId = id.parse().map_err(|_| not_found())?;
     let subscription = state
-        .store
+        .app
+        .store()
         .subscription(sid)
         .await
         .map_err(|_| not_found())?;
@@ -124,7 +130,8 @@ async fn log(
     }
     let zone = &bu.time_zone;
     let deliveries = state
-        .store
+        .app
+        .store()
         .deliveries(sid, PageRequest::new(0, 100))
         .await
         .or_page(&visitor)?
@@ -165,14 +172,20 @@ struct SwitchForm {
 }
 
 async fn switch(Path((bu, id)): Path<(String, String)>, posted: Posted<SwitchForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let Posted {
+        state,
+        visitor,
+        form,
+        ..
+    } = posted;
+    let unit = unit(&state, &visitor, &bu).await?;
     let patch = SubscriptionPatch {
         url: None,
         events: None,
         enabled: Some(form.enabled),
     };
-    run_update(&cmd.state, &visitor.caller, &id, &patch)
+    let id = rota_app::parse_id("webhookId", &id).or_page(&visitor)?;
+    update(&state.app, &visitor.caller, id, &patch)
         .await
         .or_page(&visitor)?;
     Ok(Redirect::to(&format!("/portal/units/{}/webhooks/{id}", unit.id)).into_response())

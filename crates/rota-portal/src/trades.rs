@@ -19,10 +19,10 @@ use serde::Deserialize;
 use super::agent::{asked_week, current_shift, name_of, names, parse_shift, whoami};
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
-use crate::routes::trades::{run_cancel, run_create, run_match};
-use crate::startup::AppState;
+use crate::PortalState;
+use rota_app::trades::{create, match_check, match_trade};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/me/trades", get(trades).post(offer))
         .route("/portal/me/trades/{trade}/match", post(take))
@@ -63,14 +63,15 @@ struct TradesQuery {
 }
 
 async fn trades(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Query(q): Query<TradesQuery>,
 ) -> PageResult {
     let (agent, bu) = whoami(&state, &visitor).await?;
     let zone = &bu.time_zone;
     let listed = state
-        .store
+        .app
+        .store()
         .trades(
             TradeFilter {
                 business_unit: Some(bu.id),
@@ -90,7 +91,8 @@ async fn trades(
             Some(s) => s.clone(),
             None => {
                 let s = state
-                    .store
+                    .app
+                    .store()
                     .shift(trade.initiating_shift_id)
                     .await
                     .or_page(&visitor)?;
@@ -109,7 +111,8 @@ async fn trades(
                         ..ShiftFilter::default()
                     };
                     let mine = state
-                        .store
+                        .app
+                        .store()
                         .shifts(trade.schedule_id, filter, PageRequest::all())
                         .await
                         .or_page(&visitor)?;
@@ -192,20 +195,17 @@ struct OfferForm {
 }
 
 async fn offer(posted: Posted<OfferForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let (_, bu) = whoami(&cmd.state, &visitor).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let (_, bu) = whoami(&state, &visitor).await?;
     let shift_id = parse_shift(&visitor, &form.shift)?;
-    let week = asked_week(&cmd.state, &bu, Some(&form.week));
+    let week = asked_week(&state, &bu, Some(&form.week));
     let back = format!("/portal/me?week={week}");
-    let shift = current_shift(
-        &cmd.state,
-        &visitor,
-        &bu,
-        shift_id,
-        form.version,
-        back.clone(),
-    )
-    .await?;
+    let shift = current_shift(&state, &visitor, &bu, shift_id, form.version, back.clone()).await?;
     let zone = &bu.time_zone;
     let local_day = shift
         .window
@@ -242,7 +242,7 @@ async fn offer(posted: Posted<OfferForm>) -> PageResult {
         // An offer lapses when its shift starts.
         expires_at: shift.window.start(),
     };
-    run_create(&cmd, body).await.or_page(&visitor)?;
+    create(&cmd, body).await.or_page(&visitor)?;
     Ok(Redirect::to(&format!("{back}&done=offered")).into_response())
 }
 
@@ -254,7 +254,9 @@ struct TakeForm {
 }
 
 async fn take(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
+    let Posted {
+        visitor, cmd, form, ..
+    } = posted;
     let id = parse_trade(&visitor, &trade)?;
     let shift_id = form
         .shift
@@ -266,7 +268,7 @@ async fn take(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult
         version: form.version,
         shift_id,
     };
-    run_match(&cmd, id, body).await.or_page(&visitor)?;
+    match_trade(&cmd, id, body).await.or_page(&visitor)?;
     Ok(Redirect::to("/portal/me/trades?done=matched").into_response())
 }
 
@@ -287,7 +289,12 @@ struct CheckPage {
 /// The rule check a match would have now, before the agent commits to it; the confirm
 /// button matches (and the match checks again as it commits).
 async fn check(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
+    let Posted {
+        state,
+        visitor,
+        form,
+        ..
+    } = posted;
     let id = parse_trade(&visitor, &trade)?;
     let shift_id = form
         .shift
@@ -295,22 +302,22 @@ async fn check(Path(trade): Path<String>, posted: Posted<TakeForm>) -> PageResul
         .filter(|s| !s.is_empty())
         .map(|s| parse_shift(&visitor, s))
         .transpose()?;
-    let state = &cmd.state;
-    let found =
-        crate::routes::trades::run_match_check(state, &visitor.caller, id, form.version, shift_id)
-            .await
-            .or_page(&visitor)?;
-    let (_, bu) = whoami(state, &visitor).await?;
+
+    let found = match_check(&state.app, &visitor.caller, id, form.version, shift_id)
+        .await
+        .or_page(&visitor)?;
+    let (_, bu) = whoami(&state, &visitor).await?;
     let zone = &bu.time_zone;
-    let trade = state.store.trade(id).await.or_page(&visitor)?;
+    let trade = state.app.store().trade(id).await.or_page(&visitor)?;
     let offered = state
-        .store
+        .app
+        .store()
         .shift(trade.initiating_shift_id)
         .await
         .or_page(&visitor)?;
     let mine = match shift_id {
         Some(s) => {
-            let s = state.store.shift(s).await.or_page(&visitor)?;
+            let s = state.app.store().shift(s).await.or_page(&visitor)?;
             format!(
                 "your {}",
                 view::window(s.window.start(), s.window.end(), zone)
@@ -351,9 +358,11 @@ struct CancelForm {
 }
 
 async fn cancel(Path(trade): Path<String>, posted: Posted<CancelForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
+    let Posted {
+        visitor, cmd, form, ..
+    } = posted;
     let id = parse_trade(&visitor, &trade)?;
-    run_cancel(
+    rota_app::trades::cancel(
         &cmd,
         id,
         CancelBody {

@@ -26,7 +26,8 @@ use rota_core::store::{BatchRun, BatchRunStore, PageRequest, ScheduleStore};
 use super::agent::asked_week;
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Visitor, render};
-use crate::startup::AppState;
+use crate::PortalState;
+use rota_app::batches;
 
 /// Swaps per request, as the user's `batch_size`.
 const CHUNK: usize = 50;
@@ -35,7 +36,7 @@ const MAX_SWAPS: usize = 100_000;
 /// How long the runner's token lives: longer than any batch the cap allows at the rate limit.
 const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/units/{bu}/batches", get(list).post(upload))
         .route("/portal/units/{bu}/batches/{id}", get(progress))
@@ -44,7 +45,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The business unit of the path, when the visitor may do this page's work there.
-async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
+async fn unit(
+    state: &PortalState,
+    visitor: &Visitor,
+    raw: &str,
+) -> Result<BusinessUnit, PortalError> {
     super::unit(state, visitor, raw, Action::BulkSwap).await
 }
 
@@ -91,14 +96,15 @@ struct ListPage {
 }
 
 async fn list_page(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     problem: Vec<String>,
     status: StatusCode,
 ) -> PageResult {
     let runs = state
-        .store
+        .app
+        .store()
         .batch_runs(bu.id, PageRequest::new(0, 50))
         .await
         .or_page(visitor)?;
@@ -116,7 +122,7 @@ async fn list_page(
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
 ) -> PageResult {
@@ -152,7 +158,7 @@ async fn read_upload(mut multipart: Multipart) -> Result<Upload, String> {
 }
 
 async fn upload(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
     headers: HeaderMap,
@@ -172,7 +178,7 @@ async fn upload(
     let upload = read_upload(multipart).await;
     // The token is checked before anything of the upload is looked at.
     let upload = match upload {
-        Ok(u) if crate::auth::same_secret(&u.csrf, &visitor.session.csrf_token) => u,
+        Ok(u) if rota_app::secrets::same_secret(&u.csrf, &visitor.session.csrf_token) => u,
         Ok(_) => {
             return Err(refused(
                 "the form's security token is missing or out of date; reload the page and try again",
@@ -185,7 +191,8 @@ async fn upload(
     let week: Option<Date> = upload.week.trim().parse().ok();
     let schedule = match week {
         Some(week) => state
-            .store
+            .app
+            .store()
             .find_schedule(bu.id, asked_week(&state, &bu, Some(&week.to_string())))
             .await
             .or_page(&visitor)?,
@@ -222,23 +229,18 @@ async fn upload(
         )
         .await;
     };
-    let now = state.clock.now();
-    let run = BatchRun {
-        id: BatchRunId::new(),
-        business_unit: bu.id,
-        schedule: schedule.id,
-        started_by: visitor.caller.0.client_id.clone(),
-        source: upload.name.clone(),
-        total: u32::try_from(items.len()).unwrap_or(u32::MAX),
-        done: 0,
-        counts: BTreeMap::new(),
-        finished: false,
-        detail: None,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.create_batch_run(&run).await.or_page(&visitor)?;
-    let token = crate::auth::token_for(&state, &visitor.caller.0, TOKEN_TTL)
+    let run = batches::start(
+        &state.app,
+        &visitor.caller,
+        schedule.id,
+        &upload.name,
+        items.len(),
+    )
+    .await
+    .or_page(&visitor)?;
+    let token = state
+        .app
+        .mint_token(&visitor.caller.0, TOKEN_TTL)
         .await
         .or_page(&visitor)?;
     let planned = schedule.version_id().to_string();
@@ -255,7 +257,7 @@ async fn upload(
 
 /// Runs the batch chunk by chunk, recording each chunk's report lines as they come.
 async fn run_batch(
-    state: AppState,
+    state: PortalState,
     id: BatchRunId,
     schedule_id: ScheduleId,
     planned: String,
@@ -291,21 +293,13 @@ async fn run_batch(
             }
         }
         done = done.saturating_add(u32::try_from(reports.len()).unwrap_or(u32::MAX));
-        if let Err(e) = state
-            .store
-            .record_batch_progress(id, &lines, done, &counts, state.clock.now())
-            .await
-        {
+        if let Err(e) = batches::record_progress(&state.app, id, &lines, done, &counts).await {
             tracing::error!(batch_run = %id, error = %e, "recording a batch's progress failed");
             detail = Some(format!("stopped: its progress could not be recorded ({e})"));
             break;
         }
     }
-    if let Err(e) = state
-        .store
-        .finish_batch_run(id, detail.as_deref(), state.clock.now())
-        .await
-    {
+    if let Err(e) = batches::finish(&state.app, id, detail.as_deref()).await {
         tracing::error!(batch_run = %id, error = %e, "finishing a batch run failed");
     }
 }
@@ -326,14 +320,19 @@ struct StatusFragment {
 }
 
 async fn found(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     id: &str,
 ) -> Result<BatchRun, PortalError> {
     let not_found = || PortalError::not_found(visitor, format!("no batch {id}"));
     let id: BatchRunId = id.parse().map_err(|_| not_found())?;
-    let run = state.store.batch_run(id).await.map_err(|_| not_found())?;
+    let run = state
+        .app
+        .store()
+        .batch_run(id)
+        .await
+        .map_err(|_| not_found())?;
     if run.business_unit != bu.id {
         return Err(not_found());
     }
@@ -341,7 +340,7 @@ async fn found(
 }
 
 async fn progress(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path((bu, id)): Path<(String, String)>,
 ) -> PageResult {
@@ -359,7 +358,7 @@ async fn progress(
 
 /// The progress part alone: what the page's htmx swaps in every second while the batch runs.
 async fn status(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path((bu, id)): Path<(String, String)>,
 ) -> PageResult {
@@ -375,13 +374,18 @@ async fn status(
 }
 
 async fn report(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path((bu, id)): Path<(String, String)>,
 ) -> Result<Response, PortalError> {
     let bu = unit(&state, &visitor, &bu).await?;
     let run = found(&state, &visitor, &bu, &id).await?;
-    let text = state.store.batch_report(run.id).await.or_page(&visitor)?;
+    let text = state
+        .app
+        .store()
+        .batch_report(run.id)
+        .await
+        .or_page(&visitor)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_owned()),

@@ -25,11 +25,9 @@ use super::agent::{asked_week, cause, name_of, names, shift_week};
 use super::trades::wants;
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
-use crate::routes::schedules::run_publish;
-use crate::routes::trades::run_review;
-use crate::startup::AppState;
+use crate::PortalState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/units", get(units))
         .route("/portal/units/{bu}/week", get(grid))
@@ -43,7 +41,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The business unit of the path, when the visitor may do this page's work there.
-async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
+async fn unit(
+    state: &PortalState,
+    visitor: &Visitor,
+    raw: &str,
+) -> Result<BusinessUnit, PortalError> {
     super::unit(state, visitor, raw, Action::ReviewTrades).await
 }
 
@@ -54,9 +56,10 @@ struct UnitsPage {
     units: Vec<(BusinessUnitId, String, String)>,
 }
 
-async fn units(State(state): State<AppState>, visitor: Visitor) -> PageResult {
+async fn units(State(state): State<PortalState>, visitor: Visitor) -> PageResult {
     let all = state
-        .store
+        .app
+        .store()
         .business_units(PageRequest::all())
         .await
         .or_page(&visitor)?;
@@ -118,7 +121,7 @@ struct GridPage {
 }
 
 async fn grid(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
     Query(q): Query<GridQuery>,
@@ -136,8 +139,8 @@ async fn grid(
     // Independent reads run side by side: the roster with the week's schedule, then the
     // week's shifts with its coverage.
     let (agents, schedule) = tokio::join!(
-        state.store.roster(bu.id),
-        state.store.find_schedule(bu.id, week)
+        state.app.store().roster(bu.id),
+        state.app.store().find_schedule(bu.id, week)
     );
     let (agents, schedule) = (agents.or_page(&visitor)?, schedule.or_page(&visitor)?);
     let mut skills: Vec<String> = agents
@@ -153,8 +156,11 @@ async fn grid(
     let mut by_agent: HashMap<rota_core::ids::AgentId, Vec<Vec<String>>> = HashMap::new();
     if let Some(schedule) = &schedule {
         let (report, shifts) = tokio::join!(
-            state.store.coverage(schedule.id, None),
-            state.store.shift_slots(schedule.id, ShiftFilter::default())
+            state.app.store().coverage(schedule.id, None),
+            state
+                .app
+                .store()
+                .shift_slots(schedule.id, ShiftFilter::default())
         );
         coverage = super::coverage::strip(&report.or_page(&visitor)?, zone, &days);
         for shift in &shifts.or_page(&visitor)? {
@@ -239,12 +245,19 @@ async fn publish(
     Path((bu, schedule)): Path<(String, String)>,
     posted: Posted<PublishForm>,
 ) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let unit = unit(&state, &visitor, &bu).await?;
     let id: ScheduleId = schedule
         .parse()
         .map_err(|_| PortalError::not_found(&visitor, format!("no schedule {schedule}")))?;
-    run_publish(&cmd, id).await.or_page(&visitor)?;
+    rota_app::schedules::publish(&cmd, id)
+        .await
+        .or_page(&visitor)?;
     Ok(Redirect::to(&format!(
         "/portal/units/{}/week?week={}&done=published",
         unit.id,
@@ -284,7 +297,7 @@ struct QueuePage {
 }
 
 async fn queue(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
 ) -> PageResult {
@@ -293,14 +306,15 @@ async fn queue(
 }
 
 async fn queue_page(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     results: Vec<ReviewLine>,
 ) -> PageResult {
     let zone = &bu.time_zone;
     let matched = state
-        .store
+        .app
+        .store()
         .trades(
             TradeFilter {
                 business_unit: Some(bu.id),
@@ -315,13 +329,14 @@ async fn queue_page(
     let mut rows = Vec::new();
     for trade in matched.items {
         let shift = state
-            .store
+            .app
+            .store()
             .shift(trade.initiating_shift_id)
             .await
             .or_page(visitor)?;
         let back = match trade.receiving_shift_id {
             Some(id) => {
-                let s = state.store.shift(id).await.or_page(visitor)?;
+                let s = state.app.store().shift(id).await.or_page(visitor)?;
                 view::window(s.window.start(), s.window.end(), zone)
             }
             None => "nothing".to_owned(),
@@ -375,8 +390,13 @@ struct ReviewForm {
 }
 
 async fn review(Path(bu): Path<String>, posted: Posted<ReviewForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let unit = unit(&state, &visitor, &bu).await?;
     let bad = |detail: String| {
         PortalError::page(
             &visitor,
@@ -421,7 +441,7 @@ async fn review(Path(bu): Path<String>, posted: Posted<ReviewForm>) -> PageResul
                 .collect::<Result<_, _>>()?
         }
     };
-    let done = run_review(&cmd, ReviewBody { reviews })
+    let done = rota_app::trades::review(&cmd, ReviewBody { reviews })
         .await
         .or_page(&visitor)?;
     let results = done
@@ -447,7 +467,7 @@ async fn review(Path(bu): Path<String>, posted: Posted<ReviewForm>) -> PageResul
             },
         })
         .collect();
-    queue_page(&cmd.state, &visitor, &unit, results).await
+    queue_page(&state, &visitor, &unit, results).await
 }
 
 /// A version in the history list.
@@ -479,7 +499,7 @@ struct HistoryQuery {
 }
 
 async fn history(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
     Query(q): Query<HistoryQuery>,
@@ -489,13 +509,15 @@ async fn history(
     let zone = &bu.time_zone;
     let mut versions = Vec::new();
     if let Some(schedule) = state
-        .store
+        .app
+        .store()
         .find_schedule(bu.id, week)
         .await
         .or_page(&visitor)?
     {
         let page = state
-            .store
+            .app
+            .store()
             .versions(schedule.id, PageRequest::new(0, 200))
             .await
             .or_page(&visitor)?;
@@ -548,7 +570,7 @@ struct DiffPage {
 }
 
 async fn diff(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path((bu, schedule, version)): Path<(String, String, u64)>,
 ) -> PageResult {
@@ -560,7 +582,12 @@ async fn diff(
         )
     };
     let id: ScheduleId = schedule.parse().map_err(|_| not_found())?;
-    let sched = state.store.schedule(id).await.map_err(|_| not_found())?;
+    let sched = state
+        .app
+        .store()
+        .schedule(id)
+        .await
+        .map_err(|_| not_found())?;
     if sched.business_unit_id != bu.id {
         return Err(not_found());
     }
@@ -570,7 +597,8 @@ async fn diff(
         .ok_or_else(not_found)?;
     let since = ScheduleVersion::new(version - 1).ok();
     let changes = state
-        .store
+        .app
+        .store()
         .changes_since(id, since)
         .await
         .or_page(&visitor)?;
@@ -598,7 +626,12 @@ async fn diff(
             after: state_text(&c.after),
         })
         .collect();
-    let shifts = state.store.schedule_as_of(id, v).await.or_page(&visitor)?;
+    let shifts = state
+        .app
+        .store()
+        .schedule_as_of(id, v)
+        .await
+        .or_page(&visitor)?;
     let mut as_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in &shifts {
         as_of

@@ -20,10 +20,10 @@ use serde::Deserialize;
 
 use super::view::{self, Chrome, StaleChange, StalePage};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
-use crate::routes::trades::{me, run_self_service};
-use crate::startup::AppState;
+use crate::PortalState;
+use rota_app::AppError;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/me", get(week))
         .route("/portal/me/seen", post(mark_seen))
@@ -33,14 +33,17 @@ pub fn router() -> Router<AppState> {
 
 /// The agent a visitor is, and their business unit; 403 for anyone else.
 pub(super) async fn whoami(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
 ) -> Result<(Agent, BusinessUnit), PortalError> {
-    let id = me(&visitor.caller)
+    let id = visitor
+        .caller
+        .me()
         .map_err(|_| PortalError::not_allowed(visitor, "use the agent pages"))?;
-    let agent = state.store.agent(id).await.or_page(visitor)?;
+    let agent = state.app.store().agent(id).await.or_page(visitor)?;
     let bu = state
-        .store
+        .app
+        .store()
         .business_unit(agent.business_unit_id)
         .await
         .or_page(visitor)?;
@@ -55,9 +58,10 @@ pub fn week_of(bu: &BusinessUnit, day: Date) -> Date {
 }
 
 /// The week a page asked for (`?week=YYYY-MM-DD`, any day of it) or the current one.
-pub fn asked_week(state: &AppState, bu: &BusinessUnit, asked: Option<&str>) -> Date {
+pub fn asked_week(state: &PortalState, bu: &BusinessUnit, asked: Option<&str>) -> Date {
     let today = state
-        .clock
+        .app
+        .clock()
         .now()
         .to_zoned_datetime(bu.time_zone.tz().clone())
         .date();
@@ -72,12 +76,13 @@ pub fn shift_week(week: Date, weeks: i64) -> Date {
 
 /// Agent names of a business unit, for pages that say who.
 pub async fn names(
-    state: &AppState,
+    state: &PortalState,
     bu: &BusinessUnit,
 ) -> rota_core::store::StoreResult<HashMap<AgentId, String>> {
     // The lean roster: names are all these pages need of an agent.
     Ok(state
-        .store
+        .app
+        .store()
         .roster(bu.id)
         .await?
         .into_iter()
@@ -182,13 +187,14 @@ struct WeekPage {
 }
 
 async fn published(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     week: Date,
 ) -> Result<Option<Schedule>, PortalError> {
     Ok(state
-        .store
+        .app
+        .store()
         .find_schedule(bu.id, week)
         .await
         .or_page(visitor)?
@@ -196,7 +202,7 @@ async fn published(
 }
 
 async fn week(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Query(q): Query<WeekQuery>,
 ) -> PageResult {
@@ -216,8 +222,11 @@ async fn week(
             ..ShiftFilter::default()
         };
         let (own, unowned) = tokio::join!(
-            state.store.shifts(schedule.id, own, PageRequest::all()),
-            state.store.shift_slots(schedule.id, unowned),
+            state
+                .app
+                .store()
+                .shifts(schedule.id, own, PageRequest::all()),
+            state.app.store().shift_slots(schedule.id, unowned),
         );
         mine = own
             .or_page(&visitor)?
@@ -237,7 +246,8 @@ async fn week(
             .map(|s| ShiftRow::of_slot(s, zone))
             .collect();
         let seen = state
-            .store
+            .app
+            .store()
             .seen_version(visitor.user().id, schedule.id)
             .await
             .or_page(&visitor)?;
@@ -278,7 +288,7 @@ const CHANGES_WINDOW: u64 = 200;
 /// The changes to `agent`'s shifts after the version they last marked as seen (at most the
 /// last [`CHANGES_WINDOW`] versions, never the import), newest first, as sentences.
 async fn changes_since(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     schedule: &Schedule,
@@ -292,7 +302,8 @@ async fn changes_since(
         .max(ScheduleVersion::FIRST.get());
     let since = ScheduleVersion::new(seen.map_or(floor, |s| s.get().max(floor))).ok();
     let versions = state
-        .store
+        .app
+        .store()
         .changes_since(schedule.id, since)
         .await
         .or_page(visitor)?;
@@ -309,7 +320,7 @@ async fn changes_since(
     for (_, c, before) in &relevant {
         for other in [before.owner, c.after.owner].into_iter().flatten() {
             if let std::collections::hash_map::Entry::Vacant(e) = names.entry(other) {
-                let found = state.store.agent(other).await.or_page(visitor)?;
+                let found = state.app.store().agent(other).await.or_page(visitor)?;
                 e.insert(found.name);
             }
         }
@@ -371,19 +382,22 @@ struct SeenForm {
 }
 
 async fn mark_seen(posted: Posted<SeenForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let state = &cmd.state;
-    let (_, bu) = whoami(state, &visitor).await?;
-    let week = asked_week(state, &bu, Some(&form.week));
+    let Posted {
+        state,
+        visitor,
+        form,
+        ..
+    } = posted;
+
+    let (_, bu) = whoami(&state, &visitor).await?;
+    let week = asked_week(&state, &bu, Some(&form.week));
     if let (Some(schedule), Some(version)) = (
-        published(state, &visitor, &bu, week).await?,
+        published(&state, &visitor, &bu, week).await?,
         ScheduleVersion::new(form.version).ok(),
     ) {
-        // Never past what exists: a forged version cannot hide changes still to come.
-        let version = version.min(schedule.version);
         state
-            .store
-            .mark_seen(visitor.user().id, schedule.id, version)
+            .app
+            .mark_seen(visitor.user(), &schedule, version)
             .await
             .or_page(&visitor)?;
     }
@@ -405,14 +419,14 @@ pub(super) fn parse_shift(visitor: &Visitor, raw: &str) -> Result<ShiftId, Porta
 /// The shift as it is now, or the stale page when it changed after `shown` (what the form's
 /// page showed).
 pub async fn current_shift(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     id: ShiftId,
     shown: u64,
     back: String,
 ) -> Result<Shift, PortalError> {
-    let shift = state.store.shift(id).await.or_page(visitor)?;
+    let shift = state.app.store().shift(id).await.or_page(visitor)?;
     if ScheduleVersion::new(shown).is_ok_and(|v| shift.version <= v) {
         return Ok(shift);
     }
@@ -422,7 +436,7 @@ pub async fn current_shift(
 /// The page for a form about `shift` from a page that showed it at `shown`: each version that
 /// changed it since (cause, who, when, request id) and how it stands now. Nothing was changed.
 pub async fn stale(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: &BusinessUnit,
     shift: &Shift,
@@ -432,7 +446,8 @@ pub async fn stale(
     let page = async {
         let since = ScheduleVersion::new(shown).ok();
         let versions = state
-            .store
+            .app
+            .store()
             .changes_since(shift.schedule_id, since)
             .await
             .or_page(visitor)?;
@@ -485,7 +500,12 @@ async fn self_service(
     action: SelfServiceAction,
     done: &str,
 ) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
     let shift = parse_shift(&visitor, &shift)?;
     // Back to the week the form came from (the week page finds its first day); the command
     // alone reads the store, as the API's does.
@@ -495,11 +515,11 @@ async fn self_service(
     };
     // The version the page showed goes into the command: the check runs under its lock.
     let seen = ScheduleVersion::new(form.version).ok();
-    let result = match run_self_service(&cmd, shift, action, seen).await {
-        Err(crate::error::ApiError::Conflict { .. }) => {
-            let (_, bu) = whoami(&cmd.state, &visitor).await?;
-            let now = cmd.state.store.shift(shift).await.or_page(&visitor)?;
-            return Err(stale(&cmd.state, &visitor, &bu, &now, form.version, back).await);
+    let result = match rota_app::trades::self_service(&cmd, shift, action, seen).await {
+        Err(AppError::Conflict { .. }) => {
+            let (_, bu) = whoami(&state, &visitor).await?;
+            let now = state.app.store().shift(shift).await.or_page(&visitor)?;
+            return Err(stale(&state, &visitor, &bu, &now, form.version, back).await);
         }
         other => other.or_page(&visitor)?,
     };

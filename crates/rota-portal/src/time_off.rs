@@ -24,10 +24,9 @@ use serde::Deserialize;
 use super::agent::{name_of, names, whoami};
 use super::view::{self, Chrome};
 use super::{OrPage, PageResult, PortalError, Posted, Visitor, render};
-use crate::routes::time_off::{run_cancel, run_decide, run_request};
-use crate::startup::AppState;
+use crate::PortalState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<PortalState> {
     Router::new()
         .route("/portal/me/time-off", get(mine).post(request))
         .route("/portal/me/time-off/{id}/cancel", post(cancel))
@@ -108,12 +107,13 @@ fn rows(
 }
 
 async fn waitlist(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     bu: BusinessUnitId,
 ) -> Result<Vec<TimeOffRequest>, PortalError> {
     Ok(state
-        .store
+        .app
+        .store()
         .time_off_requests(
             TimeOffFilter {
                 business_unit: Some(bu),
@@ -148,16 +148,23 @@ struct MineQuery {
 }
 
 async fn mine_page(
-    state: &AppState,
+    state: &PortalState,
     visitor: &Visitor,
     notice: Option<String>,
     problem: Option<String>,
     status: StatusCode,
 ) -> PageResult {
     let (agent, bu) = whoami(state, visitor).await?;
-    let settings = state.store.settings(bu.id).await.or_page(visitor)?.time_off;
+    let settings = state
+        .app
+        .store()
+        .settings(bu.id)
+        .await
+        .or_page(visitor)?
+        .time_off;
     let balances = state
-        .store
+        .app
+        .store()
         .balances(agent.id)
         .await
         .or_page(visitor)?
@@ -172,7 +179,8 @@ async fn mine_page(
         })
         .collect();
     let requests = state
-        .store
+        .app
+        .store()
         .time_off_requests(
             TimeOffFilter {
                 business_unit: Some(bu.id),
@@ -218,7 +226,7 @@ async fn mine_page(
 }
 
 async fn mine(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Query(q): Query<MineQuery>,
 ) -> PageResult {
@@ -306,13 +314,18 @@ fn body_of(form: &RequestForm, bu: &BusinessUnit) -> Result<NewTimeOffBody, Stri
 }
 
 async fn request(posted: Posted<RequestForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let (_, bu) = whoami(&cmd.state, &visitor).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let (_, bu) = whoami(&state, &visitor).await?;
     let body = match body_of(&form, &bu) {
         Ok(body) => body,
         Err(problem) => {
             return mine_page(
-                &cmd.state,
+                &state,
                 &visitor,
                 None,
                 Some(problem),
@@ -321,20 +334,20 @@ async fn request(posted: Posted<RequestForm>) -> PageResult {
             .await;
         }
     };
-    match run_request(&cmd, body).await {
+    match rota_app::time_off::request(&cmd, body).await {
         Ok(done) => Ok(Redirect::to(&format!(
             "/portal/me/time-off?done={}",
             done.value.state.as_str()
         ))
         .into_response()),
         // A refusal (overlap, notice, an unknown code) is said in the form's page.
-        Err(e) if e.status_and_code().0.is_client_error() => {
-            let problem = match PortalError::from_api(e, &visitor.request_id) {
+        Err(e) if (400..500).contains(&e.code().status()) => {
+            let problem = match PortalError::from_app(e, &visitor.request_id) {
                 PortalError::Page { detail, .. } => detail,
                 _ => "The request was refused.".to_owned(),
             };
             mine_page(
-                &cmd.state,
+                &state,
                 &visitor,
                 None,
                 Some(problem),
@@ -352,10 +365,13 @@ struct VersionForm {
 }
 
 async fn cancel(Path(id): Path<String>, posted: Posted<VersionForm>) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    run_cancel(
+    let Posted {
+        visitor, cmd, form, ..
+    } = posted;
+    let id = rota_app::parse_id("timeOffId", &id).or_page(&visitor)?;
+    rota_app::time_off::cancel(
         &cmd,
-        &id,
+        id,
         TimeOffCancelBody {
             expected_version: form.version,
         },
@@ -383,19 +399,24 @@ struct QueueQuery {
 }
 
 /// The business unit of the path, when the visitor may do this page's work there.
-async fn unit(state: &AppState, visitor: &Visitor, raw: &str) -> Result<BusinessUnit, PortalError> {
+async fn unit(
+    state: &PortalState,
+    visitor: &Visitor,
+    raw: &str,
+) -> Result<BusinessUnit, PortalError> {
     super::unit(state, visitor, raw, Action::ReviewTimeOff).await
 }
 
 async fn queue(
-    State(state): State<AppState>,
+    State(state): State<PortalState>,
     visitor: Visitor,
     Path(bu): Path<String>,
     Query(q): Query<QueueQuery>,
 ) -> PageResult {
     let bu = unit(&state, &visitor, &bu).await?;
     let pending = state
-        .store
+        .app
+        .store()
         .time_off_requests(
             TimeOffFilter {
                 business_unit: Some(bu.id),
@@ -440,8 +461,13 @@ async fn decide(
     Path((bu, id)): Path<(String, String)>,
     posted: Posted<DecisionForm>,
 ) -> PageResult {
-    let Posted { visitor, cmd, form } = posted;
-    let unit = unit(&cmd.state, &visitor, &bu).await?;
+    let Posted {
+        state,
+        visitor,
+        cmd,
+        form,
+    } = posted;
+    let unit = unit(&state, &visitor, &bu).await?;
     let (approve, override_rules) = match form.decision.as_str() {
         "approve" => (true, false),
         "override" => (true, true),
@@ -464,9 +490,10 @@ async fn decide(
             "Say why the failed rules are overridden; the decision records it.",
         ));
     }
-    let done = run_decide(
+    let id = rota_app::parse_id("timeOffId", &id).or_page(&visitor)?;
+    let done = rota_app::time_off::decide(
         &cmd,
-        &id,
+        id,
         TimeOffDecisionBody {
             expected_version: form.version,
             approve,
