@@ -14,7 +14,9 @@ use rota_core::webhook::{EventType, NewSubscription, Subscription};
 
 use crate::App;
 use crate::caller::Caller;
+use crate::command::Command;
 use crate::error::{AppError, AppResult, bounded};
+use crate::idempotency::{Outcome, Recording};
 
 pub mod targets;
 
@@ -48,22 +50,24 @@ pub async fn owned(app: &App, caller: &Caller, id: SubscriptionId) -> AppResult<
     Ok(subscription)
 }
 
-/// Subscribes a URL to a business unit's events; the secret is shown once.
+/// Subscribes a URL to a business unit's events; the secret is shown once (and to a retry of
+/// the same request under its key, which answers the same subscription instead of making a
+/// second).
 pub async fn create(
-    app: &App,
-    caller: &Caller,
+    cmd: &Command,
     bu: BusinessUnitId,
     body: NewSubscriptionBody,
-) -> AppResult<CreatedSubscription> {
+) -> AppResult<Outcome<CreatedSubscription>> {
+    let (app, caller) = (&cmd.app, &cmd.caller);
     caller.require(Action::Configure, bu)?;
     app.store().business_unit(bu).await?;
     let events = check_events(&body.events)?;
     let url = check_url(app, &body.url).await?;
-    let secret = match body.secret {
+    let secret = match &body.secret {
         Some(s) if s.len() < 16 => {
             return Err(AppError::validation("secret", "at least 16 characters"));
         }
-        Some(s) => s,
+        Some(s) => s.clone(),
         None => URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 32]>()),
     };
     let subscription = Subscription {
@@ -76,16 +80,20 @@ pub async fn create(
         consecutive_failures: 0,
         created_at: app.clock().now(),
     };
-    app.store()
-        .create_subscription(&NewSubscription {
-            subscription: subscription.clone(),
-            secret: secret.clone(),
+    let store = app.store().clone();
+    cmd.once(&body, Recording::Claimed, |_| async move {
+        store
+            .create_subscription(&NewSubscription {
+                subscription: subscription.clone(),
+                secret: secret.clone(),
+            })
+            .await?;
+        Ok(CreatedSubscription {
+            subscription,
+            secret,
         })
-        .await?;
-    Ok(CreatedSubscription {
-        subscription,
-        secret,
     })
+    .await
 }
 
 /// A change to a subscription (turning it off or on, its URL, its events).

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use rota_api::paging::Paging;
@@ -16,8 +16,10 @@ use rota_core::trade::BusinessUnitSettings;
 use rota_core::webhook::{Delivery, Subscription};
 
 use crate::auth::Caller;
+use crate::command::Command;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::idempotency::Respond;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 
@@ -44,18 +46,18 @@ pub fn router() -> Router<AppState> {
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
 /// events of changes committed after the subscription are delivered, in order per schedule.
 #[utoipa::path(operation_id = "create_webhook", post, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",
-    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id")), request_body = NewSubscriptionBody,
+    params(("businessUnitId" = uuid::Uuid, Path, description = "Business unit id"), ("Idempotency-Key" = Option<rota_api::headers::IdempotencyKey>, Header, description = "Safe retries")), request_body = NewSubscriptionBody,
     responses((status = 201, description = "The subscription and its secret (shown once)", body = CreatedSubscription), crate::openapi::Problems),
     security(("bearer" = [])))]
 async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
+    cmd: Command,
     Path(bu): Path<String>,
     ApiJson(body): ApiJson<NewSubscriptionBody>,
 ) -> Result<Response, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
-    let created = webhooks::create(&state.app, &caller, bu, body).await?;
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    Ok(webhooks::create(&cmd, bu, body)
+        .await?
+        .respond(StatusCode::CREATED))
 }
 
 #[utoipa::path(operation_id = "list_webhooks", get, path = "/api/v2/wfm/business-units/{businessUnitId}/webhooks", tag = "webhooks",

@@ -9,6 +9,7 @@ mod coverage;
 mod faults;
 mod hardening;
 mod portal;
+mod replay;
 mod swaps;
 mod time_off;
 mod trades;
