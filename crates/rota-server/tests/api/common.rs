@@ -28,6 +28,8 @@ pub struct TestApp {
     _stop: tokio_util::sync::DropGuard,
     /// The database's directory (SQLite), removed with the app.
     _dir: Option<tempfile::TempDir>,
+    /// The SQLite database's URL, for the tests that read what it stores.
+    pub sqlite_url: Option<String>,
 }
 
 // World::disjoint(4, 20): shift k is owned by agent k % 5, and open when k % 5 == 4; one-hour
@@ -48,6 +50,7 @@ pub async fn spawn_world(world: World, publish: bool, tune: impl FnOnce(&mut Con
     );
     let mut app = serve_store(store, world, publish, tune).await;
     app._dir = Some(dir);
+    app.sqlite_url = Some(url);
     app
 }
 
@@ -94,6 +97,7 @@ pub async fn serve_store(
     TestApp {
         base: format!("http://{addr}"),
         _dir: None,
+        sqlite_url: None,
         admin: anonymous.clone().with_bearer(&token.access_token),
         admin_id: admin.client_id,
         anonymous,

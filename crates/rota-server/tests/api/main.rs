@@ -10,6 +10,7 @@ mod faults;
 mod hardening;
 mod portal;
 mod replay;
+mod stored_forms;
 mod swaps;
 mod time_off;
 mod trades;
