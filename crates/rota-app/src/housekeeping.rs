@@ -68,3 +68,59 @@ fn logged(what: &str, result: StoreResult<u64>) -> u64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use jiff::{SignedDuration, Timestamp};
+    use rota_core::auth::{Role, User};
+    use rota_core::clock::FixedClock;
+    use rota_core::store::UserStore;
+    use rota_store::{Durability, SqliteStore, Store};
+
+    use super::*;
+    use crate::Settings;
+
+    fn settings() -> Settings {
+        Settings {
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            claim_lease: Duration::from_secs(61),
+            max_swap_items: 500,
+            token_ttl: Duration::from_secs(3600),
+            allow_private_webhook_targets: false,
+            tokens_per_client_minute: 30,
+            tokens_per_address_minute: 600,
+            failed_authentications_per_minute: 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_and_links_are_purged_when_their_time_comes_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rota.db").display());
+        let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Normal).await.unwrap());
+        let start: Timestamp = "2026-11-30T08:00:00Z".parse().unwrap();
+        let clock = Arc::new(FixedClock::new(start));
+        let app = App::new(store.clone(), clock.clone(), settings());
+        let user = User::new("admin.one", "Admin One", Role::Admin, None, None).unwrap();
+        store.create_user(&user).await.unwrap();
+        let session = app.start_session(&user).await.unwrap();
+        crate::users::create_link(&store, user.id, start).await.unwrap();
+        let at = |hours| start.checked_add(SignedDuration::from_hours(hours)).unwrap();
+        let log = Duration::from_secs(3600);
+
+        // Both live: nothing is forgotten, and the session still signs in.
+        assert_eq!(app.housekeeping(log).await.sessions_and_links, 0);
+        assert!(app.session(&session.token).await.unwrap().is_some());
+        // The session ends after 12 hours, the link after 24: each is purged in its turn.
+        clock.set(at(13));
+        assert_eq!(app.housekeeping(log).await.sessions_and_links, 1);
+        assert!(app.session(&session.token).await.unwrap().is_none());
+        clock.set(at(25));
+        assert_eq!(app.housekeeping(log).await.sessions_and_links, 1);
+        assert_eq!(app.housekeeping(log).await.sessions_and_links, 0);
+    }
+}
