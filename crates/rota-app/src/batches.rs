@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use rota_core::auth::Action;
-use rota_core::ids::{BatchRunId, ScheduleId};
-use rota_core::store::{BatchRun, BatchRunStore, ScheduleStore};
+use rota_core::ids::{BatchRunId, BusinessUnitId, ScheduleId};
+use rota_core::store::{Page, PageRequest, ScheduleStore};
+pub use rota_store::batch_runs::BatchRun;
+use rota_store::batch_runs::BatchRunStore;
 
 use crate::App;
 use crate::caller::Caller;
@@ -63,4 +65,23 @@ pub async fn finish(app: &App, id: BatchRunId, detail: Option<&str>) -> AppResul
         .store()
         .finish_batch_run(id, detail, app.clock().now())
         .await?)
+}
+
+/// The unit's runs, newest first.
+pub async fn list(app: &App, bu: BusinessUnitId, page: PageRequest) -> AppResult<Page<BatchRun>> {
+    Ok(app.store().batch_runs(bu, page).await?)
+}
+
+/// The run, when it is one of `bu`'s.
+pub async fn find(app: &App, bu: BusinessUnitId, id: BatchRunId) -> AppResult<BatchRun> {
+    let run = app.store().batch_run(id).await?;
+    if run.business_unit != bu {
+        return Err(AppError::NotFound(format!("no batch {id}")));
+    }
+    Ok(run)
+}
+
+/// The run's per-swap report (JSON Lines).
+pub async fn report(app: &App, id: BatchRunId) -> AppResult<String> {
+    Ok(app.store().batch_report(id).await?)
 }

@@ -101,15 +101,25 @@ mod tests {
     async fn expired_sessions_and_links_are_purged_when_their_time_comes_and_not_before() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("rota.db").display());
-        let store = Store::Sqlite(SqliteStore::connect(&url, Durability::Normal).await.unwrap());
+        let store = Store::Sqlite(
+            SqliteStore::connect(&url, Durability::Normal)
+                .await
+                .unwrap(),
+        );
         let start: Timestamp = "2026-11-30T08:00:00Z".parse().unwrap();
         let clock = Arc::new(FixedClock::new(start));
         let app = App::new(store.clone(), clock.clone(), settings());
         let user = User::new("admin.one", "Admin One", Role::Admin, None, None).unwrap();
         store.create_user(&user).await.unwrap();
         let session = app.start_session(&user).await.unwrap();
-        crate::users::create_link(&store, user.id, start).await.unwrap();
-        let at = |hours| start.checked_add(SignedDuration::from_hours(hours)).unwrap();
+        crate::users::create_link(&store, user.id, start)
+            .await
+            .unwrap();
+        let at = |hours| {
+            start
+                .checked_add(SignedDuration::from_hours(hours))
+                .unwrap()
+        };
         let log = Duration::from_secs(3600);
 
         // Both live: nothing is forgotten, and the session still signs in.

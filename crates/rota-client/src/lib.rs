@@ -16,6 +16,7 @@ pub mod batch;
 pub mod batch_input;
 pub mod ops;
 pub mod retry;
+mod time_off;
 mod users;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -15,13 +15,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use jiff::civil::Date;
+use rota_app::batches::BatchRun;
 use rota_client::batch::{BatchItem, BatchRunner};
 use rota_client::batch_input::{InputFormat, parse};
 use rota_client::retry::{Retrier, RetryBudget, RetryPolicy};
 use rota_core::auth::Action;
 use rota_core::directory::BusinessUnit;
 use rota_core::ids::{BatchRunId, BusinessUnitId, ScheduleId};
-use rota_core::store::{BatchRun, BatchRunStore, PageRequest, ScheduleStore};
+use rota_core::store::{PageRequest, ScheduleStore};
 
 use super::agent::asked_week;
 use super::view::{self, Chrome};
@@ -102,10 +103,7 @@ async fn list_page(
     problem: Vec<String>,
     status: StatusCode,
 ) -> PageResult {
-    let runs = state
-        .app
-        .store()
-        .batch_runs(bu.id, PageRequest::new(0, 50))
+    let runs = batches::list(&state.app, bu.id, PageRequest::new(0, 50))
         .await
         .or_page(visitor)?;
     Ok(render(
@@ -327,16 +325,9 @@ async fn found(
 ) -> Result<BatchRun, PortalError> {
     let not_found = || PortalError::not_found(visitor, format!("no batch {id}"));
     let id: BatchRunId = id.parse().map_err(|_| not_found())?;
-    let run = state
-        .app
-        .store()
-        .batch_run(id)
+    batches::find(&state.app, bu.id, id)
         .await
-        .map_err(|_| not_found())?;
-    if run.business_unit != bu.id {
-        return Err(not_found());
-    }
-    Ok(run)
+        .map_err(|_| not_found())
 }
 
 async fn progress(
@@ -380,10 +371,7 @@ async fn report(
 ) -> Result<Response, PortalError> {
     let bu = unit(&state, &visitor, &bu).await?;
     let run = found(&state, &visitor, &bu, &id).await?;
-    let text = state
-        .app
-        .store()
-        .batch_report(run.id)
+    let text = batches::report(&state.app, run.id)
         .await
         .or_page(&visitor)?;
     Ok((

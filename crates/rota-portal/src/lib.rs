@@ -8,7 +8,8 @@
 //! - [`time_off`]: the agent's requests and balances; the supervisor's queue of them.
 //! - [`batches`]: a bulk swap batch from an uploaded file, its progress and its report.
 //! - [`coverage`]: the coverage strip under the week grid.
-//! - [`supervisor`]: the week grid, publishing, the trade queue, the version history.
+//! - [`supervisor`]: the week grid, publishing, the trade queue.
+//! - [`history`]: the version history and each version's diff.
 //! - [`webhooks`]: subscriptions, their delivery log, off and on.
 //! - [`view`]: how times, shifts and outcomes read on a page.
 //!
@@ -37,6 +38,7 @@ pub mod agent;
 pub mod availability;
 pub mod batches;
 pub mod coverage;
+pub mod history;
 pub mod sessions;
 pub mod supervisor;
 pub mod time_off;
@@ -75,6 +77,7 @@ pub fn router(state: PortalState) -> Router {
         .merge(webhooks::router())
         .merge(batches::router())
         .merge(supervisor::router())
+        .merge(history::router())
         .layer(axum::middleware::map_response(security_headers))
         // Pages compress well (the grid of 2,000 agents is mostly repeated markup).
         .layer(tower_http::compression::CompressionLayer::new())

@@ -695,7 +695,7 @@ async fn admins_create_users_and_supervisors_send_their_agents_sign_in_links() {
 
 #[tokio::test]
 async fn an_uploaded_batch_with_bad_rows_names_each_and_starts_nothing() {
-    use rota_core::store::BatchRunStore;
+    use rota_store::batch_runs::BatchRunStore;
     let app = spawn(|_| {}).await;
     let bu = app.world.bu.id;
     let sam = app.portal_user("sam", Role::Supervisor, None).await;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use const_format::concatcp;
 use rota_core::ids::{BatchRunId, BusinessUnitId, ScheduleId};
-use rota_core::store::{BatchRun, Page, PageRequest, StoreError, StoreResult};
+use rota_core::store::{Page, PageRequest, StoreError, StoreResult};
+
+use crate::batch_runs::BatchRun;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -38,7 +40,7 @@ fn decode(r: &DbRow) -> StoreResult<BatchRun> {
     })
 }
 
-impl rota_core::store::BatchRunStore for Backend {
+impl crate::batch_runs::BatchRunStore for Backend {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn create_batch_run(&self, run: &BatchRun) -> StoreResult<()> {
         sqlx::query(

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use jiff::SignedDuration;
 use rota_core::ids::BatchRunId;
-use rota_core::store::{BatchRun, BatchRunStore, PageRequest, StoreError};
+use rota_core::store::{PageRequest, StoreError};
 use rota_store::Store;
+use rota_store::batch_runs::{BatchRun, BatchRunStore};
 
 use super::setup;
 
