@@ -2,13 +2,12 @@
 //! every `/api` route takes the caller from one. Secrets and tokens are random 256-bit
 //! strings, stored only as SHA-256 hashes.
 
+use axum::Json;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rota_app::AppError;
@@ -16,9 +15,11 @@ pub use rota_app::Caller;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/oauth/token", post(token))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token))
 }
 
 pub use rota_api::oauth::TokenResponse;

@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types,
 //! served at `/openapi.json`, and a rendered reference at `/docs`.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use rota_api::problem::ErrorCode;
@@ -12,8 +13,6 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::config::Config;
-use crate::startup::AppState;
-use crate::{auth, routes, telemetry};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,57 +22,6 @@ use crate::{auth, routes, telemetry};
                        their version history, and a bulk shift-swap that conflicts only when a shift it \
                        touches changed. Every error is application/problem+json with a stable `code` and \
                        the `requestId`; see docs/API.md for the codes."
-    ),
-    paths(
-        auth::token,
-        routes::health::healthz,
-        routes::health::readyz,
-        telemetry::render,
-        routes::directory::list_business_units,
-        routes::directory::list_agents,
-        routes::directory::set_availability,
-        routes::schedules::find,
-        routes::schedules::import,
-        routes::schedules::read,
-        routes::schedules::versions,
-        routes::schedules::as_of,
-        routes::schedules::publish,
-        routes::schedules::edit_shift,
-        routes::swaps::shift_swaps,
-        routes::trades::my_schedule,
-        routes::trades::pickup,
-        routes::trades::release,
-        routes::trades::create,
-        routes::trades::list,
-        routes::trades::read,
-        routes::trades::match_trade,
-        routes::trades::match_check,
-        routes::trades::cancel,
-        routes::trades::review,
-        routes::webhooks::create,
-        routes::webhooks::list,
-        routes::webhooks::read,
-        routes::webhooks::update,
-        routes::webhooks::remove,
-        routes::webhooks::deliveries,
-        routes::webhooks::read_settings,
-        routes::webhooks::write_settings,
-        routes::coverage::set_requirements,
-        routes::coverage::coverage,
-        routes::coverage::list_held,
-        routes::coverage::read_held,
-        routes::coverage::decide_held,
-        routes::time_off::create,
-        routes::time_off::list,
-        routes::time_off::read,
-        routes::time_off::decide,
-        routes::time_off::cancel,
-        routes::time_off::balances,
-        routes::time_off::set_balance,
-        routes::time_off::set_allowances,
-        routes::time_off::allowances,
-        routes::users::create,
-        routes::users::link,
     ),
     components(schemas(
         rota_api::problem::Problem,
@@ -181,32 +129,45 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn router() -> Router<AppState> {
+/// The document as served: built once at start from the operations the router registered.
+#[derive(Clone)]
+pub struct Served {
+    json: Arc<Value>,
+    api: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl Served {
+    /// The document of `api` (the router's operations), with this node's own limits stated,
+    /// and shaped so that the common client generators read every schema (see
+    /// [`generator_friendly`]).
+    pub fn new(config: &Config, api: utoipa::openapi::OpenApi) -> Result<Self, serde_json::Error> {
+        let mut doc = serde_json::to_value(&api)?;
+        if let Some(swaps) =
+            doc.pointer_mut("/components/schemas/SwapRequestBody/properties/shiftSwaps")
+        {
+            swaps["maxItems"] = json!(config.max_swap_items);
+        }
+        name_problem_codes(&mut doc);
+        generator_friendly(&mut doc);
+        Ok(Self {
+            json: Arc::new(doc),
+            api: Arc::new(api),
+        })
+    }
+
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(served: Served) -> Router<S> {
+    let json = served.clone();
     Router::new()
         .route(
             "/openapi.json",
-            get(|State(state): State<AppState>| async move {
-                document(&state.config)
-                    .map(Json)
-                    .map_err(|e| crate::error::ApiError::from(rota_app::AppError::internal(e)))
-            }),
+            get(move || async move { Json(json.json.as_ref().clone()) }),
         )
-        .route("/docs", get(docs))
-}
-
-/// The served document: the one derived from the handlers and the wire types, with this
-/// node's own limits stated, and shaped so that the common client generators read every schema
-/// (see [`generator_friendly`]).
-pub fn document(config: &Config) -> Result<Value, serde_json::Error> {
-    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
-    if let Some(swaps) =
-        doc.pointer_mut("/components/schemas/SwapRequestBody/properties/shiftSwaps")
-    {
-        swaps["maxItems"] = json!(config.max_swap_items);
-    }
-    name_problem_codes(&mut doc);
-    generator_friendly(&mut doc);
-    Ok(doc)
+        .route("/docs", get(move || async move { docs(&served.api) }))
 }
 
 /// Every problem answer of the document names the codes it may carry: all the codes of its
@@ -380,8 +341,7 @@ fn escape(s: &str) -> String {
 
 /// A self-contained reference (no scripts from elsewhere): every operation with its
 /// description, parameters and answers, rendered from the same document.
-async fn docs() -> Html<String> {
-    let doc = ApiDoc::openapi();
+fn docs(doc: &utoipa::openapi::OpenApi) -> Html<String> {
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>rota API</title><style>\
          body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}\

@@ -77,7 +77,7 @@ impl Application {
             own_url,
         });
         crate::telemetry::init();
-        let router = routes::router(state)
+        let router = routes::router(state)?
             .merge(portal)
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&wake_dispatcher),

@@ -1,10 +1,9 @@
 //! Staffing requirements, coverage, and the changes the coverage guard held for a supervisor.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use rota_api::coverage::{
     CoverageBody, CoverageQuery, HeldDecisionBody, HeldQuery, RequirementsBody,
 };
@@ -15,6 +14,8 @@ use rota_core::ids::{BusinessUnitId, HeldChangeId, ScheduleId};
 use rota_core::schedule::ScheduleState;
 use rota_core::store::{CoverageStore, HeldFilter, PageRequest, ScheduleStore};
 use rota_core::version::ScheduleVersionId;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
@@ -25,22 +26,13 @@ use crate::idempotency::Respond;
 use crate::startup::AppState;
 use rota_app::AppError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v2/wfm/schedules/{scheduleId}/requirements",
-            put(set_requirements),
-        )
-        .route("/api/v2/wfm/schedules/{scheduleId}/coverage", get(coverage))
-        .route(
-            "/api/v2/wfm/business-units/{businessUnitId}/held-changes",
-            get(list_held),
-        )
-        .route("/api/v2/wfm/held-changes/{heldChangeId}", get(read_held))
-        .route(
-            "/api/v2/wfm/held-changes/{heldChangeId}/decision",
-            post(decide_held),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(set_requirements))
+        .routes(routes!(coverage))
+        .routes(routes!(list_held))
+        .routes(routes!(read_held))
+        .routes(routes!(decide_held))
 }
 
 /// Sets the staffing requirement of the intervals the runs name, as one version of the

@@ -1,15 +1,16 @@
 //! Business units, their agents, and agent availability.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use rota_api::paging::Paging;
 use rota_api::schedules::Page;
 use rota_core::directory::{Agent, AvailabilityDoc, BusinessUnit};
 use rota_core::ids::{AgentId, BusinessUnitId};
 use rota_core::store::DirectoryStore;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
@@ -20,17 +21,11 @@ use crate::idempotency::Respond;
 use crate::startup::AppState;
 use rota_core::auth::Action;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/wfm/business-units", get(list_business_units))
-        .route(
-            "/api/v2/wfm/business-units/{businessUnitId}/agents",
-            get(list_agents),
-        )
-        .route(
-            "/api/v2/wfm/agents/{agentId}/availability",
-            put(set_availability),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_business_units))
+        .routes(routes!(list_agents))
+        .routes(routes!(set_availability))
 }
 
 #[utoipa::path(get, path = "/api/v2/wfm/business-units", tag = "directory", params(Paging),

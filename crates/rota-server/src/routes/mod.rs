@@ -1,6 +1,8 @@
 //! The routes, one module per resource, merged once.
 
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use rota_app::AppError;
 
@@ -19,9 +21,22 @@ pub mod webhooks;
 
 /// The API edge: the resources under `/api`, each request of theirs authenticated and
 /// rate-limited per client; beside them what needs no caller (health, tokens, metrics, the
-/// document and its reference).
-pub fn router(state: AppState) -> Router {
-    let resources = Router::new()
+/// document and its reference). Every operation is registered from its `#[utoipa::path]`, so
+/// the router serves exactly what `/openapi.json` documents: a route cannot be added to one
+/// without the other.
+pub fn router(state: AppState) -> Result<Router, serde_json::Error> {
+    let (routes, api) = operations(&state).split_for_parts();
+    let served = crate::openapi::Served::new(&state.config, api)?;
+    Ok(Router::new()
+        .merge(routes)
+        .merge(crate::openapi::router(served))
+        .fallback(|| async { ApiError::from(AppError::NotFound("no such route".into())) })
+        .with_state(state))
+}
+
+/// Every operation of the API, with its part of the document.
+pub fn operations(state: &AppState) -> OpenApiRouter<AppState> {
+    let resources = OpenApiRouter::new()
         .merge(directory::router())
         .merge(coverage::router())
         .merge(schedules::router())
@@ -34,14 +49,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::rate_limit::middleware,
         ));
-    Router::new()
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(crate::auth::router())
         .merge(crate::telemetry::router())
-        .merge(crate::openapi::router())
         .merge(resources)
-        .fallback(|| async { ApiError::from(AppError::NotFound("no such route".into())) })
-        .with_state(state)
 }
 
 pub fn page<T>(p: rota_core::store::Page<T>) -> rota_api::schedules::Page<T> {

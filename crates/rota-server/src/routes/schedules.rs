@@ -1,10 +1,9 @@
 //! Schedules: import, read (with ETag), versions, as-of, publish, and supervisor shift edits.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use rota_api::paging::Paging;
 use rota_api::schedules::{
     AsOfBody, EditBody, FindQuery, ImportBody, Page, ReadQuery, ScheduleBody, VersionBody,
@@ -17,6 +16,8 @@ use rota_core::ids::{AgentId, BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::Schedule;
 use rota_core::store::{ScheduleStore, ShiftFilter};
 use rota_core::version::ScheduleVersionId;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
@@ -26,17 +27,14 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::idempotency::Respond;
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/wfm/schedules", get(find).post(import))
-        .route("/api/v2/wfm/schedules/{scheduleId}", get(read))
-        .route("/api/v2/wfm/schedules/{scheduleId}/versions", get(versions))
-        .route(
-            "/api/v2/wfm/schedules/{scheduleId}/versions/{versionId}",
-            get(as_of),
-        )
-        .route("/api/v2/wfm/schedules/{scheduleId}/publish", post(publish))
-        .route("/api/v2/wfm/shifts/{shiftId}/edits", post(edit_shift))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(find, import))
+        .routes(routes!(read))
+        .routes(routes!(versions))
+        .routes(routes!(as_of))
+        .routes(routes!(publish))
+        .routes(routes!(edit_shift))
 }
 
 /// The strong entity tag of a schedule version.

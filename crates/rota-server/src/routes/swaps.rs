@@ -1,12 +1,13 @@
 //! `POST /api/v2/wfm/schedules/shift-swaps`: the bulk swap.
 
+use axum::Json;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use rota_api::swaps::{SwapRequestBody, SwapResponseBody};
 use rota_app::{AppError, swaps};
 use rota_core::command::{ItemOutcome, SwapMode, SwapResult};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::command::Command;
 use crate::error::ApiError;
@@ -14,10 +15,8 @@ use crate::extract::ApiJson;
 use crate::idempotency;
 use crate::startup::AppState;
 
-const PATH: &str = "/api/v2/wfm/schedules/shift-swaps";
-
-pub fn router() -> Router<AppState> {
-    Router::new().route(PATH, post(shift_swaps))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(shift_swaps))
 }
 
 /// Applies the swaps in one transaction. Atomic requests answer 409 if any item conflicts and

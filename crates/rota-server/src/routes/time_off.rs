@@ -1,11 +1,10 @@
 //! Time off: agents request and cancel their own; supervisors request for their business unit's
 //! agents, decide, set allowances; supervisors and integrations set balances.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use rota_api::schedules::Page;
 use rota_api::timeoff::{
     AllowanceQuery, AllowancesBody, BalanceBody, NewTimeOffBody, TimeOffCancelBody,
@@ -16,6 +15,8 @@ use rota_core::auth::Action;
 use rota_core::ids::{AgentId, BusinessUnitId, TimeOffId};
 use rota_core::store::{DirectoryStore, PageRequest, TimeOffFilter, TimeOffStore};
 use rota_core::timeoff::{AllowanceDay, Balance, TimeOffRequest};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{page, parse_id};
 use crate::auth::Caller;
@@ -28,30 +29,15 @@ use crate::startup::AppState;
 /// The most days one allowance read may span.
 const MAX_ALLOWANCE_DAYS: i32 = 366;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/wfm/time-off-requests", post(create).get(list))
-        .route("/api/v2/wfm/time-off-requests/{timeOffId}", get(read))
-        .route(
-            "/api/v2/wfm/time-off-requests/{timeOffId}/decision",
-            post(decide),
-        )
-        .route(
-            "/api/v2/wfm/time-off-requests/{timeOffId}/cancel",
-            post(cancel),
-        )
-        .route(
-            "/api/v2/wfm/agents/{agentId}/time-off-balances",
-            get(balances),
-        )
-        .route(
-            "/api/v2/wfm/agents/{agentId}/time-off-balances/{code}",
-            put(set_balance),
-        )
-        .route(
-            "/api/v2/wfm/business-units/{businessUnitId}/time-off-allowances",
-            put(set_allowances).get(allowances),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read))
+        .routes(routes!(decide))
+        .routes(routes!(cancel))
+        .routes(routes!(balances))
+        .routes(routes!(set_balance))
+        .routes(routes!(set_allowances, allowances))
 }
 
 /// Files a request for time off. The business unit's policy answers at once: approved (the

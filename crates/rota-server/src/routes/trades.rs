@@ -1,11 +1,10 @@
 //! Agent self-service (my schedule, open-shift pickup, release) and shift trades (offer,
 //! match, cancel, supervisor review).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use rota_api::paging::Paging;
 use rota_api::trades::{
     CancelBody, MatchBody, MatchCheckQuery, MySchedule, NewTradeBody, ReviewBody, ReviewResponse,
@@ -20,6 +19,8 @@ use rota_core::store::{
     DirectoryStore, PageRequest, ScheduleStore, ShiftFilter, TradeFilter, TradeStore,
 };
 use rota_core::trade::{Trade, TradeState};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::command::Command;
@@ -29,23 +30,17 @@ use crate::idempotency::Respond;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/wfm/agents/me/schedule", get(my_schedule))
-        .route(
-            "/api/v2/wfm/agents/me/shifts/{shiftId}/pickup",
-            post(pickup),
-        )
-        .route(
-            "/api/v2/wfm/agents/me/shifts/{shiftId}/release",
-            post(release),
-        )
-        .route("/api/v2/wfm/trades", post(create).get(list))
-        .route("/api/v2/wfm/trades/{tradeId}", get(read))
-        .route("/api/v2/wfm/trades/{tradeId}/match", post(match_trade))
-        .route("/api/v2/wfm/trades/{tradeId}/match-check", get(match_check))
-        .route("/api/v2/wfm/trades/{tradeId}/cancel", post(cancel))
-        .route("/api/v2/wfm/trades/reviews", post(review))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(my_schedule))
+        .routes(routes!(pickup))
+        .routes(routes!(release))
+        .routes(routes!(create, list))
+        .routes(routes!(read))
+        .routes(routes!(match_trade))
+        .routes(routes!(match_check))
+        .routes(routes!(cancel))
+        .routes(routes!(review))
 }
 
 /// The caller's own shifts in a published week, and the week's open shifts.

@@ -4,12 +4,13 @@
 //! `ALREADY_EXISTS` and changes nothing, and every link request makes a fresh link, so no
 //! recorded answer ever holds a sign-in secret.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use rota_api::users::{NewUserBody, NewUserResponse, SignInLinkBody};
 use rota_core::ids::UserId;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -17,10 +18,10 @@ use crate::extract::ApiJson;
 use crate::routes::parse_id;
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v2/users", post(create))
-        .route("/api/v2/users/{userId}/sign-in-links", post(link))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(link))
 }
 
 /// Creates a portal user and their first one-time sign-in link (24 hours; the person chooses a

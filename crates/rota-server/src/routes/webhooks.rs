@@ -1,11 +1,10 @@
 //! Webhook subscriptions and their delivery log; the business unit's self-service and trade
 //! settings.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
 use rota_api::paging::Paging;
 use rota_api::webhooks::{CreatedSubscription, NewSubscriptionBody, SubscriptionPatch};
 use rota_app::webhooks;
@@ -14,6 +13,8 @@ use rota_core::ids::BusinessUnitId;
 use rota_core::store::{DirectoryStore, TradeStore, WebhookStore};
 use rota_core::trade::BusinessUnitSettings;
 use rota_core::webhook::{Delivery, Subscription};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::command::Command;
@@ -23,24 +24,12 @@ use crate::idempotency::Respond;
 use crate::routes::{page, parse_id};
 use crate::startup::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v2/wfm/business-units/{businessUnitId}/webhooks",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v2/wfm/webhooks/{webhookId}",
-            get(read).patch(update).delete(remove),
-        )
-        .route(
-            "/api/v2/wfm/webhooks/{webhookId}/deliveries",
-            get(deliveries),
-        )
-        .route(
-            "/api/v2/wfm/business-units/{businessUnitId}/settings",
-            get(read_settings).put(write_settings),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(deliveries))
+        .routes(routes!(read_settings, write_settings))
 }
 
 /// Subscribes a URL to a business unit's events. Each delivery is signed (see docs/API.md);
