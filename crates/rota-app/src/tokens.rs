@@ -135,6 +135,25 @@ impl App {
         Ok(token)
     }
 
+    /// One request from `client`'s quota shared by every node of the database (PostgreSQL): `None`
+    /// where there is none to share (SQLite, one node); else the burst left, or how long to wait.
+    /// A database that cannot take the write (read-only after a failover, unreachable) answers
+    /// an error, and the node limits on its own meanwhile.
+    pub async fn take_shared_quota(
+        &self,
+        client: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Option<Result<Result<u32, Duration>, StoreError>> {
+        match &self.store {
+            rota_store::Store::Postgres(pg) => Some(
+                pg.take_quota(client, Timestamp::now(), interval, burst)
+                    .await,
+            ),
+            rota_store::Store::Sqlite(_) => None,
+        }
+    }
+
     /// The caller a bearer token stands for: `INVALID_TOKEN` when it is unknown or expired,
     /// `RATE_LIMITED` for an address that keeps sending unknown ones.
     pub async fn authenticate(&self, token: &str, address: Option<IpAddr>) -> AppResult<Caller> {

@@ -93,22 +93,21 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             .map(|snapshot| snapshot.remaining_burst_capacity())
             .map_err(|not_until| not_until.wait_time_from(limits.clock.now()))
     };
-    let taken = match state.app.store() {
-        rota_store::Store::Postgres(pg) => {
-            let interval = limits.quota.replenish_interval();
-            let burst = limits.quota.burst_size().get();
-            match pg
-                .take_quota(&caller.0.client_id, jiff::Timestamp::now(), interval, burst)
-                .await
-            {
-                Ok(taken) => taken,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the shared rate limit is out of reach; limiting on this node");
-                    local()
-                }
-            }
+    let shared = state
+        .app
+        .take_shared_quota(
+            &caller.0.client_id,
+            limits.quota.replenish_interval(),
+            limits.quota.burst_size().get(),
+        )
+        .await;
+    let taken = match shared {
+        Some(Ok(taken)) => taken,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the shared rate limit is out of reach; limiting on this node");
+            local()
         }
-        rota_store::Store::Sqlite(_) => local(),
+        None => local(),
     };
     match taken {
         Ok(remaining) => {
