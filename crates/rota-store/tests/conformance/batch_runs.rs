@@ -63,3 +63,5 @@ pub async fn a_batch_runs_report_grows_chunk_by_chunk(store: Store) {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+conformance!(a_batch_runs_report_grows_chunk_by_chunk,);

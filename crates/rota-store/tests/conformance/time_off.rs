@@ -454,3 +454,12 @@ pub(super) async fn time_off_across_a_week_boundary_changes_both_weeks(store: St
     assert_replays(&store, world.schedule.id).await;
     assert_replays(&store, next.id).await;
 }
+
+conformance!(
+    approval_trims_the_shift_deducts_and_cancel_returns,
+    refusals_waitlist_override_and_opening,
+    two_requests_race_for_the_last_place,
+    an_approval_and_a_bulk_swap_race_for_a_covered_shift,
+    time_off_that_leaves_coverage_short_waits_for_a_supervisor,
+    time_off_across_a_week_boundary_changes_both_weeks,
+);

@@ -127,3 +127,9 @@ pub async fn what_a_user_saw_only_moves_forward(store: Store) {
         Some(v(2))
     );
 }
+
+conformance!(
+    a_sign_in_link_works_once_and_a_session_ends_with_a_new_password,
+    concurrent_failures_all_count_and_the_lock_is_bounded,
+    what_a_user_saw_only_moves_forward,
+);
