@@ -3,8 +3,8 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rota_core::command::EditChange;
-use rota_core::ids::ScheduleId;
-use rota_core::schedule::{Schedule, Shift};
+use rota_core::ids::{AgentId, ScheduleId};
+use rota_core::schedule::{Schedule, Shift, ShiftError, TimeWindow};
 use rota_core::version::{ScheduleVersion, VersionChanges, VersionRecord};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,71 @@ pub struct EditBody {
     /// The shift's version as the caller read it (409 if it changed since).
     #[schema(minimum = 1)]
     pub expected_version: u64,
-    pub change: EditChange,
+    pub change: EditChangeBody,
+}
+
+/// A supervisor's change to one shift as the request states it. The command turns it into
+/// [`EditChange`]: a window that does not end after it starts, or lasts longer than a shift may,
+/// is refused there (422 `UNPROCESSABLE` naming `change.window`), not while the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
+#[schema(as = EditChange)]
+pub enum EditChangeBody {
+    /// New start and end; the owner stays.
+    Move { window: WindowBody },
+    /// A new owner.
+    // The field is renamed on the variant as well as by `rename_all_fields`: the OpenAPI
+    // schema follows the variant's attribute only, and the wire must match the document.
+    #[serde(rename_all = "camelCase")]
+    Reassign {
+        #[schema(value_type = String, format = Uuid)]
+        agent_id: AgentId,
+    },
+    /// Take the owner away: the shift becomes open.
+    Open,
+}
+
+/// `[start, end)` as a request states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = TimeWindow)]
+pub struct WindowBody {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+}
+
+impl From<EditChange> for EditChangeBody {
+    fn from(change: EditChange) -> Self {
+        match change {
+            EditChange::Move { window } => Self::Move {
+                window: WindowBody {
+                    start: window.start(),
+                    end: window.end(),
+                },
+            },
+            EditChange::Reassign { agent_id } => Self::Reassign { agent_id },
+            EditChange::Open => Self::Open,
+        }
+    }
+}
+
+impl TryFrom<EditChangeBody> for EditChange {
+    type Error = ShiftError;
+
+    fn try_from(body: EditChangeBody) -> Result<Self, ShiftError> {
+        Ok(match body {
+            EditChangeBody::Move { window } => Self::Move {
+                window: TimeWindow::new(window.start, window.end)?,
+            },
+            EditChangeBody::Reassign { agent_id } => Self::Reassign { agent_id },
+            EditChangeBody::Open => Self::Open,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -42,9 +42,30 @@ pub struct NewTradeBody {
     pub target_agent_id: Option<AgentId>,
     /// Times the caller would take a shift in; empty or absent: the shift is given away.
     #[serde(default)]
-    pub acceptable_intervals: Vec<Interval>,
+    pub acceptable_intervals: Vec<IntervalBody>,
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
+}
+
+/// `[start, end)` as a request states it. The command turns it into an [`Interval`]: one that
+/// does not end after it starts is refused there (422 `UNPROCESSABLE` naming the item), not while
+/// the body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Interval)]
+pub struct IntervalBody {
+    #[schema(value_type = String, format = DateTime)]
+    pub start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub end: Timestamp,
+}
+
+impl From<Interval> for IntervalBody {
+    fn from(i: Interval) -> Self {
+        Self {
+            start: i.start(),
+            end: i.end(),
+        }
+    }
 }
 
 /// `GET /trades/{tradeId}/match-check`: what a match would find, before matching.

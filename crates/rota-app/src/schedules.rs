@@ -2,7 +2,7 @@
 
 use rota_api::schedules::{EditBody, ImportBody};
 use rota_core::auth::Action;
-use rota_core::command::{ShiftEdit, SwapResult};
+use rota_core::command::{EditChange, ShiftEdit, SwapResult};
 use rota_core::directory::Skill;
 use rota_core::ids::{BusinessUnitId, ScheduleId, ShiftId};
 use rota_core::schedule::{ActivityCode, NewSchedule, NewShift, Schedule, TimeWindow};
@@ -40,10 +40,12 @@ pub async fn edit_shift(
     cmd.caller.require(Action::EditShift, bu)?;
     let expected_version = ScheduleVersion::new(body.expected_version)
         .map_err(|e| AppError::validation("expectedVersion", e.to_string()))?;
+    let change = EditChange::try_from(body.change)
+        .map_err(|e| AppError::unprocessable("change.window", e.to_string()))?;
     let edit = ShiftEdit {
         shift_id,
         expected_version,
-        change: body.change,
+        change,
     };
     cmd.once(&body, Recording::InTransaction, |ctx| async move {
         store.edit_shift(&edit, &ctx).await

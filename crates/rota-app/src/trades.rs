@@ -10,7 +10,7 @@ use rota_core::command::SwapResult;
 use rota_core::engine::SelfServiceAction;
 use rota_core::ids::{AgentId, ShiftId, TradeId};
 use rota_core::store::{DirectoryStore, NewTrade, StoreError, TradeReview, TradeStore};
-use rota_core::trade::{Trade, TradeCheck, TradeState};
+use rota_core::trade::{Interval, Trade, TradeCheck, TradeState};
 use rota_core::version::{CommitContext, ScheduleVersion};
 use rota_store::Store;
 use serde::Serialize;
@@ -58,11 +58,20 @@ pub async fn create(cmd: &Command, body: NewTradeBody) -> AppResult<Outcome<Trad
     let agent = store.agent(cmd.caller.me()?).await?;
     cmd.caller
         .require(Action::SelfService, agent.business_unit_id)?;
+    let acceptable_intervals = body
+        .acceptable_intervals
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            Interval::new(w.start, w.end)
+                .map_err(|e| AppError::unprocessable(&format!("acceptableIntervals[{i}]"), e))
+        })
+        .collect::<AppResult<Vec<_>>>()?;
     let new = NewTrade {
         initiating_agent_id: agent.id,
         shift_id: body.shift_id,
         target_agent_id: body.target_agent_id,
-        acceptable_intervals: body.acceptable_intervals.clone(),
+        acceptable_intervals,
         expires_at: body.expires_at,
     };
     cmd.once(&body, Recording::InTransaction, |ctx| async move {

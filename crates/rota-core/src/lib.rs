@@ -22,11 +22,6 @@
 //! - `testkit` (feature `testkit`): fixtures, the reference model and the property-test harness.
 #![forbid(unsafe_code)]
 
-/// The beginnings of the messages of rules that span several fields of one value (a window
-/// that must end after it starts), checked while a request body is read: a body that breaks
-/// one is well-formed but refused (422 `UNPROCESSABLE`), not malformed (400).
-pub const RULES_ACROSS_FIELDS: &[&str] = &[schedule::WINDOW_RULE, trade::INTERVAL_RULE];
-
 pub mod activity;
 pub mod auth;
 pub mod backoff;

@@ -68,7 +68,7 @@ impl Schedule {
     }
 }
 
-/// How [`ShiftError::InvalidWindow`] begins (see [`crate::RULES_ACROSS_FIELDS`]).
+/// How [`ShiftError::InvalidWindow`] begins.
 pub const WINDOW_RULE: &str = "a shift must end after it starts";
 
 /// An activity code names what a shift is for ("phone", "chat", "training").

@@ -105,7 +105,7 @@ impl From<Interval> for RawInterval {
     }
 }
 
-/// How an inverted [`Interval`]'s error begins (see [`crate::RULES_ACROSS_FIELDS`]).
+/// How an inverted [`Interval`]'s error begins.
 pub const INTERVAL_RULE: &str = "an interval must end after it starts";
 
 impl Interval {

@@ -187,7 +187,8 @@ impl Mover<'_> {
             expected_version: self.expected,
             change: EditChange::Move {
                 window: TimeWindow::new(start, end).context("the probe's window")?,
-            },
+            }
+            .into(),
         };
         let answer = self
             .supervisor

@@ -341,7 +341,7 @@ impl Act {
         let offer = NewTradeBody {
             shift_id: a,
             target_agent_id: None,
-            acceptable_intervals: vec![any_time],
+            acceptable_intervals: vec![any_time.into()],
             expires_at: expires,
         };
         let Ok(trade) = offerer
@@ -415,7 +415,7 @@ impl Act {
             };
             let body = EditBody {
                 expected_version: expected,
-                change: EditChange::Move { window },
+                change: EditChange::Move { window }.into(),
             };
             match client
                 .edit_shift(shift, &body, &CallOptions::default())

@@ -238,7 +238,7 @@ async fn offer(posted: Posted<OfferForm>) -> PageResult {
     let body = NewTradeBody {
         shift_id,
         target_agent_id: None,
-        acceptable_intervals,
+        acceptable_intervals: acceptable_intervals.into_iter().map(Into::into).collect(),
         // An offer lapses when its shift starts.
         expires_at: shift.window.start(),
     };

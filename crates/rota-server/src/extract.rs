@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. Malformed JSON, a wrong type or an unknown field is a 400 naming the field; a
-/// value that breaks a rule across its fields ([`rota_core::RULES_ACROSS_FIELDS`]) is a 422;
-/// a body over the limit is a 413. A number with no fractional part is an integer, as JSON
+/// A JSON body. Malformed JSON, a wrong type or an unknown field is a 400 naming the field (a
+/// value that breaks a rule across its fields reads, and its command refuses it with 422); a
+/// body over the limit is a 413. A number with no fractional part is an integer, as JSON
 /// Schema counts it (`1.0` where the document says integer is taken as `1`).
 pub struct ApiJson<T>(pub T);
 
@@ -50,15 +50,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let value = serde_path_to_error::deserialize(json).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "body".to_owned() } else { path };
-            let message = e.inner().to_string();
-            if rota_core::RULES_ACROSS_FIELDS
-                .iter()
-                .any(|rule| message.starts_with(rule))
-            {
-                ApiError::unprocessable(&field, message)
-            } else {
-                ApiError::validation(&field, message)
-            }
+            ApiError::validation(&field, e.inner().to_string())
         })?;
         Ok(Self(value))
     }

@@ -188,7 +188,7 @@ async fn agents_see_only_their_own_published_shifts_and_cannot_swap_or_edit() {
     let shift = app.world.schedule.shifts[1].id;
     let open = EditBody {
         expected_version: 1,
-        change: EditChange::Open,
+        change: EditChange::Open.into(),
     };
     assert_eq!(
         problem_code(

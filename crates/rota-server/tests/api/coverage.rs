@@ -422,7 +422,8 @@ async fn a_held_change_whose_shift_changed_since_fails_on_approval_and_a_denial_
                 expected_version: s1.version.get(),
                 change: EditChange::Reassign {
                     agent_id: app.world.agents[3].id,
-                },
+                }
+                .into(),
             },
             &CallOptions::default(),
         )
@@ -468,7 +469,7 @@ async fn a_supervisor_edit_that_leaves_intervals_short_is_allowed_denied_or_held
                 app.shift(5),
                 &EditBody {
                     expected_version: shift.version.get(),
-                    change: EditChange::Open,
+                    change: EditChange::Open.into(),
                 },
                 &CallOptions::default(),
             )
@@ -510,13 +511,14 @@ async fn a_trade_that_leaves_an_interval_short_is_approved_denied_or_sent_to_a_s
                 shift_id: app.shift(0),
                 target_agent_id: None,
                 acceptable_intervals: vec![
-                    Interval::new(
+                    (Interval::new(
                         start,
                         start
                             .checked_add(jiff::SignedDuration::from_hours(24))
                             .unwrap(),
                     )
-                    .unwrap(),
+                    .unwrap())
+                    .into(),
                 ],
                 expires_at: app.at(48),
             })

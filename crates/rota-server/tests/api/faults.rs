@@ -501,7 +501,8 @@ async fn a_resumed_batch_reports_what_its_lost_request_applied_as_applied() {
             expected_version: 1,
             change: EditChange::Move {
                 window: TimeWindow::new(at(5), at(65)).unwrap(),
-            },
+            }
+            .into(),
         };
         drill
             .admin

@@ -152,7 +152,7 @@ async fn a_version_from_the_future_is_unknown_and_every_list_has_a_bound() {
     let app = spawn(|_| {}).await;
     let edit = EditBody {
         expected_version: u64::MAX,
-        change: EditChange::Open,
+        change: EditChange::Open.into(),
     };
     let e = app
         .admin
@@ -169,7 +169,7 @@ async fn a_version_from_the_future_is_unknown_and_every_list_has_a_bound() {
     let offer = NewTradeBody {
         shift_id: app.shift(0),
         target_agent_id: None,
-        acceptable_intervals: intervals,
+        acceptable_intervals: intervals.into_iter().map(Into::into).collect(),
         expires_at: app.at(24),
     };
     let e = me.create_trade(&offer).await.unwrap_err();
@@ -339,4 +339,48 @@ async fn a_client_holds_at_most_a_hundred_live_tokens() {
         );
     }
     assert_eq!(ask_token(&app, &c.client_id, &c.client_secret).await.0, 429);
+}
+
+/// A window or an interval that ends before it starts reads (it is well-formed JSON of the
+/// document's shape) and is refused by its command: 422 naming the item, nothing written.
+#[tokio::test]
+async fn a_window_that_ends_before_it_starts_is_refused_by_its_command_naming_the_item() {
+    let app = spawn(|_| {}).await;
+    let inverted = rota_api::trades::IntervalBody {
+        start: app.at(30),
+        end: app.at(29),
+    };
+    let offer = NewTradeBody {
+        shift_id: app.shift(0),
+        target_agent_id: None,
+        acceptable_intervals: vec![
+            Interval::new(app.at(10), app.at(11)).unwrap().into(),
+            inverted,
+        ],
+        expires_at: app.at(24),
+    };
+    let e = app.agent(0).await.create_trade(&offer).await.unwrap_err();
+    assert_eq!(problem_code(&e), (422, ErrorCode::Unprocessable));
+    assert_eq!(
+        e.problem().unwrap().errors[0].field,
+        "acceptableIntervals[1]"
+    );
+    let shift = app.store_shift(0).await;
+    let edit = EditBody {
+        expected_version: shift.version.get(),
+        change: rota_api::schedules::EditChangeBody::Move {
+            window: rota_api::schedules::WindowBody {
+                start: shift.window.end(),
+                end: shift.window.start(),
+            },
+        },
+    };
+    let e = app
+        .admin
+        .edit_shift(shift.id, &edit, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (422, ErrorCode::Unprocessable));
+    assert_eq!(e.problem().unwrap().errors[0].field, "change.window");
+    assert_eq!(app.store_shift(0).await, shift, "nothing was written");
 }

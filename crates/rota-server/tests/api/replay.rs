@@ -88,7 +88,7 @@ fn offer(app: &TestApp, k: usize) -> NewTradeBody {
     NewTradeBody {
         shift_id: app.shift(k),
         target_agent_id: None,
-        acceptable_intervals: whole_week(app),
+        acceptable_intervals: whole_week(app).into_iter().map(Into::into).collect(),
         expires_at: app.at(48),
     }
 }
@@ -199,7 +199,7 @@ pub(crate) fn cases() -> Vec<(Operation, Retry)> {
                     let shift = app.store_shift(0).await;
                     let body = EditBody {
                         expected_version: shift.version.get(),
-                        change: EditChange::Open,
+                        change: EditChange::Open.into(),
                     };
                     let r = retried(app.admin.clone(), &ops::EDIT_SHIFT, &[&shift.id], body);
                     (app, r)

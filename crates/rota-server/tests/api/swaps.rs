@@ -323,7 +323,7 @@ async fn a_stale_shift_edit_is_409_and_a_fresh_one_applies() {
     let shift = app.world.schedule.shifts[0].id;
     let open = EditBody {
         expected_version: 1,
-        change: EditChange::Open,
+        change: EditChange::Open.into(),
     };
     app.client
         .edit_shift(shift, &open, &CallOptions::default())
@@ -339,7 +339,8 @@ async fn a_stale_shift_edit_is_409_and_a_fresh_one_applies() {
         expected_version: 2,
         change: EditChange::Reassign {
             agent_id: app.world.agents[1].id,
-        },
+        }
+        .into(),
     };
     let reply = app
         .client
@@ -385,7 +386,7 @@ async fn a_batch_applies_every_still_valid_swap_once_while_writers_change_the_sa
                 let version = store.shift(shift).await.unwrap().version.get();
                 let body = EditBody {
                     expected_version: version,
-                    change,
+                    change: change.into(),
                 };
                 match client
                     .edit_shift(shift, &body, &CallOptions::default())

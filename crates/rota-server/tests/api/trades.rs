@@ -29,7 +29,7 @@ fn offer(app: &TestApp, k: usize, expires_in_hours: i64) -> NewTradeBody {
     NewTradeBody {
         shift_id: app.shift(k),
         target_agent_id: None,
-        acceptable_intervals: whole_week(app),
+        acceptable_intervals: whole_week(app).into_iter().map(Into::into).collect(),
         expires_at: app.at(expires_in_hours),
     }
 }
@@ -157,7 +157,11 @@ async fn a_trade_goes_from_offer_to_match_to_supervisor_approval_and_holds_its_s
     // A shift outside the acceptable times is refused; agent 1's shift 1 matches.
     let shift_1 = app.world.schedule.shifts[1].window;
     let narrow = NewTradeBody {
-        acceptable_intervals: vec![Interval::new(shift_1.start(), shift_1.end()).unwrap()],
+        acceptable_intervals: vec![
+            Interval::new(shift_1.start(), shift_1.end())
+                .unwrap()
+                .into(),
+        ],
         ..offer(&app, 5, 48)
     };
     let narrow = a0.create_trade(&narrow).await.unwrap().into_body().unwrap();
