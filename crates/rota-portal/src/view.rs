@@ -147,7 +147,12 @@ pub fn outcome(o: &ItemOutcome) -> Result<&'static str, Vec<String>> {
 
 /// A path inside the portal to return to after signing in; anything else goes home.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with("/portal") && !next.starts_with("//") && !next.contains('\\') {
+    // Visible ASCII only: a control character (a CR/LF) cannot go into the Location header.
+    if next.starts_with("/portal")
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.bytes().all(|b| b.is_ascii_graphic())
+    {
         next
     } else {
         "/portal"
@@ -200,6 +205,9 @@ mod tests {
             "//evil.example/portal",
             "/api/v2/users",
             "/portal\\evil",
+            "/portal\r\nSet-Cookie: a=b",
+            "/portal/me\u{7f}",
+            "/portal/me é",
         ] {
             assert_eq!(safe_next(hostile), "/portal", "{hostile}");
         }
