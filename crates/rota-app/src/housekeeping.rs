@@ -70,7 +70,7 @@ fn logged(what: &str, result: StoreResult<u64>) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::Arc;
@@ -84,7 +84,7 @@ mod tests {
     use super::*;
     use crate::Settings;
 
-    fn settings() -> Settings {
+    pub(crate) fn settings() -> Settings {
         Settings {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             claim_lease: Duration::from_secs(61),

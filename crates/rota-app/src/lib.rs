@@ -78,9 +78,14 @@ pub struct App {
     in_flight: Arc<idempotency::InFlight>,
     /// Bearer tokens this node has resolved.
     tokens: Arc<tokens::TokenCache>,
-    /// Token issuance and failed authentication, throttled (the API's token endpoint and the
-    /// portal's sign-in count against the same keys).
+    /// Token issuance and failed authentication, throttled.
     sign_in: Arc<sign_in::SignInGuard>,
+    /// Password verifications running at once: each takes argon2's 19 MiB, so a flood of
+    /// sign-ins waits here instead of taking the node's memory.
+    verifications: Arc<tokio::sync::Semaphore>,
+    /// One password attempt at a time per username on this node, each reading the lockout
+    /// after the one before it counted: concurrent attempts cannot all pass the check.
+    turns: Arc<users::Turns>,
 }
 
 impl App {
@@ -97,6 +102,10 @@ impl App {
             in_flight: Arc::default(),
             tokens: Arc::default(),
             sign_in: Arc::new(sign_in),
+            verifications: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            )),
+            turns: Arc::default(),
         }
     }
 

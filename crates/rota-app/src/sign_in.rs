@@ -47,6 +47,15 @@ pub fn keys(client: Option<&str>, address: Option<IpAddr>) -> Vec<String> {
         .collect()
 }
 
+/// The keys a portal password attempt counts against: its username and its address, apart from
+/// the token endpoint's (a flood of wrong passwords does not slow an integration's token
+/// requests from the same address, behind a NAT or a proxy).
+pub fn password_keys(username: &str, address: Option<IpAddr>) -> Vec<String> {
+    std::iter::once(format!("user:{}", username.trim().to_ascii_lowercase()))
+        .chain(address.map(|a| format!("portal-address:{a}")))
+        .collect()
+}
+
 impl SignInGuard {
     pub fn new(
         tokens_per_client_minute: u32,
@@ -68,6 +77,10 @@ impl SignInGuard {
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.wait(&failures, keys)
+    }
+
+    fn wait(&self, failures: &HashMap<String, (Instant, u32)>, keys: &[String]) -> Option<u64> {
         keys.iter()
             .filter_map(|k| failures.get(k))
             .filter(|(start, n)| *n >= self.failures_per_window && start.elapsed() < FAILURE_WINDOW)
@@ -87,6 +100,10 @@ impl SignInGuard {
             .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::count(&mut failures, keys);
+    }
+
+    fn count(failures: &mut HashMap<String, (Instant, u32)>, keys: &[String]) {
         if failures.len() >= MAX_FAILURE_KEYS {
             failures.retain(|_, (start, _)| start.elapsed() < FAILURE_WINDOW);
         }
@@ -96,6 +113,36 @@ impl SignInGuard {
                 *entry = (Instant::now(), 0);
             }
             entry.1 += 1;
+        }
+    }
+
+    /// Admits an attempt that is expensive to check (a password's verification), counting it
+    /// against each of `keys` before it is checked, in the same step as the check of the
+    /// window: concurrent attempts cannot all pass before any of them has failed. `Err` holds
+    /// the seconds to wait. An admitted attempt that succeeds is taken back with
+    /// [`SignInGuard::forgive`].
+    pub fn admit(&self, keys: &[String]) -> Result<(), u64> {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(wait) = self.wait(&failures, keys) {
+            return Err(wait);
+        }
+        Self::count(&mut failures, keys);
+        Ok(())
+    }
+
+    /// Takes back an admitted attempt that succeeded.
+    pub fn forgive(&self, keys: &[String]) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for key in keys {
+            if let Some(entry) = failures.get_mut(key) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
         }
     }
 

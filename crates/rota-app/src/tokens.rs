@@ -60,8 +60,10 @@ pub struct IssuedToken {
 
 impl App {
     /// A bearer token for a client's id and secret, or `None` for an unknown client or a wrong
-    /// secret. Throttled before any work: a client id or an address that keeps failing waits
-    /// (`RATE_LIMITED`), and so does one that asks for tokens faster than its quota.
+    /// secret. The credentials are checked first (a SHA-256 of a 256-bit secret: cheap, and
+    /// not to be guessed), so a flood of wrong ones from an address or for a client id never
+    /// refuses the right one; the wrong ones are counted, and past the limit answered
+    /// `RATE_LIMITED` instead of `None`. Tokens issued are limited per client and per address.
     pub async fn issue_token(
         &self,
         client_id: &str,
@@ -69,17 +71,18 @@ impl App {
         address: Option<IpAddr>,
     ) -> AppResult<Option<IssuedToken>> {
         let keys = sign_in::keys(Some(client_id), address);
-        if let Some(retry_after) = self.sign_in.blocked(&keys) {
-            return Err(AppError::RateLimited { retry_after });
-        }
+        let client = self.store.client(client_id).await?;
+        let Some(client) = client.filter(|c| same_secret(&c.secret_hash, &hash(secret))) else {
+            let blocked = self.sign_in.blocked(&keys);
+            self.sign_in.failed(&keys);
+            return match blocked {
+                Some(retry_after) => Err(AppError::RateLimited { retry_after }),
+                None => Ok(None),
+            };
+        };
         if let Err(retry_after) = self.sign_in.issue(client_id, address) {
             return Err(AppError::RateLimited { retry_after });
         }
-        let client = self.store.client(client_id).await?;
-        let Some(client) = client.filter(|c| same_secret(&c.secret_hash, &hash(secret))) else {
-            self.sign_in.failed(&keys);
-            return Ok(None);
-        };
         let now = self.clock.now();
         if self.store.live_tokens(&client.client_id, now).await? >= sign_in::MAX_LIVE_TOKENS {
             return Err(AppError::RateLimited { retry_after: 60 });
@@ -155,7 +158,9 @@ impl App {
     }
 
     /// The caller a bearer token stands for: `INVALID_TOKEN` when it is unknown or expired,
-    /// `RATE_LIMITED` for an address that keeps sending unknown ones.
+    /// `RATE_LIMITED` for an address that keeps sending unknown ones. A valid token is never
+    /// refused for what others sent from its address: it is looked up before the address's
+    /// count is asked (a token just found unknown is answered from memory, no database read).
     pub async fn authenticate(&self, token: &str, address: Option<IpAddr>) -> AppResult<Caller> {
         let token_hash = hash(token);
         let now = self.clock.now();
@@ -163,20 +168,21 @@ impl App {
             return Ok(Caller(principal));
         }
         let keys = sign_in::keys(None, address);
-        let unknown = || AppError::InvalidToken("the token is unknown or expired".into());
-        // An address that keeps sending unknown tokens, and a token just found unknown, cost
-        // no database read.
-        if let Some(retry_after) = self.sign_in.blocked(&keys) {
-            return Err(AppError::RateLimited { retry_after });
-        }
-        if self.tokens.is_unknown(&token_hash) {
+        // Past the limit an unknown token is answered 429, counted all the same.
+        let refused = || {
+            let blocked = self.sign_in.blocked(&keys);
             self.sign_in.failed(&keys);
-            return Err(unknown());
+            match blocked {
+                Some(retry_after) => AppError::RateLimited { retry_after },
+                None => AppError::InvalidToken("the token is unknown or expired".into()),
+            }
+        };
+        if self.tokens.is_unknown(&token_hash) {
+            return Err(refused());
         }
         let Some((principal, expires_at)) = self.store.principal(&token_hash, now).await? else {
             self.tokens.forget_unknown(token_hash);
-            self.sign_in.failed(&keys);
-            return Err(unknown());
+            return Err(refused());
         };
         self.tokens.put(token_hash, &principal, expires_at);
         Ok(Caller(principal))

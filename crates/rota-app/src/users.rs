@@ -9,10 +9,10 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use jiff::{SignedDuration, Timestamp};
 use rota_api::users::{NewUserBody, NewUserResponse, SignInLinkBody, UserBody};
-use rota_core::auth::{Action, Role, Session, User, UserError};
+use rota_core::auth::{Action, Lockout, Role, Session, User, UserError};
 use rota_core::ids::UserId;
 use rota_core::schedule::Schedule;
-use rota_core::store::{DirectoryStore, StoreError, UserStore};
+use rota_core::store::{DirectoryStore, SignInFailures, StoreError, UserStore};
 use rota_core::version::ScheduleVersion;
 
 use crate::App;
@@ -50,6 +50,18 @@ pub enum SignIn {
     },
     /// Unknown user or wrong password (the two are not told apart).
     Refused,
+}
+
+/// What a change of password came to.
+#[derive(Debug)]
+pub enum PasswordChange {
+    Changed(NewSession),
+    /// The current password given is not the user's.
+    WrongCurrent,
+    /// Too many wrong current passwords lately.
+    Throttled {
+        retry_after: u64,
+    },
 }
 
 /// A one-time sign-in link for `user`: its path on the service and until when it works. Only
@@ -95,6 +107,56 @@ async fn verify_password(password: String, phc: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
+/// Password attempts per username on this node: a lock each, so one username's attempts are
+/// verified one after another, and the lockout of usernames nobody has (kept as a real user's
+/// is, so that neither the answers nor their timing tell which usernames exist).
+#[derive(Default)]
+pub(crate) struct Turns {
+    turns:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    unknown: std::sync::Mutex<std::collections::HashMap<String, SignInFailures>>,
+}
+
+/// Usernames kept at most in either map; past this the idle ones are forgotten.
+const MAX_TURNS: usize = 10_000;
+
+impl Turns {
+    fn of(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self
+            .turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if turns.len() >= MAX_TURNS {
+            // A lock nobody else holds a handle to is idle.
+            turns.retain(|_, turn| std::sync::Arc::strong_count(turn) > 1);
+        }
+        std::sync::Arc::clone(turns.entry(name.to_owned()).or_default())
+    }
+
+    fn unknown_failures(&self, name: &str) -> SignInFailures {
+        let unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        unknown.get(name).copied().unwrap_or_default()
+    }
+
+    fn unknown_failed(&self, name: &str, now: Timestamp) {
+        let mut unknown = self
+            .unknown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if unknown.len() >= MAX_TURNS {
+            unknown.retain(|_, f| f.locked_until.is_some_and(|until| until > now));
+        }
+        let entry = unknown.entry(name.to_owned()).or_default();
+        entry.failures = entry.failures.saturating_add(1);
+        entry.locked_until = Lockout::after(entry.failures)
+            .and_then(|lock| now.checked_add(lock).ok())
+            .or(entry.locked_until);
+    }
+}
+
 /// The argon2id hash of a random password nobody knows, for the timing of unknown users.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Un8c+R7iXhdJ0HgyEZdBqRHunbKvGBvJMrt4ckzfeo";
 
@@ -123,46 +185,58 @@ impl App {
         Ok(self.store.end_session(&hash(token)).await?)
     }
 
-    /// A sign-in by username and password, throttled like the token endpoint: per username
-    /// and per address; a user's password locks after repeated failures.
+    /// A sign-in by username and password. Counted before it is verified, per username and
+    /// per address (so concurrent attempts cannot all pass the throttle before any failed),
+    /// one attempt at a time per username on this node (so each reads the lockout the one
+    /// before it left), and verified under [`App::verifications`]' bound. A username nobody has
+    /// locks the same way as a real one, so the answers do not tell which exist.
     pub async fn sign_in_with_password(
         &self,
         username: &str,
         password: String,
         address: Option<IpAddr>,
     ) -> AppResult<SignIn> {
-        let keys = sign_in::keys(
-            Some(&format!("user:{}", username.trim().to_ascii_lowercase())),
-            address,
-        );
-        if let Some(retry_after) = self.sign_in.blocked(&keys) {
+        let keys = sign_in::password_keys(username, address);
+        if let Err(retry_after) = self.sign_in.admit(&keys) {
             return Ok(SignIn::Throttled { retry_after });
         }
+        let name = username.trim().to_ascii_lowercase();
+        let turn = self.turns.of(&name);
+        let _turn = turn.lock().await;
         let user = self.store.user_by_name(username).await?;
         let now = self.clock.now();
-        if let Some(user) = &user {
-            let failures = self.store.sign_in_failures(user.id).await?;
-            if let Some(until) = failures.locked_until.filter(|until| *until > now) {
-                let minutes = (until.duration_since(now).as_secs() + 59) / 60;
-                return Ok(SignIn::Locked {
-                    minutes: u64::try_from(minutes).unwrap_or(0),
-                });
-            }
+        let failures = match &user {
+            Some(user) => self.store.sign_in_failures(user.id).await?,
+            None => self.turns.unknown_failures(&name),
+        };
+        if let Some(until) = failures.locked_until.filter(|until| *until > now) {
+            let minutes = (until.duration_since(now).as_secs() + 59) / 60;
+            return Ok(SignIn::Locked {
+                minutes: u64::try_from(minutes).unwrap_or(0),
+            });
         }
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-        if !verify_password(password, phc).await {
-            self.sign_in.failed(&keys);
-            if let Some(user) = &user {
-                self.store.record_sign_in_failure(user.id, now).await?;
+        let verified = {
+            let _permit = self
+                .verifications
+                .acquire()
+                .await
+                .map_err(AppError::internal)?;
+            verify_password(password, phc).await
+        };
+        // Verified, so the user exists.
+        let (true, Some(user)) = (verified, &user) else {
+            match &user {
+                Some(user) => {
+                    self.store.record_sign_in_failure(user.id, now).await?;
+                }
+                None => self.turns.unknown_failed(&name, now),
             }
             return Ok(SignIn::Refused);
-        }
-        // Verified, so the user exists.
-        let Some(user) = user else {
-            return Ok(SignIn::Refused);
         };
+        self.sign_in.forgive(&keys);
         self.store.clear_sign_in_failures(user.id).await?;
-        Ok(SignIn::Started(self.start_session(&user).await?))
+        Ok(SignIn::Started(self.start_session(user).await?))
     }
 
     /// Uses a one-time link: the user it was for and their new session, or `None` when it was
@@ -191,19 +265,50 @@ impl App {
         Ok(self.store.mark_seen(user.id, schedule.id, version).await?)
     }
 
-    /// Sets `user`'s password: every session of theirs ends, and a new one starts.
-    pub async fn set_password(&self, user: &User, password: String) -> AppResult<NewSession> {
+    /// Sets `user`'s password: every session of theirs ends, and a new one starts. A user who
+    /// has a password already must give it (`current`), checked and counted like a sign-in.
+    pub async fn set_password(
+        &self,
+        user: &User,
+        current: &str,
+        password: String,
+    ) -> AppResult<PasswordChange> {
         if password.chars().count() < MIN_PASSWORD {
             return Err(AppError::unprocessable(
                 "password",
                 format!("at least {MIN_PASSWORD} characters"),
             ));
         }
-        let phc = hash_password(password)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
+        if user.password_hash.is_some() {
+            let keys = sign_in::password_keys(&user.username, None);
+            if let Err(retry_after) = self.sign_in.admit(&keys) {
+                return Ok(PasswordChange::Throttled { retry_after });
+            }
+            let verified = {
+                let _permit = self
+                    .verifications
+                    .acquire()
+                    .await
+                    .map_err(AppError::internal)?;
+                verify_password(current.to_owned(), user.password_hash.clone()).await
+            };
+            if !verified {
+                return Ok(PasswordChange::WrongCurrent);
+            }
+            self.sign_in.forgive(&keys);
+        }
+        let phc = {
+            let _permit = self
+                .verifications
+                .acquire()
+                .await
+                .map_err(AppError::internal)?;
+            hash_password(password)
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?
+        };
         self.store.set_password(user.id, &phc).await?;
-        self.start_session(user).await
+        Ok(PasswordChange::Changed(self.start_session(user).await?))
     }
 
     /// Creates a portal user and their first one-time sign-in link (the person chooses a
@@ -310,5 +415,87 @@ impl App {
         }
         let (path, expires_at) = create_link(&self.store, user.id, self.clock.now()).await?;
         Ok(SignInLinkBody { path, expires_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use rota_core::clock::FixedClock;
+    use rota_store::{Durability, SqliteStore, Store};
+
+    use super::*;
+
+    async fn app_with_ana() -> (App, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rota.db").display());
+        let store = Store::Sqlite(
+            SqliteStore::connect(&url, Durability::Normal)
+                .await
+                .unwrap(),
+        );
+        let clock = Arc::new(FixedClock::new("2026-11-30T08:00:00Z".parse().unwrap()));
+        let app = App::new(store.clone(), clock, crate::housekeeping::tests::settings());
+        let ana = User::new("ana", "Ana", Role::Admin, None, None).unwrap();
+        store.create_user(&ana).await.unwrap();
+        let phc = hash_password("correct horse battery".into()).await.unwrap();
+        store.set_password(ana.id, &phc).await.unwrap();
+        (app, dir)
+    }
+
+    /// Sixty attempts at once, the right password last: the lockout counts each attempt before
+    /// the next is verified, so no more than the free failures are verified and the right one,
+    /// arriving locked, does not sign in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_wrong_passwords_lock_before_the_right_one_is_verified() {
+        let (app, _dir) = app_with_ana().await;
+        let mut attempts = Vec::new();
+        for i in 0..60 {
+            let app = app.clone();
+            let password = if i == 59 {
+                "correct horse battery"
+            } else {
+                "wrong password!"
+            };
+            attempts.push(tokio::spawn(async move {
+                app.sign_in_with_password("ana", password.into(), None)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut refused = 0;
+        let mut started = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                SignIn::Refused => refused += 1,
+                SignIn::Started(_) => started += 1,
+                SignIn::Locked { .. } | SignIn::Throttled { .. } => {}
+            }
+        }
+        assert!(
+            refused <= Lockout::FREE_FAILURES,
+            "{refused} wrong passwords verified"
+        );
+        assert_eq!(started, 0, "the right password came in behind the lock");
+    }
+
+    /// A username nobody has locks after as many failures as a real one, with the same answer.
+    #[tokio::test]
+    async fn an_unknown_username_locks_like_a_real_one() {
+        let (app, _dir) = app_with_ana().await;
+        for name in ["ana", "nobody"] {
+            for _ in 0..Lockout::FREE_FAILURES {
+                let answer = app.sign_in_with_password(name, "wrong password!".into(), None);
+                assert!(matches!(answer.await.unwrap(), SignIn::Refused), "{name}");
+            }
+            let answer = app.sign_in_with_password(name, "wrong password!".into(), None);
+            assert!(
+                matches!(answer.await.unwrap(), SignIn::Locked { minutes: 1 }),
+                "{name}"
+            );
+        }
     }
 }

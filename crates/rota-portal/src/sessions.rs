@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use rota_app::RequestId;
-use rota_app::users::{MIN_PASSWORD, NewSession, SESSION_TTL, SignIn};
+use rota_app::users::{MIN_PASSWORD, NewSession, PasswordChange, SESSION_TTL, SignIn};
 use serde::Deserialize;
 
 use super::view::{self, Chrome};
@@ -253,6 +253,10 @@ async fn password_page(visitor: Visitor) -> Response {
 
 #[derive(Deserialize)]
 struct PasswordForm {
+    /// Asked when the person has a password already: a session left open is not enough to
+    /// change it.
+    #[serde(default)]
+    current: String,
     password: String,
     repeat: String,
 }
@@ -264,6 +268,17 @@ async fn set_password(headers: HeaderMap, posted: Posted<PasswordForm>) -> PageR
         form,
         ..
     } = posted;
+    let again = |problem: String| {
+        render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordPage {
+                first: visitor.user().password_hash.is_none(),
+                csrf: visitor.session.csrf_token.clone(),
+                chrome: visitor.chrome("Set your password"),
+                problem: Some(problem),
+            },
+        )
+    };
     let problem = if form.password.chars().count() < MIN_PASSWORD {
         Some(format!("Use at least {MIN_PASSWORD} characters."))
     } else if form.password != form.repeat {
@@ -272,21 +287,19 @@ async fn set_password(headers: HeaderMap, posted: Posted<PasswordForm>) -> PageR
         None
     };
     if let Some(problem) = problem {
-        return Ok(render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &PasswordPage {
-                first: visitor.user().password_hash.is_none(),
-                csrf: visitor.session.csrf_token.clone(),
-                chrome: visitor.chrome("Set your password"),
-                problem: Some(problem),
-            },
-        ));
+        return Ok(again(problem));
     }
     // Every session of the user ends, this one too; this browser gets a new one.
-    let session = state
+    let changed = state
         .app
-        .set_password(visitor.user(), form.password)
+        .set_password(visitor.user(), &form.current, form.password)
         .await
         .or_page(&visitor)?;
-    Ok(with_session(&headers, &session, "/portal"))
+    Ok(match changed {
+        PasswordChange::Changed(session) => with_session(&headers, &session, "/portal"),
+        PasswordChange::WrongCurrent => again("The current password is wrong.".into()),
+        PasswordChange::Throttled { retry_after } => again(format!(
+            "Too many wrong attempts; try again in {retry_after} s."
+        )),
+    })
 }

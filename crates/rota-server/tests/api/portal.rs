@@ -263,6 +263,61 @@ async fn repeated_wrong_passwords_lock_for_a_while_and_a_link_still_signs_in() {
     );
 }
 
+/// A session left open is not enough to change a password: the current one is asked for.
+#[tokio::test]
+async fn changing_a_password_asks_for_the_current_one() {
+    let app = spawn(|_| {}).await;
+    let link = app.portal_user("ana", Role::Agent, Some(0)).await;
+    let mut page = Page::new(&app);
+    page.sign_in_by_link(&link).await;
+    let first = page.get("/portal/password").await;
+    assert!(
+        !first.body.contains("name=\"current\""),
+        "a first password needs no current one"
+    );
+    let csrf = field(&first.body, "csrf");
+    let chosen = [
+        ("csrf", csrf.as_str()),
+        ("password", "correct horse battery"),
+        ("repeat", "correct horse battery"),
+    ];
+    assert_eq!(page.post("/portal/password", &chosen).await.status, 303);
+    let form = page.get("/portal/password").await;
+    assert!(form.body.contains("name=\"current\""), "{}", form.body);
+    let csrf = field(&form.body, "csrf");
+    let change = |current: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("current", current.to_owned()),
+            ("password", "a new horse battery".to_owned()),
+            ("repeat", "a new horse battery".to_owned()),
+        ]
+    };
+    let wrong = page
+        .post_owned("/portal/password", &change("not the password"))
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("current password is wrong"),
+        "{}",
+        wrong.body
+    );
+    let mut stranger = Page::new(&app);
+    let new = [("username", "ana"), ("password", "a new horse battery")];
+    assert_eq!(
+        stranger.post("/portal/sign-in", &new).await.status,
+        401,
+        "unchanged"
+    );
+    assert_eq!(
+        page.post_owned("/portal/password", &change("correct horse battery"))
+            .await
+            .status,
+        303
+    );
+    assert_eq!(stranger.post("/portal/sign-in", &new).await.status, 303);
+}
+
 #[tokio::test]
 async fn availability_mistakes_come_back_in_the_form_and_overlaps_are_merged() {
     use rota_core::store::DirectoryStore;
