@@ -32,9 +32,10 @@ pub(super) fn outside_week(
 pub const WEEK_YEARS: std::ops::RangeInclusive<i16> = 2000..=2100;
 
 /// What an import breaks: the week starts on the business unit's first day of the week (weeks
-/// that start on other days would overlap their neighbours), in a year of [`WEEK_YEARS`], and
-/// every shift starts within it. Other rules (availability, rest, hours) are the planner's
-/// business at import; swaps and edits enforce them from then on.
+/// that start on other days would overlap their neighbours), in a year of [`WEEK_YEARS`], every
+/// shift starts within it, and no agent has two shifts at once. Other rules (availability,
+/// rest, hours) are the planner's business at import; swaps and edits enforce them from then
+/// on.
 pub fn import_violations(new: &NewSchedule, bu: &BusinessUnit) -> Vec<Violation> {
     let first: jiff::civil::Weekday = bu.first_day_of_week.into();
     let mut out = Vec::new();
@@ -60,7 +61,37 @@ pub fn import_violations(new: &NewSchedule, bu: &BusinessUnit) -> Vec<Violation>
             .iter()
             .filter_map(|s| outside_week(s.id, s.window.start(), week)),
     );
+    out.extend(double_bookings(new));
     out
+}
+
+/// An agent's shifts of the import that overlap one before it, in time order.
+fn double_bookings(new: &NewSchedule) -> Vec<Violation> {
+    let mut owned: Vec<_> = new
+        .shifts
+        .iter()
+        .filter_map(|s| {
+            s.owner
+                .map(|owner| (owner, s.window.start(), s.window.end(), s.id))
+        })
+        .collect();
+    owned.sort_unstable();
+    owned
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0 && pair[1].1 < pair[0].2)
+        .map(|pair| {
+            let (agent, start, _, id) = pair[1];
+            Violation::new(
+                ViolationCode::Overlap,
+                Some(agent),
+                Some(id),
+                format!(
+                    "shift {id} of agent {agent} starts at {start}, before their shift {} ends at {}",
+                    pair[0].3, pair[0].2
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The first version of an imported week: the schedule, its shifts, and the commit that

@@ -405,3 +405,45 @@ async fn a_window_that_ends_before_it_starts_is_refused_by_its_command_naming_th
     assert_eq!(e.problem().unwrap().errors[0].field, "change.window");
     assert_eq!(app.store_shift(0).await, shift, "nothing was written");
 }
+
+/// An import that gives one agent two shifts at once is refused, naming the later one; the
+/// same two shifts for two agents import.
+#[tokio::test]
+async fn an_import_that_double_books_an_agent_is_refused() {
+    let app = spawn(|_| {}).await;
+    let bu = app.world.bu.id.to_string();
+    let week = jiff::civil::date(2026, 12, 7);
+    let at = |h: i64| app.at(12 * 24 + h);
+    let shift = |agent: usize, from: i64, to: i64| rota_api::schedules::ImportShift {
+        id: None,
+        agent_id: Some(app.world.agents[agent].id.to_string()),
+        start: at(from),
+        end: at(to),
+        required_skill: None,
+        activity_code: "work".into(),
+        activities: Vec::new(),
+    };
+    let body = ImportBody {
+        shifts: vec![shift(0, 14, 22), shift(0, 18, 26)],
+        ..import(&bu, week)
+    };
+    let e = app
+        .admin
+        .import_schedule(&body, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(problem_code(&e), (422, ErrorCode::RuleViolation));
+    let ItemOutcome::Rejected { violations } = &e.problem().unwrap().items[0].outcome else {
+        panic!("{e}");
+    };
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].code, ViolationCode::Overlap);
+    let apart = ImportBody {
+        shifts: vec![shift(0, 14, 22), shift(1, 18, 26)],
+        ..import(&bu, week)
+    };
+    app.admin
+        .import_schedule(&apart, &CallOptions::default())
+        .await
+        .unwrap();
+}
