@@ -6,10 +6,13 @@ use rota_api::trades::{
     ReviewOutcome, ReviewResponse, ReviewResult,
 };
 use rota_core::auth::Action;
+use rota_core::command::CommandError;
 use rota_core::command::SwapResult;
 use rota_core::engine::SelfServiceAction;
-use rota_core::ids::{AgentId, ShiftId, TradeId};
-use rota_core::store::{DirectoryStore, NewTrade, StoreError, TradeReview, TradeStore};
+use rota_core::ids::{AgentId, BusinessUnitId, ShiftId, TradeId};
+use rota_core::store::{
+    DirectoryStore, NewTrade, ScheduleStore, StoreError, TradeReview, TradeStore,
+};
 use rota_core::trade::{Interval, Trade, TradeCheck, TradeState};
 use rota_core::version::{CommitContext, ScheduleVersion};
 use rota_store::Store;
@@ -26,6 +29,22 @@ const MAX_INTERVALS: usize = 100;
 /// Most reviews in one request.
 const MAX_REVIEWS: usize = 500;
 
+/// `shift`, when it is a shift of business unit `bu`. A shift of another unit answers exactly as
+/// a shift that does not exist: nothing about it (its schedule, whether it is open or whose it
+/// is) reaches an agent elsewhere.
+async fn shift_of_unit(store: &Store, bu: BusinessUnitId, shift: ShiftId) -> AppResult<()> {
+    let unknown = || AppError::from(CommandError::ShiftNotFound(shift));
+    let found = match store.shift(shift).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound { .. }) => return Err(unknown()),
+        Err(e) => return Err(e.into()),
+    };
+    if store.schedule(found.schedule_id).await?.business_unit_id != bu {
+        return Err(unknown());
+    }
+    Ok(())
+}
+
 /// A pickup or release by the caller. `seen`: the shift's version the caller's page showed
 /// (the portal's forms carry it).
 pub async fn self_service(
@@ -38,6 +57,7 @@ pub async fn self_service(
     let agent = store.agent(cmd.caller.me()?).await?;
     cmd.caller
         .require(Action::SelfService, agent.business_unit_id)?;
+    shift_of_unit(&store, agent.business_unit_id, shift).await?;
     // `seen` is part of what the request means; `None` fingerprints as the bodiless request.
     cmd.once(&seen, Recording::InTransaction, |ctx| async move {
         store
@@ -58,6 +78,7 @@ pub async fn create(cmd: &Command, body: NewTradeBody) -> AppResult<Outcome<Trad
     let agent = store.agent(cmd.caller.me()?).await?;
     cmd.caller
         .require(Action::SelfService, agent.business_unit_id)?;
+    shift_of_unit(&store, agent.business_unit_id, body.shift_id).await?;
     let acceptable_intervals = body
         .acceptable_intervals
         .iter()
@@ -113,11 +134,18 @@ pub async fn visible(app: &App, caller: &Caller, id: TradeId) -> AppResult<Trade
 /// A match by the caller. The rule check runs at once: the business unit's settings may
 /// approve (applying the swap), deny, or leave the trade Matched for a supervisor.
 pub async fn match_trade(cmd: &Command, id: TradeId, body: MatchBody) -> AppResult<Outcome<Trade>> {
-    on_trade(cmd, id, body, |store, id, me, body, ctx| async move {
-        store
-            .match_trade(id, body.version, me, body.shift_id, &ctx)
-            .await
-    })
+    let offered = body.shift_id;
+    on_trade(
+        cmd,
+        id,
+        offered,
+        body,
+        |store, id, me, body, ctx| async move {
+            store
+                .match_trade(id, body.version, me, body.shift_id, &ctx)
+                .await
+        },
+    )
     .await
 }
 
@@ -141,17 +169,19 @@ pub async fn match_check(
 
 /// The initiator's withdrawal of an Unmatched or Matched trade (its holds are released).
 pub async fn cancel(cmd: &Command, id: TradeId, body: CancelBody) -> AppResult<Outcome<Trade>> {
-    on_trade(cmd, id, body, |store, id, me, body, ctx| async move {
+    on_trade(cmd, id, None, body, |store, id, me, body, ctx| async move {
         store.cancel_trade(id, body.version, me, &ctx).await
     })
     .await
 }
 
-/// Runs an agent's operation on a trade they may see, in its business unit, once per
-/// idempotency key; answers the trade as it then stands.
+/// Runs an agent's operation on a trade they may see, in its business unit (and with `shift`,
+/// the shift they bring, of that unit too), once per idempotency key; answers the trade as it
+/// then stands.
 async fn on_trade<B, F, Fut>(
     cmd: &Command,
     id: TradeId,
+    shift: Option<ShiftId>,
     body: B,
     operation: F,
 ) -> AppResult<Outcome<Trade>>
@@ -165,6 +195,9 @@ where
     let trade = visible(&cmd.app, &cmd.caller, id).await?;
     cmd.caller
         .require(Action::SelfService, trade.business_unit_id)?;
+    if let Some(shift) = shift {
+        shift_of_unit(&store, trade.business_unit_id, shift).await?;
+    }
     cmd.once(&body, Recording::InTransaction, |ctx| {
         operation(store, id, agent, body.clone(), ctx)
     })

@@ -558,3 +558,63 @@ async fn a_match_check_answers_what_the_match_would_find_and_writes_nothing() {
         .unwrap_err();
     assert_eq!(own.problem().unwrap().status, 422);
 }
+
+/// An agent of another business unit finds nothing of this unit's shifts: picking up, releasing,
+/// offering or bringing one to a match answers exactly as a shift that does not exist, naming
+/// nothing of the other unit.
+#[tokio::test]
+async fn an_agent_elsewhere_finds_this_units_shifts_as_if_they_did_not_exist() {
+    use rota_core::store::DirectoryStore;
+    let app = spawn(|_| {}).await;
+    let dallas = rota_core::testkit::business_unit("Dallas");
+    app.store.create_business_unit(&dallas).await.unwrap();
+    let stranger = rota_core::testkit::unconstrained_agent(&dallas, "Dee");
+    app.store
+        .create_agents(std::slice::from_ref(&stranger))
+        .await
+        .unwrap();
+    let c = rota_app::tokens::create_client(
+        &app.store,
+        Role::Agent,
+        Some(dallas.id),
+        Some(stranger.id),
+    )
+    .await
+    .unwrap();
+    let token = app
+        .anonymous
+        .token(&c.client_id, &c.client_secret)
+        .await
+        .unwrap();
+    let dee = app.anonymous.clone().with_bearer(&token.access_token);
+    // What an unknown shift answers, and what each of this unit's shifts answers instead.
+    let unknown = dee.pickup(ShiftId::new()).await.unwrap_err();
+    assert_eq!(problem_code(&unknown), (404, ErrorCode::NotFound));
+    let shape = |e: &ClientError| {
+        let p = e.problem().unwrap();
+        (
+            p.status,
+            p.code,
+            p.detail.split(' ').next().map(str::to_owned),
+        )
+    };
+    let open = app.shift(4);
+    let owned = app.shift(0);
+    for (what, e) in [
+        ("pickup", dee.pickup(open).await.unwrap_err()),
+        ("release", dee.release(owned).await.unwrap_err()),
+        (
+            "offer",
+            dee.create_trade(&offer(&app, 0, 48)).await.unwrap_err(),
+        ),
+    ] {
+        assert_eq!(shape(&e), shape(&unknown), "{what}: {e}");
+        let detail = &e.problem().unwrap().detail;
+        assert!(
+            !detail.contains(&app.world.schedule.id.to_string()),
+            "{what} names the other unit's schedule: {detail}"
+        );
+    }
+    assert_eq!(app.owner(4).await, None, "nothing changed");
+    assert_eq!(app.owner(0).await, Some(app.world.agents[0].id));
+}
