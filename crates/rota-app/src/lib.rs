@@ -122,8 +122,4 @@ impl App {
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
-
-    pub fn sign_in(&self) -> &sign_in::SignInGuard {
-        &self.sign_in
-    }
 }

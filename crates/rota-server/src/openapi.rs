@@ -154,10 +154,6 @@ impl Served {
             api: Arc::new(api),
         })
     }
-
-    pub fn json(&self) -> &Value {
-        &self.json
-    }
 }
 
 pub fn router<S: Clone + Send + Sync + 'static>(served: Served) -> Router<S> {
