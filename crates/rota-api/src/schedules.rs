@@ -143,9 +143,8 @@ pub struct EditBody {
     pub change: EditChangeBody,
 }
 
-/// A supervisor's change to one shift as the request states it. The command turns it into
-/// [`EditChange`]: a window that does not end after it starts, or lasts longer than a shift may,
-/// is refused there (422 `UNPROCESSABLE` naming `change.window`), not while the body is read.
+/// A supervisor's change to one shift. A window that does not end after it starts, or lasts
+/// longer than a shift may, is refused with 422 `UNPROCESSABLE` naming `change.window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(
     rename_all = "camelCase",
@@ -160,10 +159,7 @@ pub enum EditChangeBody {
     // The field is renamed on the variant as well as by `rename_all_fields`: the OpenAPI
     // schema follows the variant's attribute only, and the wire must match the document.
     #[serde(rename_all = "camelCase")]
-    Reassign {
-        #[schema(value_type = String, format = Uuid)]
-        agent_id: AgentId,
-    },
+    Reassign { agent_id: AgentId },
     /// Take the owner away: the shift becomes open.
     Open,
 }

@@ -47,9 +47,8 @@ pub struct NewTradeBody {
     pub expires_at: Timestamp,
 }
 
-/// `[start, end)` as a request states it. The command turns it into an [`Interval`]: one that
-/// does not end after it starts is refused there (422 `UNPROCESSABLE` naming the item), not while
-/// the body is read.
+/// `[start, end)`: a time the initiator would accept a shift in return. One that does not end
+/// after it starts is refused with 422 `UNPROCESSABLE` naming the item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = Interval)]
 pub struct IntervalBody {
