@@ -32,6 +32,9 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     IdempotencyInProgress,
     PayloadTooLarge,
+    /// 408: the request's body did not arrive within its time (it stopped short, or came
+    /// too slowly); the connection is closed. Nothing was done: send it again.
+    RequestTimeout,
     /// 422: more swap items than the server accepts in one request.
     TooManyItems,
     /// 503: the database is unreachable or busy; retry after `Retry-After`.
@@ -66,7 +69,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::VersionConflict,
         Self::UnknownVersion,
         Self::RuleViolation,
@@ -80,6 +83,7 @@ impl ErrorCode {
         Self::IdempotencyKeyReused,
         Self::IdempotencyInProgress,
         Self::PayloadTooLarge,
+        Self::RequestTimeout,
         Self::TooManyItems,
         Self::ServiceUnavailable,
         Self::Internal,
@@ -114,6 +118,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => 422,
             Self::IdempotencyInProgress => 409,
             Self::PayloadTooLarge => 413,
+            Self::RequestTimeout => 408,
             Self::TooManyItems => 422,
             Self::ServiceUnavailable => 503,
             Self::Internal => 500,
@@ -147,6 +152,7 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::IdempotencyInProgress => "IDEMPOTENCY_IN_PROGRESS",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::TooManyItems => "TOO_MANY_ITEMS",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL",

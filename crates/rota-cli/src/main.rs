@@ -272,8 +272,18 @@ fn colour(stream: &impl std::io::IsTerminal) -> bool {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // What went wrong and why, in one line: a person reads it, not a stack trace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(_) => {}
         // The demo's in-process servers would log every request over its table.

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use rota_core::auth::{Role, User};
-use rota_core::store::{DirectoryStore, PageRequest, UserStore};
+use rota_core::store::{DirectoryStore, PageRequest, StoreError, UserStore};
 use rota_store::Store;
 
 #[derive(clap::Subcommand)]
@@ -116,33 +116,62 @@ async fn link(store: &Store, user: &User, base_url: &str) -> Result<String> {
 }
 
 /// A supervisor of `bu` and two of its agents as portal users, each with a sign-in link,
-/// printed to stderr.
+/// printed to stderr. The first unit seeded gets `supervisor`, `agent1` and `agent2`; a unit
+/// seeded after it finds those taken and gets them with its name (`supervisor.dallas`).
 pub async fn seed_portal_users(
     store: &Store,
     bu: rota_core::ids::BusinessUnitId,
     base_url: &str,
 ) -> Result<()> {
+    let unit = store.business_unit(bu).await?;
     let agents = store.agents(bu, PageRequest::new(0, 2)).await?.items;
-    let mut users = vec![User::new(
-        "supervisor",
-        "Sam Supervisor",
+    let mut people = vec![(
+        "supervisor".to_owned(),
+        "Sam Supervisor".to_owned(),
         Role::Supervisor,
-        Some(bu),
         None,
-    )?];
+    )];
     for (i, agent) in agents.iter().enumerate() {
-        users.push(User::new(
-            &format!("agent{}", i + 1),
-            &agent.name,
+        people.push((
+            format!("agent{}", i + 1),
+            agent.name.clone(),
             Role::Agent,
-            Some(bu),
             Some(agent.id),
-        )?);
+        ));
     }
     eprintln!("Sign-in links (each works once, for 24 hours):");
-    for user in &users {
-        let link = create(store, user, base_url).await?;
+    for (username, name, role, agent) in people {
+        let user = User::new(&username, &name, role, Some(bu), agent)?;
+        let user = match store.create_user(&user).await {
+            Err(StoreError::AlreadyExists(_)) => {
+                let username = format!("{username}.{}", slug(&unit.name));
+                let user = User::new(&username, &name, role, Some(bu), agent)?;
+                store
+                    .create_user(&user)
+                    .await
+                    .with_context(|| format!("the username {username} is taken too"))?;
+                user
+            }
+            created => {
+                created?;
+                user
+            }
+        };
+        let link = link(store, &user, base_url).await?;
         eprintln!("  {:<11} {:<24} {link}", user.username, user.display_name);
     }
     Ok(())
+}
+
+/// A unit's name as a username part: lowercase letters and digits, anything else one '-'.
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
 }

@@ -167,3 +167,64 @@ fn serve_names_an_address_in_use_and_logs_to_a_pipe_without_colour() {
         "colour codes in a pipe: {logged:?}"
     );
 }
+
+#[test]
+fn portal_users_for_a_second_unit_take_its_name_where_the_first_units_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rota.db", dir.path().display());
+    let chicago = rota(&[
+        "seed",
+        "--agents",
+        "5",
+        "--portal-users",
+        "--database-url",
+        &url,
+    ]);
+    assert!(chicago.status.success(), "{}", stderr(&chicago));
+    assert!(
+        stderr(&chicago).contains("  supervisor "),
+        "{}",
+        stderr(&chicago)
+    );
+    let dallas = rota(&[
+        "seed",
+        "--agents",
+        "5",
+        "--seed",
+        "2",
+        "--business-unit",
+        "Dallas North",
+        "--portal-users",
+        "--database-url",
+        &url,
+    ]);
+    let said = stderr(&dallas);
+    assert!(dallas.status.success(), "{said}");
+    for username in [
+        "supervisor.dallas-north",
+        "agent1.dallas-north",
+        "agent2.dallas-north",
+    ] {
+        assert!(said.contains(username), "{username}: {said}");
+    }
+    // A third time with the same names: one line that says why, no stack trace.
+    let again = rota(&[
+        "seed",
+        "--agents",
+        "5",
+        "--seed",
+        "3",
+        "--business-unit",
+        "Dallas North",
+        "--portal-users",
+        "--database-url",
+        &url,
+    ]);
+    let said = stderr(&again);
+    assert!(!again.status.success(), "{said}");
+    assert!(said.contains("error: ") && said.contains("taken"), "{said}");
+    assert!(
+        !said.contains("Stack backtrace") && !said.contains("Caused by"),
+        "{said}"
+    );
+}

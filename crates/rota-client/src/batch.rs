@@ -121,6 +121,9 @@ fn failure_of(e: &ClientError) -> Failure {
                     Failure::Conflict
                 }
                 429 => Failure::Throttled { retry_after },
+                // The body did not reach the server whole: nothing was done, and sending it
+                // again is what a dropped connection calls for too.
+                408 => Failure::Transport,
                 503 => Failure::Unavailable { retry_after },
                 s if s >= 500 => Failure::Server,
                 _ => Failure::Client,
@@ -143,19 +146,11 @@ impl BatchStats {
 impl BatchRunner {
     /// The version in which a request of this batch (its request ids start with the batch id)
     /// gave `swap`'s new shift to its agent, read from the history after the planned version.
-    async fn applied_by_this_batch(&self, swap: &SwapItemBody) -> Option<u64> {
-        let since = self.planned_version.clone()?;
-        let query = rota_api::schedules::VersionsQuery {
-            since: Some(since),
-            ..Default::default()
-        };
-        let reply = self.client.versions(self.schedule_id, &query).await.ok()?;
-        let rota_api::schedules::VersionsBody::Changes(history) = reply.into_body().ok()? else {
-            return None;
-        };
+    async fn applied_by_this_batch(&self, swap: &SwapItemBody) -> Option<(u64, String)> {
         let ours = format!("{}:", self.batch_id);
-        history
-            .iter()
+        self.history_since_plan()
+            .await?
+            .into_iter()
             .filter(|v| v.record.request_id.starts_with(&ours))
             .filter(|v| {
                 v.changes.iter().any(|c| {
@@ -164,8 +159,33 @@ impl BatchRunner {
                             == Some(swap.agent_id.as_str())
                 })
             })
-            .map(|v| v.record.version.get())
+            .map(|v| (v.record.version.get(), v.record.request_id))
             .next_back()
+    }
+
+    /// The requests that made the schedule's versions since the batch was planned, by
+    /// version: a replayed answer names the versions its first request made, and the report
+    /// names that request, not the one the replay answered.
+    async fn requests_since_plan(&self) -> HashMap<u64, String> {
+        self.history_since_plan()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.record.version.get(), v.record.request_id))
+            .collect()
+    }
+
+    async fn history_since_plan(&self) -> Option<Vec<rota_core::version::VersionChanges>> {
+        let since = self.planned_version.clone()?;
+        let query = rota_api::schedules::VersionsQuery {
+            since: Some(since),
+            ..Default::default()
+        };
+        let reply = self.client.versions(self.schedule_id, &query).await.ok()?;
+        match reply.into_body().ok()? {
+            rota_api::schedules::VersionsBody::Changes(history) => Some(history),
+            _ => None,
+        }
     }
 
     /// Runs `items` and returns one report per item, in input order.
@@ -294,6 +314,10 @@ impl BatchRunner {
             let failure = match outcome {
                 Ok(reply) => {
                     let request_id = reply.request_id().unwrap_or_default().to_owned();
+                    let replayed = reply
+                        .headers
+                        .get("idempotent-replayed")
+                        .is_some_and(|v| v == "true");
                     let Ok(answer) = reply.into_body() else {
                         return fail_all(
                             pending,
@@ -304,6 +328,11 @@ impl BatchRunner {
                         );
                     };
                     base = answer.schedule_version_id.clone();
+                    let made_by = if replayed {
+                        self.requests_since_plan().await
+                    } else {
+                        HashMap::new()
+                    };
                     let mut still = Vec::new();
                     let outcomes: HashMap<usize, ItemOutcome> = answer
                         .results
@@ -311,7 +340,12 @@ impl BatchRunner {
                         .map(|r| (r.index, r.outcome))
                         .collect();
                     for (i, mut p) in pending.into_iter().enumerate() {
-                        p.request_ids.push(request_id.clone());
+                        let applied_in = match outcomes.get(&i) {
+                            Some(ItemOutcome::Applied { version }) => made_by.get(&version.get()),
+                            _ => None,
+                        };
+                        p.request_ids
+                            .push(applied_in.unwrap_or(&request_id).clone());
                         match outcomes.get(&i) {
                             Some(ItemOutcome::Applied { version }) => done.push(report(
                                 p,
@@ -354,12 +388,18 @@ impl BatchRunner {
                                 self.stats.conflicts_seen += 1;
                                 if intent_holds(&p.item.swap, shifts) {
                                     still.push(p);
-                                } else if let Some(version) = match swapped(&p.item.swap, shifts) {
-                                    // The shifts are as the swap leaves them: perhaps this
-                                    // batch applied it in a request whose answer was lost.
-                                    true => self.applied_by_this_batch(&p.item.swap).await,
-                                    false => None,
-                                } {
+                                } else if let Some((version, applied_in)) =
+                                    match swapped(&p.item.swap, shifts) {
+                                        // The shifts are as the swap leaves them: perhaps this
+                                        // batch applied it in a request whose answer was lost.
+                                        true => self.applied_by_this_batch(&p.item.swap).await,
+                                        false => None,
+                                    }
+                                {
+                                    // The request that applied it, not the one that found out.
+                                    if let Some(last) = p.request_ids.last_mut() {
+                                        *last = applied_in;
+                                    }
                                     done.push(report(
                                         p,
                                         FinalStatus::Applied,
@@ -421,8 +461,12 @@ impl BatchRunner {
                 outage = Some((since, waits + 1));
                 if matches!(decision, Decision::RetryAfter(_)) {
                     self.stats.outage_waits += 1;
-                    // The same attempt again once the service is back.
+                    // The same attempt again once the service is back: a request the service
+                    // never answered is no attempt, for the policy and the report alike.
                     attempt -= 1;
+                    for p in &mut pending {
+                        p.attempts -= 1;
+                    }
                 }
                 decision
             } else {

@@ -45,6 +45,9 @@ pub struct Config {
     /// How long a connection may take to send a request's headers, and how long it may stay
     /// idle between requests: a slow or silent client is closed after it.
     pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have: a body that stops
+    /// short or trickles in is answered 408 and its connection closed.
+    pub body_read_timeout: Duration,
     /// Connections served at once; one beyond is closed on accept.
     pub max_connections: usize,
     /// Tokens issued per minute to one client id, and to one source address.
@@ -112,6 +115,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             sweep_interval: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
             tokens_per_client_minute: 30,
             tokens_per_address_minute: 600,
@@ -138,6 +142,7 @@ pub struct FileConfig {
     pub webhooks: Option<WebhookConfig>,
     pub sweep_interval_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
     pub tokens_per_client_minute: Option<u32>,
     pub tokens_per_address_minute: Option<u32>,
@@ -222,6 +227,10 @@ impl FileConfig {
                 .header_read_timeout_secs
                 .or(self.header_read_timeout_secs)
                 .map_or(d.header_read_timeout, secs),
+            body_read_timeout: overrides
+                .body_read_timeout_secs
+                .or(self.body_read_timeout_secs)
+                .map_or(d.body_read_timeout, secs),
             max_connections: overrides
                 .max_connections
                 .or(self.max_connections)

@@ -18,6 +18,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    #[error("the request body did not arrive in time; nothing was done, send it again")]
+    BodyTimeout,
 }
 
 impl From<StoreError> for ApiError {
@@ -47,6 +49,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::ValidationFailed),
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorCode::RequestTimeout),
         }
     }
 
@@ -155,9 +158,8 @@ impl ApiError {
             StatusCode::NOT_FOUND => AppError::NotFound("no such route".into()).into(),
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            StatusCode::REQUEST_TIMEOUT
-            | StatusCode::SERVICE_UNAVAILABLE
-            | StatusCode::GATEWAY_TIMEOUT => {
+            StatusCode::REQUEST_TIMEOUT => Self::BodyTimeout,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 AppError::Unavailable("the request took too long; retry".into()).into()
             }
             s if s.is_client_error() => AppError::Validation {

@@ -3,6 +3,7 @@
 //!
 //! - [`startup`]: `Application::build(config)` then `run_until_stopped(shutdown)`.
 //! - [`auth`]: OAuth 2.0 client credentials, bearer tokens, the caller extractor.
+//! - [`body`]: a request's body within its time (408 after).
 //! - [`config`]: configuration and its defaults.
 //! - [`routes`]: one module per resource, each returning its `Router<AppState>`.
 //! - [`error`]: the one mapping from failures to problem+json.
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod body;
 pub mod command;
 pub mod config;
 pub mod error;

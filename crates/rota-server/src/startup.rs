@@ -83,12 +83,18 @@ impl Application {
                 Arc::clone(&wake_dispatcher),
                 wake_after_change,
             ))
-            .layer(axum::middleware::from_fn(crate::telemetry::middleware))
             .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+            .layer(axum::middleware::from_fn_with_state(
+                crate::body::BodyDeadline(config.body_read_timeout),
+                crate::body::middleware,
+            ))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 config.request_timeout,
             ))
+            // Outside the timeout, so that a request cut short by it is logged and counted
+            // with the status its client saw.
+            .layer(axum::middleware::from_fn(crate::telemetry::middleware))
             .layer(axum::middleware::from_fn(request_id::middleware));
         Ok(Self {
             listener,

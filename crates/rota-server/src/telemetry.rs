@@ -60,10 +60,16 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().to_string();
+    let request_id = request
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let start = Instant::now();
     let response = next.run(request).await;
     let elapsed = start.elapsed();
     tracing::info!(
+        request_id = %request_id,
         method = %method,
         route = %route,
         status = response.status().as_u16(),

@@ -463,6 +463,8 @@ async fn a_batch_rides_out_an_outage_without_spending_its_retries() {
     let reports = runner.run(items).await;
     for r in &reports {
         assert_eq!(r.status, FinalStatus::Applied, "{r:?}");
+        // Requests the outage answered are waits, not attempts.
+        assert_eq!(r.attempts, 1, "{r:?}");
     }
     assert_eq!(runner.stats.outage_waits, 40, "{:?}", runner.stats);
     assert_eq!(
@@ -546,6 +548,12 @@ async fn a_resumed_batch_reports_what_its_lost_request_applied_as_applied() {
     assert_eq!(first[0].status, FinalStatus::Applied, "{first:?}");
     assert_eq!(first[1].status, FinalStatus::Failed, "{first:?}");
     assert_eq!(first[2].status, FinalStatus::Failed, "{first:?}");
+    // The report counts attempts as its message does.
+    let said = format!("after {} attempts", first[1].attempts);
+    assert!(
+        first[1].detail.as_deref().unwrap().contains(&said),
+        "{first:?}"
+    );
     // Resumed as `rota batch --resume` does: the failed swaps of the chunk, against the plan.
     let resumed = runner(drill.admin.clone(), std::time::Duration::from_secs(300))
         .run_chunk(0, &items[1..])
@@ -558,6 +566,21 @@ async fn a_resumed_batch_reports_what_its_lost_request_applied_as_applied() {
         resumed[0].version, resumed[1].version,
         "one lost request applied both"
     );
+    // Each names the lost request that applied it, as the history has it.
+    let history = drill
+        .store
+        .changes_since(drill.world.schedule.id, None)
+        .await
+        .unwrap();
+    let applied_by = &history
+        .iter()
+        .find(|v| Some(v.record.version.get()) == resumed[0].version)
+        .unwrap()
+        .record
+        .request_id;
+    for r in &resumed {
+        assert_eq!(r.request_ids.last(), Some(applied_by), "{r:?}");
+    }
     drill.nothing_lost(&[0, 5, 10]).await;
 }
 

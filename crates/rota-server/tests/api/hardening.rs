@@ -447,3 +447,72 @@ async fn an_import_that_double_books_an_agent_is_refused() {
         .await
         .unwrap();
 }
+
+/// Sends `head` and `body` on a fresh connection, then, while the answer has not come, one
+/// byte of `trickle` every 50 ms; returns the whole answer (the server closes the connection
+/// after it).
+async fn answer_to_a_short_body(
+    app: &crate::common::TestApp,
+    head: &str,
+    body: &[u8],
+    trickle: bool,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host_port(app))
+        .await
+        .unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut pace = tokio::time::interval(std::time::Duration::from_millis(50));
+    // The bound only turns a hang into a failure.
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                },
+                _ = pace.tick(), if trickle && answer.is_empty() => {
+                    let _ = stream.write_all(b"x").await;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the server kept the connection open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_that_stops_short_or_trickles_in_is_the_clients_fault_and_frees_its_connection() {
+    let app = spawn(|c| {
+        c.body_read_timeout = std::time::Duration::from_millis(400);
+    })
+    .await;
+    let head = |id: &str| {
+        format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: rota\r\nX-Request-Id: {id}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n"
+        )
+    };
+    let start = b"grant_type=client_credentials&client_id=";
+    for (id, trickle) in [("short-body", false), ("trickled-body", true)] {
+        let answer = answer_to_a_short_body(&app, &head(id), start, trickle).await;
+        let (status_line, rest) = answer.split_once("\r\n").unwrap();
+        assert!(status_line.ends_with("408 Request Timeout"), "{answer}");
+        let lower = rest.to_ascii_lowercase();
+        assert!(lower.contains("connection: close"), "{answer}");
+        assert!(lower.contains("application/problem+json"), "{answer}");
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        let problem: rota_api::problem::Problem = serde_json::from_str(body).unwrap();
+        assert_eq!(problem.code, ErrorCode::RequestTimeout, "{answer}");
+        assert_eq!(problem.request_id, id);
+    }
+    // A body that arrives whole is served as ever.
+    app.admin
+        .business_units(&rota_api::paging::Paging::default())
+        .await
+        .unwrap();
+}

@@ -546,6 +546,18 @@ async fn a_chunk_re_sent_after_a_crash_is_replayed_not_applied_twice() {
             .map(|r| (r.status, r.version))
             .collect::<Vec<_>>()
     );
+    // And it names the request that applied each swap (the first run's), not its own.
+    assert_eq!(
+        resumed
+            .iter()
+            .map(|r| r.request_ids.clone())
+            .collect::<Vec<_>>(),
+        first
+            .iter()
+            .map(|r| r.request_ids.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(resumed.iter().all(|r| r.attempts == 1), "{resumed:?}");
     assert_eq!(app.version().await, 2);
 }
 
