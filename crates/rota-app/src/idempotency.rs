@@ -157,7 +157,16 @@ where
                 let stored = app.store.lookup(&claim, &fingerprint, now).await?;
                 answer(stored)?.ok_or(AppError::IdempotencyInProgress)
             }
-            Err(e) => Err(e.into()),
+            // The same request on another node may have committed while this one waited for
+            // its lock, and then this one's check read that request's own change ("an
+            // overlapping request", "another version"): the key, recorded with that change,
+            // says so, and its answer is the answer.
+            Err(e) => match app.store.lookup(&claim, &fingerprint, now).await {
+                Ok(ClaimOutcome::Replay(json)) => {
+                    answer(ClaimOutcome::Replay(json))?.ok_or(AppError::IdempotencyInProgress)
+                }
+                _ => Err(e.into()),
+            },
         };
     }
     let outcome = app

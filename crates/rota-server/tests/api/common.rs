@@ -109,6 +109,24 @@ pub async fn serve_store(
 }
 
 impl TestApp {
+    /// Another node over `store` (the same database as this one's, through a pool of its
+    /// own), on the same clock: its address, and what keeps it running.
+    pub async fn another_node(&self, store: Store) -> (String, tokio_util::sync::DropGuard) {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            rate_limit_per_minute: 100_000,
+            rate_limit_burst: 10_000,
+            ..Config::default()
+        };
+        let app = Application::with_store(config, store, self.clock.clone())
+            .await
+            .unwrap();
+        let addr = app.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(app.run_until_stopped(stop.clone()));
+        (format!("http://{addr}"), stop.drop_guard())
+    }
+
     /// A client of `role` in the world's business unit; agents act as `agents[agent]`.
     pub async fn client(&self, role: Role, agent: Option<usize>) -> Client {
         let bu = (role != Role::Admin).then_some(self.world.bu.id);

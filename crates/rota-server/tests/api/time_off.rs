@@ -216,3 +216,95 @@ async fn bad_requests_are_refused_with_their_field_and_retries_are_safe() {
         .unwrap();
     assert_eq!(listed.body.unwrap().total, 1);
 }
+
+/// The same time-off request and the same decision, with one key, sent to two nodes of one
+/// PostgreSQL database at once: each is done once, and both nodes answer what was done (one of
+/// them as a replay), never an "overlapping request" or a version conflict of its own making.
+#[tokio::test]
+async fn one_key_sent_to_two_nodes_at_once_is_done_once_and_answered_alike_on_postgres() {
+    use rota_store::{PgStore, Store};
+    let Ok(url) = std::env::var("ROTA_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("ROTA_REQUIRE_POSTGRES").is_none(),
+            "ROTA_REQUIRE_POSTGRES is set: time off across nodes must be checked on PostgreSQL"
+        );
+        eprintln!("skipped time off across nodes: ROTA_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let schema = format!("rota_test_{}", uuid::Uuid::now_v7().simple());
+    let connect =
+        || async { Store::Postgres(PgStore::connect(&url, Some(&schema)).await.unwrap()) };
+    let app = crate::common::serve_store(
+        connect().await,
+        rota_core::testkit::World::disjoint(4, 20),
+        true,
+        |_| {},
+    )
+    .await;
+    let (b, _node_b) = app.another_node(connect().await).await;
+    let on = |client: &Client, base: &str| Client::new(base).with_bearer(client.bearer().unwrap());
+    let agent = app.agent(0).await;
+    let boss = supervisor(&app).await;
+    let (agent_b, boss_b) = (on(&agent, &b), on(&boss, &b));
+    let replayed = |headers: &reqwest::header::HeaderMap| {
+        headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true")
+    };
+    for i in 0..10 {
+        let day = jiff::civil::date(2026, 12, 1)
+            .checked_add(jiff::Span::new().days(i))
+            .unwrap();
+        let body = NewTimeOffBody {
+            days: Some(Days {
+                first: day,
+                last: day,
+            }),
+            ..tuesday(None)
+        };
+        let key = CallOptions::default().header("Idempotency-Key", &format!("ask-{i}"));
+        let (first, second) = tokio::join!(
+            agent.request_time_off(&body, &key),
+            agent_b.request_time_off(&body, &key)
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.body, second.body, "request {i}");
+        assert_eq!(
+            usize::from(replayed(&first.headers)) + usize::from(replayed(&second.headers)),
+            1,
+            "request {i}: one ran, one replayed"
+        );
+        let asked = first.body.unwrap();
+        let decision = TimeOffDecisionBody {
+            expected_version: asked.version,
+            approve: true,
+            override_rules: true,
+            reason: Some("covered".into()),
+        };
+        let key = CallOptions::default().header("Idempotency-Key", &format!("decide-{i}"));
+        let (first, second) = tokio::join!(
+            boss.decide_time_off(asked.id, &decision, &key),
+            boss_b.decide_time_off(asked.id, &decision, &key)
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first.body, second.body, "decision {i}");
+        assert_eq!(first.body.unwrap().state, TimeOffState::Approved);
+    }
+    // Each asked for once: ten requests of the agent's, no more.
+    let all = app
+        .admin
+        .time_off_requests(&TimeOffQuery {
+            agent_id: Some(app.world.agents[0].id),
+            business_unit_id: None,
+            state: None,
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert_eq!(all.items.len(), 10, "{all:?}");
+    drop(app);
+    let _ = PgStore::drop_schema(&url, &schema).await;
+}
