@@ -54,23 +54,25 @@ impl RateLimits {
     }
 
     fn headers(&self, headers: &mut HeaderMap, remaining: u32, reset: u64) {
-        let mut put = |name: &'static str, value: String| {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
-        };
-        put("x-ratelimit-limit", self.per_minute.to_string());
-        put("x-ratelimit-remaining", remaining.to_string());
-        put("x-ratelimit-reset", reset.to_string());
-        put(
-            "ratelimit-policy",
-            format!("\"per-client\";q={};w=60", self.per_minute),
-        );
-        put(
-            "ratelimit",
-            format!("\"per-client\";r={remaining};t={reset}"),
-        );
+        put_headers(headers, "per-client", self.per_minute, remaining, reset);
     }
+}
+
+/// The rate-limit fields of an answer under the quota `policy` of `per_minute`.
+fn put_headers(headers: &mut HeaderMap, policy: &str, per_minute: u32, remaining: u32, reset: u64) {
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    put("x-ratelimit-limit", per_minute.to_string());
+    put("x-ratelimit-remaining", remaining.to_string());
+    put("x-ratelimit-reset", reset.to_string());
+    put(
+        "ratelimit-policy",
+        format!("\"{policy}\";q={per_minute};w=60"),
+    );
+    put("ratelimit", format!("\"{policy}\";r={remaining};t={reset}"));
 }
 
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -78,7 +80,27 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     // The caller is cached in the request, so the handler does not authenticate again.
     let caller = match Caller::from_request_parts(&mut parts, &state).await {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            // Locked out for failed authentications: the answer says which quota it met and
+            // when it frees up, in the same fields as every other /api answer.
+            let locked_for = match &e {
+                ApiError::App(rota_app::AppError::RateLimited { retry_after }) => {
+                    Some(*retry_after)
+                }
+                _ => None,
+            };
+            let mut response = e.into_response();
+            if let Some(reset) = locked_for {
+                put_headers(
+                    response.headers_mut(),
+                    "failed-authentications",
+                    state.config.failed_authentications_per_minute,
+                    0,
+                    reset,
+                );
+            }
+            return response;
+        }
     };
     let request = Request::from_parts(parts, body);
     let limits = &state.rate_limits;

@@ -316,6 +316,21 @@ async fn unknown_bearer_tokens_from_one_address_are_throttled() {
         .await
         .unwrap_err();
     assert_eq!(problem_code(&e), (429, ErrorCode::RateLimited));
+    // With the rate-limit fields every /api answer carries, naming the quota it met.
+    let rota_client::ClientError::Problem { headers, .. } = &e else {
+        panic!("{e}");
+    };
+    let field = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        field("ratelimit-policy").as_deref(),
+        Some("\"failed-authentications\";q=20;w=60")
+    );
+    assert!(
+        field("ratelimit").is_some_and(|v| v.starts_with("\"failed-authentications\";r=0;t=")),
+        "{headers:?}"
+    );
+    assert_eq!(field("x-ratelimit-remaining").as_deref(), Some("0"));
+    assert_eq!(field("retry-after"), field("x-ratelimit-reset"));
     known
         .business_units(&rota_api::paging::Paging::default())
         .await
