@@ -94,6 +94,44 @@ fn double_bookings(new: &NewSchedule) -> Vec<Violation> {
         .collect()
 }
 
+/// An agent's shift already stored in another week of the unit, as the import sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booked {
+    pub owner: crate::ids::AgentId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub shift_id: ShiftId,
+}
+
+/// The import's shifts that overlap a shift their agent already has in a neighbouring week
+/// (a night shift across the week's edge, a week imported with a wrong zone).
+pub fn booked_elsewhere(new: &NewSchedule, booked: &[Booked]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for s in &new.shifts {
+        let Some(owner) = s.owner else { continue };
+        if let Some(b) = booked
+            .iter()
+            .find(|b| b.owner == owner && b.start < s.window.end() && s.window.start() < b.end)
+        {
+            out.push(Violation::new(
+                ViolationCode::Overlap,
+                Some(owner),
+                Some(s.id),
+                format!(
+                    "shift {} of agent {owner} ({} to {}) overlaps their shift {} of another week ({} to {})",
+                    s.id,
+                    s.window.start(),
+                    s.window.end(),
+                    b.shift_id,
+                    b.start,
+                    b.end
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// The first version of an imported week: the schedule, its shifts, and the commit that
 /// creates them (every change has no `before`).
 pub fn plan_import(new: &NewSchedule, ctx: &CommitContext) -> (Schedule, Vec<Shift>, Commit) {

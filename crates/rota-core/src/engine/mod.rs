@@ -580,7 +580,7 @@ mod tests;
 mod time_off;
 
 pub use held::plan_held;
-pub use import::{import_violations, plan_import};
+pub use import::{Booked, booked_elsewhere, import_violations, plan_import};
 pub use self_service::{SelfServiceAction, plan_self_service, plan_trade};
 pub use swaps::{plan_edit, plan_edit_waiving, plan_swaps, plan_swaps_waiving};
 pub use time_off::{TimeOffPlan, plan_time_off};

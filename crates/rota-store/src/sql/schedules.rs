@@ -29,7 +29,7 @@ use super::decode::{
     SHIFT_COLS, SHIFT_INSERT_COLS, agents_by_ids, decode_schedule, decode_shift, decode_version,
     page_args, shifts_by_ids, total,
 };
-use super::dialect::{Backend, Db, SLOT_JSON};
+use super::dialect::{Backend, Db, SLOT_JSON, UNIT_LOCK};
 use super::idempotency::{push_key, record_result};
 use super::outbox::{push_events, wanted_of};
 use super::snapshot::{load_schedule, snapshot};
@@ -103,6 +103,43 @@ pub(super) async fn history(
     Ok(out)
 }
 
+/// The owned shifts of the unit's other weeks within the span of `new`'s shifts: those of
+/// the weeks before and after that reach across the week's edges.
+async fn booked_near(conn: &mut Conn, new: &NewSchedule) -> StoreResult<Vec<engine::Booked>> {
+    let (Some(from), Some(to)) = (
+        new.shifts.iter().map(|s| s.window.start()).min(),
+        new.shifts.iter().map(|s| s.window.end()).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let rows = sqlx::query(
+        "SELECT s.id, s.owner_agent_id, s.start_at, s.end_at FROM shifts s \
+         JOIN schedules sc ON sc.id = s.schedule_id \
+         WHERE sc.business_unit_id = $1 AND s.owner_agent_id IS NOT NULL \
+         AND s.start_at < $2 AND s.end_at > $3 AND sc.week_start <> $4",
+    )
+    .bind(new.business_unit_id.as_uuid())
+    .bind(micros(to))
+    .bind(micros(from))
+    // The same week again is answered as existing already, not as overlapping itself.
+    .bind(new.week_start.to_string())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let id: Uuid = r.try_get(0).map_err(db_error)?;
+            let owner: Uuid = r.try_get(1).map_err(db_error)?;
+            Ok(engine::Booked {
+                shift_id: ShiftId::from_uuid(id),
+                owner: AgentId::from_uuid(owner),
+                start: rows::instant(r.try_get(2).map_err(db_error)?)?,
+                end: rows::instant(r.try_get(3).map_err(db_error)?)?,
+            })
+        })
+        .collect()
+}
+
 impl ScheduleStore for Backend {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn import_schedule(
@@ -132,6 +169,20 @@ impl ScheduleStore for Backend {
             })
             .collect();
         foreign.extend(engine::import_violations(new, &bu));
+        if foreign.is_empty() && !owners.is_empty() {
+            // Imports of one unit one at a time, so two neighbouring weeks imported at once
+            // each see the other's shifts.
+            sqlx::query(concatcp!(
+                "SELECT id FROM business_units WHERE id = $1",
+                UNIT_LOCK
+            ))
+            .bind(bu.id.as_uuid())
+            .execute(&mut *w.tx)
+            .await
+            .map_err(db_error)?;
+            let booked = booked_near(&mut w.tx, new).await?;
+            foreign.extend(engine::booked_elsewhere(new, &booked));
+        }
         if !foreign.is_empty() {
             return Err(CommandError::Rejected(foreign).into());
         }

@@ -616,6 +616,62 @@ pub(crate) async fn shifts_stay_in_their_week(store: Store) {
     );
 }
 
+/// Two neighbouring weeks imported one after the other: a shift of the second that overlaps
+/// its agent's night shift across the first week's edge is refused (OVERLAP naming both);
+/// the same shift for another agent imports.
+pub(crate) async fn an_import_that_overlaps_a_neighbouring_weeks_shift_is_refused(store: Store) {
+    let world = setup(&store, 2, 4).await;
+    let zone = &world.bu.time_zone;
+    let week = |weeks: i64| {
+        World::WEEK
+            .checked_add(jiff::Span::new().weeks(weeks))
+            .unwrap()
+    };
+    let edge = zone.instant(week(3), 0);
+    let hours = |h: i64| {
+        edge.checked_add(jiff::SignedDuration::from_hours(h))
+            .unwrap()
+    };
+    let night = testkit::shift(Some(&world.agents[0]), hours(-2), 8 * 60);
+    let before = rota_core::schedule::NewSchedule {
+        id: ScheduleId::new(),
+        business_unit_id: world.bu.id,
+        week_start: week(2),
+        shifts: vec![night.clone()],
+    };
+    store
+        .import_schedule(&before, &ctx(world.now, "before"))
+        .await
+        .unwrap();
+    let after = |agent: usize| rota_core::schedule::NewSchedule {
+        id: ScheduleId::new(),
+        business_unit_id: world.bu.id,
+        week_start: week(3),
+        shifts: vec![testkit::shift(Some(&world.agents[agent]), hours(4), 8 * 60)],
+    };
+    let clashing = after(0);
+    match store
+        .import_schedule(&clashing, &ctx(world.now, "after"))
+        .await
+    {
+        Err(StoreError::Command(CommandError::Rejected(v))) => {
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert_eq!(v[0].code, rota_core::command::ViolationCode::Overlap);
+            assert_eq!(v[0].shift_id, Some(clashing.shifts[0].id));
+            assert!(v[0].detail.contains(&night.id.to_string()), "{v:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.find_schedule(world.bu.id, week(3)).await.unwrap(),
+        None
+    );
+    store
+        .import_schedule(&after(1), &ctx(world.now, "after"))
+        .await
+        .unwrap();
+}
+
 conformance!(
     an_imported_week_reads_back_as_version_1,
     a_swap_commits_one_version_that_replays_to_the_current_schedule,
@@ -630,4 +686,5 @@ conformance!(
     a_week_starts_on_its_units_first_day_in_a_sane_year,
     shifts_stay_in_their_week,
     a_request_larger_than_one_update_statement_applies_whole,
+    an_import_that_overlaps_a_neighbouring_weeks_shift_is_refused,
 );
