@@ -24,7 +24,11 @@ pub async fn start(
     total: usize,
 ) -> AppResult<BatchRun> {
     let found = app.store().schedule(schedule).await?;
-    caller.require(Action::BulkSwap, found.business_unit_id)?;
+    caller.require(
+        Action::BulkSwap,
+        found.business_unit_id,
+        ("schedule", schedule),
+    )?;
     let now = app.clock().now();
     let run = BatchRun {
         id: BatchRunId::new(),

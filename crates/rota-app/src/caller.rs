@@ -3,6 +3,8 @@
 
 use rota_core::auth::{Action, Principal, Role};
 use rota_core::ids::{AgentId, BusinessUnitId};
+use rota_core::store::StoreError;
+use std::fmt::Display;
 
 use crate::error::{AppError, AppResult};
 
@@ -11,16 +13,21 @@ use crate::error::{AppError, AppResult};
 pub struct Caller(pub Principal);
 
 impl Caller {
-    /// `NOT_FOUND` when `bu` is outside the caller's business unit (a resource there does not
-    /// exist for them, and its unit is not named), `FORBIDDEN` when the caller's role may not
-    /// do `action`.
-    pub fn require(&self, action: Action, bu: BusinessUnitId) -> AppResult<()> {
+    /// `NOT_FOUND` when `bu` is outside the caller's business unit, `FORBIDDEN` when the
+    /// caller's role may not do `action`. `asked` names what the caller asked for (its kind and
+    /// id): outside their unit it reads exactly as an id that does not exist, so the answer
+    /// tells nothing of what lives elsewhere.
+    pub fn require(
+        &self,
+        action: Action,
+        bu: BusinessUnitId,
+        asked: (&'static str, impl Display),
+    ) -> AppResult<()> {
         if self.0.may(action, bu) {
             Ok(())
         } else if self.0.business_unit.is_some_and(|own| own != bu) {
-            Err(AppError::NotFound(
-                "no such resource in the client's business unit".into(),
-            ))
+            let (kind, id) = asked;
+            Err(StoreError::not_found(kind, id).into())
         } else {
             Err(AppError::Forbidden(format!(
                 "client {} ({}) may not do this",

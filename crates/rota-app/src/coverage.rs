@@ -31,8 +31,11 @@ pub async fn set_requirements(
     }
     let store = cmd.app.store().clone();
     let schedule = store.schedule(id).await?;
-    cmd.caller
-        .require(Action::SetRequirements, schedule.business_unit_id)?;
+    cmd.caller.require(
+        Action::SetRequirements,
+        schedule.business_unit_id,
+        ("schedule", id),
+    )?;
     let runs = body.requirements.clone();
     cmd.once(&body, Recording::InTransaction, |ctx| async move {
         store.set_requirements(id, &runs, &ctx).await
@@ -49,8 +52,11 @@ pub async fn decide_held(
 ) -> AppResult<Outcome<HeldChange>> {
     let store = cmd.app.store().clone();
     let held = store.held_change(id).await?;
-    cmd.caller
-        .require(Action::ReviewHeld, held.business_unit_id)?;
+    cmd.caller.require(
+        Action::ReviewHeld,
+        held.business_unit_id,
+        ("held change", id),
+    )?;
     let decision = HeldDecision {
         id,
         expected_version: body.expected_version,

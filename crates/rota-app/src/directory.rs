@@ -20,8 +20,11 @@ pub async fn set_availability(
     bounded("exceptions", doc.exceptions.len(), 1000)?;
     let store = cmd.app.store().clone();
     let owner = store.agent(id).await?;
-    cmd.caller
-        .require(Action::SetAvailability(id), owner.business_unit_id)?;
+    cmd.caller.require(
+        Action::SetAvailability(id),
+        owner.business_unit_id,
+        ("agent", id),
+    )?;
     let availability = Availability::try_from(doc.clone())
         .map_err(|e| AppError::unprocessable("availability", e.to_string()))?;
     cmd.once(&doc, Recording::Claimed, |_| async move {

@@ -19,8 +19,11 @@ const MAX_IMPORT_SHIFTS: usize = 200_000;
 /// Publishing (a version of its own; publishing again changes nothing).
 pub async fn publish(cmd: &Command, id: ScheduleId) -> AppResult<Outcome<Schedule>> {
     let store = cmd.app.store().clone();
-    cmd.caller
-        .require(Action::Publish, store.schedule(id).await?.business_unit_id)?;
+    cmd.caller.require(
+        Action::Publish,
+        store.schedule(id).await?.business_unit_id,
+        ("schedule", id),
+    )?;
     cmd.once(&(), Recording::InTransaction, |ctx| async move {
         store.publish(id, &ctx).await
     })
@@ -37,7 +40,8 @@ pub async fn edit_shift(
     let store = cmd.app.store().clone();
     let shift = store.shift(shift_id).await?;
     let bu = store.schedule(shift.schedule_id).await?.business_unit_id;
-    cmd.caller.require(Action::EditShift, bu)?;
+    cmd.caller
+        .require(Action::EditShift, bu, ("shift", shift_id))?;
     let expected_version = ScheduleVersion::new(body.expected_version)
         .map_err(|e| AppError::validation("expectedVersion", e.to_string()))?;
     let change = EditChange::try_from(body.change)
@@ -56,7 +60,11 @@ pub async fn edit_shift(
 /// Imports a week's shifts as version 1 of a new schedule.
 pub async fn import(cmd: &Command, body: ImportBody) -> AppResult<Outcome<Schedule>> {
     let business_unit_id: BusinessUnitId = parse_id("businessUnitId", &body.business_unit_id)?;
-    cmd.caller.require(Action::Import, business_unit_id)?;
+    cmd.caller.require(
+        Action::Import,
+        business_unit_id,
+        ("business unit", business_unit_id),
+    )?;
     bounded("shifts", body.shifts.len(), MAX_IMPORT_SHIFTS)?;
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for (i, s) in body.shifts.iter().enumerate() {

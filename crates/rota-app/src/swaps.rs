@@ -51,6 +51,7 @@ pub async fn apply(
     cmd.caller.require(
         Action::BulkSwap,
         store.schedule(req.base.schedule()).await?.business_unit_id,
+        ("schedule", req.base.schedule()),
     )?;
     if let Some(expected) = condition.map(condition_version).transpose()? {
         if expected.schedule() != req.base.schedule() {

@@ -56,8 +56,11 @@ pub async fn request(cmd: &Command, body: NewTimeOffBody) -> AppResult<Outcome<T
         ActivityCode::parse(&body.code).map_err(|e| AppError::validation("code", e.to_string()))?;
     let store = cmd.app.store().clone();
     let agent = store.agent(agent_id).await?;
-    cmd.caller
-        .require(Action::TimeOff(agent.id), agent.business_unit_id)?;
+    cmd.caller.require(
+        Action::TimeOff(agent.id),
+        agent.business_unit_id,
+        ("agent", agent.id),
+    )?;
     let new = NewTimeOff {
         agent_id: agent.id,
         code,
@@ -78,8 +81,11 @@ pub async fn decide(
     body: TimeOffDecisionBody,
 ) -> AppResult<Outcome<TimeOffRequest>> {
     let req = visible(&cmd.app, &cmd.caller, id).await?;
-    cmd.caller
-        .require(Action::ReviewTimeOff, req.business_unit_id)?;
+    cmd.caller.require(
+        Action::ReviewTimeOff,
+        req.business_unit_id,
+        ("time-off request", req.id),
+    )?;
     let review = TimeOffReview {
         id: req.id,
         expected_version: body.expected_version,
@@ -141,8 +147,11 @@ pub async fn set_balance(
     }
     let store = cmd.app.store().clone();
     let found = store.agent(agent).await?;
-    cmd.caller
-        .require(Action::SetBalances, found.business_unit_id)?;
+    cmd.caller.require(
+        Action::SetBalances,
+        found.business_unit_id,
+        ("agent", found.id),
+    )?;
     let minutes = body.minutes;
     cmd.once(&body, Recording::Claimed, |_| async move {
         store.set_balance(agent, &code, minutes).await
@@ -164,7 +173,8 @@ pub async fn set_allowances(
         ));
     }
     bounded("allowances", body.allowances.len(), MAX_ALLOWANCES)?;
-    cmd.caller.require(Action::ReviewTimeOff, bu)?;
+    cmd.caller
+        .require(Action::ReviewTimeOff, bu, ("business unit", bu))?;
     let store = cmd.app.store().clone();
     let allowances = body.allowances.clone();
     cmd.once(&body, Recording::Claimed, |ctx| async move {

@@ -55,8 +55,11 @@ pub async fn self_service(
 ) -> AppResult<Outcome<SwapResult>> {
     let store = cmd.app.store().clone();
     let agent = store.agent(cmd.caller.me()?).await?;
-    cmd.caller
-        .require(Action::SelfService, agent.business_unit_id)?;
+    cmd.caller.require(
+        Action::SelfService,
+        agent.business_unit_id,
+        ("agent", agent.id),
+    )?;
     shift_of_unit(&store, agent.business_unit_id, shift).await?;
     // `seen` is part of what the request means; `None` fingerprints as the bodiless request.
     cmd.once(&seen, Recording::InTransaction, |ctx| async move {
@@ -76,8 +79,11 @@ pub async fn create(cmd: &Command, body: NewTradeBody) -> AppResult<Outcome<Trad
     )?;
     let store = cmd.app.store().clone();
     let agent = store.agent(cmd.caller.me()?).await?;
-    cmd.caller
-        .require(Action::SelfService, agent.business_unit_id)?;
+    cmd.caller.require(
+        Action::SelfService,
+        agent.business_unit_id,
+        ("agent", agent.id),
+    )?;
     shift_of_unit(&store, agent.business_unit_id, body.shift_id).await?;
     let acceptable_intervals = body
         .acceptable_intervals
@@ -105,7 +111,11 @@ pub async fn create(cmd: &Command, body: NewTradeBody) -> AppResult<Outcome<Trad
 /// to them, and unmatched ones open to anyone (`NOT_FOUND` otherwise: it does not exist for
 /// them).
 pub fn may_see(caller: &Caller, trade: &Trade) -> AppResult<()> {
-    caller.require(Action::ReadTrades, trade.business_unit_id)?;
+    caller.require(
+        Action::ReadTrades,
+        trade.business_unit_id,
+        ("trade", trade.id),
+    )?;
     if !caller.is_agent() {
         return Ok(());
     }
@@ -160,7 +170,11 @@ pub async fn match_check(
 ) -> AppResult<TradeCheck> {
     let agent = caller.me()?;
     let trade = visible(app, caller, id).await?;
-    caller.require(Action::SelfService, trade.business_unit_id)?;
+    caller.require(
+        Action::SelfService,
+        trade.business_unit_id,
+        ("trade", trade.id),
+    )?;
     Ok(app
         .store()
         .preview_match(id, version, agent, shift, app.clock().now())
@@ -193,8 +207,11 @@ where
     let agent = cmd.caller.me()?;
     let store = cmd.app.store().clone();
     let trade = visible(&cmd.app, &cmd.caller, id).await?;
-    cmd.caller
-        .require(Action::SelfService, trade.business_unit_id)?;
+    cmd.caller.require(
+        Action::SelfService,
+        trade.business_unit_id,
+        ("trade", trade.id),
+    )?;
     if let Some(shift) = shift {
         shift_of_unit(&store, trade.business_unit_id, shift).await?;
     }
@@ -271,7 +288,11 @@ async fn review_one(
         .await
         .map_err(|e| failed(e.into()))?;
     caller
-        .require(Action::ReviewTrades, trade.business_unit_id)
+        .require(
+            Action::ReviewTrades,
+            trade.business_unit_id,
+            ("trade", trade.id),
+        )
         .map_err(failed)?;
     let review = TradeReview {
         trade_id: item.trade_id,

@@ -350,7 +350,7 @@ impl App {
             (None, None) => None,
         };
         match business_unit {
-            Some(bu) => caller.require(Action::CreateUsers, bu)?,
+            Some(bu) => caller.require(Action::CreateUsers, bu, ("business unit", bu))?,
             None if caller.0.role == Role::Admin => {}
             None => {
                 return Err(AppError::Forbidden(format!(
@@ -402,7 +402,7 @@ impl App {
         let user = self.store.user(id).await?;
         let allowed = match (user.role, user.business_unit) {
             (Role::Agent, Some(bu)) => {
-                caller.require(Action::IssueSignInLinks, bu)?;
+                caller.require(Action::IssueSignInLinks, bu, ("user", id))?;
                 true
             }
             _ => caller.0.role == Role::Admin,

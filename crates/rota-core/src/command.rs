@@ -132,8 +132,9 @@ pub enum EditChange {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ViolationCode {
     ShiftNotFound,
+    /// No agent of the schedule's business unit has the id: one of another unit is answered
+    /// the same way, so nobody learns which ids live elsewhere.
     AgentNotFound,
-    AgentOutsideBusinessUnit,
     ShiftNotOwned,
     CounterpartMismatch,
     SameAgent,
@@ -188,7 +189,6 @@ impl ViolationCode {
         match self {
             Self::ShiftNotFound => "SHIFT_NOT_FOUND",
             Self::AgentNotFound => "AGENT_NOT_FOUND",
-            Self::AgentOutsideBusinessUnit => "AGENT_OUTSIDE_BUSINESS_UNIT",
             Self::ShiftNotOwned => "SHIFT_NOT_OWNED",
             Self::CounterpartMismatch => "COUNTERPART_MISMATCH",
             Self::SameAgent => "SAME_AGENT",

@@ -243,7 +243,10 @@ pub async fn unit(
     use rota_core::store::DirectoryStore;
     let not_found = || PortalError::not_found(visitor, format!("no business unit {raw}"));
     let id: rota_core::ids::BusinessUnitId = raw.parse().map_err(|_| not_found())?;
-    visitor.caller.require(action, id).or_page(visitor)?;
+    visitor
+        .caller
+        .require(action, id, ("business unit", id))
+        .or_page(visitor)?;
     state
         .app
         .store()

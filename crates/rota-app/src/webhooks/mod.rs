@@ -46,7 +46,11 @@ async fn check_url(app: &App, url: &str) -> AppResult<String> {
 /// The subscription, if the caller may configure its business unit.
 pub async fn owned(app: &App, caller: &Caller, id: SubscriptionId) -> AppResult<Subscription> {
     let subscription = app.store().subscription(id).await?;
-    caller.require(Action::Configure, subscription.business_unit_id)?;
+    caller.require(
+        Action::Configure,
+        subscription.business_unit_id,
+        ("webhook subscription", id),
+    )?;
     Ok(subscription)
 }
 
@@ -59,7 +63,7 @@ pub async fn create(
     body: NewSubscriptionBody,
 ) -> AppResult<Outcome<CreatedSubscription>> {
     let (app, caller) = (&cmd.app, &cmd.caller);
-    caller.require(Action::Configure, bu)?;
+    caller.require(Action::Configure, bu, ("business unit", bu))?;
     app.store().business_unit(bu).await?;
     let events = check_events(&body.events)?;
     let url = check_url(app, &body.url).await?;
@@ -133,7 +137,7 @@ pub async fn set_settings(
     bu: BusinessUnitId,
     settings: &BusinessUnitSettings,
 ) -> AppResult<()> {
-    caller.require(Action::Configure, bu)?;
+    caller.require(Action::Configure, bu, ("business unit", bu))?;
     app.store().business_unit(bu).await?;
     settings.time_off.validate()?;
     Ok(app.store().set_settings(bu, settings).await?)

@@ -395,23 +395,20 @@ impl<'a> Working<'a> {
     fn check_receiver(&self, agent_id: AgentId, shift: &Shift, out: &mut Vec<Violation>) {
         let violation =
             |code, detail: String| Violation::new(code, Some(agent_id), Some(shift.id), detail);
-        let Some(agent) = self.snap.agents.get(&agent_id) else {
+        // An agent of another unit is answered as one that does not exist, in the same
+        // words: nobody learns from a swap or an edit which ids live elsewhere.
+        let Some(agent) = self
+            .snap
+            .agents
+            .get(&agent_id)
+            .filter(|a| a.business_unit_id == self.snap.schedule.business_unit_id)
+        else {
             out.push(violation(
                 ViolationCode::AgentNotFound,
-                format!("agent {agent_id} does not exist"),
+                format!("agent {agent_id} is not an agent of this business unit"),
             ));
             return;
         };
-        if agent.business_unit_id != self.snap.schedule.business_unit_id {
-            out.push(violation(
-                ViolationCode::AgentOutsideBusinessUnit,
-                format!(
-                    "agent {agent_id} belongs to another business unit than schedule {}",
-                    shift.schedule_id
-                ),
-            ));
-            return;
-        }
         let state = self.state(shift);
         for skill in shift.skills().filter(|s| !agent.skills.contains(s)) {
             out.push(violation(

@@ -92,7 +92,11 @@ async fn coverage(
         return Err(AppError::unprocessable("to", "`to` must be after `from`").into());
     }
     let schedule = state.app.store().schedule(id).await?;
-    caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
+    caller.require(
+        Action::ReadSchedule,
+        schedule.business_unit_id,
+        ("schedule", id),
+    )?;
     if caller.is_agent() && schedule.state != ScheduleState::Published {
         return Err(AppError::Forbidden("agents see published schedules only".into()).into());
     }
@@ -121,7 +125,7 @@ async fn list_held(
     ApiQuery(q): ApiQuery<HeldQuery>,
 ) -> Result<Json<Page<HeldChange>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &bu)?;
-    caller.require(Action::ReviewHeld, bu)?;
+    caller.require(Action::ReviewHeld, bu, ("business unit", bu))?;
     let found = state
         .app
         .store()
@@ -150,7 +154,11 @@ async fn read_held(
         .store()
         .held_change(parse_id::<HeldChangeId>("heldChangeId", &id)?)
         .await?;
-    caller.require(Action::ReviewHeld, held.business_unit_id)?;
+    caller.require(
+        Action::ReviewHeld,
+        held.business_unit_id,
+        ("held change", held.id),
+    )?;
     Ok(Json(held))
 }
 

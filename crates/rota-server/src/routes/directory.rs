@@ -68,7 +68,7 @@ async fn list_agents(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<Agent>>, ApiError> {
     let id: BusinessUnitId = parse_id("id", &id)?;
-    caller.require(Action::ReadDirectory, id)?;
+    caller.require(Action::ReadDirectory, id, ("business unit", id))?;
     state.app.store().business_unit(id).await?;
     Ok(Json(page(
         state.app.store().agents(id, (&paging).into()).await?,

@@ -51,7 +51,7 @@ async fn find(
     ApiQuery(q): ApiQuery<FindQuery>,
 ) -> Result<Json<Vec<Schedule>>, ApiError> {
     let bu: BusinessUnitId = parse_id("businessUnitId", &q.business_unit_id)?;
-    caller.require(Action::ReadSchedule, bu)?;
+    caller.require(Action::ReadSchedule, bu, ("business unit", bu))?;
     Ok(Json(
         state
             .app
@@ -86,7 +86,11 @@ async fn read(
         .map(|a| parse_id("agentId", a))
         .transpose()?;
     let schedule = state.app.store().schedule(id).await?;
-    caller.require(Action::ReadSchedule, schedule.business_unit_id)?;
+    caller.require(
+        Action::ReadSchedule,
+        schedule.business_unit_id,
+        ("schedule", id),
+    )?;
     // Self-service shows an agent their own shifts of published schedules, nothing more.
     let agent = if caller.is_agent() {
         if schedule.state != rota_core::schedule::ScheduleState::Published {
@@ -146,6 +150,7 @@ async fn versions(
     caller.require(
         Action::ReadHistory,
         state.app.store().schedule(id).await?.business_unit_id,
+        ("schedule", id),
     )?;
     if let Some(since) = q.since {
         let since: ScheduleVersionId = parse_id("since", &since)?;
@@ -189,6 +194,7 @@ async fn as_of(
     caller.require(
         Action::ReadHistory,
         state.app.store().schedule(id).await?.business_unit_id,
+        ("schedule", id),
     )?;
     let version: ScheduleVersionId = parse_id("versionId", &version_id)?;
     if version.schedule() != id {

@@ -73,7 +73,11 @@ async fn list(
     let filter = match (agent, q.business_unit_id) {
         (Some(agent), _) => {
             let found = state.app.store().agent(agent).await?;
-            caller.require(Action::TimeOff(agent), found.business_unit_id)?;
+            caller.require(
+                Action::TimeOff(agent),
+                found.business_unit_id,
+                ("agent", agent),
+            )?;
             TimeOffFilter {
                 business_unit: Some(found.business_unit_id),
                 agent: Some(agent),
@@ -81,7 +85,7 @@ async fn list(
             }
         }
         (None, Some(bu)) => {
-            caller.require(Action::ReviewTimeOff, bu)?;
+            caller.require(Action::ReviewTimeOff, bu, ("business unit", bu))?;
             TimeOffFilter {
                 business_unit: Some(bu),
                 agent: None,
@@ -223,7 +227,7 @@ async fn allowances(
         )
         .into());
     }
-    caller.require(Action::ReviewTimeOff, bu)?;
+    caller.require(Action::ReviewTimeOff, bu, ("business unit", bu))?;
     Ok(Json(
         state
             .app

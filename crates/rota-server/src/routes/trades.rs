@@ -53,7 +53,11 @@ async fn my_schedule(
     ApiQuery(q): ApiQuery<WeekQuery>,
 ) -> Result<Json<MySchedule>, ApiError> {
     let agent = state.app.store().agent(caller.me()?).await?;
-    caller.require(Action::SelfService, agent.business_unit_id)?;
+    caller.require(
+        Action::SelfService,
+        agent.business_unit_id,
+        ("agent", agent.id),
+    )?;
     let schedule = state
         .app
         .store()
@@ -162,7 +166,7 @@ async fn list(
     };
     let bu =
         bu.ok_or_else(|| AppError::unprocessable("businessUnitId", "required for this client"))?;
-    caller.require(Action::ReadTrades, bu)?;
+    caller.require(Action::ReadTrades, bu, ("business unit", bu))?;
     let filter = TradeFilter {
         business_unit: Some(bu),
         state: state_filter,

@@ -60,7 +60,7 @@ async fn list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<rota_api::schedules::Page<Subscription>>, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
-    caller.require(Action::Configure, bu)?;
+    caller.require(Action::Configure, bu, ("business unit", bu))?;
     Ok(Json(page(
         state
             .app
@@ -145,7 +145,7 @@ async fn read_settings(
     Path(bu): Path<String>,
 ) -> Result<Json<BusinessUnitSettings>, ApiError> {
     let bu: BusinessUnitId = parse_id("id", &bu)?;
-    caller.require(Action::ReadDirectory, bu)?;
+    caller.require(Action::ReadDirectory, bu, ("business unit", bu))?;
     state.app.store().business_unit(bu).await?;
     Ok(Json(state.app.store().settings(bu).await?))
 }

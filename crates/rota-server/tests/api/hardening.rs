@@ -87,6 +87,19 @@ async fn outside_its_unit_a_client_finds_nothing_and_no_id_of_it_is_named() {
     assert_eq!(problem_code(&e), (404, ErrorCode::NotFound));
     let detail = &e.problem().unwrap().detail;
     assert!(!detail.contains(&app.world.bu.id.to_string()), "{detail}");
+    // In the same words as an id that does not exist.
+    let unknown = rota_core::ids::ScheduleId::new();
+    let none = elsewhere
+        .schedule(unknown, &ReadQuery::default(), &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        detail.replace(&app.world.schedule.id.to_string(), "ID"),
+        none.problem()
+            .unwrap()
+            .detail
+            .replace(&unknown.to_string(), "ID")
+    );
     // Inside its unit, what its role may not do is still 403.
     let agent = app.agent(0).await;
     let e = agent
@@ -94,6 +107,55 @@ async fn outside_its_unit_a_client_finds_nothing_and_no_id_of_it_is_named() {
         .await
         .unwrap_err();
     assert_eq!(problem_code(&e), (403, ErrorCode::Forbidden));
+}
+
+/// Giving a shift to another unit's agent reads exactly as giving it to an id that does not
+/// exist: the same code and words, so a supervisor learns nothing of which ids live elsewhere.
+#[tokio::test]
+async fn another_units_agent_is_answered_as_an_unknown_one() {
+    let app = spawn(|_| {}).await;
+    let dallas = rota_core::testkit::business_unit("Dallas");
+    app.store.create_business_unit(&dallas).await.unwrap();
+    let theirs = rota_core::testkit::unconstrained_agent(&dallas, "Dana");
+    app.store
+        .create_agents(std::slice::from_ref(&theirs))
+        .await
+        .unwrap();
+    let boss = app.client(Role::Supervisor, None).await;
+    let shift = app.store_shift(0).await;
+    let answer = |agent_id| {
+        let boss = boss.clone();
+        let edit = EditBody {
+            expected_version: shift.version.get(),
+            change: rota_api::schedules::EditChangeBody::Reassign { agent_id },
+        };
+        async move {
+            let e = boss
+                .edit_shift(shift.id, &edit, &CallOptions::default())
+                .await
+                .unwrap_err();
+            let p = e.problem().unwrap().clone();
+            let ItemOutcome::Rejected { violations } = &p.items[0].outcome else {
+                panic!("{e}");
+            };
+            (
+                p.status,
+                p.code,
+                violations[0].code,
+                violations[0].detail.replace(&agent_id.to_string(), "AGENT"),
+                p.detail.replace(&agent_id.to_string(), "AGENT"),
+            )
+        }
+    };
+    let elsewhere = answer(theirs.id).await;
+    let unknown = answer(rota_core::ids::AgentId::new()).await;
+    assert_eq!(elsewhere, unknown);
+    assert_eq!(elsewhere.2, ViolationCode::AgentNotFound);
+    assert!(
+        !elsewhere.3.contains(&dallas.id.to_string()),
+        "{elsewhere:?}"
+    );
+    assert_eq!(app.store_shift(0).await, shift, "nothing was written");
 }
 
 #[tokio::test]

@@ -161,10 +161,10 @@ impl ScheduleStore for Backend {
                     .any(|a| a.id == **id && a.business_unit_id == bu.id)
             })
             .map(|id| Violation {
-                code: ViolationCode::AgentOutsideBusinessUnit,
+                code: ViolationCode::AgentNotFound,
                 agent_id: Some(*id),
                 shift_id: None,
-                detail: format!("agent {id} is not an agent of business unit {}", bu.id),
+                detail: format!("agent {id} is not an agent of this business unit"),
                 coverage: None,
             })
             .collect();
