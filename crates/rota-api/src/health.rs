@@ -9,4 +9,9 @@ pub struct Health {
     /// The backend that answered (`sqlite` or `postgres`); readiness only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// The PostgreSQL host (`host:port`) this node writes to: with several hosts in the
+    /// database URL, the one found taking writes (it changes after a failover); readiness on
+    /// PostgreSQL only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }

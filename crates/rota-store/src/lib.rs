@@ -4,7 +4,8 @@
 //! - `sql` (`src/sql/`): the SQL of both backends, written once, one module per aggregate,
 //!   compiled per backend against its `dialect`.
 //! - [`sqlite`]: the SQLite store (WAL, `BEGIN IMMEDIATE`).
-//! - [`postgres`]: the PostgreSQL store (schedule row locks).
+//! - [`postgres`]: the PostgreSQL store (schedule row locks); `hosts`: the host that takes
+//!   writes among several, through a failover.
 //! - [`rows`]: conversions between columns and domain values.
 //! - [`batch_runs`]: the portal's batch runs (a portal record, not the domain's).
 //! - [`Store`]: either backend, chosen by the database URL (`delegate`: its trait impls).
@@ -14,6 +15,7 @@ pub mod batch_runs;
 mod cache;
 mod delegate;
 mod group;
+mod hosts;
 mod rows;
 
 pub mod postgres;
@@ -78,6 +80,14 @@ impl Store {
         match self {
             Self::Sqlite(s) => s.backfill_coverage().await,
             Self::Postgres(s) => s.backfill_coverage().await,
+        }
+    }
+
+    /// The database host (`host:port`) the store writes to; `None` for SQLite.
+    pub fn host(&self) -> Option<String> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(s) => Some(s.host()),
         }
     }
 

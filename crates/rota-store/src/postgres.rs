@@ -3,20 +3,21 @@
 //! command takes, so locks are always taken in the same order and cannot deadlock, and every
 //! node commits versions of a schedule one at a time in version order.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::cache::{WriteCache, WriteTx};
+use crate::hosts::Hosts;
 use crate::rows::db_error;
 
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     cache: Arc<WriteCache>,
+    hosts: Arc<Hosts>,
 }
 
 impl PgStore {
@@ -27,9 +28,14 @@ impl PgStore {
         url: &str,
         schema: Option<&str>,
     ) -> Result<Self, rota_core::store::StoreError> {
-        let mut options = PgConnectOptions::from_str(url).map_err(db_error)?;
+        let mut hosts = Hosts::parse(url)?;
         if let Some(schema) = schema {
-            let setup = PgPool::connect_with(options.clone())
+            let setup_options = if hosts.several() {
+                hosts.find_writable().await?
+            } else {
+                hosts.current_options()
+            };
+            let setup = PgPool::connect_with(setup_options)
                 .await
                 .map_err(db_error)?;
             let ident = schema.replace('"', "\"\"");
@@ -40,14 +46,43 @@ impl PgStore {
             .await
             .map_err(db_error)?;
             setup.close().await;
-            options = options.options([("search_path", schema)]);
+            hosts.map_options(|options| options.options([("search_path", schema)]));
         }
-        let pool = PgPoolOptions::new()
+        let hosts = Arc::new(hosts);
+        let mut pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(db_error)?;
+            .acquire_timeout(Duration::from_secs(5));
+        let options = if hosts.several() {
+            // A connection is handed out only while its host takes writes; a new one only to
+            // such a host (the pool retries until the acquire timeout, by when the watcher
+            // has usually pointed it at the promoted host).
+            let (on_acquire, on_connect) = (Arc::clone(&hosts), Arc::clone(&hosts));
+            pool = pool
+                .test_before_acquire(false)
+                .before_acquire(move |conn, _| {
+                    let hosts = Arc::clone(&on_acquire);
+                    Box::pin(async move { hosts.usable(conn).await })
+                })
+                .after_connect(move |conn, _| {
+                    let hosts = Arc::clone(&on_connect);
+                    Box::pin(async move {
+                        if hosts.usable(conn).await? {
+                            Ok(())
+                        } else {
+                            Err(sqlx::Error::Io(std::io::Error::other(
+                                "the database host does not take writes",
+                            )))
+                        }
+                    })
+                });
+            hosts.find_writable().await?
+        } else {
+            hosts.current_options()
+        };
+        let pool = pool.connect_with(options).await.map_err(db_error)?;
+        if hosts.several() {
+            tokio::spawn(Arc::clone(&hosts).watch(pool.clone()));
+        }
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
@@ -55,9 +90,16 @@ impl PgStore {
         let store = Self {
             pool,
             cache: Arc::default(),
+            hosts,
         };
         store.backfill_coverage().await?;
         Ok(store)
+    }
+
+    /// The host (`host:port`) new connections go to: the one that took writes when last
+    /// looked at.
+    pub fn host(&self) -> String {
+        self.hosts.current()
     }
 
     /// Counts the coverage of the schedules stored before coverage existed, once each.

@@ -259,3 +259,40 @@ async fn assert_replays(store: &Store, id: ScheduleId) -> Vec<VersionChanges> {
     );
     history
 }
+
+/// A database URL naming several hosts connects to the one that takes writes, whatever its
+/// place in the list, and says which; with none up it fails naming them all.
+#[tokio::test]
+async fn of_several_hosts_the_one_that_takes_writes_is_used() {
+    let Some((store, url)) = postgres().await else {
+        return;
+    };
+    let Store::Postgres(pg) = &store else {
+        panic!("not a PostgreSQL store")
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, after) = match rest.split_once('@') {
+        Some((user, after)) => (format!("{user}@"), after),
+        None => (String::new(), rest),
+    };
+    // Port 1 on loopback refuses connections: a host that is down.
+    let several = format!("{scheme}://{userinfo}127.0.0.1:1,{after}");
+    let other = PgStore::connect(&several, Some(&schema)).await.unwrap();
+    assert_eq!(other.host(), pg.host(), "connected to {several}");
+    assert_ne!(other.host(), "127.0.0.1:1");
+    Store::Postgres(other.clone()).ping().await.unwrap();
+
+    let none = format!("{scheme}://{userinfo}127.0.0.1:1,127.0.0.1:2/test");
+    let Err(e) = PgStore::connect(&none, None).await else {
+        panic!("connected to {none}");
+    };
+    assert!(
+        matches!(e, rota_core::store::StoreError::Unavailable(_))
+            && format!("{e:?}").contains("127.0.0.1:1, 127.0.0.1:2"),
+        "{e:?}"
+    );
+}

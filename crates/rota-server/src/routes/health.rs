@@ -21,6 +21,7 @@ async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         database: None,
+        host: None,
     })
 }
 
@@ -31,5 +32,6 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     Ok(Json(Health {
         status: "ok".into(),
         database: Some(state.app.store().backend().into()),
+        host: state.app.store().host(),
     }))
 }
