@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::PgConnectOptions;
@@ -26,7 +26,7 @@ const WATCH_PERIOD: Duration = Duration::from_secs(1);
 /// The hosts of one database URL, and which of them the pool connects to now.
 pub(crate) struct Hosts {
     candidates: Vec<(String, PgConnectOptions)>,
-    current: Mutex<usize>,
+    current: AtomicUsize,
     wake: Notify,
 }
 
@@ -59,7 +59,7 @@ impl Hosts {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Self {
             candidates,
-            current: Mutex::new(0),
+            current: AtomicUsize::new(0),
             wake: Notify::new(),
         })
     }
@@ -77,13 +77,13 @@ impl Hosts {
 
     /// The host the pool connects to now, as `host:port`.
     pub(crate) fn current(&self) -> String {
-        self.candidates[*self.current.lock().unwrap_or_else(|e| e.into_inner())]
+        self.candidates[self.current.load(Ordering::Relaxed)]
             .0
             .clone()
     }
 
     pub(crate) fn current_options(&self) -> PgConnectOptions {
-        self.candidates[*self.current.lock().unwrap_or_else(|e| e.into_inner())]
+        self.candidates[self.current.load(Ordering::Relaxed)]
             .1
             .clone()
     }
@@ -92,11 +92,9 @@ impl Hosts {
     pub(crate) async fn find_writable(&self) -> Result<PgConnectOptions, StoreError> {
         for (i, (name, options)) in self.candidates.iter().enumerate() {
             if takes_writes(options).await {
-                let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-                if *current != i {
+                if self.current.swap(i, Ordering::Relaxed) != i {
                     tracing::warn!(host = %name, "the database host that takes writes is now {name}");
                 }
-                *current = i;
                 return Ok(options.clone());
             }
         }

@@ -29,13 +29,11 @@ impl PgStore {
         schema: Option<&str>,
     ) -> Result<Self, rota_core::store::StoreError> {
         let mut hosts = Hosts::parse(url)?;
+        if hosts.several() {
+            hosts.find_writable().await?;
+        }
         if let Some(schema) = schema {
-            let setup_options = if hosts.several() {
-                hosts.find_writable().await?
-            } else {
-                hosts.current_options()
-            };
-            let setup = PgPool::connect_with(setup_options)
+            let setup = PgPool::connect_with(hosts.current_options())
                 .await
                 .map_err(db_error)?;
             let ident = schema.replace('"', "\"\"");
@@ -52,7 +50,7 @@ impl PgStore {
         let mut pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5));
-        let options = if hosts.several() {
+        if hosts.several() {
             // A connection is handed out only while its host takes writes; a new one only to
             // such a host (the pool retries until the acquire timeout, by when the watcher
             // has usually pointed it at the promoted host).
@@ -75,11 +73,11 @@ impl PgStore {
                         }
                     })
                 });
-            hosts.find_writable().await?
-        } else {
-            hosts.current_options()
-        };
-        let pool = pool.connect_with(options).await.map_err(db_error)?;
+        }
+        let pool = pool
+            .connect_with(hosts.current_options())
+            .await
+            .map_err(db_error)?;
         if hosts.several() {
             tokio::spawn(Arc::clone(&hosts).watch(pool.clone()));
         }
