@@ -198,9 +198,11 @@ mod dialect {
     /// delivery.
     pub const SKIP_LOCKED: &str = " FOR UPDATE OF d SKIP LOCKED";
     /// One outbox fan-out at a time across every node: 1 if this transaction got the lock
-    /// (held to its end), 0 if another has it (that one fans out; this one skips).
-    pub const FAN_OUT_LOCK: &str =
-        "SELECT CASE WHEN pg_try_advisory_xact_lock(7411) THEN 1 ELSE 0 END";
+    /// (held to its end), 0 if another has it (that one fans out; this one skips). The lock
+    /// is the schema's: advisory locks are the database's, and a fan-out in another schema
+    /// (another rota instance) would not fan out this one's outbox.
+    pub const FAN_OUT_LOCK: &str = "SELECT CASE WHEN \
+        pg_try_advisory_xact_lock(7411, hashtext(current_schema())) THEN 1 ELSE 0 END";
     /// The week starts (text, `YYYY-MM-DD`) 14 days before and after schedule `s`'s.
     pub const WEEKS_BEFORE: &str = "to_char(s.week_start::date - 14, 'YYYY-MM-DD')";
     pub const WEEKS_AFTER: &str = "to_char(s.week_start::date + 14, 'YYYY-MM-DD')";
